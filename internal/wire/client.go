@@ -1,0 +1,195 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+// ClientConfig configures a Client. Zero fields take the defaults shown.
+type ClientConfig struct {
+	// Type is the socket type announced in the handshake: zmq4.Req
+	// (default; requests travel behind an empty delimiter frame, as libzmq's
+	// REQ sends them) or zmq4.Dealer (frames travel as they are).
+	Type zmq4.SocketType
+	// Timeout bounds one attempt: connect, send and the reply (for Stream:
+	// each reply). Default 1 s.
+	Timeout time.Duration
+	// Attempts is how many times Request tries before giving up. Default 3.
+	Attempts int
+	// MaxFrame bounds a reply frame in bytes. Default 64 MiB.
+	MaxFrame int
+	// Security is the ZMTP security mechanism; nil means NULL.
+	Security zmq4.Security
+}
+
+func (c ClientConfig) withDefaults() ClientConfig {
+	if c.Type == "" {
+		c.Type = zmq4.Req
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = time.Second
+	}
+	if c.Attempts <= 0 {
+		c.Attempts = 3
+	}
+	return c
+}
+
+// Client sends requests to one endpoint and reads replies with deadlines.
+// A lost reply or a dead server never leaves it stuck: the connection is
+// dropped and the next attempt dials a fresh one (the zguide's Lazy
+// Pirate). Methods are safe for concurrent use and run one at a time.
+type Client struct {
+	cfg      ClientConfig
+	endpoint string
+	addr     string
+
+	mu sync.Mutex
+	nc net.Conn
+	fr *frameReader
+	bw *bufio.Writer
+}
+
+// NewClient returns a Client for endpoint. It does not connect until the
+// first request.
+func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
+	addr, err := SplitEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg.withDefaults(), endpoint: endpoint, addr: addr}, nil
+}
+
+// Endpoint returns the server endpoint.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+// Request sends frames and returns the reply. Each attempt has Timeout;
+// after a failed attempt the connection is recreated and the request sent
+// again, so requests must be idempotent. It returns ctx.Err(), or
+// ErrTimeout wrapping the last failure after Attempts tries.
+func (c *Client) Request(ctx context.Context, frames [][]byte) ([][]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var last error
+	for i := 0; i < c.cfg.Attempts; i++ {
+		reply, err := c.attempt(ctx, frames, nil)
+		if err == nil {
+			return reply, nil
+		}
+		c.reset()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("%w: %s after %d attempts: %v", ErrTimeout, c.endpoint, c.cfg.Attempts, last)
+}
+
+// Stream sends frames once and passes each reply to fn until fn returns
+// done or an error. Each reply must arrive within Timeout. On any failure
+// the connection is dropped; the caller decides whether to ask again.
+func (c *Client) Stream(ctx context.Context, frames [][]byte, fn func(reply [][]byte) (done bool, err error)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.attempt(ctx, frames, fn)
+	if err != nil {
+		c.reset()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return err
+}
+
+func (c *Client) attempt(ctx context.Context, frames [][]byte, fn func([][]byte) (bool, error)) ([][]byte, error) {
+	if err := c.connect(ctx); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
+	defer stop()
+	if err := c.nc.SetDeadline(time.Now().Add(c.cfg.Timeout)); err != nil {
+		return nil, err
+	}
+	if c.cfg.Type == zmq4.Req {
+		frames = append([][]byte{{}}, frames...)
+	}
+	if err := writeMsg(c.bw, frames); err != nil {
+		return nil, err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	for {
+		reply, cmd, err := c.fr.readMsg(nil)
+		if err != nil {
+			return nil, err
+		}
+		if cmd {
+			continue
+		}
+		if c.cfg.Type == zmq4.Req {
+			if len(reply) < 2 || len(reply[0]) != 0 {
+				return nil, errors.New("wire: reply without the REQ delimiter frame")
+			}
+			reply = reply[1:]
+		}
+		if fn == nil {
+			return reply, nil
+		}
+		done, err := fn(reply)
+		if done || err != nil {
+			return nil, err
+		}
+		if err := c.nc.SetDeadline(time.Now().Add(c.cfg.Timeout)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) connect(ctx context.Context) error {
+	if c.nc != nil {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	peerType, err := handshake(nc, c.cfg.Type, c.cfg.Security, false, c.cfg.Timeout)
+	if err == nil && !c.cfg.Type.IsCompatible(peerType) {
+		err = fmt.Errorf("wire: %s does not talk to %q", c.cfg.Type, peerType)
+	}
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	c.nc = nc
+	c.fr = newFrameReader(nc, c.cfg.MaxFrame, DefaultMaxFrames)
+	c.bw = bufio.NewWriterSize(nc, 4096)
+	return nil
+}
+
+func (c *Client) reset() {
+	if c.nc != nil {
+		c.nc.Close()
+		c.nc, c.fr, c.bw = nil, nil, nil
+	}
+}
+
+// Close drops the connection. It is idempotent; the Client may be used
+// again afterwards (it reconnects).
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reset()
+	return nil
+}

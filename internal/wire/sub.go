@@ -1,0 +1,295 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"go.uber.org/zap"
+)
+
+// SubConfig configures a Sub. Zero fields take the defaults shown.
+type SubConfig struct {
+	// ReconnectMin is the first wait after a failed dial or a lost
+	// connection; it doubles up to ReconnectMax. Defaults 50 ms and 2 s.
+	// A Sub never gives up on an endpoint until Disconnect or Close.
+	ReconnectMin, ReconnectMax time.Duration
+	// HandshakeTimeout bounds dial plus ZMTP handshake. Default 2 s.
+	HandshakeTimeout time.Duration
+	// RecvQueue is how many deliveries wait for Recv before the readers
+	// stop reading (and TCP pushes back on the publisher). Default 1024.
+	RecvQueue int
+	// MaxFrame bounds a received frame in bytes. Default 64 MiB.
+	MaxFrame int
+	// Security is the ZMTP security mechanism; nil means NULL.
+	Security zmq4.Security
+	// Logger receives debug lines about connections; nil means none.
+	Logger *zap.Logger
+}
+
+func (c SubConfig) withDefaults() SubConfig {
+	if c.ReconnectMin <= 0 {
+		c.ReconnectMin = 50 * time.Millisecond
+	}
+	if c.ReconnectMax <= 0 {
+		c.ReconnectMax = 2 * time.Second
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		c.ReconnectMax = c.ReconnectMin
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.RecvQueue <= 0 {
+		c.RecvQueue = 1024
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// DeliveryKind says what a Delivery carries.
+type DeliveryKind int
+
+// Delivery kinds. Connection changes travel in the same stream as the
+// messages, so a consumer sees them in the order they happened.
+const (
+	// Message: Frames holds a message received from Endpoint.
+	Message DeliveryKind = iota
+	// Connected: a connection to Endpoint completed its handshake and the
+	// subscriptions were sent.
+	Connected
+	// Disconnected: the connection to Endpoint was lost (Err says why); the
+	// Sub is already reconnecting.
+	Disconnected
+)
+
+// Delivery is one item of a Sub's receive stream.
+type Delivery struct {
+	Kind     DeliveryKind
+	Endpoint string
+	Frames   [][]byte
+	Err      error
+}
+
+// Sub is a ZeroMQ SUB socket that dials any number of endpoints, each with
+// its own supervised connection. All methods are safe for concurrent use;
+// Recv is meant for one consumer goroutine.
+type Sub struct {
+	cfg    SubConfig
+	ctx    context.Context
+	cancel context.CancelFunc
+	g      group
+	out    chan Delivery
+
+	mu    sync.Mutex
+	subs  []string
+	conns map[string]*subConn
+}
+
+type subConn struct {
+	cancel context.CancelFunc
+	wmu    sync.Mutex
+	nc     net.Conn // nil while not connected
+}
+
+// NewSub returns a Sub subscribed to prefixes (none: nothing; "" matches every topic).
+func NewSub(cfg SubConfig, prefixes ...string) *Sub {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Sub{
+		cfg:    cfg,
+		ctx:    ctx,
+		cancel: cancel,
+		out:    make(chan Delivery, cfg.RecvQueue),
+		subs:   append([]string(nil), prefixes...),
+		conns:  make(map[string]*subConn),
+	}
+}
+
+// Subscribe adds a prefix on every current and future connection.
+func (s *Sub) Subscribe(prefix string) {
+	s.mu.Lock()
+	s.subs = append(s.subs, prefix)
+	conns := make([]*subConn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.sendSubs([]string{prefix}, s.cfg.HandshakeTimeout)
+	}
+}
+
+// Connect starts a supervised connection to endpoint. It returns at once;
+// the Connected delivery says when the connection is up. Connecting twice
+// to one endpoint is a no-op.
+func (s *Sub) Connect(endpoint string) error {
+	addr, err := SplitEndpoint(endpoint)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return ErrClosed
+	}
+	if _, ok := s.conns[endpoint]; ok {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &subConn{cancel: cancel}
+	s.conns[endpoint] = c
+	s.g.run(func() { s.supervise(ctx, c, endpoint, addr) })
+	return nil
+}
+
+// Disconnect stops the connection to endpoint and its reconnects.
+func (s *Sub) Disconnect(endpoint string) {
+	s.mu.Lock()
+	c, ok := s.conns[endpoint]
+	delete(s.conns, endpoint)
+	s.mu.Unlock()
+	if ok {
+		c.cancel()
+	}
+}
+
+// Recv returns the next delivery. It blocks until one arrives, ctx is done
+// (ctx.Err()) or the Sub is closed (ErrClosed).
+func (s *Sub) Recv(ctx context.Context) (Delivery, error) {
+	select {
+	case d := <-s.out:
+		return d, nil
+	case <-ctx.Done():
+		return Delivery{}, ctx.Err()
+	case <-s.ctx.Done():
+		return Delivery{}, ErrClosed
+	}
+}
+
+// Close stops every connection and waits for their goroutines. Idempotent.
+func (s *Sub) Close() error {
+	s.mu.Lock()
+	s.cancel()
+	s.g.stop()
+	s.mu.Unlock()
+	s.g.wait()
+	return nil
+}
+
+func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint, addr string) {
+	backoff := s.cfg.ReconnectMin
+	for ctx.Err() == nil {
+		err := s.session(ctx, c, endpoint, addr)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !errors.Is(err, errSessionEnded) {
+			s.cfg.Logger.Debug("connection failed", zap.String("endpoint", endpoint), zap.Error(err), zap.Duration("retry_in", backoff))
+		}
+		if errors.Is(err, errSessionEnded) {
+			backoff = s.cfg.ReconnectMin
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, s.cfg.ReconnectMax)
+	}
+}
+
+var errSessionEnded = errors.New("wire: connection lost")
+
+// session dials once and reads until the connection breaks.
+func (s *Sub) session(ctx context.Context, c *subConn, endpoint, addr string) error {
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	defer nc.Close()
+	peerType, err := handshake(nc, zmq4.Sub, s.cfg.Security, false, s.cfg.HandshakeTimeout)
+	if err == nil && !zmq4.Sub.IsCompatible(peerType) {
+		err = fmt.Errorf("wire: SUB does not talk to %q", peerType)
+	}
+	if err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	c.nc = nc
+	c.wmu.Unlock()
+	defer func() {
+		c.wmu.Lock()
+		c.nc = nil
+		c.wmu.Unlock()
+	}()
+	s.mu.Lock()
+	subs := append([]string(nil), s.subs...)
+	s.mu.Unlock()
+	if err := c.sendSubs(subs, s.cfg.HandshakeTimeout); err != nil {
+		return err
+	}
+	if !s.deliver(ctx, Delivery{Kind: Connected, Endpoint: endpoint}) {
+		return nil
+	}
+	fr := newFrameReader(nc, s.cfg.MaxFrame, DefaultMaxFrames)
+	for {
+		frames, cmd, err := fr.readMsg(make([][]byte, 0, 3))
+		if err != nil {
+			s.deliver(ctx, Delivery{Kind: Disconnected, Endpoint: endpoint, Err: err})
+			return fmt.Errorf("%w: %v", errSessionEnded, err)
+		}
+		if cmd {
+			continue // PUB sends no commands we act on
+		}
+		if !s.deliver(ctx, Delivery{Kind: Message, Endpoint: endpoint, Frames: frames}) {
+			return nil
+		}
+	}
+}
+
+func (s *Sub) deliver(ctx context.Context, d Delivery) bool {
+	select {
+	case s.out <- d:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// sendSubs writes ZMTP 3.0 subscription messages (0x01 + prefix).
+func (c *subConn) sendSubs(prefixes []string, timeout time.Duration) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.nc == nil {
+		return nil // the next session sends every subscription
+	}
+	var buf []byte
+	for _, p := range prefixes {
+		body := append([]byte{1}, p...)
+		if len(body) > 255 {
+			buf = append(buf, flagLong, 0, 0, 0, 0, 0, 0, byte(len(body)>>8), byte(len(body)))
+		} else {
+			buf = append(buf, 0, byte(len(body)))
+		}
+		buf = append(buf, body...)
+	}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	_, err := c.nc.Write(buf)
+	return err
+}
