@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+	"github.com/syncmq/syncmq/internal/gogroup"
 	"go.uber.org/zap"
 )
 
@@ -110,13 +111,13 @@ type PubStats struct {
 type Pub struct {
 	cfg     PubConfig
 	ln      net.Listener
-	g       group
+	g       gogroup.Group
 	pending chan struct{}
 
 	mu      sync.Mutex
 	peers   map[*peer]struct{}
-	shaking map[net.Conn]struct{} // connections still in handshake, closed by Close
-	snap  atomic.Pointer[[]*peer] // copy-on-write view for Send
+	shaking map[net.Conn]struct{}   // connections still in handshake, closed by Close
+	snap    atomic.Pointer[[]*peer] // copy-on-write view for Send
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -149,7 +150,7 @@ func Listen(endpoint string, cfg PubConfig) (*Pub, error) {
 	p.timer.Stop()
 	empty := []*peer{}
 	p.snap.Store(&empty)
-	p.g.run(p.acceptLoop)
+	p.g.Go(p.acceptLoop)
 	return p, nil
 }
 
@@ -184,7 +185,7 @@ func (p *Pub) acceptLoop() {
 		p.mu.Lock()
 		p.shaking[nc] = struct{}{}
 		p.mu.Unlock()
-		if !p.g.run(func() { p.open(nc) }) {
+		if !p.g.Go(func() { p.open(nc) }) {
 			nc.Close()
 			return
 		}
@@ -225,8 +226,8 @@ func (p *Pub) open(nc net.Conn) {
 	p.peers[pr] = struct{}{}
 	p.publishSnapLocked()
 	// Start both goroutines under the lock so Close, which takes it, sees them.
-	p.g.run(pr.writeLoop)
-	p.g.run(pr.readLoop)
+	p.g.Go(pr.writeLoop)
+	p.g.Go(pr.readLoop)
 	p.mu.Unlock()
 	p.emit(PeerEvent{Type: PeerConnected, Remote: pr.remote})
 }
@@ -360,7 +361,7 @@ func (p *Pub) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		close(p.closed)
-		p.g.stop()
+		p.g.Stop()
 		peers := make([]*peer, 0, len(p.peers))
 		for pr := range p.peers {
 			peers = append(peers, pr)
@@ -374,6 +375,6 @@ func (p *Pub) Close() error {
 			pr.kill(ErrClosed)
 		}
 	})
-	p.g.wait()
+	p.g.Wait()
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+	"github.com/syncmq/syncmq/internal/gogroup"
 	"go.uber.org/zap"
 )
 
@@ -74,7 +75,7 @@ type Server struct {
 	cfg  ServerConfig
 	ln   net.Listener
 	h    Handler
-	g    group
+	g    gogroup.Group
 	ctx  context.Context
 	stop context.CancelFunc
 
@@ -96,7 +97,7 @@ func Serve(endpoint string, cfg ServerConfig, h Handler) (*Server, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg.withDefaults(), ln: ln, h: h, ctx: ctx, stop: stop, conns: make(map[net.Conn]struct{})}
-	s.g.run(s.acceptLoop)
+	s.g.Go(s.acceptLoop)
 	return s, nil
 }
 
@@ -131,7 +132,7 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		s.conns[nc] = struct{}{}
-		ok := s.g.run(func() { s.serveConn(nc) })
+		ok := s.g.Go(func() { s.serveConn(nc) })
 		s.mu.Unlock()
 		if !ok {
 			nc.Close()
@@ -211,12 +212,12 @@ func (s *Server) serveConn(nc net.Conn) {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.stop()
-	s.g.stop()
+	s.g.Stop()
 	for nc := range s.conns {
 		nc.Close()
 	}
 	s.mu.Unlock()
 	s.ln.Close()
-	s.g.wait()
+	s.g.Wait()
 	return nil
 }

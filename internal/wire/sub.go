@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+	"github.com/syncmq/syncmq/internal/gogroup"
 	"go.uber.org/zap"
 )
 
@@ -84,7 +85,7 @@ type Sub struct {
 	cfg    SubConfig
 	ctx    context.Context
 	cancel context.CancelFunc
-	g      group
+	g      gogroup.Group
 	out    chan Delivery
 
 	mu    sync.Mutex
@@ -145,7 +146,7 @@ func (s *Sub) Connect(endpoint string) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &subConn{cancel: cancel}
 	s.conns[endpoint] = c
-	s.g.run(func() { s.supervise(ctx, c, endpoint, addr) })
+	s.g.Go(func() { s.supervise(ctx, c, endpoint, addr) })
 	return nil
 }
 
@@ -173,13 +174,17 @@ func (s *Sub) Recv(ctx context.Context) (Delivery, error) {
 	}
 }
 
+// Deliveries returns the receive stream, for consumers that select over
+// several channels. It is never closed; stop reading when Close is called.
+func (s *Sub) Deliveries() <-chan Delivery { return s.out }
+
 // Close stops every connection and waits for their goroutines. Idempotent.
 func (s *Sub) Close() error {
 	s.mu.Lock()
 	s.cancel()
-	s.g.stop()
+	s.g.Stop()
 	s.mu.Unlock()
-	s.g.wait()
+	s.g.Wait()
 	return nil
 }
 

@@ -1,0 +1,194 @@
+package coord
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/syncmq/syncmq/envelope"
+)
+
+// HandshakeVersion is the version of the sync handshake messages.
+const HandshakeVersion = 1
+
+// Handshake limits. A request outside them gets an error reply.
+const (
+	MaxHandshakeSize = 64 << 10
+	MaxSubscriberID  = 128
+	MaxTopics        = 1024
+)
+
+// Handshake message types, the "type" field of every message.
+const (
+	TypeReady = "ready"
+	TypeAck   = "ack"
+	TypeError = "error"
+)
+
+// Error reply codes.
+const (
+	CodeMalformed      = "malformed"       // not a valid READY request
+	CodeVersion        = "version"         // unsupported "v"
+	CodeBadNonce       = "bad_nonce"       // nonce not one this publisher sent recently
+	CodeWrongPublisher = "wrong_publisher" // publisher id or epoch is not this publisher's
+	CodeFull           = "full"            // too many subscribers
+)
+
+// Ready is the READY request a subscriber sends to the publisher's sync
+// endpoint (REQ to REP) once it received a HELLO on its SUB socket. The
+// nonce from that HELLO proves the subscriber's data path works.
+type Ready struct {
+	V          int      `json:"v"`
+	Type       string   `json:"type"`
+	Subscriber string   `json:"subscriber"`
+	Publisher  string   `json:"publisher"` // 32 hex digits
+	Epoch      uint64   `json:"epoch"`
+	Nonce      string   `json:"nonce"` // 32 hex digits
+	Topics     []string `json:"topics,omitempty"`
+}
+
+// TopicSeq is one entry of the ACK's topic table: the last sequence
+// published on Topic when the subscriber joined.
+type TopicSeq struct {
+	Topic string `json:"topic"`
+	Seq   uint64 `json:"seq"`
+}
+
+// Ack is the publisher's reply to an accepted READY.
+type Ack struct {
+	V         int        `json:"v"`
+	Type      string     `json:"type"`
+	Publisher string     `json:"publisher"`
+	Epoch     uint64     `json:"epoch"`
+	Joined    int        `json:"joined"` // distinct subscribers counted so far
+	Expect    int        `json:"expect"` // the quorum the publisher waits for
+	Quorum    bool       `json:"quorum"` // whether publishing has started
+	Topics    []TopicSeq `json:"topics"` // where every topic stood at the ACK
+	Recovery  string     `json:"recovery,omitempty"`
+}
+
+// ErrorReply is the reply to a request the publisher refused.
+type ErrorReply struct {
+	V       int    `json:"v"`
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *ErrorReply) Error() string { return fmt.Sprintf("coord: sync refused (%s): %s", e.Code, e.Message) }
+
+// DecodeReady parses and validates a READY request frame. It never panics;
+// errors wrap ErrHandshake and carry the reply code to send.
+func DecodeReady(b []byte) (Ready, error) {
+	var r Ready
+	if len(b) > MaxHandshakeSize {
+		return r, handshakeErr(CodeMalformed, "request is %d bytes, limit %d", len(b), MaxHandshakeSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&r); err != nil {
+		return r, handshakeErr(CodeMalformed, "not a JSON object: %v", err)
+	}
+	if dec.More() {
+		return r, handshakeErr(CodeMalformed, "trailing data after the JSON object")
+	}
+	if r.V != HandshakeVersion {
+		return r, handshakeErr(CodeVersion, "version %d, this publisher speaks %d", r.V, HandshakeVersion)
+	}
+	if r.Type != TypeReady {
+		return r, handshakeErr(CodeMalformed, "type %q, want %q", r.Type, TypeReady)
+	}
+	if err := checkSubscriberID(r.Subscriber); err != nil {
+		return r, err
+	}
+	if _, err := envelope.ParseID(r.Publisher); err != nil {
+		return r, handshakeErr(CodeMalformed, "publisher: %v", err)
+	}
+	if n, err := hex.DecodeString(r.Nonce); err != nil || len(n) != envelope.NonceSize {
+		return r, handshakeErr(CodeMalformed, "nonce must be %d hex digits", 2*envelope.NonceSize)
+	}
+	if len(r.Topics) > MaxTopics {
+		return r, handshakeErr(CodeMalformed, "%d topics, limit %d", len(r.Topics), MaxTopics)
+	}
+	for _, t := range r.Topics {
+		if len(t) > envelope.DefaultLimits.MaxTopic {
+			return r, handshakeErr(CodeMalformed, "topic prefix of %d bytes, limit %d", len(t), envelope.DefaultLimits.MaxTopic)
+		}
+	}
+	return r, nil
+}
+
+func checkSubscriberID(id string) error {
+	if id == "" || len(id) > MaxSubscriberID || !utf8.ValidString(id) {
+		return handshakeErr(CodeMalformed, "subscriber id must be 1..%d bytes of UTF-8", MaxSubscriberID)
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return handshakeErr(CodeMalformed, "subscriber id contains control characters")
+		}
+	}
+	return nil
+}
+
+// DecodeReply parses the publisher's reply to READY: an *Ack, or an
+// *ErrorReply returned as the error.
+func DecodeReply(b []byte) (*Ack, error) {
+	if len(b) > MaxHandshakeSize {
+		return nil, handshakeErr(CodeMalformed, "reply is %d bytes, limit %d", len(b), MaxHandshakeSize)
+	}
+	var head struct {
+		V    int    `json:"v"`
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, handshakeErr(CodeMalformed, "reply is not a JSON object: %v", err)
+	}
+	if head.V != HandshakeVersion {
+		return nil, handshakeErr(CodeVersion, "reply version %d, want %d", head.V, HandshakeVersion)
+	}
+	switch head.Type {
+	case TypeAck:
+		var a Ack
+		if err := json.Unmarshal(b, &a); err != nil {
+			return nil, handshakeErr(CodeMalformed, "ack: %v", err)
+		}
+		if _, err := envelope.ParseID(a.Publisher); err != nil {
+			return nil, handshakeErr(CodeMalformed, "ack publisher: %v", err)
+		}
+		if len(a.Topics) > envelope.MaxTableEntries {
+			return nil, handshakeErr(CodeMalformed, "ack has %d topics", len(a.Topics))
+		}
+		return &a, nil
+	case TypeError:
+		var e ErrorReply
+		if err := json.Unmarshal(b, &e); err != nil {
+			return nil, handshakeErr(CodeMalformed, "error reply: %v", err)
+		}
+		return nil, &e
+	}
+	return nil, handshakeErr(CodeMalformed, "reply type %q", head.Type)
+}
+
+// HandshakeError is a refused or unreadable handshake message.
+type HandshakeError struct {
+	Code string
+	Msg  string
+}
+
+func (e *HandshakeError) Error() string { return "coord: handshake " + e.Code + ": " + e.Msg }
+
+// Unwrap makes every HandshakeError match ErrHandshake.
+func (e *HandshakeError) Unwrap() error { return ErrHandshake }
+
+func handshakeErr(code, format string, args ...any) error {
+	return &HandshakeError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+func encodeJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("coord: marshal %T: %v", v, err)) // only our own fixed types get here
+	}
+	return b
+}

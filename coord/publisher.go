@@ -1,0 +1,452 @@
+package coord
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/internal/gogroup"
+	"github.com/syncmq/syncmq/internal/wire"
+	"go.uber.org/zap"
+)
+
+// Publisher publishes envelopes on a PUB socket once a quorum of
+// subscribers has proven its data path through the sync handshake.
+//
+// Publish may be called from many goroutines. Messages of one topic are
+// numbered in the order Publish calls return. Close is graceful: it sends
+// what was accepted, then END, then waits for the subscribers to take it.
+type Publisher struct {
+	cfg  PublisherConfig
+	lg   *zap.Logger
+	pub  *wire.Pub
+	sync *wire.Server
+	g    gogroup.Group
+
+	quorum  *quorum
+	nonces  nonceRing
+	started time.Time
+	open   atomic.Bool // publishing allowed
+
+	mu        sync.Mutex
+	topics    map[string]*topicState
+	openList  []*topicState // topics with an unsealed batch
+	ready     []*outMsg     // sealed batches in publish order
+	pending   int           // bytes accepted but not yet handed to the socket
+	closing   bool
+	wake      chan struct{} // sender: batches are ready
+	space     chan struct{} // publishers: pending dropped
+	stop      chan struct{} // sender: flush, send END, exit
+	senderOut chan struct{} // closed when the sender has exited
+
+	closeOnce sync.Once
+	closeErr  error
+	pool      sync.Pool
+
+	published, batches, controls atomic.Uint64
+}
+
+// topicState is the publisher's view of one topic.
+type topicState struct {
+	name     string
+	seq      uint64  // last sequence assigned by Publish
+	sent     uint64  // last sequence handed to the socket (sender only; read under mu)
+	open     *outMsg // batch still accepting records
+	reported uint64  // sent as of the last heartbeat
+}
+
+// outMsg is a batch being built and then sent; pooled, reused only after
+// every connection wrote it.
+type outMsg struct {
+	wire.Msg
+	b      envelope.Builder
+	buf    []byte
+	frames envelope.Frames
+	topic  *topicState
+	bytes  int
+}
+
+// NewPublisher binds the PUB and sync endpoints and starts probing for
+// subscribers. It does not block.
+func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	p := &Publisher{
+		cfg:       cfg,
+		lg:        cfg.Logger.Named("publisher").With(zap.String("publisher", cfg.ID.Short())),
+		quorum:    newQuorum(cfg.Expect),
+		started:   time.Now(),
+		topics:    make(map[string]*topicState),
+		wake:      make(chan struct{}, 1),
+		space:     make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		senderOut: make(chan struct{}),
+	}
+	p.pool.New = func() any {
+		m := &outMsg{}
+		m.OnFree = func(*wire.Msg) { p.pool.Put(m) }
+		return m
+	}
+	wcfg := cfg.Wire
+	if wcfg.Logger == nil {
+		wcfg.Logger = p.lg
+	}
+	userEvent := wcfg.OnEvent
+	wcfg.OnEvent = func(ev wire.PeerEvent) {
+		if ev.Type == wire.PeerSlow {
+			p.lg.Warn("slow subscriber disconnected", zap.String("remote", ev.Remote), zap.Int("dropped", ev.Dropped))
+		}
+		if userEvent != nil {
+			userEvent(ev)
+		}
+	}
+	var err error
+	if p.pub, err = wire.Listen(cfg.Bind, wcfg); err != nil {
+		return nil, err
+	}
+	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: p.lg}, p.handleSync); err != nil {
+		p.pub.Close()
+		return nil, err
+	}
+	if cfg.Expect == 0 {
+		p.quorum.force(time.Now())
+		p.open.Store(true)
+	}
+	p.g.Go(p.sender)
+	p.lg.Info("publisher started",
+		zap.String("pub", p.pub.Endpoint()), zap.String("sync", p.sync.Endpoint()),
+		zap.Uint64("epoch", cfg.Epoch), zap.Int("expect", cfg.Expect))
+	return p, nil
+}
+
+// Endpoint returns the bound PUB endpoint, with the port the OS chose.
+func (p *Publisher) Endpoint() string { return p.pub.Endpoint() }
+
+// SyncEndpoint returns the bound sync endpoint.
+func (p *Publisher) SyncEndpoint() string { return p.sync.Endpoint() }
+
+// ID returns the publisher id.
+func (p *Publisher) ID() envelope.ID { return p.cfg.ID }
+
+// Epoch returns this incarnation's epoch.
+func (p *Publisher) Epoch() uint64 { return p.cfg.Epoch }
+
+// WaitQuorum blocks until Expect subscribers have joined. When
+// QuorumTimeout passes first it returns a *QuorumError (policy fail) or nil
+// (policy proceed, publishing starts with those present). It returns
+// ctx.Err() if ctx ends first, and ErrClosed after Close.
+func (p *Publisher) WaitQuorum(ctx context.Context) error {
+	if p.open.Load() {
+		return p.quorum.err()
+	}
+	var timeout <-chan time.Time
+	if p.cfg.QuorumTimeout > 0 {
+		// The timeout runs from the publisher's start, not from this call.
+		t := time.NewTimer(p.cfg.QuorumTimeout - time.Since(p.started))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-p.quorum.reached:
+	case <-timeout:
+		joined := p.quorum.joinedCount()
+		if p.cfg.QuorumPolicy == QuorumProceed {
+			p.lg.Warn("quorum timeout, proceeding", zap.Int("joined", joined), zap.Int("expect", p.cfg.Expect))
+			p.quorum.force(time.Now())
+		} else {
+			p.quorum.fail(&QuorumError{Joined: joined, Expect: p.cfg.Expect})
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.stop:
+		return ErrClosed
+	}
+	if err := p.quorum.err(); err != nil {
+		return err
+	}
+	p.open.Store(true)
+	return nil
+}
+
+// Publish stamps payload with the next sequence of topic and queues it for
+// the PUB socket, returning that sequence. Before quorum it blocks as
+// WaitQuorum does; when MaxPending bytes are queued it blocks until the
+// socket takes them or ctx ends. payload is copied; the caller may reuse
+// it at once. A sequence number is given only to a message that will be
+// handed to the socket.
+func (p *Publisher) Publish(ctx context.Context, topic string, payload []byte) (uint64, error) {
+	if !p.open.Load() {
+		if err := p.WaitQuorum(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if len(payload) > p.cfg.MaxPayload {
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), p.cfg.MaxPayload)
+	}
+	p.mu.Lock()
+	for p.pending >= p.cfg.MaxPending && !p.closing {
+		p.mu.Unlock()
+		select {
+		case <-p.space:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		p.mu.Lock()
+	}
+	if p.closing {
+		p.mu.Unlock()
+		return 0, ErrClosed
+	}
+	ts := p.topics[topic]
+	if ts == nil {
+		if err := envelope.CheckTopic([]byte(topic), envelope.KindData, envelope.Limits{}); err != nil {
+			p.mu.Unlock()
+			return 0, fmt.Errorf("%w: %v", ErrBadTopic, err)
+		}
+		ts = &topicState{name: topic}
+		p.topics[topic] = ts
+	}
+	m := ts.open
+	if m != nil && (m.b.Size()+len(payload)+4 > p.cfg.MaxBatchBytes+len(topic)+envelope.HeaderSize || m.b.Count() == envelope.MaxRecords) {
+		p.ready = append(p.ready, m)
+		m = nil
+	}
+	if m == nil {
+		m = p.newBatch(ts)
+		ts.open = m
+		p.openList = append(p.openList, ts)
+	}
+	m.b.Add(payload)
+	m.bytes += len(payload) + 4
+	p.pending += len(payload) + 4
+	ts.seq++
+	seq := ts.seq
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return seq, nil
+}
+
+func (p *Publisher) newBatch(ts *topicState) *outMsg {
+	m := p.pool.Get().(*outMsg)
+	m.topic, m.bytes = ts, 0
+	m.b.Begin(m.buf, ts.name, envelope.Header{
+		Kind:      envelope.KindData,
+		Publisher: p.cfg.ID,
+		Epoch:     p.cfg.Epoch,
+		Seq:       ts.seq + 1,
+		Time:      time.Now().UnixNano(),
+	})
+	return m
+}
+
+// takeBatches seals every open batch and returns all sealed ones in order.
+func (p *Publisher) takeBatches(dst []*outMsg) []*outMsg {
+	p.mu.Lock()
+	for _, ts := range p.openList {
+		if ts.open != nil {
+			p.ready = append(p.ready, ts.open)
+			ts.open = nil
+		}
+	}
+	clear(p.openList)
+	p.openList = p.openList[:0]
+	dst = append(dst, p.ready...)
+	clear(p.ready)
+	p.ready = p.ready[:0]
+	p.mu.Unlock()
+	return dst
+}
+
+// sender is the one goroutine that writes to the PUB socket: batches in
+// order, then HELLO probes and heartbeats when they are due.
+func (p *Publisher) sender() {
+	defer close(p.senderOut)
+	hello := time.NewTicker(p.cfg.HelloInterval)
+	defer hello.Stop()
+	heartbeat := time.NewTicker(p.cfg.HeartbeatInterval)
+	defer heartbeat.Stop()
+	ctx := context.Background()
+	var batch []*outMsg
+	p.sendHello(ctx)
+	for {
+		select {
+		case <-p.wake:
+			batch = p.sendBatches(ctx, batch)
+		case <-hello.C:
+			p.sendHello(ctx)
+		case <-heartbeat.C:
+			batch = p.sendBatches(ctx, batch)
+			p.sendTable(ctx, envelope.KindHeartbeat, false)
+		case <-p.stop:
+			batch = p.sendBatches(ctx, batch)
+			p.sendTable(ctx, envelope.KindEnd, true)
+			return
+		}
+	}
+}
+
+func (p *Publisher) sendBatches(ctx context.Context, batch []*outMsg) []*outMsg {
+	batch = p.takeBatches(batch[:0])
+	if len(batch) == 0 {
+		return batch
+	}
+	sent := 0
+	for _, m := range batch {
+		m.frames, m.buf = m.b.Finish()
+		m.Frames = m.frames[:]
+		ts, last, bytes := m.topic, m.b.Count(), m.bytes
+		if err := p.pub.Send(ctx, &m.Msg); err != nil {
+			p.lg.Debug("send failed", zap.Error(err)) // only when closed
+		}
+		// m may be back in the pool now; use the copies.
+		p.mu.Lock()
+		ts.sent += uint64(last)
+		p.mu.Unlock()
+		sent += bytes
+		p.published.Add(uint64(last))
+		p.batches.Add(1)
+	}
+	p.mu.Lock()
+	p.pending -= sent
+	p.mu.Unlock()
+	select {
+	case p.space <- struct{}{}:
+	default:
+	}
+	clear(batch)
+	return batch
+}
+
+func (p *Publisher) sendHello(ctx context.Context) {
+	var nonce [envelope.NonceSize]byte
+	_, _ = rand.Read(nonce[:])
+	p.nonces.add(nonce)
+	p.sendControl(ctx, envelope.KindHello, nonce[:])
+}
+
+// sendTable sends a HEARTBEAT with the topics sent since the last one, or
+// END with every topic.
+func (p *Publisher) sendTable(ctx context.Context, kind envelope.Kind, all bool) {
+	var t []envelope.TopicSeq
+	p.mu.Lock()
+	for _, ts := range p.topics {
+		if all || ts.sent != ts.reported {
+			t = append(t, envelope.TopicSeq{Topic: ts.name, Seq: ts.sent})
+			ts.reported = ts.sent
+		}
+		if len(t) == envelope.MaxTableEntries {
+			break
+		}
+	}
+	p.mu.Unlock()
+	p.sendControl(ctx, kind, envelope.AppendTable(nil, t))
+}
+
+func (p *Publisher) sendControl(ctx context.Context, kind envelope.Kind, payload []byte) {
+	frames, _ := envelope.Encode(nil, envelope.ControlTopic, envelope.Header{
+		Kind:      kind,
+		Publisher: p.cfg.ID,
+		Epoch:     p.cfg.Epoch,
+		Time:      time.Now().UnixNano(),
+	}, payload)
+	_ = p.pub.Send(ctx, &wire.Msg{Frames: frames[:]})
+	p.controls.Add(1)
+}
+
+// handleSync answers READY requests on the sync endpoint.
+func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, reply func(...[]byte) error) error {
+	if len(req) != 1 {
+		return reply(p.errorReply(CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req))))
+	}
+	r, err := DecodeReady(req[0])
+	if err != nil {
+		var he *HandshakeError
+		errors.As(err, &he)
+		return reply(p.errorReply(he.Code, he.Msg))
+	}
+	if r.Publisher != p.cfg.ID.String() || r.Epoch != p.cfg.Epoch {
+		return reply(p.errorReply(CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", p.cfg.ID, p.cfg.Epoch)))
+	}
+	if !p.nonces.has(r.Nonce) {
+		return reply(p.errorReply(CodeBadNonce, "nonce is not from a recent HELLO; wait for the next one"))
+	}
+	ack := Ack{V: HandshakeVersion, Type: TypeAck, Publisher: p.cfg.ID.String(), Epoch: p.cfg.Epoch, Expect: p.cfg.Expect}
+	// The topic table is taken before the join is counted, so that at
+	// quorum nothing has been published and every table is empty.
+	p.mu.Lock()
+	for _, ts := range p.topics {
+		ack.Topics = append(ack.Topics, TopicSeq{Topic: ts.name, Seq: ts.sent})
+	}
+	p.mu.Unlock()
+	joined, first, reached := p.quorum.join(r.Subscriber, time.Now())
+	ack.Joined, ack.Quorum = joined, reached
+	if first {
+		p.lg.Info("subscriber joined", zap.String("subscriber", r.Subscriber), zap.Int("joined", joined), zap.Int("expect", p.cfg.Expect))
+	}
+	return reply(encodeJSON(ack))
+}
+
+func (p *Publisher) errorReply(code, msg string) []byte {
+	p.lg.Debug("sync request refused", zap.String("code", code), zap.String("reason", msg))
+	return encodeJSON(ErrorReply{V: HandshakeVersion, Type: TypeError, Code: code, Message: msg})
+}
+
+// Close publishes what Publish accepted, sends END, and waits until the
+// subscribers have taken everything or ctx ends; then it closes the
+// sockets and waits for every goroutine. Idempotent: later calls return
+// the first call's result.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closing = true
+		p.mu.Unlock()
+		close(p.stop)
+		select {
+		case <-p.senderOut:
+			p.closeErr = p.pub.Drain(ctx)
+		case <-ctx.Done():
+			p.closeErr = ctx.Err()
+		}
+		p.pub.Close() // unblocks a sender stuck on a slow subscriber
+		p.g.Stop()
+		p.g.Wait()
+		p.sync.Close()
+		p.lg.Info("publisher closed", zap.Uint64("published", p.published.Load()))
+	})
+	return p.closeErr
+}
+
+// PublisherStats is a snapshot of a Publisher's counters.
+type PublisherStats struct {
+	Published uint64 // records handed to the socket
+	Batches   uint64 // DATA messages those records travelled in
+	Control   uint64 // HELLO, HEARTBEAT and END messages
+	Joined    int    // distinct subscribers that completed the handshake
+	Quorum    bool
+	QuorumAt  time.Time
+	Wire      wire.PubStats
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Publisher) Stats() PublisherStats {
+	at, reached := p.quorum.at()
+	return PublisherStats{
+		Published: p.published.Load(),
+		Batches:   p.batches.Load(),
+		Control:   p.controls.Load(),
+		Joined:    p.quorum.joinedCount(),
+		Quorum:    reached,
+		QuorumAt:  at,
+		Wire:      p.pub.Stats(),
+	}
+}

@@ -1,0 +1,73 @@
+package coord
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// recorder is a Handler that checks ordering as events arrive and keeps
+// counts for assertions. Safe to read from the test goroutine.
+type recorder struct {
+	mu        sync.Mutex
+	next      map[string]uint64 // next expected seq per topic
+	received  int
+	losses    []Event
+	restarts  []Event
+	errs      []string
+	firstTime int64 // earliest publish time of any DATA received
+	ended     bool
+	joined    int
+	done      chan struct{}
+	doneOnce  sync.Once
+	want      int // close done after this many messages (0: at END)
+}
+
+func newRecorder(want int) *recorder {
+	return &recorder{next: make(map[string]uint64), done: make(chan struct{}), want: want}
+}
+
+func (r *recorder) handle(ev Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch ev.Type {
+	case EventJoined:
+		r.joined++
+	case EventMessage:
+		if n, ok := r.next[ev.Topic]; ok && ev.Seq != n {
+			r.errs = append(r.errs, fmt.Sprintf("topic %s: got seq %d, want %d", ev.Topic, ev.Seq, n))
+		}
+		r.next[ev.Topic] = ev.Seq + 1
+		r.received++
+		if r.firstTime == 0 || ev.Time < r.firstTime {
+			r.firstTime = ev.Time
+		}
+		if r.want > 0 && r.received == r.want {
+			r.doneOnce.Do(func() { close(r.done) })
+		}
+	case EventLoss:
+		r.losses = append(r.losses, ev)
+		r.next[ev.Topic] = ev.To + 1
+	case EventRestart:
+		r.restarts = append(r.restarts, ev)
+	case EventEnd:
+		r.ended = true
+		if r.want == 0 {
+			r.doneOnce.Do(func() { close(r.done) })
+		}
+	}
+}
+
+func (r *recorder) snapshot() (received int, losses []Event, errs []string, first int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.received, append([]Event(nil), r.losses...), append([]string(nil), r.errs...), r.firstTime
+}
+
+func (r *recorder) check(t testing.TB, name string, want int) {
+	t.Helper()
+	got, losses, errs, _ := r.snapshot()
+	if got != want || len(losses) != 0 || len(errs) != 0 {
+		t.Errorf("%s: received %d of %d, losses %v, order errors %v", name, got, want, losses, errs)
+	}
+}
