@@ -77,7 +77,9 @@ type ErrorReply struct {
 	Message string `json:"message"`
 }
 
-func (e *ErrorReply) Error() string { return fmt.Sprintf("coord: sync refused (%s): %s", e.Code, e.Message) }
+func (e *ErrorReply) Error() string {
+	return fmt.Sprintf("coord: sync refused (%s): %s", e.Code, e.Message)
+}
 
 // DecodeReady parses and validates a READY request frame. It never panics;
 // errors wrap ErrHandshake and carry the reply code to send.

@@ -31,7 +31,7 @@ type Publisher struct {
 	quorum  *quorum
 	nonces  nonceRing
 	started time.Time
-	open   atomic.Bool // publishing allowed
+	open    atomic.Bool // publishing allowed
 
 	mu        sync.Mutex
 	topics    map[string]*topicState

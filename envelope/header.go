@@ -173,7 +173,7 @@ func ParseHeader(b []byte) (Header, error) {
 		if h.Flags&^knownFlags != 0 {
 			return h, fmt.Errorf("%w: %#04x on %v", ErrFlags, uint16(h.Flags), h.Kind)
 		}
-		if h.Count == 0 || (h.Count > 1 && h.Flags&FlagBatch == 0) {
+		if h.Count == 0 || (h.Count > 1) != (h.Flags&FlagBatch != 0) {
 			return h, fmt.Errorf("%w: count %d with flags %#04x", ErrRecords, h.Count, uint16(h.Flags))
 		}
 		if h.Seq == 0 || h.Seq+uint64(h.Count)-1 < h.Seq {
@@ -182,6 +182,9 @@ func ParseHeader(b []byte) (Header, error) {
 	case KindHello, KindHeartbeat, KindEnd:
 		if h.Flags != 0 {
 			return h, fmt.Errorf("%w: %#04x on %v", ErrFlags, uint16(h.Flags), h.Kind)
+		}
+		if h.Count != 0 {
+			return h, fmt.Errorf("%w: count %d on %v, want 0", ErrRecords, h.Count, h.Kind)
 		}
 	default:
 		return h, fmt.Errorf("%w: %d", ErrKind, uint8(h.Kind))
