@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/syncmq/syncmq/coord"
+)
+
+// publish runs the publishing loop the options describe and returns how
+// many messages were published.
+func publish(ctx context.Context, pub *coord.Publisher, o options) (int, error) {
+	if o.stdin {
+		return publishLines(ctx, pub, os.Stdin, o.topics[0])
+	}
+	payload := o.payload
+	var random []byte
+	if o.size > 0 {
+		// A pool twice the size gives each message a different window
+		// without generating randomness per message.
+		random = make([]byte, 2*o.size+4096)
+		_, _ = rand.Read(random)
+	}
+	pace := newPacer(o.rate)
+	for i := 0; i < o.count; i++ {
+		if random != nil {
+			off := (i * 7919) % (len(random) - o.size)
+			payload = random[off : off+o.size]
+		}
+		if err := pace.wait(ctx, i); err != nil {
+			return i, err
+		}
+		if _, err := pub.Publish(ctx, o.topics[i%len(o.topics)], payload); err != nil {
+			return i, err
+		}
+	}
+	return o.count, nil
+}
+
+func publishLines(ctx context.Context, pub *coord.Publisher, r io.Reader, defaultTopic string) (int, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	n := 0
+	for sc.Scan() {
+		line := sc.Text()
+		topic, payload := defaultTopic, line
+		if t, p, ok := strings.Cut(line, "\t"); ok {
+			topic, payload = t, p
+		}
+		if _, err := pub.Publish(ctx, topic, []byte(payload)); err != nil {
+			return n, fmt.Errorf("line %d: %w", n+1, err)
+		}
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return n, fmt.Errorf("stdin: %w", err)
+	}
+	return n, nil
+}
+
+// pacer spaces messages to a target rate by scheduling message i at
+// start + i/rate, so short stalls are caught up rather than accumulated.
+type pacer struct {
+	rate  float64
+	start time.Time
+}
+
+func newPacer(rate float64) *pacer { return &pacer{rate: rate} }
+
+func (p *pacer) wait(ctx context.Context, i int) error {
+	if p.rate <= 0 {
+		return nil
+	}
+	if i == 0 {
+		p.start = time.Now()
+		return nil
+	}
+	due := p.start.Add(time.Duration(float64(i) / p.rate * float64(time.Second)))
+	d := time.Until(due)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
