@@ -288,7 +288,7 @@ func (p *Publisher) sender() {
 			batch = p.sendBatches(ctx, batch)
 			p.sendTable(ctx, envelope.KindHeartbeat, false)
 		case <-p.stop:
-			batch = p.sendBatches(ctx, batch)
+			p.sendBatches(ctx, batch)
 			p.sendTable(ctx, envelope.KindEnd, true)
 			return
 		}
