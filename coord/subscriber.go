@@ -166,24 +166,30 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		s.stats.skipped.Add(uint64(max(m.Count, 1)))
 		return // a message from before a restart still in flight
 	}
-	switch m.Kind {
-	case envelope.KindHello:
+	if m.Kind == envelope.KindHello {
 		if !ps.joined && !ps.handshaking {
 			ps.handshaking = true
 			nonce := hex.EncodeToString(m.Payload)
 			id, epoch := ps.id, ps.epoch
 			s.g.Go(func() { s.handshake(id, epoch, nonce) })
 		}
+		return
+	}
+	if !ps.joined {
+		// DATA, heartbeats and END can overtake our ACK: keep them, in
+		// order, until we know where our stream starts.
+		s.hold(ps, m)
+		return
+	}
+	s.process(ps, &m)
+}
+
+// process handles DATA, HEARTBEAT and END of a joined publisher.
+func (s *Subscriber) process(ps *pubState, m *envelope.Message) {
+	switch m.Kind {
 	case envelope.KindData:
-		if !ps.joined {
-			s.hold(ps, m)
-			return
-		}
-		s.deliver(ps, &m)
+		s.deliver(ps, m)
 	case envelope.KindHeartbeat, envelope.KindEnd:
-		if !ps.joined {
-			return
-		}
 		table, _ := envelope.ParseTable(m.Payload) // Decode validated it
 		for _, e := range table {
 			if s.wants(e.Topic) {
@@ -208,12 +214,12 @@ func (s *Subscriber) newIncarnation(old *pubState, id envelope.ID, epoch uint64)
 }
 
 func (s *Subscriber) hold(ps *pubState, m envelope.Message) {
-	if ps.heldRecords+int(m.Count) > s.cfg.MaxHeld {
+	if ps.heldRecords+int(m.Count) > s.cfg.MaxHeld && m.Kind == envelope.KindData {
 		ps.overflowed = true // the gap shows at the ACK and is reported there
 		return
 	}
 	ps.held = append(ps.held, m)
-	ps.heldRecords += int(m.Count)
+	ps.heldRecords += max(int(m.Count), 1)
 }
 
 // handshake runs on its own goroutine: READY, then hand the result to run.
@@ -269,7 +275,7 @@ func (s *Subscriber) onAck(r ackResult) {
 		s.cause = CauseBeforeJoin
 	}
 	for i := range held {
-		s.deliver(ps, &held[i])
+		s.process(ps, &held[i])
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
 }

@@ -1,0 +1,63 @@
+package coord
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeReady(t *testing.T) {
+	const good = `{"v":1,"type":"ready","subscriber":"s1","publisher":"000102030405060708090a0b0c0d0e0f","epoch":7,"nonce":"ffeeddccbbaa99887766554433221100"}`
+	tests := []struct {
+		name, in, code string
+	}{
+		{"valid", good, ""},
+		{"not json", `hello`, CodeMalformed},
+		{"trailing", good + ` {}`, CodeMalformed},
+		{"version", strings.Replace(good, `"v":1`, `"v":9`, 1), CodeVersion},
+		{"type", strings.Replace(good, `"ready"`, `"ack"`, 1), CodeMalformed},
+		{"empty subscriber", strings.Replace(good, `"s1"`, `""`, 1), CodeMalformed},
+		{"control char in subscriber", strings.Replace(good, `"s1"`, `"s\u0001"`, 1), CodeMalformed},
+		{"long subscriber", strings.Replace(good, `"s1"`, `"`+strings.Repeat("x", 129)+`"`, 1), CodeMalformed},
+		{"bad publisher", strings.Replace(good, `000102030405060708090a0b0c0d0e0f`, `xyz`, 1), CodeMalformed},
+		{"short nonce", strings.Replace(good, `ffeeddccbbaa99887766554433221100`, `ff`, 1), CodeMalformed},
+		{"too large", `{"v":1,"pad":"` + strings.Repeat("a", MaxHandshakeSize) + `"}`, CodeMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeReady([]byte(tt.in))
+			if tt.code == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var he *HandshakeError
+			if !errors.As(err, &he) || he.Code != tt.code {
+				t.Fatalf("got %v, want code %s", err, tt.code)
+			}
+		})
+	}
+}
+
+func TestQuorumCountsDistinctIDs(t *testing.T) {
+	q := newQuorum(2)
+	now := testTime()
+	if n, first, started := q.join("a", now); n != 1 || !first || started {
+		t.Fatalf("first join: %d %v %v", n, first, started)
+	}
+	if n, first, started := q.join("a", now); n != 1 || first || started {
+		t.Fatalf("rejoin counted: %d %v %v", n, first, started)
+	}
+	if n, _, started := q.join("b", now); n != 2 || !started {
+		t.Fatalf("second id: %d %v", n, started)
+	}
+	select {
+	case <-q.reached:
+	default:
+		t.Fatal("reached not closed at quorum")
+	}
+}
+
+func testTime() time.Time { return time.Unix(1_700_000_000, 0) }
