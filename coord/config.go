@@ -64,7 +64,16 @@ type PublisherConfig struct {
 	// sequence of each topic, so subscribers notice tail loss. Default 1 s.
 	HeartbeatInterval time.Duration
 	// MaxBatchBytes bounds one batched message's payload. Default 64 KiB.
+	// Batching is natural: the sender takes whatever was published since
+	// its last send, so an idle publisher sends each record at once and a
+	// busy one sends full batches.
 	MaxBatchBytes int
+	// MaxBatchRecords bounds the records of one message; 1 disables
+	// batching. Zero means envelope.MaxRecords.
+	MaxBatchRecords int
+	// Linger makes the sender wait this long after being woken before it
+	// takes a batch, trading latency for fuller batches. Zero: no wait.
+	Linger time.Duration
 	// MaxPending bounds the bytes accepted by Publish but not yet handed to
 	// the socket; Publish blocks beyond it. Default 8 MiB.
 	MaxPending int
@@ -101,6 +110,9 @@ func (c *PublisherConfig) Validate() error {
 	if c.Expect < 0 {
 		errs = append(errs, fmt.Errorf("expect: %d is negative", c.Expect))
 	}
+	if c.MaxBatchRecords < 0 || c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("max-batch-records and linger must not be negative"))
+	}
 	if c.QuorumTimeout < 0 {
 		errs = append(errs, fmt.Errorf("quorum-timeout: %v is negative", c.QuorumTimeout))
 	}
@@ -123,6 +135,9 @@ func (c PublisherConfig) withDefaults() PublisherConfig {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = d.MaxPending
+	}
+	if c.MaxBatchRecords <= 0 || c.MaxBatchRecords > envelope.MaxRecords {
+		c.MaxBatchRecords = envelope.MaxRecords
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = d.MaxPayload

@@ -214,7 +214,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, payload []byte) (
 		p.topics[topic] = ts
 	}
 	m := ts.open
-	if m != nil && (m.b.Size()+len(payload)+4 > p.cfg.MaxBatchBytes+len(topic)+envelope.HeaderSize || m.b.Count() == envelope.MaxRecords) {
+	if m != nil && (m.b.Size()+len(payload)+4 > p.cfg.MaxBatchBytes+len(topic)+envelope.HeaderSize || m.b.Count() >= p.cfg.MaxBatchRecords) {
 		p.ready = append(p.ready, m)
 		m = nil
 	}
@@ -281,6 +281,9 @@ func (p *Publisher) sender() {
 	for {
 		select {
 		case <-p.wake:
+			if p.cfg.Linger > 0 {
+				p.linger()
+			}
 			batch = p.sendBatches(ctx, batch)
 		case <-hello.C:
 			p.sendHello(ctx)
@@ -292,6 +295,16 @@ func (p *Publisher) sender() {
 			p.sendTable(ctx, envelope.KindEnd, true)
 			return
 		}
+	}
+}
+
+// linger waits Linger for more records to join the batch, or until Close.
+func (p *Publisher) linger() {
+	t := time.NewTimer(p.cfg.Linger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-p.stop:
 	}
 }
 

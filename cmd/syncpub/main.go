@@ -69,7 +69,7 @@ func newRootCommand() *cobra.Command {
 	fs.Int("queue-bytes", 4<<20, "per-subscriber send queue bound in bytes")
 	fs.Bool("check-config", false, "validate the configuration and exit")
 	cli.AddCommonFlags(fs)
-	root.AddCommand(newDemoCommand())
+	root.AddCommand(newDemoCommand(), newBenchCommand(), newRawPubCommand(), newRawSubCommand())
 	return root
 }
 

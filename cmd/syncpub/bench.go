@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/syncmq/syncmq/internal/cli"
+)
+
+func newBenchCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Run the zguide job as separate processes, ours and raw go-zeromq, and compare",
+		Long: `bench runs the zguide synchronized-publisher job twice on loopback, each
+node a separate process: once with syncpub/syncsub, once with a line-by-line
+go-zeromq port of the zguide's programs (including its 1 s subscriber sleep).
+It prints wall time, deliveries per second, peak RSS per process and loss
+for both, and their ratio. syncsub must be next to syncpub or on PATH
+(go build ./cmd/syncpub ./cmd/syncsub).`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cli.Load(cmd, "SYNCPUB")
+			if err != nil {
+				return err
+			}
+			var o benchOptions
+			if o.subs, err = c.Int("subscribers"); err != nil {
+				return err
+			}
+			if o.count, err = c.Int("count"); err != nil {
+				return err
+			}
+			if o.payload, err = c.String("payload"); err != nil {
+				return err
+			}
+			if o.raw, err = c.Bool("raw"); err != nil {
+				return err
+			}
+			if o.timeout, err = c.Duration("timeout"); err != nil {
+				return err
+			}
+			if o.syncsub, err = c.String("syncsub"); err != nil {
+				return err
+			}
+			if o.subs < 1 {
+				return cli.Usagef("subscribers: need at least 1")
+			}
+			return runBench(cmd.Context(), o)
+		},
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cli.UsageError{Err: err} })
+	fs := cmd.Flags()
+	fs.Int("subscribers", 10, "subscriber processes")
+	fs.Int("count", 1_000_000, "updates to publish")
+	fs.String("payload", "Rhubarb", "payload of every update")
+	fs.Bool("raw", true, "also run the raw go-zeromq baseline")
+	fs.Duration("timeout", 10*time.Minute, "give up on a job after this long")
+	fs.String("syncsub", "", "path of the syncsub binary (default: next to syncpub, then PATH)")
+	cli.AddCommonFlags(fs)
+	return cmd
+}
+
+type benchOptions struct {
+	subs, count int
+	payload     string
+	raw         bool
+	timeout     time.Duration
+	syncsub     string
+	syncpub     string
+}
+
+type jobResult struct {
+	name      string
+	wall      time.Duration
+	pubRSS    int64 // KiB
+	subRSSMax int64 // KiB
+	received  []int
+	failed    error
+}
+
+func runBench(ctx context.Context, o benchOptions) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.syncpub = self
+	if o.syncsub == "" {
+		o.syncsub = filepath.Join(filepath.Dir(self), "syncsub")
+		if _, err := os.Stat(o.syncsub); err != nil {
+			if o.syncsub, err = exec.LookPath("syncsub"); err != nil {
+				return cli.Usagef("syncsub: not next to syncpub nor on PATH; build it with go build ./cmd/syncsub or pass --syncsub")
+			}
+		}
+	}
+	fmt.Printf("zguide job: %d subscribers x %d updates of %q, each node a process, loopback TCP\n", o.subs, o.count, o.payload)
+	var results []jobResult
+	ours := runJob(ctx, o, "syncmq (syncpub/syncsub)", func(pub, sync string) (string, []string, string, []string) {
+		return o.syncpub, []string{"--bind", pub, "--sync-bind", sync, "--expect", fmt.Sprint(o.subs), "--count", fmt.Sprint(o.count), "--payload", o.payload, "--log-level", "warn"},
+			o.syncsub, []string{"--connect", pub, "--sync", sync, "--output", "count", "--log-level", "warn"}
+	})
+	results = append(results, ours)
+	if o.raw {
+		raw := runJob(ctx, o, "raw go-zeromq (zguide port)", func(pub, sync string) (string, []string, string, []string) {
+			return o.syncpub, []string{"bench-raw-pub", "--bind", pub, "--sync-bind", sync, "--expect", fmt.Sprint(o.subs), "--count", fmt.Sprint(o.count), "--payload", o.payload},
+				o.syncpub, []string{"bench-raw-sub", "--connect", pub, "--sync", sync}
+		})
+		results = append(results, raw)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "job\twall\tdeliveries/s\tpub peak RSS\tmax sub peak RSS\tlost\t")
+	var firstErr error
+	for _, r := range results {
+		lost := 0
+		for _, n := range r.received {
+			lost += o.count - n
+		}
+		status := ""
+		if r.failed != nil {
+			status = " (" + r.failed.Error() + ")"
+			firstErr = errors.Join(firstErr, fmt.Errorf("%s: %w", r.name, r.failed))
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%.0f\t%.1f MiB\t%.1f MiB\t%d%s\t\n", r.name, r.wall.Round(time.Millisecond),
+			float64(o.count*o.subs)/r.wall.Seconds(), float64(r.pubRSS)/1024, float64(r.subRSSMax)/1024, lost, status)
+	}
+	tw.Flush()
+	if len(results) == 2 && results[0].failed == nil && results[1].failed == nil {
+		fmt.Printf("ratio: raw go-zeromq wall time / syncmq wall time = %.1fx\n", results[1].wall.Seconds()/results[0].wall.Seconds())
+	}
+	return firstErr
+}
+
+// runJob starts the subscribers, then the publisher, and waits for all.
+// Wall time runs from the first process start to the last exit.
+func runJob(ctx context.Context, o benchOptions, name string, argv func(pub, sync string) (string, []string, string, []string)) jobResult {
+	r := jobResult{name: name}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	pubEP, syncEP, err := freeEndpoints()
+	if err != nil {
+		r.failed = err
+		return r
+	}
+	pubBin, pubArgs, subBin, subArgs := argv(pubEP, syncEP)
+	start := time.Now()
+	var subs []*exec.Cmd
+	outs := make([]*bytes.Buffer, o.subs)
+	for i := 0; i < o.subs; i++ {
+		c := exec.CommandContext(ctx, subBin, append(subArgs, "--id", fmt.Sprint("bench-", i))...)
+		if strings.HasPrefix(subArgs[0], "bench-raw") {
+			c = exec.CommandContext(ctx, subBin, subArgs...)
+		}
+		outs[i] = &bytes.Buffer{}
+		c.Stdout, c.Stderr = outs[i], os.Stderr
+		if err := c.Start(); err != nil {
+			r.failed = err
+			return r
+		}
+		subs = append(subs, c)
+	}
+	pub := exec.CommandContext(ctx, pubBin, pubArgs...)
+	pub.Stdout, pub.Stderr = os.Stderr, os.Stderr
+	if err := pub.Start(); err != nil {
+		r.failed = err
+		return r
+	}
+	if err := pub.Wait(); err != nil {
+		r.failed = fmt.Errorf("publisher: %w", err)
+	}
+	r.pubRSS = maxRSS(pub)
+	for i, c := range subs {
+		if err := c.Wait(); err != nil && r.failed == nil {
+			r.failed = fmt.Errorf("subscriber %d: %w", i, err)
+		}
+		r.subRSSMax = max(r.subRSSMax, maxRSS(c))
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(outs[i].String()), "Received "), " updates"))
+		r.received = append(r.received, n)
+	}
+	r.wall = time.Since(start)
+	return r
+}
+
+func maxRSS(c *exec.Cmd) int64 {
+	if c.ProcessState == nil {
+		return 0
+	}
+	if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss // KiB on Linux
+	}
+	return 0
+}
+
+func freeEndpoints() (string, string, error) {
+	var eps []string
+	for i := 0; i < 2; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", "", err
+		}
+		eps = append(eps, "tcp://"+ln.Addr().String())
+		ln.Close()
+	}
+	return eps[0], eps[1], nil
+}
