@@ -27,7 +27,8 @@ var (
 	// ErrRecords means a batch payload does not hold exactly Count well-formed records.
 	ErrRecords = errors.New("envelope: bad batch records")
 	// ErrSequence means a message that must carry a sequence number carries 0,
-	// or a batch would run past the largest sequence number.
+	// a control message carries one that is not 0, or a batch would run past
+	// the largest sequence number.
 	ErrSequence = errors.New("envelope: bad sequence")
 	// ErrTable means a heartbeat or END payload is not a well-formed topic table.
 	ErrTable = errors.New("envelope: bad topic table")

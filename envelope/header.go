@@ -186,6 +186,9 @@ func ParseHeader(b []byte) (Header, error) {
 		if h.Count != 0 {
 			return h, fmt.Errorf("%w: count %d on %v, want 0", ErrRecords, h.Count, h.Kind)
 		}
+		if h.Seq != 0 {
+			return h, fmt.Errorf("%w: %d on %v, want 0", ErrSequence, h.Seq, h.Kind)
+		}
 	default:
 		return h, fmt.Errorf("%w: %d", ErrKind, uint8(h.Kind))
 	}
