@@ -1,0 +1,670 @@
+package recovery
+
+import (
+	"fmt"
+	"time"
+)
+
+// DefaultMaxRepairRange is the largest range DefaultStreamConfig asks for
+// in one FETCH. Servers should accept at least this many sequences per
+// request.
+const DefaultMaxRepairRange = 4096
+
+// StreamConfig configures a Stream.
+type StreamConfig struct {
+	// MaxHeld is the most records held (copied) while a gap before them is
+	// repaired. When one more arrives, the oldest gap is given up as lost
+	// (cause slow-consumer unless labelled otherwise) so that held records
+	// can be delivered.
+	MaxHeld int
+	// RepairTimeout is how long a repair may go without progress (no new
+	// replayed record, no DONE) before its range is declared lost with
+	// cause timeout.
+	RepairTimeout time.Duration
+	// MaxRepairRange caps the sequences one Request asks for; a larger gap
+	// is repaired by consecutive requests. 0 means no cap. A server's
+	// "range too large" error halves the cap until the stream catches up.
+	MaxRepairRange uint64
+	// RetryBackoff is how long to wait before repeating a request the
+	// server answered with "busy" or "rate limited". The repair's deadline
+	// keeps running meanwhile.
+	RetryBackoff time.Duration
+}
+
+// DefaultStreamConfig returns MaxHeld 10,000, RepairTimeout 5 s,
+// MaxRepairRange DefaultMaxRepairRange and RetryBackoff 100 ms.
+func DefaultStreamConfig() StreamConfig {
+	return StreamConfig{
+		MaxHeld:        10_000,
+		RepairTimeout:  5 * time.Second,
+		MaxRepairRange: DefaultMaxRepairRange,
+		RetryBackoff:   100 * time.Millisecond,
+	}
+}
+
+// Validate reports whether c is usable. Errors wrap ErrConfig.
+func (c StreamConfig) Validate() error {
+	switch {
+	case c.MaxHeld < 1:
+		return fmt.Errorf("%w: stream MaxHeld %d must be at least 1", ErrConfig, c.MaxHeld)
+	case c.RepairTimeout <= 0:
+		return fmt.Errorf("%w: stream RepairTimeout %v must be positive", ErrConfig, c.RepairTimeout)
+	case c.RetryBackoff < 0:
+		return fmt.Errorf("%w: stream RetryBackoff %v is negative", ErrConfig, c.RetryBackoff)
+	}
+	return nil
+}
+
+// Handler receives a Stream's outputs. The Stream calls it synchronously,
+// from within the input method that caused the output, in the order the
+// outputs happen. A Handler must not call back into the Stream.
+type Handler interface {
+	// Deliver hands over the record seq. Records are delivered in strictly
+	// increasing sequence order, each at most once, and never a sequence
+	// that was reported lost. payload is valid only during the call.
+	Deliver(seq uint64, payload []byte)
+	// Request asks the caller to send a FETCH for from..to (inclusive) and
+	// to feed the answer back through Replay and then RepairDone or
+	// RepairError. A new Request abandons any earlier one: the caller
+	// discards DONE and ERROR responses to older request ids (their
+	// REPLAYs may still be fed to Replay; they are harmless).
+	Request(from, to uint64)
+	// Loss reports that from..to (inclusive) will never be delivered.
+	// Loss and Deliver calls together cover every sequence from the
+	// stream's first expected one onwards exactly once, in order.
+	Loss(from, to uint64, cause Cause)
+	// CaughtUp reports that every gap has been resolved (repaired or
+	// reported lost): seq is the last sequence delivered or lost, and the
+	// stream is live again.
+	CaughtUp(seq uint64)
+}
+
+type repairState uint8
+
+const (
+	repairIdle    repairState = iota // no request outstanding
+	repairActive                     // a request is outstanding
+	repairBackoff                    // a request was refused; waiting for retryAt
+)
+
+type heldRec struct {
+	seq    uint64
+	buf    []byte
+	replay bool
+}
+
+// gapLabel remembers the cause a gap was labelled with when it was detected.
+type gapLabel struct {
+	from, to uint64
+	cause    Cause
+}
+
+// maxFreeBufs and maxFreeBuf bound the payload buffers a Stream keeps for reuse.
+const (
+	maxFreeBufs = 64
+	maxFreeBuf  = 64 << 10
+)
+
+// Stream is the subscriber-side ordering and gap-repair state machine for
+// one (publisher, epoch, topic) stream. Feed it what arrives (Live, Replay,
+// RepairDone, RepairError, Heartbeat, End) and the passage of time (Tick);
+// it calls its Handler to deliver records in order, request repairs, and
+// report losses.
+//
+// Rules:
+//
+//   - Records are delivered in strictly increasing sequence order, never
+//     twice. Duplicates and sequences already delivered or lost are dropped
+//     and counted.
+//   - A record beyond the next expected sequence opens a gap: the record
+//     is held (copied) and the missing range requested. Heartbeat and End
+//     open a gap when they show the publisher went further than received.
+//   - At most one request is outstanding. Since delivery is in order, only
+//     the first gap matters at any time: further gaps detected while a
+//     repair is outstanding are queued implicitly (as holes between held
+//     records) and requested one after the other once the first completes.
+//   - Replayed records fill the gap and release the held records after it.
+//   - A gap is given up, reported with Loss for exactly the sequences that
+//     are missing, when the repair times out, when MaxHeld would be
+//     exceeded, when DONE says partial, unknown epoch or unknown topic, or
+//     when a DONE claimed completeness but the request made no progress at
+//     all. Held records after it are then delivered.
+//   - When no gap is left after one was seen, CaughtUp is reported.
+//
+// Causes: a gap is labelled when detected with the cause hint if one is
+// set (SetCauseHint, Reconnected; a hint labels one gap, and a Heartbeat
+// showing nothing missing drops it), else before-join if it starts at the
+// first sequence the stream expected (nothing had arrived yet). A label
+// takes precedence when the gap is lost; unlabelled gaps get the cause of
+// the failure: beyond-retention (DONE partial or unknown topic), timeout,
+// slow-consumer (MaxHeld overflow) or unknown. An unknown-epoch DONE is
+// definitive: that and every later gap of the stream are reported as
+// publisher-restart without further requests; Abandon does the same with
+// a cause of the caller's choice.
+//
+// Deadlines are checked only by Tick; Deadline says when Tick is due next.
+//
+// Concurrency: a Stream is not safe for concurrent use. Calling one of its
+// input methods (Live, Replay, Tick, ...) from its own Handler panics.
+type Stream struct {
+	cfg     StreamConfig
+	h       Handler
+	initial uint64 // first sequence expected
+	next    uint64 // every sequence below next was delivered or lost
+	high    uint64 // highest sequence known to exist
+	held    []heldRec
+	hh      int // held[hh:] are the held records, in increasing order
+	free    [][]byte
+
+	state          repairState
+	reqFrom, reqTo uint64
+	reqNext        uint64 // next when the request was issued
+	deadline       time.Time
+	retryAt        time.Time
+	maxRange       uint64
+
+	labels    []gapLabel
+	hint      Cause
+	hinted    bool
+	gone      bool  // no gap can be repaired any more (Abandon, unknown epoch)
+	goneCause Cause // the cause every gap is then lost with
+	behind    bool  // a gap was seen since the last CaughtUp
+	ended     bool
+	endSeq    uint64
+	busy      bool
+
+	stats StreamStats
+}
+
+// NewStream returns a Stream expecting next as its first sequence (from
+// the handshake ACK; 1 for a fresh epoch) and reporting to h.
+func NewStream(cfg StreamConfig, next uint64, h Handler) (*Stream, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if next == 0 {
+		return nil, fmt.Errorf("%w: stream's first sequence must be at least 1", ErrConfig)
+	}
+	if h == nil {
+		return nil, fmt.Errorf("%w: stream needs a Handler", ErrConfig)
+	}
+	return &Stream{cfg: cfg, h: h, initial: next, next: next, high: next - 1, maxRange: cfg.MaxRepairRange}, nil
+}
+
+func (s *Stream) enter() {
+	if s.busy {
+		panic("recovery: Stream method called from its own Handler")
+	}
+	s.busy = true
+}
+
+func (s *Stream) leave() { s.busy = false }
+
+// Live feeds a record received on the live SUB socket. payload is copied
+// if the record has to be held, so the caller may reuse it afterwards.
+func (s *Stream) Live(seq uint64, payload []byte, now time.Time) {
+	s.enter()
+	defer s.leave()
+	if seq < s.next {
+		s.stats.Duplicates++
+		return
+	}
+	if seq == s.next && s.high < seq && s.hh == len(s.held) {
+		// In order with nothing missing: the common case.
+		s.high = seq
+		s.deliver(seq, payload, false)
+		return
+	}
+	s.accept(seq, payload, false, now)
+}
+
+// Replay feeds a record received on the recovery channel (one record of a
+// REPLAY). Like Live, but a replayed record that is not a duplicate counts
+// as progress of the outstanding repair and extends its deadline.
+func (s *Stream) Replay(seq uint64, payload []byte, now time.Time) {
+	s.enter()
+	defer s.leave()
+	if seq < s.next {
+		s.stats.Duplicates++
+		return
+	}
+	s.accept(seq, payload, true, now)
+}
+
+func (s *Stream) accept(seq uint64, payload []byte, replay bool, now time.Time) {
+	if seq > s.high {
+		if seq > s.high+1 {
+			s.openGap(s.high+1, seq-1)
+		}
+		s.high = seq
+	}
+	if seq == s.next {
+		s.deliver(seq, payload, replay)
+	} else if !s.hold(seq, payload, replay) {
+		s.stats.Duplicates++
+		return
+	}
+	if replay && s.state == repairActive {
+		s.deadline = now.Add(s.cfg.RepairTimeout)
+	}
+	s.ensure(now)
+}
+
+// RepairDone feeds the DONE answering the outstanding request: its status
+// and the first sequence the publisher still holds (0 if none). Feed every
+// REPLAY of the request first. A RepairDone without an outstanding request
+// is counted as stale and ignored. The DONE's last sequence may also be
+// fed to Heartbeat: it reveals a missing tail like a heartbeat does.
+//
+// A DONE is trusted as it comes: the caller checks that the request id is
+// the current one and drops answers to abandoned requests.
+func (s *Stream) RepairDone(status Status, firstHeld uint64, now time.Time) {
+	s.enter()
+	defer s.leave()
+	if s.state != repairActive {
+		s.stats.Stale++
+		return
+	}
+	to, startNext := s.reqTo, s.reqNext
+	s.state = repairIdle
+	switch status {
+	case StatusComplete:
+	case StatusPartial:
+		if firstHeld == 0 || firstHeld > to {
+			s.giveUp(to, CauseBeyondRetention, false)
+		} else if firstHeld > s.next {
+			s.giveUp(firstHeld-1, CauseBeyondRetention, false)
+		}
+	case StatusUnknownEpoch:
+		s.gone, s.goneCause = true, CausePublisherRestart
+	case StatusUnknownTopic:
+		s.giveUp(to, CauseBeyondRetention, false)
+	default:
+		s.giveUp(to, CauseUnknown, false)
+	}
+	if !s.gone && s.next <= to && s.next == startNext {
+		// The publisher says it sent the range, yet nothing of it arrived.
+		// Asking again could loop forever; give the range up.
+		s.giveUp(to, CauseUnknown, false)
+	}
+	s.ensure(now)
+}
+
+// RepairError feeds the ERROR answering the outstanding request. Busy and
+// rate limited retry after RetryBackoff; range too large halves
+// MaxRepairRange and retries at once; anything else gives the requested
+// range up with cause unknown. Retries keep the original deadline. An
+// error without an outstanding request is counted as stale and ignored.
+func (s *Stream) RepairError(code ErrorCode, now time.Time) {
+	s.enter()
+	defer s.leave()
+	if s.state != repairActive {
+		s.stats.Stale++
+		return
+	}
+	switch code {
+	case CodeBusy, CodeRateLimited:
+		s.state = repairBackoff
+		s.retryAt = now.Add(s.cfg.RetryBackoff)
+		return
+	case CodeRangeTooLarge:
+		if n := s.reqTo - s.reqFrom + 1; n > 1 {
+			s.maxRange = n / 2
+			if from, to, ok := s.frontGap(); ok {
+				s.issue(from, to, now, false)
+				return
+			}
+		}
+	}
+	to := s.reqTo
+	s.state = repairIdle
+	s.giveUp(to, CauseUnknown, false)
+	s.ensure(now)
+}
+
+// Heartbeat feeds the last sequence the publisher says it published on
+// this stream's topic. If that is beyond anything received, the tail is
+// missing: a gap opens and is repaired.
+func (s *Stream) Heartbeat(lastSeq uint64, now time.Time) {
+	s.enter()
+	defer s.leave()
+	s.extend(lastSeq, now)
+}
+
+// End feeds the publisher's END: lastSeq is the final sequence of the
+// topic. A missing tail is repaired like after a Heartbeat; Finished
+// reports when everything up to lastSeq has been delivered or lost.
+func (s *Stream) End(lastSeq uint64, now time.Time) {
+	s.enter()
+	defer s.leave()
+	s.ended, s.endSeq = true, lastSeq
+	s.extend(lastSeq, now)
+}
+
+func (s *Stream) extend(lastSeq uint64, now time.Time) {
+	if lastSeq <= s.high {
+		if _, _, gap := s.frontGap(); !gap {
+			// Everything published is accounted for: whatever disruption a
+			// pending hint was about lost nothing.
+			s.hinted = false
+		}
+		return
+	}
+	s.openGap(s.high+1, lastSeq)
+	s.high = lastSeq
+	s.ensure(now)
+}
+
+// Tick advances time: an outstanding repair whose deadline has passed is
+// given up (cause timeout), and a request waiting out its backoff is
+// repeated.
+func (s *Stream) Tick(now time.Time) {
+	s.enter()
+	defer s.leave()
+	if s.state == repairIdle {
+		return
+	}
+	if !now.Before(s.deadline) {
+		s.stats.Timeouts++
+		to := s.reqTo
+		s.state = repairIdle
+		s.giveUp(to, CauseTimeout, false)
+		s.ensure(now)
+		return
+	}
+	if s.state == repairBackoff && !now.Before(s.retryAt) {
+		if from, to, ok := s.frontGap(); ok {
+			s.issue(from, to, now, false)
+			return
+		}
+		s.state = repairIdle
+		s.ensure(now)
+	}
+}
+
+// SetCauseHint labels the next gap detected with c, e.g. CauseSlowConsumer
+// after the publisher disconnected this subscriber as slow. The hint is
+// dropped when a Heartbeat or End shows nothing is missing (the disruption
+// lost nothing). In-order live records do not drop it, since records
+// buffered before the disruption may still arrive after the hint.
+// CauseUnknown clears the hint.
+func (s *Stream) SetCauseHint(c Cause) {
+	s.enter()
+	defer s.leave()
+	s.hint, s.hinted = c, c != CauseUnknown
+}
+
+// Reconnected tells the stream the transport reconnected: the next gap is
+// labelled reconnect, and an outstanding request, likely lost with the old
+// connection, is repeated with a fresh deadline.
+func (s *Stream) Reconnected(now time.Time) {
+	s.enter()
+	defer s.leave()
+	s.hint, s.hinted = CauseReconnect, true
+	if s.state == repairActive {
+		if from, to, ok := s.frontGap(); ok {
+			s.issue(from, to, now, true)
+		}
+	}
+}
+
+// Abandon gives up repairing for good, e.g. with CausePublisherRestart
+// once the publisher came back with a new epoch and this stream's history
+// died with the old one: every missing sequence known of is reported lost
+// with cause c (gap labels are ignored), held records are delivered, the
+// outstanding request is dropped (the caller discards its answers), and
+// any later gap is reported lost with c at once, without a request.
+func (s *Stream) Abandon(c Cause, now time.Time) {
+	s.enter()
+	defer s.leave()
+	s.gone, s.goneCause = true, c
+	s.state = repairIdle
+	s.ensure(now)
+}
+
+// openGap records that from..to are missing, labelling the gap.
+func (s *Stream) openGap(from, to uint64) {
+	s.stats.Gaps++
+	s.behind = true
+	switch {
+	case s.hinted:
+		s.labels = append(s.labels, gapLabel{from: from, to: to, cause: s.hint})
+		s.hinted = false
+	case from == s.initial:
+		s.labels = append(s.labels, gapLabel{from: from, to: to, cause: CauseBeforeJoin})
+	}
+}
+
+func (s *Stream) deliver(seq uint64, payload []byte, replay bool) {
+	s.next = seq + 1
+	s.stats.Delivered++
+	if replay {
+		s.stats.Recovered++
+	}
+	s.h.Deliver(seq, payload)
+}
+
+// hold stores a copy of a record beyond next; false if already held.
+func (s *Stream) hold(seq uint64, payload []byte, replay bool) bool {
+	hs := s.held[s.hh:]
+	i := len(hs)
+	if i > 0 && hs[i-1].seq >= seq {
+		lo, hi := 0, len(hs)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if hs[m].seq < seq {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		i = lo
+		if hs[i].seq == seq {
+			return false
+		}
+	}
+	var buf []byte
+	if k := len(s.free); k > 0 {
+		buf = s.free[k-1][:0]
+		s.free[k-1] = nil
+		s.free = s.free[:k-1]
+	}
+	rec := heldRec{seq: seq, buf: append(buf, payload...), replay: replay}
+	s.held = append(s.held, heldRec{})
+	at := s.hh + i
+	copy(s.held[at+1:], s.held[at:])
+	s.held[at] = rec
+	return true
+}
+
+// flush delivers held records while they continue the sequence.
+func (s *Stream) flush() {
+	for s.hh < len(s.held) && s.held[s.hh].seq == s.next {
+		r := s.held[s.hh]
+		s.held[s.hh] = heldRec{}
+		s.hh++
+		s.deliver(r.seq, r.buf, r.replay)
+		if c := cap(r.buf); c > 0 && c <= maxFreeBuf && len(s.free) < maxFreeBufs {
+			s.free = append(s.free, r.buf)
+		}
+	}
+	switch {
+	case s.hh == len(s.held):
+		s.held, s.hh = s.held[:0], 0
+	case s.hh >= 64 && 2*s.hh >= len(s.held):
+		n := copy(s.held, s.held[s.hh:])
+		clear(s.held[n:])
+		s.held, s.hh = s.held[:n], 0
+	}
+}
+
+// frontGap returns the first missing range, if any. It assumes flush ran.
+func (s *Stream) frontGap() (from, to uint64, ok bool) {
+	if s.hh < len(s.held) {
+		if f := s.held[s.hh].seq; f > s.next {
+			return s.next, f - 1, true
+		}
+		return 0, 0, false
+	}
+	if s.high >= s.next {
+		return s.next, s.high, true
+	}
+	return 0, 0, false
+}
+
+// ensure restores the stream's invariants after any change: held records
+// that continue the sequence are delivered, MaxHeld is respected, the first
+// gap has a request outstanding (or waiting out a backoff), and CaughtUp is
+// reported once no gap is left.
+func (s *Stream) ensure(now time.Time) {
+	for {
+		s.flush()
+		for len(s.held)-s.hh > s.cfg.MaxHeld {
+			_, to, ok := s.frontGap()
+			if !ok {
+				break // unreachable: after flush, held records follow a gap
+			}
+			s.stats.Overflows++
+			s.giveUp(to, CauseSlowConsumer, false)
+		}
+		from, to, ok := s.frontGap()
+		if !ok {
+			s.state = repairIdle
+			s.labels = s.labels[:0]
+			if s.behind {
+				s.behind = false
+				s.maxRange = s.cfg.MaxRepairRange
+				s.h.CaughtUp(s.next - 1)
+			}
+			return
+		}
+		if s.gone {
+			s.giveUp(to, s.goneCause, true)
+			continue
+		}
+		switch s.state {
+		case repairActive:
+			if s.reqTo >= s.next {
+				return // the outstanding request still covers the first gap
+			}
+			// Filled by other means (live reordering, overflow): abandon it.
+		case repairBackoff:
+			return
+		}
+		s.issue(from, to, now, true)
+		return
+	}
+}
+
+// issue sends a Request for the start of from..to, capped to maxRange.
+// freshDeadline restarts the repair's deadline; retries keep it.
+func (s *Stream) issue(from, to uint64, now time.Time, freshDeadline bool) {
+	if s.maxRange > 0 && to-from >= s.maxRange {
+		to = from + s.maxRange - 1
+	}
+	s.state = repairActive
+	s.reqFrom, s.reqTo, s.reqNext = from, to, s.next
+	if freshDeadline {
+		s.deadline = now.Add(s.cfg.RepairTimeout)
+	}
+	s.retryAt = time.Time{}
+	s.stats.Requests++
+	s.h.Request(from, to)
+}
+
+// giveUp reports every missing sequence up to through as lost, delivering
+// held records in between. Each Loss range carries one cause: the label of
+// the gap it belongs to, else mech. forced ignores labels.
+func (s *Stream) giveUp(through uint64, mech Cause, forced bool) {
+	through = min(through, s.high)
+	for {
+		s.flush()
+		if s.next > through {
+			break
+		}
+		end := through
+		if s.hh < len(s.held) {
+			end = min(end, s.held[s.hh].seq-1)
+		}
+		cause := mech
+		if !forced {
+			for _, l := range s.labels {
+				switch {
+				case l.from <= s.next && s.next <= l.to:
+					cause = l.cause
+					end = min(end, l.to)
+				case l.from > s.next && l.from <= end:
+					end = l.from - 1
+				}
+			}
+		}
+		from := s.next
+		s.next = end + 1
+		s.stats.Lost += end - from + 1
+		s.h.Loss(from, end, cause)
+	}
+	n := 0
+	for _, l := range s.labels {
+		if l.to >= s.next {
+			s.labels[n] = l
+			n++
+		}
+	}
+	s.labels = s.labels[:n]
+}
+
+// Next returns the next sequence the stream will deliver or report lost.
+func (s *Stream) Next() uint64 { return s.next }
+
+// Pending returns the range of the outstanding request, if any (also while
+// it waits out a backoff).
+func (s *Stream) Pending() (from, to uint64, ok bool) {
+	if s.state == repairIdle {
+		return 0, 0, false
+	}
+	return s.reqFrom, s.reqTo, true
+}
+
+// Deadline returns when Tick next has work to do, if ever: the repair
+// deadline, or the end of a backoff if earlier.
+func (s *Stream) Deadline() (time.Time, bool) {
+	switch s.state {
+	case repairActive:
+		return s.deadline, true
+	case repairBackoff:
+		if s.retryAt.Before(s.deadline) {
+			return s.retryAt, true
+		}
+		return s.deadline, true
+	}
+	return time.Time{}, false
+}
+
+// Finished reports whether End was fed and every sequence up to its last
+// sequence has been delivered or reported lost.
+func (s *Stream) Finished() bool { return s.ended && s.next > s.endSeq }
+
+// StreamStats are a Stream's counters.
+type StreamStats struct {
+	// Delivered counts records delivered, Recovered those of them that came from a replay.
+	Delivered, Recovered uint64
+	// Duplicates counts records dropped because they were already
+	// delivered, lost or held.
+	Duplicates uint64
+	// Gaps counts gaps detected; Lost counts sequences reported lost.
+	Gaps, Lost uint64
+	// Requests counts repair requests issued, Timeouts repairs that timed
+	// out, Overflows gaps given up because MaxHeld was reached.
+	Requests, Timeouts, Overflows uint64
+	// Stale counts DONE and ERROR answers fed without an outstanding request.
+	Stale uint64
+	// Held is the number of records held now.
+	Held int
+}
+
+// Stats returns the stream's counters.
+func (s *Stream) Stats() StreamStats {
+	st := s.stats
+	st.Held = len(s.held) - s.hh
+	return st
+}
