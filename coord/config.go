@@ -7,6 +7,7 @@ import (
 
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
 
@@ -45,6 +46,22 @@ type PublisherConfig struct {
 	Bind string
 	// SyncBind is the handshake (REP side) endpoint, e.g. "tcp://*:5562".
 	SyncBind string
+	// RecoveryBind is the recovery (ROUTER side) endpoint that replays
+	// retained history, e.g. "tcp://*:5563". Empty disables recovery.
+	RecoveryBind string
+	// History bounds the retained envelopes replayed over the recovery
+	// channel. Zero value: recovery.DefaultHistoryConfig().
+	History recovery.HistoryConfig
+	// RecoveryLimit rate-limits recovery requests per subscriber host.
+	// Zero value: recovery.DefaultLimiterConfig().
+	RecoveryLimit recovery.LimiterConfig
+	// MaxReplayRange bounds the sequences one recovery request may ask
+	// for; larger requests get a "range too large" error. Default 65536.
+	MaxReplayRange uint64
+	// RecoveryLinger keeps the recovery endpoint open after END until it
+	// has been idle this long (bounded by Close's ctx), so subscribers can
+	// repair a lost tail. Default 1 s.
+	RecoveryLinger time.Duration
 	// ID identifies the publisher; zero means random.
 	ID envelope.ID
 	// Epoch distinguishes incarnations; zero means the start time in Unix
@@ -90,6 +107,11 @@ func DefaultPublisherConfig() PublisherConfig {
 	return PublisherConfig{
 		Bind:              "tcp://*:5561",
 		SyncBind:          "tcp://*:5562",
+		RecoveryBind:      "tcp://*:5563",
+		History:           recovery.DefaultHistoryConfig(),
+		RecoveryLimit:     recovery.DefaultLimiterConfig(),
+		MaxReplayRange:    65536,
+		RecoveryLinger:    time.Second,
 		HelloInterval:     50 * time.Millisecond,
 		HeartbeatInterval: time.Second,
 		MaxBatchBytes:     64 << 10,
@@ -106,6 +128,16 @@ func (c *PublisherConfig) Validate() error {
 	}
 	if _, err := wire.SplitEndpoint(c.SyncBind); err != nil {
 		errs = append(errs, fmt.Errorf("sync-bind: %w", err))
+	}
+	if c.RecoveryBind != "" {
+		if _, err := wire.SplitEndpoint(c.RecoveryBind); err != nil {
+			errs = append(errs, fmt.Errorf("recovery-bind: %w", err))
+		}
+		if c.History != (recovery.HistoryConfig{}) {
+			if err := c.History.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("history: %w", err))
+			}
+		}
 	}
 	if c.Expect < 0 {
 		errs = append(errs, fmt.Errorf("expect: %d is negative", c.Expect))
@@ -136,6 +168,18 @@ func (c PublisherConfig) withDefaults() PublisherConfig {
 	if c.MaxPending <= 0 {
 		c.MaxPending = d.MaxPending
 	}
+	if c.History == (recovery.HistoryConfig{}) {
+		c.History = d.History
+	}
+	if c.RecoveryLimit == (recovery.LimiterConfig{}) {
+		c.RecoveryLimit = d.RecoveryLimit
+	}
+	if c.MaxReplayRange == 0 {
+		c.MaxReplayRange = d.MaxReplayRange
+	}
+	if c.RecoveryLinger <= 0 {
+		c.RecoveryLinger = d.RecoveryLinger
+	}
 	if c.MaxBatchRecords <= 0 || c.MaxBatchRecords > envelope.MaxRecords {
 		c.MaxBatchRecords = envelope.MaxRecords
 	}
@@ -154,17 +198,57 @@ func (c PublisherConfig) withDefaults() PublisherConfig {
 	return c
 }
 
+// Endpoints are the endpoints of one publisher.
+type Endpoints struct {
+	// Pub is the PUB endpoint, e.g. "tcp://host:5561".
+	Pub string
+	// Sync is the handshake endpoint, e.g. "tcp://host:5562".
+	Sync string
+	// Recovery is the recovery endpoint; empty means the one the ACK
+	// names, with a wildcard host replaced by Pub's host.
+	Recovery string
+}
+
+func (e Endpoints) validate() error {
+	var errs []error
+	if _, err := wire.SplitEndpoint(e.Pub); err != nil {
+		errs = append(errs, fmt.Errorf("connect: %w", err))
+	}
+	if _, err := wire.SplitEndpoint(e.Sync); err != nil {
+		errs = append(errs, fmt.Errorf("sync: %w", err))
+	}
+	if e.Recovery != "" {
+		if _, err := wire.SplitEndpoint(e.Recovery); err != nil {
+			errs = append(errs, fmt.Errorf("recovery: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Start positions for a late joiner.
+const (
+	// StartAtJoin starts each topic after the sequence the ACK names:
+	// what was published before the join is not delivered.
+	StartAtJoin = "join"
+	// StartAtEarliest asks the recovery channel for everything before the
+	// join that the publisher still retains; what it no longer holds is
+	// reported as a before-join loss.
+	StartAtEarliest = "earliest"
+)
+
 // SubscriberConfig configures a Subscriber.
 type SubscriberConfig struct {
-	// Connect is the publisher's PUB endpoint, e.g. "tcp://localhost:5561".
-	Connect string
-	// Sync is the publisher's handshake endpoint, e.g. "tcp://localhost:5562".
-	Sync string
+	// Connect, Sync and Recovery name one publisher statically (the
+	// zguide setup). Leave them empty when publishers are added with
+	// AddPublisher, e.g. from membership discovery.
+	Connect, Sync, Recovery string
 	// ID names the subscriber in the quorum; a subscriber that reconnects
 	// with the same ID is not counted twice. Empty means random.
 	ID string
 	// Subscribe lists topic prefixes; empty means every topic.
 	Subscribe []string
+	// StartAt is StartAtJoin (default) or StartAtEarliest.
+	StartAt string
 	// HandshakeTimeout bounds one READY attempt. Default 1 s.
 	HandshakeTimeout time.Duration
 	// HandshakeAttempts is how many READY attempts one HELLO triggers before
@@ -173,11 +257,13 @@ type SubscriberConfig struct {
 	// MaxHeld bounds the messages held per publisher while the handshake
 	// is in flight. Default 65536.
 	MaxHeld int
-	// Handler receives every event, in order, from one goroutine. It must
-	// not retain Message.Payload after returning unless it copies it (the
-	// buffer is not reused, so retaining is safe but keeps memory alive).
-	// A slow handler pushes back on the publisher and eventually makes this
-	// subscriber a slow consumer. Required.
+	// Stream configures gap repair per (publisher, topic). Zero value:
+	// recovery.DefaultStreamConfig().
+	Stream recovery.StreamConfig
+	// Handler receives every event, in order, from one goroutine. It may
+	// retain Message.Payload (buffers are not reused). A slow handler
+	// pushes back on the publisher and eventually makes this subscriber a
+	// slow consumer, whose gap is then repaired. Required.
 	Handler func(Event)
 	// Wire tunes the SUB socket (reconnect backoff, receive queue).
 	Wire wire.SubConfig
@@ -188,11 +274,10 @@ type SubscriberConfig struct {
 // Validate reports every invalid field.
 func (c *SubscriberConfig) Validate() error {
 	var errs []error
-	if _, err := wire.SplitEndpoint(c.Connect); err != nil {
-		errs = append(errs, fmt.Errorf("connect: %w", err))
-	}
-	if _, err := wire.SplitEndpoint(c.Sync); err != nil {
-		errs = append(errs, fmt.Errorf("sync: %w", err))
+	if c.Connect != "" || c.Sync != "" || c.Recovery != "" {
+		if err := (Endpoints{Pub: c.Connect, Sync: c.Sync, Recovery: c.Recovery}).validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.ID != "" {
 		if err := checkSubscriberID(c.ID); err != nil {
@@ -202,6 +287,16 @@ func (c *SubscriberConfig) Validate() error {
 	for _, s := range c.Subscribe {
 		if len(s) > 0 && s[0] == 0 {
 			errs = append(errs, fmt.Errorf("subscribe: %q starts with the reserved zero byte", s))
+		}
+	}
+	switch c.StartAt {
+	case "", StartAtJoin, StartAtEarliest:
+	default:
+		errs = append(errs, fmt.Errorf("start-at: %q is not join or earliest", c.StartAt))
+	}
+	if c.Stream != (recovery.StreamConfig{}) {
+		if err := c.Stream.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("stream: %w", err))
 		}
 	}
 	if c.Handler == nil {
@@ -219,6 +314,12 @@ func (c SubscriberConfig) withDefaults() SubscriberConfig {
 	}
 	if c.MaxHeld <= 0 {
 		c.MaxHeld = 65536
+	}
+	if c.StartAt == "" {
+		c.StartAt = StartAtJoin
+	}
+	if c.Stream == (recovery.StreamConfig{}) {
+		c.Stream = recovery.DefaultStreamConfig()
 	}
 	if c.ID == "" {
 		c.ID = "sub-" + envelope.NewID().Short()

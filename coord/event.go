@@ -70,6 +70,9 @@ type Event struct {
 	From, To uint64
 	// Cause labels an EventLoss.
 	Cause string
+	// Endpoint is the PUB endpoint of EventConnected, EventDisconnected
+	// and EventJoined.
+	Endpoint string
 	// Err explains EventDisconnected.
 	Err error
 }

@@ -25,6 +25,11 @@ const (
 	TypeReady = "ready"
 	TypeAck   = "ack"
 	TypeError = "error"
+	// TypeBye is sent by a subscriber that has everything up to END, so
+	// the publisher can close without waiting out its recovery linger.
+	// Same fields as READY except the nonce; the reply is a bare
+	// {"v":1,"type":"bye"}.
+	TypeBye = "bye"
 )
 
 // Error reply codes.
@@ -81,7 +86,7 @@ func (e *ErrorReply) Error() string {
 	return fmt.Sprintf("coord: sync refused (%s): %s", e.Code, e.Message)
 }
 
-// DecodeReady parses and validates a READY request frame. It never panics;
+// DecodeReady parses and validates a READY (or BYE) request frame. It never panics;
 // errors wrap ErrHandshake and carry the reply code to send.
 func DecodeReady(b []byte) (Ready, error) {
 	var r Ready
@@ -98,8 +103,8 @@ func DecodeReady(b []byte) (Ready, error) {
 	if r.V != HandshakeVersion {
 		return r, handshakeErr(CodeVersion, "version %d, this publisher speaks %d", r.V, HandshakeVersion)
 	}
-	if r.Type != TypeReady {
-		return r, handshakeErr(CodeMalformed, "type %q, want %q", r.Type, TypeReady)
+	if r.Type != TypeReady && r.Type != TypeBye {
+		return r, handshakeErr(CodeMalformed, "type %q, want %q or %q", r.Type, TypeReady, TypeBye)
 	}
 	if err := checkSubscriberID(r.Subscriber); err != nil {
 		return r, err
@@ -107,7 +112,7 @@ func DecodeReady(b []byte) (Ready, error) {
 	if _, err := envelope.ParseID(r.Publisher); err != nil {
 		return r, handshakeErr(CodeMalformed, "publisher: %v", err)
 	}
-	if n, err := hex.DecodeString(r.Nonce); err != nil || len(n) != envelope.NonceSize {
+	if n, err := hex.DecodeString(r.Nonce); r.Type == TypeReady && (err != nil || len(n) != envelope.NonceSize) {
 		return r, handshakeErr(CodeMalformed, "nonce must be %d hex digits", 2*envelope.NonceSize)
 	}
 	if len(r.Topics) > MaxTopics {
@@ -133,8 +138,8 @@ func checkSubscriberID(id string) error {
 	return nil
 }
 
-// DecodeReply parses the publisher's reply to READY: an *Ack, or an
-// *ErrorReply returned as the error.
+// DecodeReply parses the publisher's reply: an *Ack for READY, nil and
+// nil for BYE, or an *ErrorReply returned as the error.
 func DecodeReply(b []byte) (*Ack, error) {
 	if len(b) > MaxHandshakeSize {
 		return nil, handshakeErr(CodeMalformed, "reply is %d bytes, limit %d", len(b), MaxHandshakeSize)
@@ -162,6 +167,8 @@ func DecodeReply(b []byte) (*Ack, error) {
 			return nil, handshakeErr(CodeMalformed, "ack has %d topics", len(a.Topics))
 		}
 		return &a, nil
+	case TypeBye:
+		return nil, nil
 	case TypeError:
 		var e ErrorReply
 		if err := json.Unmarshal(b, &e); err != nil {

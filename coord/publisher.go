@@ -12,6 +12,7 @@ import (
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
 
@@ -26,6 +27,7 @@ type Publisher struct {
 	lg   *zap.Logger
 	pub  *wire.Pub
 	sync *wire.Server
+	rec  *recoveryServer // nil when recovery is off
 	g    gogroup.Group
 
 	quorum  *quorum
@@ -115,6 +117,13 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		p.pub.Close()
 		return nil, err
 	}
+	if cfg.RecoveryBind != "" {
+		if p.rec, err = newRecoveryServer(p); err != nil {
+			p.pub.Close()
+			p.sync.Close()
+			return nil, err
+		}
+	}
 	if cfg.Expect == 0 {
 		p.quorum.force(time.Now())
 		p.open.Store(true)
@@ -131,6 +140,25 @@ func (p *Publisher) Endpoint() string { return p.pub.Endpoint() }
 
 // SyncEndpoint returns the bound sync endpoint.
 func (p *Publisher) SyncEndpoint() string { return p.sync.Endpoint() }
+
+// RecoveryEndpoint returns the bound recovery endpoint, or "" when
+// recovery is off.
+func (p *Publisher) RecoveryEndpoint() string {
+	if p.rec == nil {
+		return ""
+	}
+	return p.rec.srv.Endpoint()
+}
+
+// lastSent returns the last sequence handed to the socket on topic.
+func (p *Publisher) lastSent(topic string) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ts := p.topics[topic]; ts != nil {
+		return ts.sent
+	}
+	return 0
+}
 
 // ID returns the publisher id.
 func (p *Publisher) ID() envelope.ID { return p.cfg.ID }
@@ -318,6 +346,11 @@ func (p *Publisher) sendBatches(ctx context.Context, batch []*outMsg) []*outMsg 
 		m.frames, m.buf = m.b.Finish()
 		m.Frames = m.frames[:]
 		ts, last, bytes := m.topic, m.b.Count(), m.bytes
+		if p.rec != nil {
+			// Retain before sending: once sent, the pool may reuse m.
+			h, _ := envelope.ParseHeader(m.frames[1])
+			p.rec.retain(ts.name, &envelope.Message{Topic: m.frames[0], Header: h, Payload: m.frames[2]})
+		}
 		if err := p.pub.Send(ctx, &m.Msg); err != nil {
 			p.lg.Debug("send failed", zap.Error(err)) // only when closed
 		}
@@ -390,10 +423,17 @@ func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, rep
 	if r.Publisher != p.cfg.ID.String() || r.Epoch != p.cfg.Epoch {
 		return reply(p.errorReply(CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", p.cfg.ID, p.cfg.Epoch)))
 	}
+	if r.Type == TypeBye {
+		p.quorum.bye(r.Subscriber)
+		return reply(encodeJSON(struct {
+			V    int    `json:"v"`
+			Type string `json:"type"`
+		}{HandshakeVersion, TypeBye}))
+	}
 	if !p.nonces.has(r.Nonce) {
 		return reply(p.errorReply(CodeBadNonce, "nonce is not from a recent HELLO; wait for the next one"))
 	}
-	ack := Ack{V: HandshakeVersion, Type: TypeAck, Publisher: p.cfg.ID.String(), Epoch: p.cfg.Epoch, Expect: p.cfg.Expect}
+	ack := Ack{V: HandshakeVersion, Type: TypeAck, Publisher: p.cfg.ID.String(), Epoch: p.cfg.Epoch, Expect: p.cfg.Expect, Recovery: p.RecoveryEndpoint()}
 	// The topic table is taken before the join is counted, so that at
 	// quorum nothing has been published and every table is empty.
 	p.mu.Lock()
@@ -433,6 +473,12 @@ func (p *Publisher) Close(ctx context.Context) error {
 		p.pub.Close() // unblocks a sender stuck on a slow subscriber
 		p.g.Stop()
 		p.g.Wait()
+		if p.rec != nil {
+			// Subscribers that lost the tail ask for it right after END;
+			// those that have everything say bye.
+			p.rec.linger(ctx, p.cfg.RecoveryLinger, p.quorum.allSaidBye)
+			p.rec.close()
+		}
 		p.sync.Close()
 		p.lg.Info("publisher closed", zap.Uint64("published", p.published.Load()))
 	})
@@ -445,6 +491,8 @@ type PublisherStats struct {
 	Batches   uint64 // DATA messages those records travelled in
 	Control   uint64 // HELLO, HEARTBEAT and END messages
 	Joined    int    // distinct subscribers that completed the handshake
+	Replayed  uint64 // records resent over the recovery channel
+	Retained  recovery.HistoryStats
 	Quorum    bool
 	QuorumAt  time.Time
 	Wire      wire.PubStats
@@ -453,7 +501,14 @@ type PublisherStats struct {
 // Stats returns a snapshot of the counters.
 func (p *Publisher) Stats() PublisherStats {
 	at, reached := p.quorum.at()
+	var replayed uint64
+	var retained recovery.HistoryStats
+	if p.rec != nil {
+		replayed, retained = p.rec.replayed.Load(), p.rec.history.Stats()
+	}
 	return PublisherStats{
+		Replayed:  replayed,
+		Retained:  retained,
 		Published: p.published.Load(),
 		Batches:   p.batches.Load(),
 		Control:   p.controls.Load(),

@@ -14,13 +14,30 @@ type quorum struct {
 	mu       sync.Mutex
 	expect   int
 	joined   map[string]time.Time
+	byes     map[string]struct{}
 	reachedT time.Time
 	failure  error
 	reached  chan struct{} // closed at quorum or at a forced start
 }
 
 func newQuorum(expect int) *quorum {
-	return &quorum{expect: expect, joined: make(map[string]time.Time), reached: make(chan struct{})}
+	return &quorum{expect: expect, joined: make(map[string]time.Time), byes: make(map[string]struct{}), reached: make(chan struct{})}
+}
+
+// bye records that a joined subscriber has everything up to END.
+func (q *quorum) bye(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, ok := q.joined[id]; ok {
+		q.byes[id] = struct{}{}
+	}
+}
+
+// allSaidBye reports whether every joined subscriber said bye.
+func (q *quorum) allSaidBye() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.byes) == len(q.joined)
 }
 
 // join counts id once and reports the count, whether id is new, and

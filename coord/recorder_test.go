@@ -18,6 +18,8 @@ type recorder struct {
 	firstTime int64 // earliest publish time of any DATA received
 	ended     bool
 	joined    int
+	replayed  int
+	caughtUp  []Event
 	done      chan struct{}
 	doneOnce  sync.Once
 	want      int // close done after this many messages (0: at END)
@@ -34,11 +36,15 @@ func (r *recorder) handle(ev Event) {
 	case EventJoined:
 		r.joined++
 	case EventMessage:
-		if n, ok := r.next[ev.Topic]; ok && ev.Seq != n {
-			r.errs = append(r.errs, fmt.Sprintf("topic %s: got seq %d, want %d", ev.Topic, ev.Seq, n))
+		key := streamKey(ev)
+		if n, ok := r.next[key]; ok && ev.Seq != n {
+			r.errs = append(r.errs, fmt.Sprintf("%s: got seq %d, want %d", key, ev.Seq, n))
 		}
-		r.next[ev.Topic] = ev.Seq + 1
+		r.next[key] = ev.Seq + 1
 		r.received++
+		if ev.Replay {
+			r.replayed++
+		}
 		if r.firstTime == 0 || ev.Time < r.firstTime {
 			r.firstTime = ev.Time
 		}
@@ -46,8 +52,14 @@ func (r *recorder) handle(ev Event) {
 			r.doneOnce.Do(func() { close(r.done) })
 		}
 	case EventLoss:
+		key := streamKey(ev)
+		if n, ok := r.next[key]; ok && ev.From != n {
+			r.errs = append(r.errs, fmt.Sprintf("%s: loss from %d, want %d", key, ev.From, n))
+		}
 		r.losses = append(r.losses, ev)
-		r.next[ev.Topic] = ev.To + 1
+		r.next[key] = ev.To + 1
+	case EventCaughtUp:
+		r.caughtUp = append(r.caughtUp, ev)
 	case EventRestart:
 		r.restarts = append(r.restarts, ev)
 	case EventEnd:
@@ -70,4 +82,23 @@ func (r *recorder) check(t testing.TB, name string, want int) {
 	if got != want || len(losses) != 0 || len(errs) != 0 {
 		t.Errorf("%s: received %d of %d, losses %v, order errors %v", name, got, want, losses, errs)
 	}
+}
+
+func streamKey(ev Event) string { return fmt.Sprintf("epoch %d topic %s", ev.Epoch, ev.Topic) }
+
+// lostCount sums the ranges of the recorded losses.
+func (r *recorder) lostCount() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var n uint64
+	for _, l := range r.losses {
+		n += l.To - l.From + 1
+	}
+	return n
+}
+
+func (r *recorder) counts() (received, replayed int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.received, r.replayed
 }

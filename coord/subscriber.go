@@ -3,34 +3,47 @@ package coord
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
 
-// Subscriber receives a publisher's stream, joins its quorum through the
-// sync handshake, and hands the application every record in order, or an
-// explicit EventLoss for what is missing.
+// Subscriber receives the streams of one or more publishers, joins each
+// publisher's quorum through the sync handshake, and hands the application
+// every record in order per (publisher, topic). Gaps are repaired over the
+// publisher's recovery channel; what cannot be repaired is reported as an
+// EventLoss with its range and cause. Nothing is lost silently.
 //
-// One goroutine owns all stream state and calls Handler; a second runs
-// handshakes so a slow sync endpoint never stalls the data path.
+// One goroutine (run) owns all stream state and calls Handler; handshakes
+// and recovery fetches run on their own goroutines and report back to it,
+// so a slow sync or recovery endpoint never stalls the data path.
 type Subscriber struct {
 	cfg    SubscriberConfig
 	lg     *zap.Logger
 	sub    *wire.Sub
-	client *wire.Client
 	g      gogroup.Group
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	acks  chan ackResult
-	pubs  map[envelope.ID]*pubState // owned by run
-	cause string                    // hint for the next gap, owned by run
+	mu    sync.Mutex
+	links map[string]*link // by PUB endpoint
+
+	results chan any                  // from handshake and fetch goroutines to run
+	local   []any                     // results run posts to itself
+	pubs    map[envelope.ID]*pubState // owned by run
+	repair  map[*topicStream]struct{} // streams with a repair outstanding, owned by run
+	reqID   uint32                    // owned by run
+	evid    evidence                  // owned by run; read under evidMu
+	evidMu  sync.Mutex
+
+	retiredDuplicates uint64 // duplicates counted by streams of replaced incarnations, owned by run
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -39,46 +52,31 @@ type Subscriber struct {
 	stats subscriberCounters
 }
 
-type subscriberCounters struct {
-	received, lost, gaps, duplicates, malformed, skipped, handshakes, handshakeErrors, reconnects atomic.Uint64
-}
-
 // pubState is what a subscriber knows of one publisher incarnation.
 type pubState struct {
 	id          envelope.ID
 	epoch       uint64
+	link        *link
+	recovery    string // recovery endpoint for this incarnation
 	joined      bool
 	handshaking bool
-	held        []envelope.Message // DATA that arrived before the ACK
+	held        []envelope.Message // DATA and tables that arrived before the ACK
 	heldRecords int
-	overflowed  bool // held hit MaxHeld; what was dropped is reported at the ACK
-	streams     map[string]*seqTracker
+	overflowed  bool
+	streams     map[string]*topicStream
+	ended       bool // END arrived
+	finished    bool // END arrived and every stream reached its final sequence
 }
 
-// seqTracker follows one topic of one publisher incarnation.
-type seqTracker struct {
-	next uint64 // next sequence to deliver
-}
-
-type ackResult struct {
-	id    envelope.ID
-	epoch uint64
-	ack   *Ack
-	err   error
-}
-
-// NewSubscriber connects to the publisher and starts the handshake as soon
-// as a HELLO arrives. It does not block; use WaitReady.
+// NewSubscriber starts a subscriber. With Connect/Sync set it connects to
+// that publisher at once; more can be added with AddPublisher. It does not
+// block; use WaitReady.
 func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
 	lg := cfg.Logger.Named("subscriber").With(zap.String("subscriber", cfg.ID))
-	client, err := wire.NewClient(cfg.Sync, wire.ClientConfig{Timeout: cfg.HandshakeTimeout, Attempts: cfg.HandshakeAttempts})
-	if err != nil {
-		return nil, err
-	}
 	prefixes := cfg.Subscribe
 	if len(prefixes) == 0 {
 		prefixes = []string{""}
@@ -92,22 +90,25 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Subscriber{
-		cfg:    cfg,
-		lg:     lg,
-		sub:    wire.NewSub(wcfg, prefixes...),
-		client: client,
-		ctx:    ctx,
-		cancel: cancel,
-		acks:   make(chan ackResult, 1),
-		pubs:   make(map[envelope.ID]*pubState),
-		ready:  make(chan struct{}),
+		cfg:     cfg,
+		lg:      lg,
+		sub:     wire.NewSub(wcfg, prefixes...),
+		ctx:     ctx,
+		cancel:  cancel,
+		links:   make(map[string]*link),
+		results: make(chan any, 256),
+		pubs:    make(map[envelope.ID]*pubState),
+		repair:  make(map[*topicStream]struct{}),
+		ready:   make(chan struct{}),
 	}
-	if err := s.sub.Connect(cfg.Connect); err != nil {
-		cancel()
-		s.sub.Close()
-		return nil, err
-	}
+	s.evid.topics = make(map[string]struct{})
 	s.g.Go(s.run)
+	if cfg.Connect != "" {
+		if err := s.AddPublisher(Endpoints{Pub: cfg.Connect, Sync: cfg.Sync, Recovery: cfg.Recovery}); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -128,156 +129,174 @@ func (s *Subscriber) WaitReady(ctx context.Context) error {
 func (s *Subscriber) ID() string { return s.cfg.ID }
 
 func (s *Subscriber) run() {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
 		case d := <-s.sub.Deliveries():
 			s.onDelivery(d)
-		case r := <-s.acks:
-			s.onAck(r)
+		case r := <-s.results:
+			s.onResult(r)
+		case now := <-tick.C:
+			s.onTick(now)
 		case <-s.ctx.Done():
 			return
+		}
+		for len(s.local) > 0 {
+			r := s.local[0]
+			s.local = s.local[1:]
+			s.onResult(r)
 		}
 	}
 }
 
 func (s *Subscriber) emit(ev Event) { s.cfg.Handler(ev) }
 
+func (s *Subscriber) linkFor(endpoint string) *link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.links[endpoint]
+}
+
 func (s *Subscriber) onDelivery(d wire.Delivery) {
 	switch d.Kind {
 	case wire.Connected:
-		s.emit(Event{Type: EventConnected})
+		s.emit(Event{Type: EventConnected, Endpoint: d.Endpoint})
 		return
 	case wire.Disconnected:
-		s.stats.reconnects.Add(1)
-		s.cause = CauseReconnect
-		s.emit(Event{Type: EventDisconnected, Err: d.Err})
+		s.stats.disconnects.Add(1)
+		now := time.Now()
+		for _, ps := range s.pubs {
+			if ps.link != nil && ps.link.eps.Pub == d.Endpoint {
+				for _, ts := range ps.streams {
+					ts.st.Reconnected(now)
+				}
+			}
+		}
+		s.emit(Event{Type: EventDisconnected, Endpoint: d.Endpoint, Err: d.Err})
 		return
 	}
 	m, err := envelope.Decode(d.Frames, envelope.Limits{})
 	if err != nil {
 		s.stats.malformed.Add(1)
-		s.lg.Debug("malformed message", zap.Error(err))
+		s.lg.Debug("malformed message", zap.String("endpoint", d.Endpoint), zap.Error(err))
 		return
 	}
 	ps := s.pubs[m.Publisher]
 	if ps == nil || m.Epoch > ps.epoch {
-		ps = s.newIncarnation(ps, m.Publisher, m.Epoch)
+		ps = s.newIncarnation(ps, m.Publisher, m.Epoch, d.Endpoint)
 	} else if m.Epoch < ps.epoch {
-		s.stats.skipped.Add(uint64(max(m.Count, 1)))
-		return // a message from before a restart still in flight
+		s.stats.stale.Add(uint64(max(m.Count, 1)))
+		return // sent before a restart and still in flight
 	}
 	if m.Kind == envelope.KindHello {
-		if !ps.joined && !ps.handshaking {
+		if ps.link == nil {
+			ps.link = s.linkFor(d.Endpoint)
+		}
+		if !ps.joined && !ps.handshaking && ps.link != nil {
 			ps.handshaking = true
 			nonce := hex.EncodeToString(m.Payload)
-			id, epoch := ps.id, ps.epoch
-			s.g.Go(func() { s.handshake(id, epoch, nonce) })
+			s.g.Go(func() { s.handshake(ps, nonce) })
 		}
 		return
 	}
 	if !ps.joined {
-		// DATA, heartbeats and END can overtake our ACK: keep them, in
-		// order, until we know where our stream starts.
+		// DATA, heartbeats and END can overtake the ACK: keep them, in
+		// order, until the ACK says where the stream starts.
 		s.hold(ps, m)
 		return
 	}
-	s.process(ps, &m)
-}
-
-// process handles DATA, HEARTBEAT and END of a joined publisher.
-func (s *Subscriber) process(ps *pubState, m *envelope.Message) {
-	switch m.Kind {
-	case envelope.KindData:
-		s.deliver(ps, m)
-	case envelope.KindHeartbeat, envelope.KindEnd:
-		table, _ := envelope.ParseTable(m.Payload) // Decode validated it
-		for _, e := range table {
-			if s.wants(e.Topic) {
-				s.tail(ps, e.Topic, e.Seq)
-			}
-		}
-		if m.Kind == envelope.KindEnd {
-			s.emit(Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch})
-		}
-	}
+	s.process(ps, &m, time.Now())
 }
 
 // newIncarnation starts tracking a publisher, or a restarted one.
-func (s *Subscriber) newIncarnation(old *pubState, id envelope.ID, epoch uint64) *pubState {
+func (s *Subscriber) newIncarnation(old *pubState, id envelope.ID, epoch uint64, endpoint string) *pubState {
+	ps := &pubState{id: id, epoch: epoch, link: s.linkFor(endpoint), streams: make(map[string]*topicStream)}
 	if old != nil {
+		s.stats.restarts.Add(1)
 		s.lg.Warn("publisher restarted", zap.String("publisher", id.Short()), zap.Uint64("old_epoch", old.epoch), zap.Uint64("epoch", epoch))
 		s.emit(Event{Type: EventRestart, Publisher: id, Epoch: epoch})
+		s.retire(old)
 	}
-	ps := &pubState{id: id, epoch: epoch, streams: make(map[string]*seqTracker)}
 	s.pubs[id] = ps
 	return ps
 }
 
+// retire gives up whatever an old incarnation still misses: its history
+// died with it.
+func (s *Subscriber) retire(old *pubState) {
+	now := time.Now()
+	for _, ts := range old.streams {
+		ts.st.Abandon(recovery.CausePublisherRestart, now)
+		s.retiredDuplicates += ts.st.Stats().Duplicates
+		delete(s.repair, ts)
+	}
+}
+
 func (s *Subscriber) hold(ps *pubState, m envelope.Message) {
-	if ps.heldRecords+int(m.Count) > s.cfg.MaxHeld && m.Kind == envelope.KindData {
-		ps.overflowed = true // the gap shows at the ACK and is reported there
+	if m.Kind == envelope.KindData && ps.heldRecords+int(m.Count) > s.cfg.MaxHeld {
+		ps.overflowed = true // the stream sees the gap and repairs it
 		return
 	}
 	ps.held = append(ps.held, m)
 	ps.heldRecords += max(int(m.Count), 1)
 }
 
-// handshake runs on its own goroutine: READY, then hand the result to run.
-func (s *Subscriber) handshake(id envelope.ID, epoch uint64, nonce string) {
-	req := encodeJSON(Ready{
-		V: HandshakeVersion, Type: TypeReady, Subscriber: s.cfg.ID,
-		Publisher: id.String(), Epoch: epoch, Nonce: nonce, Topics: s.cfg.Subscribe,
-	})
-	r := ackResult{id: id, epoch: epoch}
-	reply, err := s.client.Request(s.ctx, [][]byte{req})
-	switch {
-	case err != nil:
-		r.err = err
-	case len(reply) != 1:
-		r.err = handshakeErr(CodeMalformed, "reply has %d frames", len(reply))
-	default:
-		r.ack, r.err = DecodeReply(reply[0])
-	}
-	select {
-	case s.acks <- r:
-	case <-s.ctx.Done():
+// process handles DATA, HEARTBEAT and END of a joined publisher.
+func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
+	switch m.Kind {
+	case envelope.KindData:
+		topic := string(m.Topic)
+		if !s.wants(topic) {
+			return
+		}
+		ts := s.stream(ps, topic, 1)
+		ts.time = m.Time
+		for seq, payload := range m.Records() {
+			ts.st.Live(seq, payload, now)
+		}
+	case envelope.KindHeartbeat, envelope.KindEnd:
+		table, _ := envelope.ParseTable(m.Payload) // Decode validated it
+		for _, e := range table {
+			s.evid.sawTopic(&s.evidMu, e.Topic)
+			if !s.wants(e.Topic) {
+				continue
+			}
+			ts := s.stream(ps, e.Topic, 1)
+			if m.Kind == envelope.KindEnd {
+				ts.ended = true
+				ts.st.End(e.Seq, now)
+			} else {
+				ts.st.Heartbeat(e.Seq, now)
+			}
+		}
+		if m.Kind == envelope.KindEnd {
+			ps.ended = true
+			s.checkEnd(ps)
+		}
 	}
 }
 
-func (s *Subscriber) onAck(r ackResult) {
-	ps := s.pubs[r.id]
-	if ps == nil || ps.epoch != r.epoch {
-		return // the publisher restarted meanwhile; its next HELLO starts over
-	}
-	ps.handshaking = false
-	if r.err != nil {
-		s.stats.handshakeErrors.Add(1)
-		s.lg.Warn("sync handshake failed; retrying on the next HELLO", zap.String("publisher", r.id.Short()), zap.Error(r.err))
+// checkEnd reports END once every stream of an ended publisher delivered
+// or reported lost everything up to its final sequence, then says goodbye
+// so the publisher can close without waiting.
+func (s *Subscriber) checkEnd(ps *pubState) {
+	if !ps.ended || ps.finished {
 		return
 	}
-	if r.ack.Publisher != ps.id.String() || r.ack.Epoch != ps.epoch {
-		s.stats.handshakeErrors.Add(1)
-		return
-	}
-	s.stats.handshakes.Add(1)
-	ps.joined = true
-	for _, t := range r.ack.Topics {
-		if s.wants(t.Topic) {
-			ps.streams[t.Topic] = &seqTracker{next: t.Seq + 1}
+	for _, ts := range ps.streams {
+		if ts.ended && !ts.st.Finished() {
+			return
 		}
 	}
-	s.lg.Info("joined publisher", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
-		zap.Int("joined", r.ack.Joined), zap.Int("expect", r.ack.Expect), zap.Bool("quorum", r.ack.Quorum))
-	s.emit(Event{Type: EventJoined, Publisher: ps.id, Epoch: ps.epoch})
-	held := ps.held
-	ps.held, ps.heldRecords = nil, 0
-	if ps.overflowed {
-		s.cause = CauseBeforeJoin
+	ps.finished = true
+	if ps.link != nil {
+		// Before the event: a handler that closes the Subscriber on END
+		// must not stop the bye from starting.
+		id, epoch, l := ps.id, ps.epoch, ps.link
+		s.g.Go(func() { s.bye(l, id, epoch) })
 	}
-	for i := range held {
-		s.process(ps, &held[i])
-	}
-	s.readyOnce.Do(func() { close(s.ready) })
+	s.emit(Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch})
 }
 
 func (s *Subscriber) wants(topic string) bool {
@@ -292,93 +311,16 @@ func (s *Subscriber) wants(topic string) bool {
 	return false
 }
 
-func (s *Subscriber) stream(ps *pubState, topic []byte) *seqTracker {
-	st := ps.streams[string(topic)]
-	if st == nil {
-		// A topic the ACK did not list was created after the join: it
-		// starts at 1.
-		st = &seqTracker{next: 1}
-		ps.streams[string(topic)] = st
-	}
-	return st
-}
-
-// deliver hands the records of m to the application in order, reporting
-// any jump as a loss and dropping what was already delivered.
-func (s *Subscriber) deliver(ps *pubState, m *envelope.Message) {
-	st := s.stream(ps, m.Topic)
-	if m.LastSeq() < st.next {
-		s.stats.duplicates.Add(uint64(m.Count))
-		return
-	}
-	topic := string(m.Topic)
-	for seq, payload := range m.Records() {
-		if seq < st.next {
-			s.stats.duplicates.Add(1)
-			continue
+func (s *Subscriber) onTick(now time.Time) {
+	for ts := range s.repair {
+		if d, ok := ts.st.Deadline(); ok && !now.Before(d) {
+			ts.st.Tick(now)
 		}
-		if seq > st.next {
-			s.loss(ps, topic, st.next, seq-1)
-		} else {
-			s.cause = "" // in order again: the next gap needs its own cause
-		}
-		st.next = seq + 1
-		s.stats.received.Add(1)
-		s.emit(Event{Type: EventMessage, Publisher: ps.id, Epoch: ps.epoch, Topic: topic, Seq: seq,
-			Payload: payload, Time: m.Time, Replay: m.Flags&envelope.FlagReplay != 0})
 	}
-}
-
-// tail checks a heartbeat's or END's last sequence for topic: anything up
-// to it that has not arrived is missing.
-func (s *Subscriber) tail(ps *pubState, topic string, last uint64) {
-	st := s.stream(ps, []byte(topic))
-	if last >= st.next {
-		s.loss(ps, topic, st.next, last)
-		st.next = last + 1
+	for _, ps := range s.pubs {
+		s.checkEnd(ps)
 	}
-}
-
-func (s *Subscriber) loss(ps *pubState, topic string, from, to uint64) {
-	cause := s.cause
-	if cause == "" {
-		cause = CauseUnknown
-	}
-	s.stats.gaps.Add(1)
-	s.stats.lost.Add(to - from + 1)
-	s.lg.Warn("messages lost", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
-		zap.String("topic", topic), zap.Uint64("from", from), zap.Uint64("to", to), zap.String("cause", cause))
-	s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: topic, From: from, To: to, Cause: cause})
-}
-
-// Gap causes reported in EventLoss.Cause.
-const (
-	CauseUnknown    = "unknown"
-	CauseBeforeJoin = "before-join"
-	CauseReconnect  = "reconnect"
-)
-
-// SubscriberStats is a snapshot of a Subscriber's counters.
-type SubscriberStats struct {
-	Received        uint64 // records delivered to the handler
-	Lost            uint64 // records reported in EventLoss
-	Gaps            uint64 // EventLoss events
-	Duplicates      uint64 // records received again and dropped
-	Malformed       uint64 // messages that failed to decode
-	Skipped         uint64 // records of an older epoch after a restart
-	Handshakes      uint64
-	HandshakeErrors uint64
-	Disconnects     uint64
-}
-
-// Stats returns a snapshot of the counters. Safe from any goroutine.
-func (s *Subscriber) Stats() SubscriberStats {
-	c := &s.stats
-	return SubscriberStats{
-		Received: c.received.Load(), Lost: c.lost.Load(), Gaps: c.gaps.Load(),
-		Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), Skipped: c.skipped.Load(),
-		Handshakes: c.handshakes.Load(), HandshakeErrors: c.handshakeErrors.Load(), Disconnects: c.reconnects.Load(),
-	}
+	s.sumDuplicates()
 }
 
 // Close stops the Subscriber and waits for its goroutines; the Handler is
@@ -388,8 +330,15 @@ func (s *Subscriber) Close() error {
 		s.cancel()
 		s.g.Stop()
 		s.g.Wait()
+		s.sumDuplicates() // run has exited: the streams are ours now
 		s.sub.Close()
-		s.client.Close()
+		s.mu.Lock()
+		for _, l := range s.links {
+			l.close()
+		}
+		s.mu.Unlock()
 	})
 	return nil
 }
+
+func (s *Subscriber) String() string { return fmt.Sprintf("subscriber %s", s.cfg.ID) }

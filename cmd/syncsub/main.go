@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/syncmq/syncmq/coord"
 	"github.com/syncmq/syncmq/internal/cli"
+	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
 
@@ -47,9 +48,14 @@ func newRootCommand() *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cli.UsageError{Err: err} })
+	root.AddCommand(newDiagnoseCommand())
 	fs := root.Flags()
 	fs.String("connect", "tcp://localhost:5561", "publisher's PUB endpoint")
 	fs.String("sync", "tcp://localhost:5562", "publisher's sync endpoint")
+	fs.String("recovery", "", "publisher's recovery endpoint (default: the one its ACK names, on the --connect host)")
+	fs.String("start-at", "join", "join: deliver from the handshake on; earliest: first replay what the publisher still retains")
+	fs.Duration("repair-timeout", 5*time.Second, "give a gap up as lost when its repair makes no progress this long")
+	fs.Int("max-held", 10_000, "live messages held per topic while a gap is repaired")
 	fs.StringArray("subscribe", nil, "topic prefix to subscribe to (repeatable; default: every topic)")
 	fs.String("output", "text", "text (topic seq payload), json (one object per line) or count (a summary line at END)")
 	fs.String("id", "", "subscriber id in the quorum (default: random)")
@@ -93,6 +99,15 @@ func loadOptions(cmd *cobra.Command) (options, *zap.Logger, error) {
 	get(e)
 	cfg.ID, e = c.String("id")
 	get(e)
+	cfg.Recovery, e = c.String("recovery")
+	get(e)
+	cfg.StartAt, e = c.Choice("start-at", coord.StartAtJoin, coord.StartAtEarliest)
+	get(e)
+	cfg.Stream = recovery.DefaultStreamConfig()
+	cfg.Stream.RepairTimeout, e = c.Duration("repair-timeout")
+	get(e)
+	cfg.Stream.MaxHeld, e = c.Int("max-held")
+	get(e)
 	cfg.HandshakeTimeout, e = c.Duration("handshake-timeout")
 	get(e)
 	o.output, e = c.Choice("output", "text", "json", "count")
@@ -122,6 +137,7 @@ func runSubscriber(ctx context.Context, o options, lg *zap.Logger) error {
 		progress = newProgress(os.Stderr)
 	}
 	o.sub.Handler = func(ev coord.Event) {
+		logEvent(lg, ev)
 		p.handle(ev)
 		if progress != nil {
 			progress.update(ev)
@@ -149,12 +165,25 @@ func runSubscriber(ctx context.Context, o options, lg *zap.Logger) error {
 	}
 	st := sub.Stats()
 	p.summary(st)
-	lg.Info("subscriber finished", zap.Uint64("received", st.Received), zap.Uint64("lost", st.Lost),
+	lg.Info("subscriber finished", zap.Uint64("received", st.Received), zap.Uint64("recovered", st.Recovered), zap.Uint64("lost", st.Lost),
 		zap.Uint64("gaps", st.Gaps), zap.Uint64("duplicates", st.Duplicates), zap.Uint64("malformed", st.Malformed),
 		zap.Uint64("disconnects", st.Disconnects))
 	if st.Lost > 0 {
 		out.Flush()
-		return fmt.Errorf("%d messages lost in %d gaps", st.Lost, st.Gaps)
+		return fmt.Errorf("%d messages lost in %d gaps; run 'syncsub diagnose' and see docs/runbook.md", st.Lost, st.Gaps)
 	}
 	return nil
+}
+
+// logEvent logs the events an operator acts on. Losses are logged by the
+// library with their range and cause.
+func logEvent(lg *zap.Logger, ev coord.Event) {
+	switch ev.Type {
+	case coord.EventCaughtUp:
+		lg.Info("caught up", zap.String("publisher", ev.Publisher.Short()), zap.String("topic", ev.Topic), zap.Uint64("seq", ev.Seq))
+	case coord.EventRestart:
+		lg.Warn("publisher restarted", zap.String("publisher", ev.Publisher.Short()), zap.Uint64("epoch", ev.Epoch))
+	case coord.EventDisconnected:
+		lg.Warn("disconnected from publisher", zap.String("endpoint", ev.Endpoint), zap.Error(ev.Err))
+	}
 }

@@ -1,0 +1,229 @@
+package coord
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/internal/gogroup"
+	"github.com/syncmq/syncmq/internal/wire"
+	"go.uber.org/zap"
+)
+
+// link is a subscriber's connection to one publisher's endpoints: the
+// sync client, recovery clients and the goroutine that runs fetches.
+type link struct {
+	eps  Endpoints
+	sync *wire.Client
+	jobs chan fetchJob
+	stop context.CancelFunc
+	g    gogroup.Group
+
+	mu  sync.Mutex
+	rec map[string]*wire.Client // by recovery endpoint
+}
+
+// AddPublisher connects to another publisher. Adding the same PUB endpoint
+// twice is a no-op. Safe from any goroutine.
+func (s *Subscriber) AddPublisher(eps Endpoints) error {
+	if err := eps.validate(); err != nil {
+		return err
+	}
+	sync, err := wire.NewClient(eps.Sync, wire.ClientConfig{Timeout: s.cfg.HandshakeTimeout, Attempts: s.cfg.HandshakeAttempts})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if _, ok := s.links[eps.Pub]; ok {
+		s.mu.Unlock()
+		return nil
+	}
+	ctx, stop := context.WithCancel(s.ctx)
+	l := &link{eps: eps, sync: sync, jobs: make(chan fetchJob, 1024), stop: stop, rec: make(map[string]*wire.Client)}
+	s.links[eps.Pub] = l
+	s.mu.Unlock()
+	if !s.g.Go(func() { s.fetcher(ctx, l) }) {
+		return ErrClosed
+	}
+	s.lg.Info("connecting to publisher", zap.String("pub", eps.Pub), zap.String("sync", eps.Sync))
+	return s.sub.Connect(eps.Pub)
+}
+
+// RemovePublisher disconnects from the publisher at PUB endpoint pub, e.g.
+// when membership reports it gone. Its streams stay until it returns with
+// a new epoch. Safe from any goroutine.
+func (s *Subscriber) RemovePublisher(pub string) {
+	s.mu.Lock()
+	l, ok := s.links[pub]
+	delete(s.links, pub)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	s.sub.Disconnect(pub)
+	l.close()
+}
+
+// Publishers returns the PUB endpoints currently connected or connecting.
+func (s *Subscriber) Publishers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.links))
+	for ep := range s.links {
+		out = append(out, ep)
+	}
+	return out
+}
+
+func (l *link) close() {
+	l.stop()
+	l.g.Wait()
+	l.sync.Close()
+	l.mu.Lock()
+	for _, c := range l.rec {
+		c.Close()
+	}
+	l.mu.Unlock()
+}
+
+func (l *link) recoveryClient(endpoint string) (*wire.Client, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.rec[endpoint]; c != nil {
+		return c, nil
+	}
+	c, err := wire.NewClient(endpoint, wire.ClientConfig{Type: zmq4.Dealer, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		return nil, err
+	}
+	l.rec[endpoint] = c
+	return c, nil
+}
+
+// recoveryEndpoint picks where to send FETCH requests: the configured
+// endpoint, else the ACK's with a wildcard host replaced by the PUB
+// endpoint's host (the publisher binds "*" but is reached by name).
+func recoveryEndpoint(configured, fromAck, pub string) string {
+	if configured != "" {
+		return configured
+	}
+	if fromAck == "" {
+		return ""
+	}
+	addr, err := wire.SplitEndpoint(fromAck)
+	if err != nil {
+		return ""
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		pubAddr, err := wire.SplitEndpoint(pub)
+		if err != nil {
+			return ""
+		}
+		host, _, _ = net.SplitHostPort(pubAddr)
+	}
+	return "tcp://" + net.JoinHostPort(host, port)
+}
+
+// handshake runs on its own goroutine: READY, then hand the result to run.
+func (s *Subscriber) handshake(ps *pubState, nonce string) {
+	req := encodeJSON(Ready{
+		V: HandshakeVersion, Type: TypeReady, Subscriber: s.cfg.ID,
+		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: nonce, Topics: s.cfg.Subscribe,
+	})
+	r := ackResult{ps: ps}
+	reply, err := ps.link.sync.Request(s.ctx, [][]byte{req})
+	switch {
+	case err != nil:
+		r.err = err
+	case len(reply) != 1:
+		r.err = handshakeErr(CodeMalformed, "reply has %d frames", len(reply))
+	default:
+		r.ack, r.err = DecodeReply(reply[0])
+	}
+	s.post(r)
+}
+
+// bye tells the publisher this subscriber has everything up to END, so
+// it can close without waiting out its recovery linger. Best effort.
+func (s *Subscriber) bye(l *link, id envelope.ID, epoch uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+	defer cancel()
+	req := encodeJSON(Ready{V: HandshakeVersion, Type: TypeBye, Subscriber: s.cfg.ID, Publisher: id.String(), Epoch: epoch})
+	if _, err := l.sync.Request(ctx, [][]byte{req}); err != nil {
+		s.lg.Debug("bye not delivered", zap.Error(err))
+	}
+}
+
+func (s *Subscriber) post(r any) {
+	select {
+	case s.results <- r:
+	case <-s.ctx.Done():
+	}
+}
+
+type ackResult struct {
+	ps  *pubState
+	ack *Ack
+	err error
+}
+
+func (s *Subscriber) onAck(r ackResult) {
+	ps := r.ps
+	ps.handshaking = false
+	if s.pubs[ps.id] != ps {
+		return // the publisher restarted meanwhile; its next HELLO starts over
+	}
+	if r.err != nil {
+		s.stats.handshakeErrors.Add(1)
+		s.lg.Warn("sync handshake failed; retrying on the next HELLO", zap.String("publisher", ps.id.Short()), zap.Error(r.err))
+		return
+	}
+	if r.ack.Publisher != ps.id.String() || r.ack.Epoch != ps.epoch {
+		s.stats.handshakeErrors.Add(1)
+		return
+	}
+	s.stats.handshakes.Add(1)
+	ps.joined = true
+	ps.recovery = recoveryEndpoint(ps.link.eps.Recovery, r.ack.Recovery, ps.link.eps.Pub)
+	var before uint64
+	for _, t := range r.ack.Topics {
+		before += t.Seq
+		if !s.wants(t.Topic) {
+			continue
+		}
+		start := t.Seq + 1
+		if s.cfg.StartAt == StartAtEarliest {
+			start = 1
+		}
+		ts := s.stream(ps, t.Topic, start)
+		if start <= t.Seq {
+			ts.st.Heartbeat(t.Seq, timeNow()) // ask for the history before the join
+		}
+	}
+	s.evid.joined(&s.evidMu, before)
+	s.lg.Info("joined publisher", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
+		zap.Int("joined", r.ack.Joined), zap.Int("expect", r.ack.Expect), zap.Bool("quorum", r.ack.Quorum),
+		zap.String("recovery", ps.recovery))
+	s.emit(Event{Type: EventJoined, Publisher: ps.id, Epoch: ps.epoch, Endpoint: ps.link.eps.Pub})
+	held := ps.held
+	ps.held, ps.heldRecords = nil, 0
+	now := timeNow()
+	for i := range held {
+		s.process(ps, &held[i], now)
+	}
+	s.readyOnce.Do(func() { close(s.ready) })
+}
+
+// onResult dispatches what handshake and fetch goroutines report.
+func (s *Subscriber) onResult(r any) {
+	switch r := r.(type) {
+	case ackResult:
+		s.onAck(r)
+	case fetchResult:
+		s.onFetch(r)
+	}
+}

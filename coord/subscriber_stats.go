@@ -1,0 +1,115 @@
+package coord
+
+import (
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/syncmq/syncmq/recovery"
+)
+
+type subscriberCounters struct {
+	received, recovered, lost, gaps, duplicates, malformed, stale, handshakes, handshakeErrors, disconnects, restarts atomic.Uint64
+}
+
+// SubscriberStats is a snapshot of a Subscriber's counters.
+type SubscriberStats struct {
+	Received        uint64 // records delivered to the handler
+	Recovered       uint64 // of those, records repaired over the recovery channel
+	Lost            uint64 // records reported in EventLoss
+	Gaps            uint64 // EventLoss events
+	Duplicates      uint64 // records received again, or from before the join, and dropped
+	Malformed       uint64 // messages that failed to decode
+	Stale           uint64 // records of an older epoch after a restart
+	Handshakes      uint64
+	HandshakeErrors uint64
+	Disconnects     uint64
+	Restarts        uint64 // new publisher epochs seen
+}
+
+// Stats returns a snapshot of the counters. Safe from any goroutine.
+func (s *Subscriber) Stats() SubscriberStats {
+	c := &s.stats
+	return SubscriberStats{
+		Received: c.received.Load(), Recovered: c.recovered.Load(), Lost: c.lost.Load(), Gaps: c.gaps.Load(), Duplicates: c.duplicates.Load(),
+		Malformed: c.malformed.Load(), Stale: c.stale.Load(), Handshakes: c.handshakes.Load(),
+		HandshakeErrors: c.handshakeErrors.Load(), Disconnects: c.disconnects.Load(), Restarts: c.restarts.Load(),
+	}
+}
+
+// evidence collects what Diagnose needs beyond the counters.
+type evidence struct {
+	topics      map[string]struct{} // topics seen in heartbeat and END tables
+	joinedLate  bool
+	beforeJoin  uint64
+	lostByCause map[recovery.Cause]uint64
+}
+
+const maxEvidenceTopics = 4096
+
+func (e *evidence) sawTopic(mu *sync.Mutex, t string) {
+	mu.Lock()
+	defer mu.Unlock()
+	if len(e.topics) < maxEvidenceTopics {
+		e.topics[t] = struct{}{}
+	}
+}
+
+func (e *evidence) joined(mu *sync.Mutex, before uint64) {
+	mu.Lock()
+	defer mu.Unlock()
+	if before > 0 {
+		e.joinedLate = true
+		e.beforeJoin += before
+	}
+}
+
+func (e *evidence) lost(mu *sync.Mutex, c recovery.Cause, n uint64) {
+	mu.Lock()
+	defer mu.Unlock()
+	if e.lostByCause == nil {
+		e.lostByCause = make(map[recovery.Cause]uint64)
+	}
+	e.lostByCause[c] += n
+}
+
+// Evidence returns what this subscriber has seen, in the form
+// recovery.Diagnose walks the zguide's missing-message flowchart with.
+// Safe from any goroutine.
+func (s *Subscriber) Evidence() recovery.Evidence {
+	st := s.Stats()
+	s.evidMu.Lock()
+	defer s.evidMu.Unlock()
+	subs := s.cfg.Subscribe
+	if len(subs) == 0 {
+		subs = []string{""}
+	}
+	return recovery.Evidence{
+		Subscriptions:           slices.Clone(subs),
+		TopicsPublished:         slices.Sorted(maps.Keys(s.evid.topics)),
+		JoinedAfterPublishStart: s.evid.joinedLate,
+		MessagesBeforeJoin:      s.evid.beforeJoin,
+		HandshakeErrors:         int(st.HandshakeErrors),
+		GapsWhileConnected:      st.Gaps,
+		Reconnects:              int(st.Disconnects),
+		PublisherRestarts:       int(st.Restarts),
+		LostMessages:            st.Lost,
+		RecoveredMessages:       st.Recovered,
+		LostByCause:             maps.Clone(s.evid.lostByCause),
+		Received:                st.Received,
+		BoundBeforeConnect:      true, // publishers bind, subscribers connect and retry until bound
+	}
+}
+
+// sumDuplicates refreshes the duplicate counter from the streams, which
+// count them without atomics. Called by run, or after run has exited.
+func (s *Subscriber) sumDuplicates() {
+	n := s.retiredDuplicates
+	for _, ps := range s.pubs {
+		for _, ts := range ps.streams {
+			n += ts.st.Stats().Duplicates
+		}
+	}
+	s.stats.duplicates.Store(n)
+}
