@@ -260,8 +260,9 @@ type SubscriberConfig struct {
 	// Stream configures gap repair per (publisher, topic). Zero value:
 	// recovery.DefaultStreamConfig().
 	Stream recovery.StreamConfig
-	// Handler receives every event, in order, from one goroutine. It may
-	// retain Message.Payload (buffers are not reused). A slow handler
+	// Handler receives every event, in order, from one goroutine.
+	// Event.Payload is valid only during the call: copy it to keep it
+	// (records held during a repair live in reused buffers). A slow handler
 	// pushes back on the publisher and eventually makes this subscriber a
 	// slow consumer, whose gap is then repaired. Required.
 	Handler func(Event)

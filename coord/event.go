@@ -60,7 +60,7 @@ type Event struct {
 	Topic     string
 	// Seq is the record's sequence (EventMessage, EventCaughtUp).
 	Seq uint64
-	// Payload aliases the received frame; see SubscriberConfig.Handler.
+	// Payload is valid only during the Handler call; see SubscriberConfig.Handler.
 	Payload []byte
 	// Time is the publish time in Unix nanoseconds (EventMessage).
 	Time int64

@@ -170,6 +170,9 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 			if ps.link != nil && ps.link.eps.Pub == d.Endpoint {
 				for _, ts := range ps.streams {
 					ts.st.Reconnected(now)
+					if d.Behind {
+						ts.st.SetCauseHint(recovery.CauseSlowConsumer)
+					}
 				}
 			}
 		}

@@ -99,6 +99,9 @@ func (s *Subscriber) Evidence() recovery.Evidence {
 		LostByCause:             maps.Clone(s.evid.lostByCause),
 		Received:                st.Received,
 		BoundBeforeConnect:      true, // publishers bind, subscribers connect and retry until bound
+		Checked:                 true,
+		Joined:                  st.Handshakes > 0,
+		StartedAtJoin:           s.cfg.StartAt == StartAtJoin,
 	}
 }
 

@@ -15,14 +15,13 @@ var timeNow = time.Now
 // topicStream is one (publisher incarnation, topic) stream: the recovery
 // state machine plus what the subscriber needs to act on its outputs.
 type topicStream struct {
-	s      *Subscriber
-	ps     *pubState
-	topic  string
-	st     *recovery.Stream
-	reqID  uint32 // id of the outstanding FETCH; older answers are stale
-	time   int64  // publish time of the envelope being fed
-	replay bool   // records being fed come from a replay
-	ended  bool   // END named this topic
+	s     *Subscriber
+	ps    *pubState
+	topic string
+	st    *recovery.Stream
+	reqID uint32 // id of the outstanding FETCH; older answers are stale
+	time  int64  // publish time of the envelope being fed
+	ended bool   // END named this topic
 }
 
 // stream returns the stream of topic, creating it to start at start.
@@ -41,13 +40,13 @@ func (s *Subscriber) stream(ps *pubState, topic string, start uint64) *topicStre
 }
 
 // Deliver implements recovery.Handler.
-func (ts *topicStream) Deliver(seq uint64, payload []byte) {
+func (ts *topicStream) Deliver(seq uint64, payload []byte, replayed bool) {
 	ts.s.stats.received.Add(1)
-	if ts.replay {
+	if replayed {
 		ts.s.stats.recovered.Add(1)
 	}
 	ts.s.emit(Event{Type: EventMessage, Publisher: ts.ps.id, Epoch: ts.ps.epoch, Topic: ts.topic,
-		Seq: seq, Payload: payload, Time: ts.time, Replay: ts.replay})
+		Seq: seq, Payload: payload, Time: ts.time, Replay: replayed})
 }
 
 // Request implements recovery.Handler: queue a FETCH for the link's
@@ -167,11 +166,10 @@ func (s *Subscriber) onFetch(r fetchResult) {
 			s.stats.malformed.Add(1)
 			return
 		}
-		ts.replay, ts.time = true, m.Time
+		ts.time = m.Time
 		for seq, payload := range m.Records() {
 			ts.st.Replay(seq, payload, now)
 		}
-		ts.replay = false
 	case r.job.req.ID != ts.reqID:
 		return // DONE or ERROR of an abandoned request
 	case r.done != nil:

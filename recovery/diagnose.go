@@ -56,6 +56,13 @@ type Evidence struct {
 	BoundBeforeConnect bool
 	// Received counts messages delivered to the application.
 	Received uint64
+	// Checked says the caller knows whether the subscriber joined: without
+	// it the join node is not applicable (for callers that only have
+	// counters). Joined says the sync handshake with a publisher completed.
+	Checked, Joined bool
+	// StartedAtJoin says the subscriber deliberately began at its join
+	// (coord.StartAtJoin), so MessagesBeforeJoin were skipped, not fetched.
+	StartedAtJoin bool
 }
 
 // Result is the outcome of one flowchart node.
@@ -158,6 +165,7 @@ func (r Report) String() string {
 func Diagnose(ev Evidence) Report {
 	checks := []func(Evidence) Verdict{
 		checkSUB,
+		checkJoined,
 		checkSubscription,
 		checkJoin,
 		checkConnectedLoss,
@@ -250,10 +258,28 @@ func quoteList(ss []string) string {
 	return strings.Join(q, ", ")
 }
 
+// checkJoined is the question the flowchart takes for granted: did the
+// SUB socket ever get data? Without a completed handshake it did not.
+func checkJoined(ev Evidence) Verdict {
+	v := Verdict{Step: "Did the subscriber reach the publisher (HELLO on SUB, then the sync handshake)?", Cause: "not-joined"}
+	switch {
+	case !ev.Checked:
+		v.Result, v.Evidence = NotApplicable, "not known to the caller"
+	case ev.Joined:
+		v.Result, v.Evidence = Pass, "yes: the handshake completed, so the data path was proven"
+	default:
+		v.Result = Fail
+		v.Evidence = fmt.Sprintf("no: no handshake completed (%d handshake errors)", ev.HandshakeErrors)
+		v.Remedy = "check that the publisher runs and that --connect/--sync name its PUB and sync endpoints (host, port, firewall); " +
+			"with no HELLO on the SUB socket, the subscription or the PUB endpoint is wrong; with HELLOs but errors, the sync endpoint is"
+	}
+	return v
+}
+
 func checkJoin(ev Evidence) Verdict {
 	v := Verdict{Step: "Do you start the SUB socket after the PUB?", Cause: CauseBeforeJoin.String()}
 	var n uint64
-	if ev.JoinedAfterPublishStart {
+	if ev.JoinedAfterPublishStart && ev.StartedAtJoin {
 		n = ev.MessagesBeforeJoin
 	}
 	n = max(n, ev.LostByCause[CauseBeforeJoin])
@@ -265,7 +291,9 @@ func checkJoin(ev Evidence) Verdict {
 		return v
 	}
 	v.Result = Pass
-	if ev.JoinedAfterPublishStart {
+	if ev.JoinedAfterPublishStart && ev.MessagesBeforeJoin > 0 {
+		v.Evidence = fmt.Sprintf("joined after %d message(s), and replayed them from retention", ev.MessagesBeforeJoin)
+	} else if ev.JoinedAfterPublishStart {
 		v.Evidence = "joined late, but nothing was published before the join"
 	} else {
 		v.Evidence = "no: the subscriber was connected before publishing started"

@@ -30,9 +30,14 @@ func TestDiagnose(t *testing.T) {
 			e.TopicsPublished = []string{"orders.us", "orders.eu", "fills"}
 		}, cause: "no-subscription", failStep: "Do you set a subscription", mentions: []string{`"fills", "orders.eu"`}, failCount: 1},
 		{name: "late join", ev: func(e *Evidence) {
-			e.JoinedAfterPublishStart, e.MessagesBeforeJoin = true, 250
+			e.JoinedAfterPublishStart, e.MessagesBeforeJoin, e.StartedAtJoin = true, 250, true
 		}, cause: "before-join", failStep: "Do you start the SUB socket after the PUB?", mentions: []string{"250 message(s)"}, failCount: 1},
 		{name: "late join with nothing before", ev: func(e *Evidence) { e.JoinedAfterPublishStart = true }},
+		{name: "late join replayed", ev: func(e *Evidence) {
+			e.JoinedAfterPublishStart, e.MessagesBeforeJoin, e.RecoveredMessages = true, 250, 250
+		}},
+		{name: "never joined", ev: func(e *Evidence) { e.Checked, e.Joined = true, false },
+			cause: "not-joined", failStep: "Did the subscriber reach the publisher", failCount: 1},
 		{name: "before-join losses by cause", ev: func(e *Evidence) {
 			e.LostMessages, e.LostByCause = 7, map[Cause]uint64{CauseBeforeJoin: 7}
 		}, cause: "before-join", failStep: "Do you start the SUB socket after the PUB?", failCount: 2},
@@ -81,7 +86,7 @@ func TestDiagnose(t *testing.T) {
 			ev := healthy()
 			tc.ev(&ev)
 			r := Diagnose(ev)
-			if len(r.Nodes) != 14 {
+			if len(r.Nodes) != 15 {
 				t.Fatalf("%d nodes", len(r.Nodes))
 			}
 			if r.Cause != tc.cause || r.OK() != (tc.cause == "") {

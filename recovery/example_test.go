@@ -10,8 +10,8 @@ import (
 // printer is a Handler that prints every output.
 type printer struct{}
 
-func (printer) Deliver(seq uint64, p []byte) { fmt.Printf("deliver %d %s\n", seq, p) }
-func (printer) Request(from, to uint64)      { fmt.Printf("request %d..%d\n", from, to) }
+func (printer) Deliver(seq uint64, p []byte, _ bool) { fmt.Printf("deliver %d %s\n", seq, p) }
+func (printer) Request(from, to uint64)              { fmt.Printf("request %d..%d\n", from, to) }
 func (printer) Loss(from, to uint64, c recovery.Cause) {
 	fmt.Printf("loss %d..%d cause=%v\n", from, to, c)
 }
@@ -47,11 +47,14 @@ func ExampleDiagnose() {
 		LostMessages:            1200,
 		RecoveredMessages:       350,
 		Received:                98450,
+		Checked:                 true,
+		Joined:                  true,
 	})
 	fmt.Print(r)
 	// Output:
 	// Missing message problem solver
 	// ✔ Are you losing messages in a SUB socket? → yes: syncmq subscribers receive on SUB sockets (98450 received, 350 recovered, 1200 lost)
+	// ✔ Did the subscriber reach the publisher (HELLO on SUB, then the sync handshake)? → yes: the handshake completed, so the data path was proven
 	// ✔ Do you set a subscription for the messages? → yes: all 2 published topic(s) match "orders."
 	// ✔ Do you start the SUB socket after the PUB? → no: the subscriber was connected before publishing started
 	// ✘ Are you losing messages while connected (high-water mark, slow subscriber)? → yes: 4 gap(s) while connected, 2 slow-consumer disconnect(s), 0 publisher queue drop(s); 1200 message(s) lost

@@ -62,7 +62,8 @@ type Handler interface {
 	// Deliver hands over the record seq. Records are delivered in strictly
 	// increasing sequence order, each at most once, and never a sequence
 	// that was reported lost. payload is valid only during the call.
-	Deliver(seq uint64, payload []byte)
+	// replayed says the record came from the recovery channel.
+	Deliver(seq uint64, payload []byte, replayed bool)
 	// Request asks the caller to send a FETCH for from..to (inclusive) and
 	// to feed the answer back through Replay and then RepairDone or
 	// RepairError. A new Request abandons any earlier one: the caller
@@ -270,7 +271,9 @@ func (s *Stream) RepairDone(status Status, firstHeld uint64, now time.Time) {
 	switch status {
 	case StatusComplete:
 	case StatusPartial:
-		if firstHeld == 0 || firstHeld > to {
+		// Everything below firstHeld is gone, even past this request: give
+		// it up at once rather than one MaxRepairRange chunk per request.
+		if firstHeld == 0 {
 			s.giveUp(to, CauseBeyondRetention, false)
 		} else if firstHeld > s.next {
 			s.giveUp(firstHeld-1, CauseBeyondRetention, false)
@@ -441,7 +444,7 @@ func (s *Stream) deliver(seq uint64, payload []byte, replay bool) {
 	if replay {
 		s.stats.Recovered++
 	}
-	s.h.Deliver(seq, payload)
+	s.h.Deliver(seq, payload, replay)
 }
 
 // hold stores a copy of a record beyond next; false if already held.

@@ -31,7 +31,7 @@ func (m *modelHandler) fail(format string, args ...any) {
 	m.t.Fatalf("seed %d: %s", m.seed, fmt.Sprintf(format, args...))
 }
 
-func (m *modelHandler) Deliver(seq uint64, p []byte) {
+func (m *modelHandler) Deliver(seq uint64, p []byte, _ bool) {
 	if seq != m.expected {
 		m.fail("Deliver(%d), want %d", seq, m.expected)
 	}

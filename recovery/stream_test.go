@@ -16,7 +16,7 @@ type recorder struct {
 	payloads map[uint64]string
 }
 
-func (r *recorder) Deliver(seq uint64, p []byte) {
+func (r *recorder) Deliver(seq uint64, p []byte, _ bool) {
 	r.out = append(r.out, fmt.Sprintf("D%d", seq))
 	if r.payloads == nil {
 		r.payloads = make(map[uint64]string)
@@ -380,7 +380,7 @@ type reentrant struct {
 	s *Stream
 }
 
-func (r *reentrant) Deliver(seq uint64, p []byte) { r.s.Tick(t0) }
+func (r *reentrant) Deliver(seq uint64, p []byte, _ bool) { r.s.Tick(t0) }
 
 func TestStreamReentryPanics(t *testing.T) {
 	r := &reentrant{}
@@ -481,7 +481,7 @@ func BenchmarkStreamGapRepair(b *testing.B) {
 
 type discard struct{}
 
-func (discard) Deliver(uint64, []byte)     {}
-func (discard) Request(uint64, uint64)     {}
-func (discard) Loss(uint64, uint64, Cause) {}
-func (discard) CaughtUp(uint64)            {}
+func (discard) Deliver(uint64, []byte, bool) {}
+func (discard) Request(uint64, uint64)       {}
+func (discard) Loss(uint64, uint64, Cause)   {}
+func (discard) CaughtUp(uint64)              {}
