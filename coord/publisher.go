@@ -380,16 +380,28 @@ func (p *Publisher) sendHello(ctx context.Context) {
 	p.sendControl(ctx, envelope.KindHello, nonce[:])
 }
 
-// sendTable sends a HEARTBEAT with the topics sent since the last one, or
-// END with every topic.
+// heartbeatTopics bounds the unchanged topics a heartbeat repeats.
+const heartbeatTopics = 1024
+
+// sendTable sends END with every topic, or a HEARTBEAT with every topic
+// sent since the last one plus up to heartbeatTopics others. Repeating
+// unchanged topics matters: a subscriber that was disconnected when a
+// burst ended learns of its lost tail only from a later heartbeat. With
+// more topics than that, map order picks a different sample each time.
 func (p *Publisher) sendTable(ctx context.Context, kind envelope.Kind, all bool) {
 	var t []envelope.TopicSeq
+	repeated := 0
 	p.mu.Lock()
 	for _, ts := range p.topics {
-		if all || ts.sent != ts.reported {
-			t = append(t, envelope.TopicSeq{Topic: ts.name, Seq: ts.sent})
-			ts.reported = ts.sent
+		changed := ts.sent != ts.reported
+		if !all && !changed {
+			if repeated == heartbeatTopics || ts.sent == 0 {
+				continue
+			}
+			repeated++
 		}
+		t = append(t, envelope.TopicSeq{Topic: ts.name, Seq: ts.sent})
+		ts.reported = ts.sent
 		if len(t) == envelope.MaxTableEntries {
 			break
 		}

@@ -136,8 +136,14 @@ func runSubscriber(ctx context.Context, o options, lg *zap.Logger) error {
 	if cli.IsTerminal(os.Stderr) && o.output == "count" {
 		progress = newProgress(os.Stderr)
 	}
+	endedOnce := false
 	o.sub.Handler = func(ev coord.Event) {
-		logEvent(lg, ev)
+		if ev.Type == coord.EventEnd {
+			endedOnce = true
+		}
+		if !endedOnce { // after END the publisher hangs up: nothing to warn about
+			logEvent(lg, ev)
+		}
 		p.handle(ev)
 		if progress != nil {
 			progress.update(ev)
