@@ -1,0 +1,68 @@
+package coord
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkReplay measures the recovery channel: each iteration a new
+// subscriber joins late with StartAtEarliest and repairs a 100,000-message
+// gap from the publisher's retained history, then catches up.
+func BenchmarkReplay(b *testing.B) {
+	const gap = 100_000
+	for _, size := range []int{7, 1024} {
+		b.Run(fmt.Sprintf("gap=%d/size=%d", gap, size), func(b *testing.B) {
+			cfg := DefaultPublisherConfig()
+			cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+			cfg.History.MaxMessages = gap
+			cfg.History.MaxBytes = 256 << 20
+			cfg.RecoveryLimit.Rate, cfg.RecoveryLimit.Burst = 1e6, 1e6
+			pub, err := NewPublisher(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pub.Abort()
+			ctx := context.Background()
+			payload := make([]byte, size)
+			for i := 0; i < gap; i++ {
+				if _, err := pub.Publish(ctx, "history", payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for pub.Stats().Published < gap {
+				time.Sleep(time.Millisecond)
+			}
+			b.SetBytes(int64(gap * size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				caught := make(chan struct{})
+				sub, err := NewSubscriber(SubscriberConfig{
+					Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: fmt.Sprint("replayer-", i),
+					StartAt: StartAtEarliest,
+					Handler: func(ev Event) {
+						if ev.Type == EventCaughtUp && ev.Seq == gap {
+							close(caught)
+						}
+						if ev.Type == EventLoss {
+							b.Errorf("loss %d..%d (%s)", ev.From, ev.To, ev.Cause)
+						}
+					},
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case <-caught:
+				case <-time.After(time.Minute):
+					b.Fatal("replay did not finish")
+				}
+				sub.Close()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(gap*b.N)/b.Elapsed().Seconds(), "replayed-msgs/s")
+		})
+	}
+}
