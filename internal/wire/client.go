@@ -18,8 +18,9 @@ type ClientConfig struct {
 	// (default; requests travel behind an empty delimiter frame, as libzmq's
 	// REQ sends them) or zmq4.Dealer (frames travel as they are).
 	Type zmq4.SocketType
-	// Timeout bounds one attempt: connect, send and the reply (for Stream:
-	// each reply). Default 1 s.
+	// Timeout bounds one attempt: dial, handshake, send and the reply, all
+	// together (for Stream, each later reply gets a fresh Timeout). A
+	// Request therefore returns within Attempts*Timeout. Default 1 s.
 	Timeout time.Duration
 	// Attempts is how many times Request tries before giving up. Default 3.
 	Attempts int
@@ -108,19 +109,25 @@ func (c *Client) Stream(ctx context.Context, frames [][]byte, fn func(reply [][]
 	return err
 }
 
+// attempt runs one try. Its deadline covers dial, handshake, the request
+// and the first reply; for Stream each later reply gets a fresh Timeout.
 func (c *Client) attempt(ctx context.Context, frames [][]byte, fn func([][]byte) (bool, error)) ([][]byte, error) {
-	if err := c.connect(ctx); err != nil {
+	deadline := time.Now().Add(c.cfg.Timeout)
+	if err := c.connect(ctx, deadline); err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Now()) })
+	// The func below may run after attempt returned and reset cleared
+	// c.nc, so it must use its own copy.
+	nc := c.nc
+	if err := nc.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
-	if err := c.nc.SetDeadline(time.Now().Add(c.cfg.Timeout)); err != nil {
-		return nil, err
-	}
 	if c.cfg.Type == zmq4.Req {
 		frames = append([][]byte{{}}, frames...)
 	}
-	if err := writeMsg(c.bw, frames); err != nil {
+	if _, err := writeMsg(c.bw, frames); err != nil {
 		return nil, err
 	}
 	if err := c.bw.Flush(); err != nil {
@@ -147,24 +154,32 @@ func (c *Client) attempt(ctx context.Context, frames [][]byte, fn func([][]byte)
 		if done || err != nil {
 			return nil, err
 		}
-		if err := c.nc.SetDeadline(time.Now().Add(c.cfg.Timeout)); err != nil {
+		if err := nc.SetDeadline(time.Now().Add(c.cfg.Timeout)); err != nil {
 			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err // ctx may have ended before the new deadline replaced its own
 		}
 	}
 }
 
-func (c *Client) connect(ctx context.Context) error {
+// connect dials and handshakes unless connected, all before deadline.
+func (c *Client) connect(ctx context.Context, deadline time.Time) error {
 	if c.nc != nil {
 		return nil
 	}
-	dctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var d net.Dialer
 	nc, err := d.DialContext(dctx, "tcp", c.addr)
 	if err != nil {
 		return err
 	}
-	peerType, err := handshake(nc, c.cfg.Type, c.cfg.Security, false, c.cfg.Timeout)
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	peerType, err := handshake(nc, c.cfg.Type, c.cfg.Security, false, time.Until(deadline))
+	if !stop() {
+		err = ctx.Err()
+	}
 	if err == nil && !c.cfg.Type.IsCompatible(peerType) {
 		err = fmt.Errorf("wire: %s does not talk to %q", c.cfg.Type, peerType)
 	}

@@ -16,6 +16,12 @@ import (
 // peer is one subscriber connection of a Pub: a queue filled by Send, a
 // writer goroutine that owns the socket's write side, and a reader
 // goroutine that owns its read side and tracks subscriptions.
+//
+// A peer is reported gone (PeerSlow, PeerDisconnected) only once three
+// things happened: kill, the writer's exit, and the PeerConnected event.
+// By then the writer knows which messages of the batch it was writing
+// never reached the kernel, so the report counts every message the
+// connection lost, and PeerConnected always comes first.
 type peer struct {
 	pub    *Pub
 	nc     net.Conn
@@ -25,7 +31,14 @@ type peer struct {
 
 	killOnce sync.Once
 	gone     chan struct{}
+	err      error // why kill was called; set before gone is closed
+	queued   int   // messages kill discarded from the queue
+	inFlight int   // messages of the writer's last batch that were not written
+	parts    atomic.Int32
 }
+
+// peerParts is how many of kill, writer exit and PeerConnected precede the report.
+const peerParts = 3
 
 func newPeer(p *Pub, nc net.Conn) *peer {
 	pr := &peer{
@@ -50,25 +63,40 @@ func (pr *peer) subscribed(topic []byte) bool {
 }
 
 // kill disconnects the peer once, for cause err (nil: orderly hang-up).
+// Send stops seeing the peer at once; the report follows in done.
 func (pr *peer) kill(err error) {
 	pr.killOnce.Do(func() {
-		dropped := pr.q.discard()
+		pr.err = err
+		pr.queued = pr.q.discard()
 		pr.nc.Close()
 		close(pr.gone)
-		ev := PeerEvent{Type: PeerDisconnected, Remote: pr.remote, Dropped: dropped, Err: err}
-		if errors.Is(err, errSlowConsumer) {
-			pr.pub.slow.Add(1)
-			pr.pub.dropped.Add(uint64(dropped))
-			pr.pub.emit(PeerEvent{Type: PeerSlow, Remote: pr.remote, Dropped: dropped, Err: err})
-		}
-		pr.pub.remove(pr, ev)
-		pr.pub.cfg.Logger.Debug("subscriber disconnected", zap.String("remote", pr.remote), zap.Int("dropped", dropped), zap.Error(err))
+		pr.pub.remove(pr)
+		pr.done()
 	})
 }
 
+// done marks one of the peerParts; the last one reports the peer gone.
+func (pr *peer) done() {
+	if pr.parts.Add(1) != peerParts {
+		return
+	}
+	dropped := pr.queued + pr.inFlight
+	if errors.Is(pr.err, errSlowConsumer) {
+		pr.pub.slow.Add(1)
+		pr.pub.dropped.Add(uint64(dropped))
+		pr.pub.emit(PeerEvent{Type: PeerSlow, Remote: pr.remote, Dropped: dropped, Err: pr.err})
+	}
+	pr.pub.emit(PeerEvent{Type: PeerDisconnected, Remote: pr.remote, Dropped: dropped, Err: pr.err})
+	pr.pub.cfg.Logger.Debug("subscriber disconnected", zap.String("remote", pr.remote), zap.Int("dropped", dropped), zap.Error(pr.err))
+}
+
 func (pr *peer) writeLoop() {
-	bw := bufio.NewWriterSize(pr.nc, ioBufferSize)
+	defer pr.done()
+	cw := &countingWriter{w: pr.nc}
+	bw := bufio.NewWriterSize(cw, ioBufferSize)
 	var batch []*Msg
+	var ends []int64 // stream offset at which each written message of the batch ends
+	var fed int64    // bytes handed to bw so far
 	for {
 		select {
 		case <-pr.q.ready:
@@ -77,10 +105,16 @@ func (pr *peer) writeLoop() {
 		}
 		var closing bool
 		batch, closing = pr.q.take(batch[:0])
+		ends = ends[:0]
 		err := pr.nc.SetWriteDeadline(time.Now().Add(pr.pub.cfg.SlowTimeout))
 		for _, m := range batch {
 			if err == nil {
-				err = writeMsg(bw, m.Frames)
+				var n int
+				n, err = writeMsg(bw, m.Frames)
+				fed += int64(n)
+				if err == nil {
+					ends = append(ends, fed)
+				}
 			}
 			m.release()
 		}
@@ -89,6 +123,14 @@ func (pr *peer) writeLoop() {
 			err = bw.Flush()
 		}
 		if err != nil {
+			// A message is delivered once its last byte is with the kernel;
+			// the rest of the batch is lost with the connection.
+			pr.inFlight = len(batch) - len(ends)
+			for _, end := range ends {
+				if end > cw.n {
+					pr.inFlight++
+				}
+			}
 			if isTimeout(err) {
 				err = errSlowConsumer
 			}
@@ -104,6 +146,18 @@ func (pr *peer) writeLoop() {
 			return
 		}
 	}
+}
+
+// countingWriter counts the bytes its writer accepted.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (pr *peer) readLoop() {
@@ -170,6 +224,7 @@ type sendQueue struct {
 	mu      sync.Mutex
 	msgs    []*Msg
 	bytes   int
+	waiting bool // Send found the queue full and waits with one more message
 	closing bool // Drain asked for a flush and half-close
 	dead    bool
 	ready   chan struct{} // signalled when messages arrive
@@ -180,25 +235,43 @@ func newSendQueue() sendQueue {
 	return sendQueue{ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 }
 
-// push queues m unless that would exceed limit on a non-empty queue. A
-// dead or closing queue swallows the message: its connection is going away
-// and the loss is reported by kill.
-func (q *sendQueue) push(m *Msg, size, limit int) bool {
+// pushResult says what push did with a message.
+type pushResult int
+
+const (
+	pushed   pushResult = iota // queued
+	pushFull                   // not queued: over the limit; the queue now counts it as waiting
+	pushGone                   // not queued: the connection is going away (killed or draining)
+)
+
+// push queues m unless that would exceed limit on a non-empty queue.
+func (q *sendQueue) push(m *Msg, size, limit int) pushResult {
 	q.mu.Lock()
 	if q.dead || q.closing {
 		q.mu.Unlock()
-		return true
+		return pushGone
 	}
 	if q.bytes > 0 && q.bytes+size > limit {
+		q.waiting = true
 		q.mu.Unlock()
-		return false
+		return pushFull
 	}
+	q.waiting = false
 	m.retain()
 	q.msgs = append(q.msgs, m)
 	q.bytes += size
 	q.mu.Unlock()
 	signal(q.ready)
-	return true
+	return pushed
+}
+
+// stopWaiting withdraws the waiting message (Send gave up on it). It
+// reports false if the queue died first, which counted it as dropped.
+func (q *sendQueue) stopWaiting() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.waiting = false
+	return !q.dead
 }
 
 // take moves every queued message into buf.
@@ -222,12 +295,15 @@ func (q *sendQueue) closeAfterFlush() {
 }
 
 // discard kills the queue and releases what it held; it returns how many
-// messages were dropped.
+// messages were dropped, counting one that Send was waiting to queue.
 func (q *sendQueue) discard() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.dead = true
 	n := len(q.msgs)
+	if q.waiting {
+		n++
+	}
 	for _, m := range q.msgs {
 		m.release()
 	}

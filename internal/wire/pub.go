@@ -89,7 +89,10 @@ func (t PeerEventType) String() string {
 type PeerEvent struct {
 	Type   PeerEventType
 	Remote string
-	// Dropped counts messages discarded from the queue of a slow consumer.
+	// Dropped (PeerSlow, PeerDisconnected) counts the messages addressed to
+	// the connection that did not reach its kernel buffer: its queue, the
+	// unwritten part of the batch being written, and a message Send was
+	// waiting to queue.
 	Dropped int
 	Err     error
 }
@@ -97,9 +100,9 @@ type PeerEvent struct {
 // PubStats is a snapshot of a Pub's counters.
 type PubStats struct {
 	Peers           int
-	Sent            uint64 // messages queued, summed over subscribers
+	Sent            uint64 // messages addressed to subscribers (queued, or dropped for a slow one), summed over subscribers
 	SlowConsumers   uint64 // subscribers disconnected for being slow
-	Dropped         uint64 // messages discarded with slow consumers' queues
+	Dropped         uint64 // messages addressed to slow consumers that never reached their kernel buffers
 	HandshakeFailed uint64 // connections that failed or timed out in handshake
 	Refused         uint64 // connections closed because of MaxPending or MaxPeers
 	Waits           uint64 // Sends that found a full queue and had to wait
@@ -230,6 +233,7 @@ func (p *Pub) open(nc net.Conn) {
 	p.g.Go(pr.readLoop)
 	p.mu.Unlock()
 	p.emit(PeerEvent{Type: PeerConnected, Remote: pr.remote})
+	pr.done() // the peer's disconnection may be reported from now on
 }
 
 func (p *Pub) publishSnapLocked() {
@@ -240,17 +244,14 @@ func (p *Pub) publishSnapLocked() {
 	p.snap.Store(&s)
 }
 
-func (p *Pub) remove(pr *peer, ev PeerEvent) {
+// remove takes pr out of the set Send delivers to.
+func (p *Pub) remove(pr *peer) {
 	p.mu.Lock()
-	_, ok := p.peers[pr]
-	delete(p.peers, pr)
-	if ok {
+	if _, ok := p.peers[pr]; ok {
+		delete(p.peers, pr)
 		p.publishSnapLocked()
 	}
 	p.mu.Unlock()
-	if ok {
-		p.emit(ev)
-	}
 }
 
 func (p *Pub) emit(ev PeerEvent) {
@@ -282,37 +283,51 @@ func (p *Pub) Send(ctx context.Context, m *Msg) error {
 		if !pr.subscribed(topic) {
 			continue
 		}
-		if pr.q.push(m, size, p.cfg.QueueBytes) {
+		switch pr.q.push(m, size, p.cfg.QueueBytes) {
+		case pushed:
 			p.sent.Add(1)
-			continue
-		}
-		p.waits.Add(1)
-		if err := p.sendSlow(ctx, pr, m, size); err != nil {
-			return err
+		case pushFull:
+			p.waits.Add(1)
+			if err := p.sendSlow(ctx, pr, m, size); err != nil {
+				return err
+			}
+		case pushGone:
+			// Disconnecting or draining: the subscriber is as good as gone.
 		}
 	}
 	return nil
 }
 
-// sendSlow waits for room in pr's queue, up to SlowTimeout.
+// sendSlow waits for room in pr's queue, up to SlowTimeout. A message it
+// gives up on because the subscriber died counts as sent to it, and the
+// subscriber's report counts it as dropped (see sendQueue.waiting).
 func (p *Pub) sendSlow(ctx context.Context, pr *peer, m *Msg, size int) error {
 	p.timer.Reset(p.cfg.SlowTimeout)
 	defer p.timer.Stop()
 	for {
 		select {
 		case <-pr.q.space:
-			if pr.q.push(m, size, p.cfg.QueueBytes) {
+			switch pr.q.push(m, size, p.cfg.QueueBytes) {
+			case pushed, pushGone:
 				p.sent.Add(1)
 				return nil
 			}
 		case <-pr.gone:
+			p.sent.Add(1)
 			return nil
 		case <-p.timer.C:
 			pr.kill(errSlowConsumer)
+			p.sent.Add(1)
 			return nil
 		case <-ctx.Done():
+			if !pr.q.stopWaiting() {
+				p.sent.Add(1)
+			}
 			return ctx.Err()
 		case <-p.closed:
+			if !pr.q.stopWaiting() {
+				p.sent.Add(1)
+			}
 			return ErrClosed
 		}
 	}

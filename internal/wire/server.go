@@ -168,7 +168,8 @@ func (s *Server) serveConn(nc net.Conn) {
 		if err := nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
 			return err
 		}
-		return writeMsg(bw, frames)
+		_, err := writeMsg(bw, frames)
+		return err
 	}
 	var frames [][]byte
 	for {

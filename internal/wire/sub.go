@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
@@ -76,6 +77,10 @@ type Delivery struct {
 	Endpoint string
 	Frames   [][]byte
 	Err      error
+	// Behind (Disconnected only) says the consumer had let the receive
+	// queue fill shortly before: the publisher likely dropped it as a
+	// slow consumer.
+	Behind bool
 }
 
 // Sub is a ZeroMQ SUB socket that dials any number of endpoints, each with
@@ -87,6 +92,8 @@ type Sub struct {
 	cancel context.CancelFunc
 	g      gogroup.Group
 	out    chan Delivery
+
+	behindAt atomic.Int64 // Unix ns when a delivery last found the queue full
 
 	mu    sync.Mutex
 	subs  []string
@@ -254,7 +261,8 @@ func (s *Sub) session(ctx context.Context, c *subConn, endpoint, addr string) er
 	for {
 		frames, cmd, err := fr.readMsg(make([][]byte, 0, 3))
 		if err != nil {
-			s.deliver(ctx, Delivery{Kind: Disconnected, Endpoint: endpoint, Err: err})
+			behind := time.Since(time.Unix(0, s.behindAt.Load())) < behindWindow
+			s.deliver(ctx, Delivery{Kind: Disconnected, Endpoint: endpoint, Err: err, Behind: behind})
 			return fmt.Errorf("%w: %v", errSessionEnded, err)
 		}
 		if cmd {
@@ -270,10 +278,23 @@ func (s *Sub) deliver(ctx context.Context, d Delivery) bool {
 	select {
 	case s.out <- d:
 		return true
+	default:
+	}
+	// The consumer is behind: remember it, so a disconnect that follows can
+	// be told apart from a network fault (the publisher drops subscribers
+	// that stop reading).
+	s.behindAt.Store(time.Now().UnixNano())
+	select {
+	case s.out <- d:
+		return true
 	case <-ctx.Done():
 		return false
 	}
 }
+
+// behindWindow is how recently the consumer must have been behind for a
+// disconnect to count as a slow-consumer one.
+const behindWindow = 10 * time.Second
 
 // sendSubs writes ZMTP 3.0 subscription messages (0x01 + prefix).
 func (c *subConn) sendSubs(prefixes []string, timeout time.Duration) error {

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -46,17 +47,36 @@ func SplitEndpoint(ep string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
+// maxHandshakeFrame bounds one frame of the security handshake (READY and
+// its metadata, PLAIN's HELLO); real peers send a few hundred bytes.
+const maxHandshakeFrame = 64 << 10
+
+// errBadHandshake wraps what a peer did wrong during the handshake.
+var errBadHandshake = errors.New("wire: bad handshake")
+
 // handshake runs the ZMTP greeting and security handshake on nc within
 // timeout, and returns the peer's socket type. zmq4 reads exactly what the
 // handshake needs, so nc carries nothing buffered afterwards.
-func handshake(nc net.Conn, self zmq4.SocketType, sec zmq4.Security, server bool, timeout time.Duration) (zmq4.SocketType, error) {
+//
+// zmq4 trusts the bytes it parses: it allocates whatever size a frame
+// header announces (2^45 bytes is a fatal out-of-memory, not a panic) and
+// slices READY metadata without bounds checks. So the bytes pass through a
+// handshakeConn that refuses oversized or non-command frames before zmq4
+// sees them, and a panic in zmq4's parser becomes an error for this one
+// connection instead of a crash of the process.
+func handshake(nc net.Conn, self zmq4.SocketType, sec zmq4.Security, server bool, timeout time.Duration) (_ zmq4.SocketType, err error) {
 	if sec == nil {
 		sec = null.Security()
 	}
 	if err := nc.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return "", err
 	}
-	zc, err := zmq4.Open(nc, sec, self, zmq4.SocketIdentity(""), server, nil)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: zmq4 failed on the peer's data: %v", errBadHandshake, r)
+		}
+	}()
+	zc, err := zmq4.Open(&handshakeConn{Conn: nc, greeting: greetingSize}, sec, self, zmq4.SocketIdentity(""), server, nil)
 	if err != nil {
 		return "", err
 	}
@@ -64,6 +84,66 @@ func handshake(nc net.Conn, self zmq4.SocketType, sec zmq4.Security, server bool
 		return "", err
 	}
 	return zmq4.SocketType(zc.Peer.Meta["Socket-Type"]), nil
+}
+
+// greetingSize is the length of the ZMTP 3.x greeting.
+const greetingSize = 64
+
+// handshakeConn follows the byte stream zmq4 reads during the handshake:
+// the greeting, then command frames. A frame that is not a single command
+// or that announces more than maxHandshakeFrame bytes fails the Read that
+// would hand its header to zmq4, so zmq4 never allocates for it.
+type handshakeConn struct {
+	net.Conn
+	greeting int    // greeting bytes still to pass
+	hdr      int    // header bytes seen of the current frame; 0: expecting flags
+	flags    byte   // flags of the current frame
+	size     uint64 // size field being assembled
+	body     uint64 // body bytes of the current frame still to pass
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if cerr := c.check(p[:n]); cerr != nil {
+		return 0, cerr
+	}
+	return n, err
+}
+
+func (c *handshakeConn) check(b []byte) error {
+	for len(b) > 0 {
+		switch {
+		case c.greeting > 0:
+			k := min(c.greeting, len(b))
+			c.greeting -= k
+			b = b[k:]
+		case c.body > 0:
+			k := min(c.body, uint64(len(b)))
+			c.body -= k
+			b = b[k:]
+		case c.hdr == 0:
+			c.flags, c.size, c.hdr = b[0], 0, 1
+			b = b[1:]
+			if c.flags&^flagLong != flagCommand {
+				return fmt.Errorf("%w: frame flags %#02x, want a command", errBadHandshake, c.flags)
+			}
+		default:
+			c.size = c.size<<8 | uint64(b[0])
+			c.hdr++
+			b = b[1:]
+			need := 2 // flags and a 1-byte size
+			if c.flags&flagLong != 0 {
+				need = 9 // flags and an 8-byte size
+			}
+			if c.hdr == need {
+				if c.size > maxHandshakeFrame {
+					return fmt.Errorf("%w: %d byte command, limit %d", errBadHandshake, c.size, maxHandshakeFrame)
+				}
+				c.body, c.hdr = c.size, 0
+			}
+		}
+	}
+	return nil
 }
 
 // frameReader reads ZMTP messages from a buffered connection. Frame bodies
@@ -105,19 +185,24 @@ func (r *frameReader) readMsg(frames [][]byte) (_ [][]byte, cmd bool, err error)
 	for {
 		flags, err := r.br.ReadByte()
 		if err != nil {
+			if len(frames) > 0 {
+				err = noEOF(err) // inside a multipart message
+			}
 			return frames, false, err
 		}
 		var size uint64
 		if flags&flagLong != 0 {
-			var b [8]byte
-			if _, err := io.ReadFull(r.br, b[:]); err != nil {
-				return frames, false, err
+			// Peek, not ReadFull into an array: the array would escape.
+			b, err := r.br.Peek(8)
+			if err != nil {
+				return frames, false, noEOF(err)
 			}
-			size = binary.BigEndian.Uint64(b[:])
+			size = binary.BigEndian.Uint64(b)
+			_, _ = r.br.Discard(8)
 		} else {
 			b, err := r.br.ReadByte()
 			if err != nil {
-				return frames, false, err
+				return frames, false, noEOF(err)
 			}
 			size = uint64(b)
 		}
@@ -129,7 +214,7 @@ func (r *frameReader) readMsg(frames [][]byte) (_ [][]byte, cmd bool, err error)
 		}
 		body := r.alloc(int(size))
 		if _, err := io.ReadFull(r.br, body); err != nil {
-			return frames, false, err
+			return frames, false, noEOF(err)
 		}
 		frames = append(frames, body)
 		if flags&flagCommand != 0 {
@@ -141,29 +226,53 @@ func (r *frameReader) readMsg(frames [][]byte) (_ [][]byte, cmd bool, err error)
 	}
 }
 
-// writeMsg writes frames as one ZMTP message into w.
-func writeMsg(w *bufio.Writer, frames [][]byte) error {
+// noEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF: only EOF at
+// a message boundary is an orderly hang-up.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// writeMsg writes frames as one ZMTP message into w and returns the bytes
+// written. Headers go in byte by byte: a header array passed to Write
+// would escape and cost an allocation per frame.
+func writeMsg(w *bufio.Writer, frames [][]byte) (int, error) {
+	total := 0
 	for i, f := range frames {
-		var hdr [9]byte
+		var flags byte
 		if i < len(frames)-1 {
-			hdr[0] = flagMore
+			flags = flagMore
 		}
-		n := 2
-		if len(f) > 255 {
-			hdr[0] |= flagLong
-			binary.BigEndian.PutUint64(hdr[1:], uint64(len(f)))
-			n = 9
+		long := len(f) > 255
+		if long {
+			flags |= flagLong
+		}
+		if err := w.WriteByte(flags); err != nil {
+			return total, err
+		}
+		total++
+		if long {
+			for shift := 56; shift >= 0; shift -= 8 {
+				if err := w.WriteByte(byte(uint64(len(f)) >> shift)); err != nil {
+					return total, err
+				}
+				total++
+			}
 		} else {
-			hdr[1] = byte(len(f))
+			if err := w.WriteByte(byte(len(f))); err != nil {
+				return total, err
+			}
+			total++
 		}
-		if _, err := w.Write(hdr[:n]); err != nil {
-			return err
-		}
-		if _, err := w.Write(f); err != nil {
-			return err
+		k, err := w.Write(f)
+		total += k
+		if err != nil {
+			return total, err
 		}
 	}
-	return nil
+	return total, nil
 }
 
 // commandName returns the name of a ZMTP command body.

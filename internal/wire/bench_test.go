@@ -1,0 +1,142 @@
+package wire
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+)
+
+// benchBox bounds how long a benchmark waits for its messages: zmq4's SUB
+// may not get them all, so each run counts what arrived in the box
+// rather than waiting for b.N.
+const benchBox = 20 * time.Second
+
+// BenchmarkPubSub measures one publisher to one subscriber over TCP
+// loopback, for wire (Pub→Sub) and bare zmq4 (PUB→SUB) in the same run.
+// msgs/s counts messages received per second of the timed region (send
+// and receive overlap); ratio is wire's msgs/s over zmq4's for the same
+// payload size, reported on the wire sub-benchmark.
+//
+//	go test -run '^$' -bench PubSub -benchmem ./internal/wire/
+func BenchmarkPubSub(b *testing.B) {
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"7B", 7}, {"1KiB", 1024}} {
+		var zmqRate float64
+		b.Run(size.name+"/zmq4", func(b *testing.B) { zmqRate = benchZmq4(b, size.n) })
+		b.Run(size.name+"/wire", func(b *testing.B) {
+			rate := benchWire(b, size.n)
+			if zmqRate > 0 {
+				b.ReportMetric(rate/zmqRate, "ratio")
+			}
+		})
+	}
+}
+
+// timedRun sends b.N messages with send while recv counts them, and
+// reports throughput. It returns messages received per second.
+func timedRun(b *testing.B, size int, send func() error, received *atomic.Int64, recvDone <-chan struct{}) float64 {
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if err := send(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	box := time.NewTimer(benchBox)
+	defer box.Stop()
+	select {
+	case <-recvDone:
+	case <-box.C:
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	got := received.Load()
+	if got < int64(b.N) {
+		b.Logf("received %d of %d within %v", got, b.N, benchBox)
+	}
+	rate := float64(got) / elapsed.Seconds()
+	b.ReportMetric(rate, "msgs/s")
+	return rate
+}
+
+func benchWire(b *testing.B, size int) float64 {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub, err := Listen("tcp://127.0.0.1:0", PubConfig{SlowTimeout: benchBox})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	sub := NewSub(SubConfig{}, "t")
+	defer sub.Close()
+	if err := sub.Connect(pub.Endpoint()); err != nil {
+		b.Fatal(err)
+	}
+	if d, err := sub.Recv(ctx); err != nil || d.Kind != Connected {
+		b.Fatalf("got %+v, %v", d, err)
+	}
+	waitFor(b, 5*time.Second, "subscription", func() bool {
+		s := *pub.snap.Load()
+		return len(s) == 1 && s[0].subscribed([]byte("t"))
+	})
+	var received atomic.Int64
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		for received.Load() < int64(b.N) {
+			d, err := sub.Recv(ctx)
+			if err != nil {
+				return
+			}
+			if d.Kind == Message {
+				received.Add(1)
+			}
+		}
+	}()
+	// One Msg for every Send: its frames never change and it has no
+	// OnFree, so sharing it is within the Msg contract.
+	m := &Msg{Frames: [][]byte{[]byte("t"), make([]byte, size)}}
+	return timedRun(b, size, func() error { return pub.Send(ctx, m) }, &received, recvDone)
+}
+
+func benchZmq4(b *testing.B, size int) float64 {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := zmq4.NewPub(ctx)
+	defer pub.Close()
+	if err := pub.Listen("tcp://127.0.0.1:0"); err != nil {
+		b.Fatal(err)
+	}
+	sub := zmq4.NewSub(ctx)
+	defer sub.Close()
+	if err := sub.SetOption(zmq4.OptionSubscribe, "t"); err != nil {
+		b.Fatal(err)
+	}
+	if err := sub.Dial("tcp://" + pub.Addr().String()); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, 5*time.Second, "subscription", func() bool { return len(pub.(zmq4.Topics).Topics()) == 1 })
+	msg := zmq4.NewMsgFrom([]byte("t"), make([]byte, size))
+	var received atomic.Int64
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		for received.Load() < int64(b.N) {
+			if _, err := sub.Recv(); err != nil {
+				return
+			}
+			received.Add(1)
+		}
+	}()
+	rate := timedRun(b, size, func() error { return pub.Send(msg) }, &received, recvDone)
+	sub.Close() // ends a Recv still waiting after the box
+	<-recvDone
+	return rate
+}
