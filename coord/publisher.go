@@ -445,7 +445,8 @@ func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, rep
 	if !p.nonces.has(r.Nonce) {
 		return reply(p.errorReply(CodeBadNonce, "nonce is not from a recent HELLO; wait for the next one"))
 	}
-	ack := Ack{V: HandshakeVersion, Type: TypeAck, Publisher: p.cfg.ID.String(), Epoch: p.cfg.Epoch, Expect: p.cfg.Expect, Recovery: p.RecoveryEndpoint()}
+	ack := Ack{V: HandshakeVersion, Type: TypeAck, Publisher: p.cfg.ID.String(), Epoch: p.cfg.Epoch, Expect: p.cfg.Expect,
+		Recovery: p.RecoveryEndpoint(), Topics: []TopicSeq{}} // [] not null, for simple clients
 	// The topic table is taken before the join is counted, so that at
 	// quorum nothing has been published and every table is empty.
 	p.mu.Lock()
