@@ -163,36 +163,26 @@ func (p *Pub) Addr() net.Addr { return p.ln.Addr() }
 // Endpoint returns "tcp://host:port" for the bound address, for dialing.
 func (p *Pub) Endpoint() string { return "tcp://" + p.ln.Addr().String() }
 
-func (p *Pub) acceptLoop() {
-	for {
-		nc, err := p.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Transient (EMFILE and the like): back off briefly, or stop on close.
-			select {
-			case <-p.closed:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			continue
-		}
-		select {
-		case p.pending <- struct{}{}:
-		default:
-			p.refused.Add(1)
-			nc.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.shaking[nc] = struct{}{}
-		p.mu.Unlock()
-		if !p.g.Go(func() { p.open(nc) }) {
-			nc.Close()
-			return
-		}
+func (p *Pub) acceptLoop() { acceptLoop(p.ln, p.closed, p.admit) }
+
+// admit starts the handshake of a new connection, or refuses it when
+// MaxPending handshakes are already running.
+func (p *Pub) admit(nc net.Conn) bool {
+	select {
+	case p.pending <- struct{}{}:
+	default:
+		p.refused.Add(1)
+		nc.Close()
+		return true
 	}
+	p.mu.Lock()
+	p.shaking[nc] = struct{}{}
+	p.mu.Unlock()
+	if !p.g.Go(func() { p.open(nc) }) {
+		nc.Close()
+		return false
+	}
+	return true
 }
 
 // open handshakes a new connection off the accept loop and registers it.

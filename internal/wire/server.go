@@ -110,35 +110,24 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Broken counts connections closed for bad input or failed handshakes.
 func (s *Server) Broken() uint64 { return s.broken.Load() }
 
-func (s *Server) acceptLoop() {
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			continue
-		}
-		s.mu.Lock()
-		if len(s.conns) >= s.cfg.MaxConns {
-			s.mu.Unlock()
-			s.refused.Add(1)
-			nc.Close()
-			continue
-		}
-		s.conns[nc] = struct{}{}
-		ok := s.g.Go(func() { s.serveConn(nc) })
+func (s *Server) acceptLoop() { acceptLoop(s.ln, s.ctx.Done(), s.admit) }
+
+// admit starts serving a new connection, or refuses it beyond MaxConns.
+func (s *Server) admit(nc net.Conn) bool {
+	s.mu.Lock()
+	if len(s.conns) >= s.cfg.MaxConns {
 		s.mu.Unlock()
-		if !ok {
-			nc.Close()
-			return
-		}
+		s.refused.Add(1)
+		nc.Close()
+		return true
 	}
+	s.conns[nc] = struct{}{}
+	ok := s.g.Go(func() { s.serveConn(nc) })
+	s.mu.Unlock()
+	if !ok {
+		nc.Close()
+	}
+	return ok
 }
 
 func (s *Server) serveConn(nc net.Conn) {
