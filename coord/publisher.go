@@ -20,7 +20,8 @@ import (
 // subscribers has proven its data path through the sync handshake.
 //
 // Publish may be called from many goroutines. Messages of one topic are
-// numbered in the order Publish calls return. Close is graceful: it sends
+// numbered in the order Publish calls return, and subscribers receive all
+// messages in the order Publish accepted them, across topics too. Close is graceful: it sends
 // what was accepted, then END, then waits for the subscribers to take it.
 type Publisher struct {
 	cfg  PublisherConfig
@@ -37,9 +38,9 @@ type Publisher struct {
 
 	mu        sync.Mutex
 	topics    map[string]*topicState
-	openList  []*topicState // topics with an unsealed batch
-	ready     []*outMsg     // sealed batches in publish order
-	pending   int           // bytes accepted but not yet handed to the socket
+	batch     *outMsg   // the batch still accepting records, of one topic
+	ready     []*outMsg // sealed batches in publish order
+	pending   int       // bytes accepted but not yet handed to the socket
 	closing   bool
 	wake      chan struct{} // sender: batches are ready
 	space     chan struct{} // publishers: pending dropped
@@ -56,10 +57,9 @@ type Publisher struct {
 // topicState is the publisher's view of one topic.
 type topicState struct {
 	name     string
-	seq      uint64  // last sequence assigned by Publish
-	sent     uint64  // last sequence handed to the socket (sender only; read under mu)
-	open     *outMsg // batch still accepting records
-	reported uint64  // sent as of the last heartbeat
+	seq      uint64 // last sequence assigned by Publish
+	sent     uint64 // last sequence handed to the socket (sender only; read under mu)
+	reported uint64 // sent as of the last heartbeat
 }
 
 // outMsg is a batch being built and then sent; pooled, reused only after
@@ -241,15 +241,16 @@ func (p *Publisher) Publish(ctx context.Context, topic string, payload []byte) (
 		ts = &topicState{name: topic}
 		p.topics[topic] = ts
 	}
-	m := ts.open
-	if m != nil && (m.b.Size()+len(payload)+4 > p.cfg.MaxBatchBytes+len(topic)+envelope.HeaderSize || m.b.Count() >= p.cfg.MaxBatchRecords) {
+	// Only consecutive records of one topic share a batch, so subscribers
+	// see the publisher's order across topics too, as with a plain PUB.
+	m := p.batch
+	if m != nil && (m.topic != ts || m.b.Size()+len(payload)+4 > p.cfg.MaxBatchBytes+len(topic)+envelope.HeaderSize || m.b.Count() >= p.cfg.MaxBatchRecords) {
 		p.ready = append(p.ready, m)
 		m = nil
 	}
 	if m == nil {
 		m = p.newBatch(ts)
-		ts.open = m
-		p.openList = append(p.openList, ts)
+		p.batch = m
 	}
 	m.b.Add(payload)
 	m.bytes += len(payload) + 4
@@ -277,17 +278,13 @@ func (p *Publisher) newBatch(ts *topicState) *outMsg {
 	return m
 }
 
-// takeBatches seals every open batch and returns all sealed ones in order.
+// takeBatches seals the open batch and returns all sealed ones in order.
 func (p *Publisher) takeBatches(dst []*outMsg) []*outMsg {
 	p.mu.Lock()
-	for _, ts := range p.openList {
-		if ts.open != nil {
-			p.ready = append(p.ready, ts.open)
-			ts.open = nil
-		}
+	if p.batch != nil {
+		p.ready = append(p.ready, p.batch)
+		p.batch = nil
 	}
-	clear(p.openList)
-	p.openList = p.openList[:0]
 	dst = append(dst, p.ready...)
 	clear(p.ready)
 	p.ready = p.ready[:0]

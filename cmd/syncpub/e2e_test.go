@@ -103,3 +103,27 @@ func TestBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestStdinToText publishes input lines (topic<TAB>payload, or payload
+// alone on the first --topics topic) and reads them back with syncsub
+// --output text, which prints "topic seq payload".
+func TestStdinToText(t *testing.T) {
+	syncpub, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pubEP, syncEP := clustertest.Endpoint(clustertest.FreePort(t)), clustertest.Endpoint(clustertest.FreePort(t))
+	sub := proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "text", "--subscribe", "news", "--log-level", "warn")
+	input := "hello\nnews.sport\tgoal\nweather\tsun\nbye\n"
+	pub := proctest.StartInput(t, ctx, nil, strings.NewReader(input), syncpub, "--bind", pubEP, "--sync-bind", syncEP,
+		"--recovery-bind", clustertest.Endpoint(clustertest.FreePort(t)), "--expect", "1", "--stdin", "--topics", "news", "--log-level", "warn")
+	if code := pub.Wait(ctx); code != 0 {
+		t.Fatalf("syncpub exited %d: %s", code, pub.Stderr.String())
+	}
+	if code := sub.Wait(ctx); code != 0 {
+		t.Fatalf("syncsub exited %d: %s", code, sub.Stderr.String())
+	}
+	want := "news 1 hello\nnews.sport 1 goal\nnews 2 bye\n" // weather is not subscribed
+	if got := sub.Stdout.String(); got != want {
+		t.Fatalf("syncsub printed %q, want %q", got, want)
+	}
+}

@@ -133,7 +133,9 @@ func runSubscriber(ctx context.Context, o options, lg *zap.Logger) error {
 	p := newPrinter(out, o.output)
 	ended := make(chan struct{})
 	var progress *progress
-	if cli.IsTerminal(os.Stderr) && o.output == "count" {
+	// Progress goes to a terminal on stderr, unless the messages themselves
+	// are being printed to that terminal.
+	if cli.IsTerminal(os.Stderr) && (o.output == "count" || !cli.IsTerminal(os.Stdout)) {
 		progress = newProgress(os.Stderr)
 	}
 	endedOnce := false

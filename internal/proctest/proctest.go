@@ -6,6 +6,7 @@ package proctest
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,8 +72,15 @@ func Start(t testing.TB, ctx context.Context, bin string, args ...string) *Proc 
 // StartEnv is Start with extra environment variables ("KEY=value").
 func StartEnv(t testing.TB, ctx context.Context, env []string, bin string, args ...string) *Proc {
 	t.Helper()
+	return StartInput(t, ctx, env, nil, bin, args...)
+}
+
+// StartInput is StartEnv with stdin read from in (nil: no input).
+func StartInput(t testing.TB, ctx context.Context, env []string, in io.Reader, bin string, args ...string) *Proc {
+	t.Helper()
 	p := &Proc{Cmd: exec.CommandContext(ctx, bin, args...), done: make(chan struct{})}
 	p.Cmd.Env = append(os.Environ(), env...)
+	p.Cmd.Stdin = in
 	p.Cmd.Stdout, p.Cmd.Stderr = &p.Stdout, &p.Stderr
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
