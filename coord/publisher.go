@@ -489,7 +489,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 			p.rec.linger(ctx, p.cfg.RecoveryLinger, p.quorum.allSaidBye)
 			p.rec.close()
 		}
-		p.sync.Close()
+		_ = p.sync.Shutdown(ctx) // an ACK being written still goes out
 		p.lg.Info("publisher closed", zap.Uint64("published", p.published.Load()))
 	})
 	return p.closeErr

@@ -79,8 +79,11 @@ type Server struct {
 	ctx  context.Context
 	stop context.CancelFunc
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	busy     int           // requests being served, reply not yet flushed
+	draining bool          // Shutdown started: no new requests
+	idle     chan struct{} // signalled when busy drops to zero while draining
 
 	refused, broken atomic.Uint64
 }
@@ -96,7 +99,7 @@ func Serve(endpoint string, cfg ServerConfig, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("wire: listen %s: %w", endpoint, err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg.withDefaults(), ln: ln, h: h, ctx: ctx, stop: stop, conns: make(map[net.Conn]struct{})}
+	s := &Server{cfg: cfg.withDefaults(), ln: ln, h: h, ctx: ctx, stop: stop, conns: make(map[net.Conn]struct{}), idle: make(chan struct{}, 1)}
 	s.g.Go(s.acceptLoop)
 	return s, nil
 }
@@ -182,18 +185,81 @@ func (s *Server) serveConn(nc net.Conn) {
 			}
 			req = req[1:]
 		}
-		if err := s.h(s.ctx, p, req, reply); err != nil {
-			s.broken.Add(1)
-			s.cfg.Logger.Debug("handler closed connection", zap.String("remote", p.Remote), zap.Error(err))
-			return
+		if !s.beginRequest() {
+			return // shutting down: the peer retries elsewhere or later
 		}
-		if err := nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
-			return
-		}
-		if err := bw.Flush(); err != nil {
+		err = s.serveRequest(nc, bw, p, req, reply)
+		s.endRequest()
+		if err != nil {
 			return
 		}
 	}
+}
+
+// serveRequest runs the handler and flushes its reply.
+func (s *Server) serveRequest(nc net.Conn, bw *bufio.Writer, p Peer, req [][]byte, reply func(...[]byte) error) error {
+	if err := s.h(s.ctx, p, req, reply); err != nil {
+		s.broken.Add(1)
+		s.cfg.Logger.Debug("handler closed connection", zap.String("remote", p.Remote), zap.Error(err))
+		return err
+	}
+	if err := nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// beginRequest counts a request in service, unless Shutdown started.
+func (s *Server) beginRequest() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.busy++
+	return true
+}
+
+func (s *Server) endRequest() {
+	s.mu.Lock()
+	s.busy--
+	if s.busy == 0 && s.draining {
+		select {
+		case s.idle <- struct{}{}:
+		default:
+		}
+	}
+	s.mu.Unlock()
+}
+
+// Shutdown is the graceful Close: it stops accepting connections and
+// requests, waits until every request being served has flushed its reply
+// or ctx ends, then closes as Close does. A handler may have acted on a
+// request (a publisher counted a subscriber) before its reply is written;
+// Shutdown makes sure that reply still goes out. Idempotent, and safe
+// after Close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	busy := s.busy
+	s.mu.Unlock()
+	s.ln.Close()
+	var err error
+	for busy > 0 {
+		select {
+		case <-s.idle:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+		s.mu.Lock()
+		busy = s.busy
+		s.mu.Unlock()
+	}
+	s.Close()
+	return err
 }
 
 // Close stops accepting, closes every connection and waits for every
