@@ -2,7 +2,7 @@ package coord
 
 // Abort stops the publisher at once, the way a crash would: connections
 // are dropped, nothing queued is sent, no END goes out, the recovery
-// endpoint closes. Subscribers see a disconnect and, when the publisher
+// endpoint closes, and gossip stops without a leave. Subscribers see a disconnect and, when the publisher
 // comes back, a new epoch. It waits for every goroutine and is
 // idempotent; Close after Abort (or Abort after Close) does nothing more.
 func (p *Publisher) Abort() {
@@ -18,6 +18,12 @@ func (p *Publisher) Abort() {
 			p.rec.close()
 		}
 		p.sync.Close()
+		if p.stopSettle != nil {
+			p.stopSettle()
+		}
+		if p.cluster != nil {
+			p.cluster.shutdown() // no leave: peers see a failure, as after a crash
+		}
 		p.closeErr = ErrClosed
 	})
 }

@@ -39,6 +39,37 @@ func (p QuorumPolicy) String() string {
 	return "fail"
 }
 
+// LostPolicy says what Publish does when a membership quorum reached
+// before is lost (a counted subscriber failed or left).
+type LostPolicy int
+
+const (
+	// LostContinue keeps publishing; the loss is logged and visible in
+	// Stats. Subscribers that come back repair their gaps.
+	LostContinue LostPolicy = iota
+	// LostPause makes Publish block until the quorum is back or its ctx
+	// ends.
+	LostPause
+)
+
+// ParseLostPolicy parses "continue" or "pause".
+func ParseLostPolicy(s string) (LostPolicy, error) {
+	switch s {
+	case "continue", "":
+		return LostContinue, nil
+	case "pause":
+		return LostPause, nil
+	}
+	return 0, fmt.Errorf("coord: quorum-lost policy %q: want continue or pause", s)
+}
+
+func (p LostPolicy) String() string {
+	if p == LostPause {
+		return "pause"
+	}
+	return "continue"
+}
+
 // PublisherConfig configures a Publisher. Use DefaultPublisherConfig and
 // change what you need.
 type PublisherConfig struct {
@@ -75,6 +106,24 @@ type PublisherConfig struct {
 	QuorumTimeout time.Duration
 	// QuorumPolicy applies when QuorumTimeout passes.
 	QuorumPolicy QuorumPolicy
+	// Gossip joins a membership cluster; nil means none. The publisher
+	// then advertises its endpoints and Topics, and Quorum can count live
+	// subscriber members.
+	Gossip *GossipConfig
+	// Topics are the topics (or prefixes) this publisher announces to the
+	// cluster; subscribers whose prefixes overlap them connect and count
+	// toward Quorum. Empty means every topic. Publish does not check them.
+	Topics []string
+	// Quorum is a membership quorum (all, majority or a count of live
+	// subscriber members); it needs Gossip and excludes Expect. The zero
+	// value means the static Expect.
+	Quorum QuorumRule
+	// Settle is how long after start a membership quorum is not judged,
+	// so a starting cluster has time to gossip its members. Default 2 s.
+	Settle time.Duration
+	// QuorumLost says what Publish does when a membership quorum reached
+	// before is lost: continue (the default) or pause until it is back.
+	QuorumLost LostPolicy
 	// HelloInterval is the period of HELLO probes. Default 50 ms.
 	HelloInterval time.Duration
 	// HeartbeatInterval is the period of heartbeats that carry the last
@@ -142,6 +191,32 @@ func (c *PublisherConfig) Validate() error {
 	if c.Expect < 0 {
 		errs = append(errs, fmt.Errorf("expect: %d is negative", c.Expect))
 	}
+	if c.Quorum.membership() {
+		if c.Gossip == nil {
+			errs = append(errs, fmt.Errorf("quorum %s: counts cluster members and needs gossip (join a cluster)", c.Quorum))
+		}
+		if c.Expect != 0 {
+			errs = append(errs, fmt.Errorf("quorum %s and expect %d: choose one", c.Quorum, c.Expect))
+		}
+		if c.Quorum.Kind == QuorumCount && c.Quorum.N < 1 {
+			errs = append(errs, fmt.Errorf("quorum: count %d must be at least 1", c.Quorum.N))
+		}
+	} else if c.Quorum.N != 0 {
+		errs = append(errs, fmt.Errorf("quorum: the static quorum is set with Expect"))
+	}
+	if c.Settle < 0 {
+		errs = append(errs, fmt.Errorf("settle: %v is negative", c.Settle))
+	}
+	if c.Gossip != nil {
+		if err := c.Gossip.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, t := range c.Topics {
+		if t == "" || t[0] == 0 {
+			errs = append(errs, fmt.Errorf("topics: %q is empty or starts with the reserved zero byte", t))
+		}
+	}
 	if c.MaxBatchRecords < 0 || c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("max-batch-records and linger must not be negative"))
 	}
@@ -185,6 +260,12 @@ func (c PublisherConfig) withDefaults() PublisherConfig {
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = d.MaxPayload
+	}
+	if c.Settle <= 0 {
+		c.Settle = 2 * time.Second
+	}
+	if !c.Quorum.membership() {
+		c.Quorum = QuorumRule{Kind: QuorumStatic, N: c.Expect}
 	}
 	if c.ID == (envelope.ID{}) {
 		c.ID = envelope.NewID()
@@ -268,6 +349,11 @@ type SubscriberConfig struct {
 	Handler func(Event)
 	// Wire tunes the SUB socket (reconnect backoff, receive queue).
 	Wire wire.SubConfig
+	// Gossip joins a membership cluster; nil means none. The subscriber
+	// then connects to every publisher member whose topics overlap
+	// Subscribe, including later ones, and disconnects from those that
+	// leave or fail. Connect/Sync may still name one publisher statically.
+	Gossip *GossipConfig
 	// Logger receives lifecycle events; nil means none.
 	Logger *zap.Logger
 }
@@ -275,6 +361,11 @@ type SubscriberConfig struct {
 // Validate reports every invalid field.
 func (c *SubscriberConfig) Validate() error {
 	var errs []error
+	if c.Gossip != nil {
+		if err := c.Gossip.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.Connect != "" || c.Sync != "" || c.Recovery != "" {
 		if err := (Endpoints{Pub: c.Connect, Sync: c.Sync, Recovery: c.Recovery}).validate(); err != nil {
 			errs = append(errs, err)
@@ -321,6 +412,9 @@ func (c SubscriberConfig) withDefaults() SubscriberConfig {
 	}
 	if c.Stream == (recovery.StreamConfig{}) {
 		c.Stream = recovery.DefaultStreamConfig()
+	}
+	if c.ID == "" && c.Gossip != nil {
+		c.ID = c.Gossip.Node.NodeName // one name in the cluster and the quorum
 	}
 	if c.ID == "" {
 		c.ID = "sub-" + envelope.NewID().Short()

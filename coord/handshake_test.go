@@ -42,7 +42,7 @@ func TestDecodeReady(t *testing.T) {
 }
 
 func TestQuorumCountsDistinctIDs(t *testing.T) {
-	q := newQuorum(2)
+	q := newQuorum(QuorumRule{N: 2})
 	now := testTime()
 	if n, first, started := q.join("a", now); n != 1 || !first || started {
 		t.Fatalf("first join: %d %v %v", n, first, started)

@@ -31,10 +31,14 @@ type Publisher struct {
 	rec  *recoveryServer // nil when recovery is off
 	g    gogroup.Group
 
-	quorum  *quorum
-	nonces  nonceRing
-	started time.Time
-	open    atomic.Bool // publishing allowed
+	quorum *quorum
+	nonces nonceRing
+
+	cluster    *cluster // nil without Gossip
+	stopSettle func()   // nil unless a membership quorum is settling
+	wasLost    bool     // quorum lost as last logged; cluster goroutine only
+	started    time.Time
+	open       atomic.Bool // publishing allowed
 
 	mu        sync.Mutex
 	topics    map[string]*topicState
@@ -83,7 +87,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	p := &Publisher{
 		cfg:       cfg,
 		lg:        cfg.Logger.Named("publisher").With(zap.String("publisher", cfg.ID.Short())),
-		quorum:    newQuorum(cfg.Expect),
+		quorum:    newQuorum(cfg.Quorum),
 		started:   time.Now(),
 		topics:    make(map[string]*topicState),
 		wake:      make(chan struct{}, 1),
@@ -124,14 +128,24 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			return nil, err
 		}
 	}
-	if cfg.Expect == 0 {
+	if cfg.Quorum == (QuorumRule{}) {
 		p.quorum.force(time.Now())
 		p.open.Store(true)
+	}
+	if cfg.Gossip != nil {
+		if err := p.joinCluster(); err != nil {
+			p.pub.Close()
+			p.sync.Close()
+			if p.rec != nil {
+				p.rec.close()
+			}
+			return nil, err
+		}
 	}
 	p.g.Go(p.sender)
 	p.lg.Info("publisher started",
 		zap.String("pub", p.pub.Endpoint()), zap.String("sync", p.sync.Endpoint()),
-		zap.Uint64("epoch", cfg.Epoch), zap.Int("expect", cfg.Expect))
+		zap.Uint64("epoch", cfg.Epoch), zap.Stringer("quorum", cfg.Quorum))
 	return p, nil
 }
 
@@ -166,7 +180,8 @@ func (p *Publisher) ID() envelope.ID { return p.cfg.ID }
 // Epoch returns this incarnation's epoch.
 func (p *Publisher) Epoch() uint64 { return p.cfg.Epoch }
 
-// WaitQuorum blocks until Expect subscribers have joined. When
+// WaitQuorum blocks until the quorum (Expect, or the membership Quorum
+// once Settle has passed) has joined. When
 // QuorumTimeout passes first it returns a *QuorumError (policy fail) or nil
 // (policy proceed, publishing starts with those present). It returns
 // ctx.Err() if ctx ends first, and ErrClosed after Close.
@@ -184,12 +199,12 @@ func (p *Publisher) WaitQuorum(ctx context.Context) error {
 	select {
 	case <-p.quorum.reached:
 	case <-timeout:
-		joined := p.quorum.joinedCount()
+		_, live, need := p.quorum.counts()
 		if p.cfg.QuorumPolicy == QuorumProceed {
-			p.lg.Warn("quorum timeout, proceeding", zap.Int("joined", joined), zap.Int("expect", p.cfg.Expect))
+			p.lg.Warn("quorum timeout, proceeding", zap.Int("joined", live), zap.Int("expect", need))
 			p.quorum.force(time.Now())
 		} else {
-			p.quorum.fail(&QuorumError{Joined: joined, Expect: p.cfg.Expect})
+			p.quorum.fail(&QuorumError{Joined: live, Expect: need})
 		}
 	case <-ctx.Done():
 		return ctx.Err()
@@ -208,10 +223,16 @@ func (p *Publisher) WaitQuorum(ctx context.Context) error {
 // WaitQuorum does; when MaxPending bytes are queued it blocks until the
 // socket takes them or ctx ends. payload is copied; the caller may reuse
 // it at once. A sequence number is given only to a message that will be
-// handed to the socket.
+// handed to the socket. Under QuorumLost pause it also blocks while a
+// membership quorum reached before is lost.
 func (p *Publisher) Publish(ctx context.Context, topic string, payload []byte) (uint64, error) {
 	if !p.open.Load() {
 		if err := p.WaitQuorum(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if p.cfg.QuorumLost == LostPause && p.quorum.lost.Load() {
+		if err := p.quorum.waitHave(ctx, p.stop); err != nil {
 			return 0, err
 		}
 	}
@@ -442,7 +463,7 @@ func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, rep
 	if !p.nonces.has(r.Nonce) {
 		return reply(p.errorReply(CodeBadNonce, "nonce is not from a recent HELLO; wait for the next one"))
 	}
-	ack := Ack{V: HandshakeVersion, Type: TypeAck, Publisher: p.cfg.ID.String(), Epoch: p.cfg.Epoch, Expect: p.cfg.Expect,
+	ack := Ack{V: HandshakeVersion, Type: TypeAck, Publisher: p.cfg.ID.String(), Epoch: p.cfg.Epoch,
 		Recovery: p.RecoveryEndpoint(), Topics: []TopicSeq{}} // [] not null, for simple clients
 	// The topic table is taken before the join is counted, so that at
 	// quorum nothing has been published and every table is empty.
@@ -452,9 +473,10 @@ func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, rep
 	}
 	p.mu.Unlock()
 	joined, first, reached := p.quorum.join(r.Subscriber, time.Now())
-	ack.Joined, ack.Quorum = joined, reached
+	_, live, need := p.quorum.counts()
+	ack.Joined, ack.Expect, ack.Quorum = joined, need, reached
 	if first {
-		p.lg.Info("subscriber joined", zap.String("subscriber", r.Subscriber), zap.Int("joined", joined), zap.Int("expect", p.cfg.Expect))
+		p.lg.Info("subscriber joined", zap.String("subscriber", r.Subscriber), zap.Int("joined", joined), zap.Int("live", live), zap.Int("need", need))
 	}
 	return reply(encodeJSON(ack))
 }
@@ -490,6 +512,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 			p.rec.close()
 		}
 		_ = p.sync.Shutdown(ctx) // an ACK being written still goes out
+		p.leaveCluster(ctx)
 		p.lg.Info("publisher closed", zap.Uint64("published", p.published.Load()))
 	})
 	return p.closeErr
@@ -503,9 +526,14 @@ type PublisherStats struct {
 	Joined    int    // distinct subscribers that completed the handshake
 	Replayed  uint64 // records resent over the recovery channel
 	Retained  recovery.HistoryStats
-	Quorum    bool
-	QuorumAt  time.Time
-	Wire      wire.PubStats
+	Quorum    bool      // publishing has started
+	QuorumAt  time.Time // when it started
+	// Live is how many subscribers count toward the quorum now, Need how
+	// many it requires; under a static quorum Live equals Joined.
+	Live, Need int
+	// QuorumLost is set when a membership quorum reached before is lost.
+	QuorumLost bool
+	Wire       wire.PubStats
 }
 
 // Stats returns a snapshot of the counters.
@@ -516,15 +544,19 @@ func (p *Publisher) Stats() PublisherStats {
 	if p.rec != nil {
 		replayed, retained = p.rec.replayed.Load(), p.rec.history.Stats()
 	}
+	_, live, need := p.quorum.counts()
 	return PublisherStats{
-		Replayed:  replayed,
-		Retained:  retained,
-		Published: p.published.Load(),
-		Batches:   p.batches.Load(),
-		Control:   p.controls.Load(),
-		Joined:    p.quorum.joinedCount(),
-		Quorum:    reached,
-		QuorumAt:  at,
-		Wire:      p.pub.Stats(),
+		Live:       live,
+		Need:       need,
+		QuorumLost: p.quorum.lost.Load(),
+		Replayed:   replayed,
+		Retained:   retained,
+		Published:  p.published.Load(),
+		Batches:    p.batches.Load(),
+		Control:    p.controls.Load(),
+		Joined:     p.quorum.joinedCount(),
+		Quorum:     reached,
+		QuorumAt:   at,
+		Wire:       p.pub.Stats(),
 	}
 }

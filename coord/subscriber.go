@@ -35,6 +35,9 @@ type Subscriber struct {
 	mu    sync.Mutex
 	links map[string]*link // by PUB endpoint
 
+	cluster    *cluster            // nil without Gossip
+	discovered map[string]struct{} // PUB endpoints added by discovery; cluster goroutine only
+
 	results chan any                  // from handshake and fetch goroutines to run
 	local   []any                     // results run posts to itself
 	pubs    map[envelope.ID]*pubState // owned by run
@@ -105,6 +108,12 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	s.g.Go(s.run)
 	if cfg.Connect != "" {
 		if err := s.AddPublisher(Endpoints{Pub: cfg.Connect, Sync: cfg.Sync, Recovery: cfg.Recovery}); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if cfg.Gossip != nil {
+		if err := s.joinCluster(); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -326,10 +335,12 @@ func (s *Subscriber) onTick(now time.Time) {
 	s.sumDuplicates()
 }
 
-// Close stops the Subscriber and waits for its goroutines; the Handler is
-// not called after Close returns. Idempotent.
+// Close leaves the gossip cluster (if any), stops the Subscriber and waits
+// for its goroutines; the Handler is not called after Close returns.
+// Idempotent.
 func (s *Subscriber) Close() error {
 	s.closeOnce.Do(func() {
+		s.leaveCluster() // first: discovery must not add publishers to a closing Subscriber
 		s.cancel()
 		s.g.Stop()
 		s.g.Wait()

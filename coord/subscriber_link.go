@@ -39,6 +39,7 @@ func (s *Subscriber) AddPublisher(eps Endpoints) error {
 	s.mu.Lock()
 	if _, ok := s.links[eps.Pub]; ok {
 		s.mu.Unlock()
+		sync.Close()
 		return nil
 	}
 	ctx, stop := context.WithCancel(s.ctx)

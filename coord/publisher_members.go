@@ -1,0 +1,120 @@
+package coord
+
+import (
+	"context"
+	"time"
+
+	"github.com/syncmq/syncmq/membership"
+	"go.uber.org/zap"
+)
+
+// joinCluster advertises the publisher's endpoints and topics and, under a
+// membership quorum, starts counting live subscriber members.
+func (p *Publisher) joinCluster() error {
+	gc := *p.cfg.Gossip
+	if gc.Node.NodeName == "" {
+		gc.Node.NodeName = "pub-" + p.cfg.ID.Short()
+	}
+	host, err := advertiseHost(&gc)
+	if err != nil {
+		return err
+	}
+	meta := membership.Meta{
+		Role:         membership.RolePublisher,
+		NodeID:       gc.Node.NodeName,
+		PubEndpoint:  advertiseEndpoint(p.Endpoint(), host),
+		SyncEndpoint: advertiseEndpoint(p.SyncEndpoint(), host),
+		Topics:       p.cfg.Topics,
+		Version:      HandshakeVersion,
+	}
+	if p.rec != nil {
+		meta.RecoveryEndpoint = advertiseEndpoint(p.RecoveryEndpoint(), host)
+	}
+	c, err := startCluster(gc, meta, p.lg.Named("gossip"), p.reconcileMembers)
+	if err != nil {
+		return err
+	}
+	p.cluster = c
+	if p.cfg.Quorum.membership() {
+		settle := time.AfterFunc(p.cfg.Settle, func() { p.quorum.settle(time.Now()) })
+		p.stopSettle = func() { settle.Stop() }
+	}
+	p.lg.Info("publisher in gossip cluster", zap.String("node", gc.Node.NodeName), zap.String("gossip", c.node.Addr()),
+		zap.Stringer("quorum", p.cfg.Quorum), zap.Duration("settle", p.cfg.Settle))
+	return nil
+}
+
+// reconcileMembers recomputes the live subscriber members whose topics
+// overlap this publisher's, from the member list rather than from the
+// event alone: memberlist events can be dropped under load. Called from the
+// cluster's event goroutine only.
+func (p *Publisher) reconcileMembers(members []membership.Member, ev *membership.Event) {
+	ids := make(map[string]struct{})
+	for _, m := range members {
+		if m.Meta.Role == membership.RoleSubscriber && !m.Meta.Leaving && membership.TopicsOverlap(p.cfg.Topics, m.Meta.Topics) {
+			ids[m.Meta.NodeID] = struct{}{}
+		}
+	}
+	if !p.cfg.Quorum.membership() {
+		if ev != nil && ev.Member.Meta.Role == membership.RoleSubscriber {
+			p.lg.Info("subscriber member "+ev.Type.String(), zap.String("node", ev.Member.Name))
+		}
+		return
+	}
+	gone := p.quorum.setMembers(ids, time.Now())
+	if len(gone) == 0 && ev == nil {
+		return
+	}
+	_, live, need := p.quorum.counts()
+	if ev != nil && ev.Member.Meta.Role == membership.RoleSubscriber {
+		fields := []zap.Field{zap.String("node", ev.Member.Name), zap.Int("live", live), zap.Int("need", need)}
+		switch ev.Type {
+		case membership.EventFailed:
+			p.lg.Warn("subscriber failed", fields...)
+		case membership.EventLeave, membership.EventInvalid:
+			p.lg.Info("subscriber "+ev.Type.String(), fields...)
+		case membership.EventJoin:
+			p.lg.Info("subscriber member joined", fields...)
+		}
+	}
+	if lost := p.quorum.lost.Load(); lost != p.wasLost {
+		p.wasLost = lost
+		if lost {
+			p.lg.Warn("quorum lost", zap.Int("live", live), zap.Int("need", need), zap.Stringer("policy", p.cfg.QuorumLost))
+		} else {
+			p.lg.Info("quorum regained", zap.Int("live", live), zap.Int("need", need))
+		}
+	}
+}
+
+// Members returns the live members of the gossip cluster as this
+// publisher sees them, itself excluded; nil without Gossip.
+func (p *Publisher) Members() []membership.Member {
+	if p.cluster == nil {
+		return nil
+	}
+	return p.cluster.members()
+}
+
+// GossipAddr returns the bound gossip address ("host:port"), to give other
+// nodes as a seed; "" without Gossip.
+func (p *Publisher) GossipAddr() string {
+	if p.cluster == nil {
+		return ""
+	}
+	return p.cluster.node.Addr()
+}
+
+// leaveCluster announces the publisher's departure, so subscribers drop it
+// at once rather than after the suspicion timeout. It comes last in Close:
+// subscribers repairing a lost tail still need the recovery endpoint.
+func (p *Publisher) leaveCluster(ctx context.Context) {
+	if p.stopSettle != nil {
+		p.stopSettle()
+	}
+	if p.cluster != nil {
+		if err := p.cluster.close(ctx); err != nil {
+			p.lg.Debug("gossip leave", zap.Error(err))
+		}
+	}
+}
