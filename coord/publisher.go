@@ -36,7 +36,8 @@ type Publisher struct {
 
 	cluster    *cluster // nil without Gossip
 	stopSettle func()   // nil unless a membership quorum is settling
-	wasLost    bool     // quorum lost as last logged; cluster goroutine only
+	lostMu     sync.Mutex
+	wasLost    bool // quorum lost as last logged
 	started    time.Time
 	open       atomic.Bool // publishing allowed
 
@@ -478,6 +479,7 @@ func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, rep
 	if first {
 		p.lg.Info("subscriber joined", zap.String("subscriber", r.Subscriber), zap.Int("joined", joined), zap.Int("live", live), zap.Int("need", need))
 	}
+	p.noteQuorum()
 	return reply(encodeJSON(ack))
 }
 

@@ -61,12 +61,9 @@ func (p *Publisher) reconcileMembers(members []membership.Member, ev *membership
 		}
 		return
 	}
-	gone := p.quorum.setMembers(ids, time.Now())
-	if len(gone) == 0 && ev == nil {
-		return
-	}
-	_, live, need := p.quorum.counts()
+	p.quorum.setMembers(ids, time.Now())
 	if ev != nil && ev.Member.Meta.Role == membership.RoleSubscriber {
+		_, live, need := p.quorum.counts()
 		fields := []zap.Field{zap.String("node", ev.Member.Name), zap.Int("live", live), zap.Int("need", need)}
 		switch ev.Type {
 		case membership.EventFailed:
@@ -77,13 +74,27 @@ func (p *Publisher) reconcileMembers(members []membership.Member, ev *membership
 			p.lg.Info("subscriber member joined", fields...)
 		}
 	}
-	if lost := p.quorum.lost.Load(); lost != p.wasLost {
-		p.wasLost = lost
-		if lost {
-			p.lg.Warn("quorum lost", zap.Int("live", live), zap.Int("need", need), zap.Stringer("policy", p.cfg.QuorumLost))
-		} else {
-			p.lg.Info("quorum regained", zap.Int("live", live), zap.Int("need", need))
-		}
+	p.noteQuorum()
+}
+
+// noteQuorum logs when a quorum reached before is lost or regained.
+func (p *Publisher) noteQuorum() {
+	if !p.cfg.Quorum.membership() {
+		return
+	}
+	p.lostMu.Lock()
+	defer p.lostMu.Unlock()
+	lost := p.quorum.lost.Load()
+	if lost == p.wasLost {
+		return
+	}
+	p.wasLost = lost
+	_, live, need := p.quorum.counts()
+	published := zap.Uint64("published", p.published.Load())
+	if lost {
+		p.lg.Warn("quorum lost", zap.Int("live", live), zap.Int("need", need), zap.Stringer("policy", p.cfg.QuorumLost), published)
+	} else {
+		p.lg.Info("quorum regained", zap.Int("live", live), zap.Int("need", need), published)
 	}
 }
 
@@ -118,3 +129,7 @@ func (p *Publisher) leaveCluster(ctx context.Context) {
 		}
 	}
 }
+
+// Quorum returns the quorum rule in force (QuorumStatic with Expect when
+// no membership rule was configured).
+func (p *Publisher) Quorum() QuorumRule { return p.cfg.Quorum }

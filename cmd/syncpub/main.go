@@ -72,7 +72,11 @@ func newRootCommand() *cobra.Command {
 	fs.Duration("heartbeat", time.Second, "heartbeat interval (tail-loss detection)")
 	fs.Duration("slow-timeout", 500*time.Millisecond, "disconnect a subscriber that takes no data for this long")
 	fs.Int("queue-bytes", 4<<20, "per-subscriber send queue bound in bytes")
+	fs.String("quorum", "", "with gossip: all, majority or N live subscriber members whose topics match (instead of --expect)")
+	fs.Duration("settle", 2*time.Second, "with --quorum: let the cluster gossip its members this long before judging the quorum")
+	fs.String("quorum-lost", "continue", "with --quorum, when the quorum is lost after start: continue, or pause publishing until it is back")
 	fs.Bool("check-config", false, "validate the configuration and exit")
+	cli.AddGossipFlags(fs)
 	cli.AddCommonFlags(fs)
 	root.AddCommand(newDemoCommand(), newBenchCommand(), newRawPubCommand(), newRawSubCommand())
 	return root
@@ -156,10 +160,32 @@ func loadOptions(cmd *cobra.Command) (options, *zap.Logger, error) {
 	get(e)
 	o.checkOnly, e = c.Bool("check-config")
 	get(e)
+	var quorum, lost string
+	quorum, e = c.String("quorum")
+	get(e)
+	cfg.Settle, e = c.Duration("settle")
+	get(e)
+	lost, e = c.Choice("quorum-lost", "continue", "pause")
+	get(e)
+	cfg.Gossip, e = c.Gossip()
+	get(e)
 	if len(errs) > 0 {
 		return o, nil, errs[0]
 	}
 	cfg.QuorumPolicy, _ = coord.ParseQuorumPolicy(policy)
+	cfg.QuorumLost, _ = coord.ParseLostPolicy(lost)
+	if quorum != "" {
+		if c.IsSet("expect") {
+			return o, nil, cli.Usagef("quorum and expect: give one (expect counts handshakes, quorum counts live cluster members)")
+		}
+		if cfg.Quorum, err = coord.ParseQuorumRule(quorum); err != nil {
+			return o, nil, cli.Usagef("quorum: %v", err)
+		}
+		cfg.Expect = 0
+	}
+	if !o.stdin {
+		cfg.Topics = o.topics // announced to the cluster; --stdin may publish any topic
+	}
 	if id != "" {
 		if cfg.ID, err = envelope.ParseID(id); err != nil {
 			return o, nil, cli.Usagef("id: %v", err)
@@ -207,7 +233,10 @@ func runPublisher(ctx context.Context, o options, lg *zap.Logger) error {
 		defer cancel()
 		return pub.Close(cctx)
 	}
-	lg.Info("waiting for subscribers", zap.Int("expect", o.pub.Expect))
+	if addr := pub.GossipAddr(); addr != "" {
+		lg.Info("gossip", zap.String("addr", addr), zap.String("join_with", "--join "+addr))
+	}
+	lg.Info("waiting for subscribers", zap.Stringer("quorum", pub.Quorum()))
 	if err := pub.WaitQuorum(ctx); err != nil {
 		closePub()
 		return err

@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/cli"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
@@ -62,6 +64,7 @@ func newRootCommand() *cobra.Command {
 	fs.Duration("handshake-timeout", time.Second, "deadline of one READY attempt")
 	fs.Bool("exit-on-end", true, "exit when the publisher sends END")
 	fs.Bool("check-config", false, "validate the configuration and exit")
+	cli.AddGossipFlags(fs)
 	cli.AddCommonFlags(fs)
 	return root
 }
@@ -116,8 +119,22 @@ func loadOptions(cmd *cobra.Command) (options, *zap.Logger, error) {
 	get(e)
 	o.checkOnly, e = c.Bool("check-config")
 	get(e)
+	cfg.Gossip, e = c.Gossip()
+	get(e)
 	if len(errs) > 0 {
 		return o, nil, errs[0]
+	}
+	if cfg.Gossip != nil {
+		// Publishers are discovered; a static one only when asked for.
+		if !c.IsSet("connect") {
+			cfg.Connect = ""
+		}
+		if !c.IsSet("sync") {
+			cfg.Sync = ""
+		}
+		if cfg.Gossip.Node.NodeName == "" {
+			cfg.Gossip.Node.NodeName = cfg.ID
+		}
 	}
 	cfg.Handler = func(coord.Event) {} // replaced in runSubscriber
 	if err := cfg.Validate(); err != nil {
@@ -139,9 +156,12 @@ func runSubscriber(ctx context.Context, o options, lg *zap.Logger) error {
 		progress = newProgress(os.Stderr)
 	}
 	endedOnce := false
+	var current atomic.Pointer[coord.Subscriber] // set once NewSubscriber returned
+	endedPubs := make(map[envelope.ID]struct{})
 	o.sub.Handler = func(ev coord.Event) {
 		if ev.Type == coord.EventEnd {
 			endedOnce = true
+			endedPubs[ev.Publisher] = struct{}{}
 		}
 		if !endedOnce { // after END the publisher hangs up: nothing to warn about
 			logEvent(lg, ev)
@@ -150,7 +170,8 @@ func runSubscriber(ctx context.Context, o options, lg *zap.Logger) error {
 		if progress != nil {
 			progress.update(ev)
 		}
-		if ev.Type == coord.EventEnd && o.exitOnEnd {
+		// With several publishers (discovery), exit once each of them ended.
+		if ev.Type == coord.EventEnd && o.exitOnEnd && len(endedPubs) >= publishers(current.Load()) {
 			select {
 			case <-ended:
 			default:
@@ -162,7 +183,9 @@ func runSubscriber(ctx context.Context, o options, lg *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	lg.Info("subscriber started", zap.String("id", sub.ID()), zap.String("connect", o.sub.Connect), zap.String("sync", o.sub.Sync))
+	current.Store(sub)
+	lg.Info("subscriber started", zap.String("id", sub.ID()), zap.String("connect", o.sub.Connect), zap.String("sync", o.sub.Sync),
+		zap.String("gossip", sub.GossipAddr()))
 	select {
 	case <-ended:
 	case <-ctx.Done():
@@ -181,6 +204,14 @@ func runSubscriber(ctx context.Context, o options, lg *zap.Logger) error {
 		return fmt.Errorf("%d messages lost in %d gaps; run 'syncsub diagnose' and see docs/runbook.md", st.Lost, st.Gaps)
 	}
 	return nil
+}
+
+// publishers counts the publishers sub is connected to (at least one).
+func publishers(sub *coord.Subscriber) int {
+	if sub == nil {
+		return 1
+	}
+	return max(1, len(sub.Publishers()))
 }
 
 // logEvent logs the events an operator acts on. Losses are logged by the

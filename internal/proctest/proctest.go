@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -56,11 +57,34 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 // Proc is a running command with captured output.
 type Proc struct {
 	Cmd    *exec.Cmd
-	Stdout bytes.Buffer
-	Stderr bytes.Buffer
+	Stdout Output
+	Stderr Output
 	done   chan struct{}
 	err    error
 }
+
+// Output collects what a process writes; it may be read while the process
+// is still running.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String returns everything written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// Count returns how many times s occurs in the output so far.
+func (o *Output) Count(s string) int { return strings.Count(o.String(), s) }
 
 // Start runs bin with args; the process is killed when the test ends if
 // it is still running.
