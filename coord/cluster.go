@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	sockaddr "github.com/hashicorp/go-sockaddr"
@@ -33,6 +34,14 @@ type GossipConfig struct {
 	// none answered; joining is retried until a seed answers or Close.
 	// Default 1 s.
 	JoinRetry time.Duration
+	// ReconnectInterval is how often the node tries to reach members it
+	// declared failed, and its seeds when it is alone. memberlist never
+	// probes a dead member again, so without this the two sides of a
+	// healed partition would stay apart. Default 5 s.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long a failed member is tried before it is
+	// forgotten. Default 1 h.
+	ReconnectTimeout time.Duration
 	// OnMember, if set, receives every membership event after coord acted
 	// on it. It is called from one goroutine, in event order, never
 	// concurrently with itself; it must return quickly and must not call
@@ -44,8 +53,8 @@ func (c *GossipConfig) validate() error {
 	if c.Node.Meta.Role != "" || c.Node.Meta.PubEndpoint != "" || len(c.Node.Meta.Topics) > 0 {
 		return errors.New("gossip: Node.Meta is filled in by coord; leave it zero")
 	}
-	if c.JoinRetry < 0 {
-		return fmt.Errorf("gossip: join-retry %v is negative", c.JoinRetry)
+	if c.JoinRetry < 0 || c.ReconnectInterval < 0 || c.ReconnectTimeout < 0 {
+		return errors.New("gossip: join-retry and reconnect times must not be negative")
 	}
 	c2 := c.Node
 	c2.Meta.Role = membership.RoleSubscriber // checked for real at start
@@ -64,6 +73,16 @@ type cluster struct {
 	lg     *zap.Logger
 	g      gogroup.Group
 	cancel context.CancelFunc
+
+	failed     map[string]failedMember // by name; events goroutine only
+	rejoining  atomic.Bool             // a reconnect attempt is running
+	reconnects atomic.Uint64           // members reached again by reconnect
+}
+
+// failedMember is a member declared failed that reconnect keeps trying.
+type failedMember struct {
+	addr  string
+	since time.Time
 }
 
 // reconcileFunc brings a node's state in line with the live members (this
@@ -87,8 +106,14 @@ func startCluster(cfg GossipConfig, meta membership.Meta, lg *zap.Logger, reconc
 	if cfg.JoinRetry <= 0 {
 		cfg.JoinRetry = time.Second
 	}
+	if cfg.ReconnectInterval <= 0 {
+		cfg.ReconnectInterval = 5 * time.Second
+	}
+	if cfg.ReconnectTimeout <= 0 {
+		cfg.ReconnectTimeout = time.Hour
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &cluster{cfg: cfg, node: node, lg: lg, cancel: cancel}
+	c := &cluster{cfg: cfg, node: node, lg: lg, cancel: cancel, failed: make(map[string]failedMember)}
 	joined := make(chan struct{}, 1)
 	c.g.Go(func() { c.events(ctx, joined, reconcile) })
 	if len(nc.Join) > 0 {
@@ -128,12 +153,15 @@ func (c *cluster) join(ctx context.Context, joined chan<- struct{}) {
 func (c *cluster) events(ctx context.Context, joined <-chan struct{}, reconcile reconcileFunc) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	retry := time.NewTicker(c.cfg.ReconnectInterval)
+	defer retry.Stop()
 	for {
 		select {
 		case ev, ok := <-c.node.Events():
 			if !ok {
 				return
 			}
+			c.track(ev)
 			reconcile(c.members(), &ev)
 			if c.cfg.OnMember != nil {
 				c.cfg.OnMember(ev)
@@ -142,10 +170,53 @@ func (c *cluster) events(ctx context.Context, joined <-chan struct{}, reconcile 
 			reconcile(c.members(), nil)
 		case <-tick.C:
 			reconcile(c.members(), nil)
+		case now := <-retry.C:
+			c.reconnect(ctx, now)
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// track remembers failed members for reconnect and forgets those that
+// came back or left on purpose.
+func (c *cluster) track(ev membership.Event) {
+	switch ev.Type {
+	case membership.EventFailed:
+		c.failed[ev.Member.Name] = failedMember{addr: ev.Member.Addr, since: time.Now()}
+	case membership.EventJoin, membership.EventUpdate, membership.EventLeave:
+		if _, ok := c.failed[ev.Member.Name]; ok && ev.Type != membership.EventLeave {
+			c.reconnects.Add(1)
+			c.lg.Info("failed member is back", zap.String("node", ev.Member.Name))
+		}
+		delete(c.failed, ev.Member.Name)
+	}
+}
+
+// reconnect tries, in the background, to reach the members declared
+// failed, and the seeds when this node is alone. A partition that heals
+// is merged this way, as serf's reconnect does for Consul.
+func (c *cluster) reconnect(ctx context.Context, now time.Time) {
+	var addrs []string
+	for name, f := range c.failed {
+		if now.Sub(f.since) > c.cfg.ReconnectTimeout {
+			delete(c.failed, name)
+			continue
+		}
+		addrs = append(addrs, f.addr)
+	}
+	if len(c.members()) == 0 {
+		addrs = append(addrs, c.cfg.Node.Join...)
+	}
+	if len(addrs) == 0 || !c.rejoining.CompareAndSwap(false, true) {
+		return
+	}
+	c.g.Go(func() {
+		defer c.rejoining.Store(false)
+		if n, err := c.node.Join(ctx, addrs); err == nil {
+			c.lg.Info("reconnected to gossip members", zap.Strings("tried", addrs), zap.Int("reached", n))
+		}
+	})
 }
 
 // members returns the live members, this node excluded.

@@ -306,6 +306,11 @@ func (e Endpoints) validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultIdleTimeout is how long a subscriber waits for anything (data or
+// a heartbeat) from a publisher before it drops the connection and
+// reconnects. Publishers send heartbeats every second by default.
+const DefaultIdleTimeout = 10 * time.Second
+
 // Start positions for a late joiner.
 const (
 	// StartAtJoin starts each topic after the sequence the ACK names:
@@ -347,7 +352,9 @@ type SubscriberConfig struct {
 	// pushes back on the publisher and eventually makes this subscriber a
 	// slow consumer, whose gap is then repaired. Required.
 	Handler func(Event)
-	// Wire tunes the SUB socket (reconnect backoff, receive queue).
+	// Wire tunes the SUB socket (reconnect backoff, receive queue, idle
+	// timeout). A zero Wire.IdleTimeout means DefaultIdleTimeout; negative
+	// disables it.
 	Wire wire.SubConfig
 	// Gossip joins a membership cluster; nil means none. The subscriber
 	// then connects to every publisher member whose topics overlap
@@ -400,6 +407,9 @@ func (c *SubscriberConfig) Validate() error {
 func (c SubscriberConfig) withDefaults() SubscriberConfig {
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = time.Second
+	}
+	if c.Wire.IdleTimeout == 0 {
+		c.Wire.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.HandshakeAttempts <= 0 {
 		c.HandshakeAttempts = 3

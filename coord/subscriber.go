@@ -170,6 +170,7 @@ func (s *Subscriber) linkFor(endpoint string) *link {
 func (s *Subscriber) onDelivery(d wire.Delivery) {
 	switch d.Kind {
 	case wire.Connected:
+		s.relink(d.Endpoint)
 		s.emit(Event{Type: EventConnected, Endpoint: d.Endpoint})
 		return
 	case wire.Disconnected:
@@ -219,6 +220,21 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		return
 	}
 	s.process(ps, &m, time.Now())
+}
+
+// relink points the publishers known at endpoint to its current link: a
+// publisher removed and added again (it failed in membership, then came
+// back) keeps its streams but has a new link for handshakes and repairs.
+func (s *Subscriber) relink(endpoint string) {
+	l := s.linkFor(endpoint)
+	if l == nil {
+		return
+	}
+	for _, ps := range s.pubs {
+		if ps.link != nil && ps.link != l && ps.link.eps.Pub == endpoint {
+			ps.link = l
+		}
+	}
 }
 
 // newIncarnation starts tracking a publisher, or a restarted one.

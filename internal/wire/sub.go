@@ -27,6 +27,12 @@ type SubConfig struct {
 	RecvQueue int
 	// MaxFrame bounds a received frame in bytes. Default 64 MiB.
 	MaxFrame int
+	// IdleTimeout drops a connection on which nothing arrived for this
+	// long, and reconnects. It finds half-open connections (the publisher's
+	// host died, or a partition made the publisher drop this subscriber)
+	// long before TCP keepalive would. It must exceed the publisher's
+	// heartbeat interval. Zero disables it.
+	IdleTimeout time.Duration
 	// Security is the ZMTP security mechanism; nil means NULL.
 	Security zmq4.Security
 	// Logger receives debug lines about connections; nil means none.
@@ -258,7 +264,18 @@ func (s *Sub) session(ctx context.Context, c *subConn, endpoint, addr string) er
 		return nil
 	}
 	fr := newFrameReader(nc, s.cfg.MaxFrame, DefaultMaxFrames)
+	var deadlineSet time.Time
 	for {
+		if idle := s.cfg.IdleTimeout; idle > 0 {
+			// Pushing the deadline forward on every message would cost a
+			// timer update each; every quarter of the timeout is enough.
+			if now := time.Now(); now.Sub(deadlineSet) > idle/4 {
+				if err := nc.SetReadDeadline(now.Add(idle)); err != nil {
+					return err
+				}
+				deadlineSet = now
+			}
+		}
 		frames, cmd, err := fr.readMsg(make([][]byte, 0, 3))
 		if err != nil {
 			behind := time.Since(time.Unix(0, s.behindAt.Load())) < behindWindow
