@@ -261,3 +261,40 @@ func TestAdvertiseEndpoint(t *testing.T) {
 		}
 	}
 }
+
+func TestTopicOverlap(t *testing.T) {
+	for _, tt := range []struct {
+		pub, sub []string
+		want     bool
+	}{
+		{nil, []string{"a"}, true},
+		{[]string{"a"}, nil, true},
+		{[]string{"prices."}, []string{"prices.eur"}, true}, // announced family, narrower subscription
+		{[]string{"prices.eur"}, []string{"prices."}, true},
+		{[]string{"prices."}, []string{"orders."}, false},
+	} {
+		if got := overlap(tt.pub, tt.sub); got != tt.want {
+			t.Errorf("overlap(%q, %q) = %v", tt.pub, tt.sub, got)
+		}
+	}
+}
+
+// TestPublishRefusesUnannouncedTopic: subscribers find a publisher by its
+// announced topics, so publishing outside them would reach nobody.
+func TestPublishRefusesUnannouncedTopic(t *testing.T) {
+	cfg := DefaultPublisherConfig()
+	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", ""
+	cfg.Topics = []string{"prices."}
+	p, err := NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx := context.Background()
+	if _, err := p.Publish(ctx, "prices.eur", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Publish(ctx, "orders.1", []byte("1")); !errors.Is(err, ErrBadTopic) {
+		t.Fatalf("unannounced topic: %v, want ErrBadTopic", err)
+	}
+}

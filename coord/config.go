@@ -110,9 +110,11 @@ type PublisherConfig struct {
 	// then advertises its endpoints and Topics, and Quorum can count live
 	// subscriber members.
 	Gossip *GossipConfig
-	// Topics are the topics (or prefixes) this publisher announces to the
-	// cluster; subscribers whose prefixes overlap them connect and count
-	// toward Quorum. Empty means every topic. Publish does not check them.
+	// Topics are the topic prefixes this publisher announces to the
+	// cluster: it publishes only topics that start with one of them
+	// (Publish refuses others with ErrBadTopic), and subscribers whose
+	// prefixes overlap them connect and count toward Quorum. Empty means
+	// every topic.
 	Topics []string
 	// Quorum is a membership quorum (all, majority or a count of live
 	// subscriber members); it needs Gossip and excludes Expect. The zero

@@ -260,6 +260,12 @@ func (p *Publisher) Publish(ctx context.Context, topic string, payload []byte) (
 			p.mu.Unlock()
 			return 0, fmt.Errorf("%w: %v", ErrBadTopic, err)
 		}
+		if !announces(p.cfg.Topics, topic) {
+			// Subscribers found this publisher by its announced topics; one
+			// outside them could reach nobody who needs it.
+			p.mu.Unlock()
+			return 0, fmt.Errorf("%w: %q does not start with an announced topic %q", ErrBadTopic, topic, p.cfg.Topics)
+		}
 		ts = &topicState{name: topic}
 		p.topics[topic] = ts
 	}

@@ -51,7 +51,7 @@ func (p *Publisher) joinCluster() error {
 func (p *Publisher) reconcileMembers(members []membership.Member, ev *membership.Event) {
 	ids := make(map[string]struct{})
 	for _, m := range members {
-		if m.Meta.Role == membership.RoleSubscriber && !m.Meta.Leaving && membership.TopicsOverlap(p.cfg.Topics, m.Meta.Topics) {
+		if m.Meta.Role == membership.RoleSubscriber && !m.Meta.Leaving && overlap(p.cfg.Topics, m.Meta.Topics) {
 			ids[m.Meta.NodeID] = struct{}{}
 		}
 	}

@@ -42,7 +42,7 @@ func (s *Subscriber) reconcilePublishers(members []membership.Member, ev *member
 		if mm.Role != membership.RolePublisher || mm.Leaving || mm.PubEndpoint == "" || mm.SyncEndpoint == "" {
 			continue
 		}
-		if !mm.Matches(s.cfg.Subscribe) {
+		if !overlap(mm.Topics, s.cfg.Subscribe) {
 			continue
 		}
 		want[mm.PubEndpoint] = Endpoints{Pub: mm.PubEndpoint, Sync: mm.SyncEndpoint, Recovery: mm.RecoveryEndpoint}
