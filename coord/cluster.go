@@ -74,9 +74,8 @@ type cluster struct {
 	g      gogroup.Group
 	cancel context.CancelFunc
 
-	failed     map[string]failedMember // by name; events goroutine only
-	rejoining  atomic.Bool             // a reconnect attempt is running
-	reconnects atomic.Uint64           // members reached again by reconnect
+	failed    map[string]failedMember // by name; events goroutine only
+	rejoining atomic.Bool             // a reconnect attempt is running
 }
 
 // failedMember is a member declared failed that reconnect keeps trying.
@@ -134,11 +133,13 @@ func (c *cluster) join(ctx context.Context, joined chan<- struct{}) {
 			joined <- struct{}{}
 			return
 		}
-		switch {
-		case errors.Is(err, membership.ErrKeyMismatch):
-			c.lg.Error("gossip join rejected: the seeds use another gossip key (or none)", zap.Strings("seeds", c.cfg.Node.Join), zap.Error(err))
-		case attempt == 1 || attempt%30 == 0:
-			c.lg.Warn("gossip seeds not reachable yet; retrying", zap.Strings("seeds", c.cfg.Node.Join), zap.Int("attempt", attempt), zap.Error(err))
+		if attempt == 1 || attempt%30 == 0 { // say it, then remind now and then
+			fields := []zap.Field{zap.Strings("seeds", c.cfg.Node.Join), zap.Int("attempt", attempt), zap.Error(err)}
+			if errors.Is(err, membership.ErrKeyMismatch) {
+				c.lg.Error("gossip join rejected: the seeds use another gossip key (or none)", fields...)
+			} else {
+				c.lg.Warn("gossip seeds not reachable yet; retrying", fields...)
+			}
 		}
 		t := time.NewTimer(c.cfg.JoinRetry)
 		select {
@@ -186,7 +187,6 @@ func (c *cluster) track(ev membership.Event) {
 		c.failed[ev.Member.Name] = failedMember{addr: ev.Member.Addr, since: time.Now()}
 	case membership.EventJoin, membership.EventUpdate, membership.EventLeave:
 		if _, ok := c.failed[ev.Member.Name]; ok && ev.Type != membership.EventLeave {
-			c.reconnects.Add(1)
 			c.lg.Info("failed member is back", zap.String("node", ev.Member.Name))
 		}
 		delete(c.failed, ev.Member.Name)
