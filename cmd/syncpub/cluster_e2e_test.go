@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,34 +11,6 @@ import (
 	"github.com/syncmq/syncmq/internal/proctest"
 	"github.com/syncmq/syncmq/membership"
 )
-
-// logLine finds the first JSON log line of p with message msg (and, if
-// node is set, that node) and decodes it.
-func logLine(p *proctest.Proc, msg, node string) (map[string]any, bool) {
-	sc := bufio.NewScanner(strings.NewReader(p.Stderr.String()))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) != nil || m["msg"] != msg {
-			continue
-		}
-		if node == "" || m["node"] == node {
-			return m, true
-		}
-	}
-	return nil, false
-}
-
-func waitLog(t *testing.T, p *proctest.Proc, timeout time.Duration, msg, node string) map[string]any {
-	t.Helper()
-	var m map[string]any
-	clustertest.WaitFor(t, timeout, fmt.Sprintf("log %q %s", msg, node), func() bool {
-		var ok bool
-		m, ok = logLine(p, msg, node)
-		return ok
-	})
-	return m
-}
 
 // TestClusterProcessesPause is the membership acceptance test with
 // separate processes: subscribers know only the publisher's gossip
@@ -85,7 +54,7 @@ func TestClusterProcessesPause(t *testing.T) {
 	waitLog(t, pub, timings.DetectionMax+5*time.Second, "subscriber failed", "victim")
 	detected := time.Since(killed)
 	lost := waitLog(t, pub, 5*time.Second, "quorum lost", "")
-	if lost["live"] != 2.0 || lost["need"] != 3.0 {
+	if lost.num("live") != 2 || lost.num("need") != 3 {
 		t.Fatalf("quorum lost with live %v need %v, want 2 and 3", lost["live"], lost["need"])
 	}
 
@@ -96,11 +65,11 @@ func TestClusterProcessesPause(t *testing.T) {
 		}
 	}()
 	regained := waitLog(t, pub, 30*time.Second, "quorum regained", "")
-	paused := time.Duration((regained["ts"].(float64) - lost["ts"].(float64)) * float64(time.Second))
+	paused := time.Duration((regained.num("ts") - lost.num("ts")) * float64(time.Second))
 	// At 2000 msg/s an unpaused publisher would have sent about
 	// 2 × paused-milliseconds messages meanwhile; allow what was already
 	// queued when the loss was noticed.
-	if d := regained["published"].(float64) - lost["published"].(float64); d > 50 {
+	if d := regained.num("published") - lost.num("published"); d > 50 {
 		t.Errorf("published %v messages while the quorum was lost (%v)", d, paused)
 	}
 	t.Logf("SIGKILL detected after %v (local profile DetectionTypical %v, DetectionMax %v); publishing paused %v, until the replacement's handshake",

@@ -59,7 +59,7 @@ func TestMultiHostPartition(t *testing.T) {
 	healed := time.Now()
 	regained := waitLog(t, pub, 30*time.Second, "quorum regained", "")
 	rejoined := time.Since(healed)
-	if d := regained["published"].(float64) - lost["published"].(float64); d < 100 {
+	if d := regained.num("published") - lost.num("published"); d < 100 {
 		t.Errorf("policy continue, yet only %v messages published while the quorum was lost", d)
 	}
 
