@@ -88,13 +88,9 @@ func TestClusterDiscoveryQuorumAll(t *testing.T) {
 		}
 	}
 	for i, r := range recs {
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			got, _, _, _ := r.snapshot()
-			t.Fatalf("subscriber %d: received %d of %d", i, got, count)
-		}
-		r.check(t, fmt.Sprintf("subscriber %d", i), count)
+		name := fmt.Sprintf("subscriber %d", i)
+		r.wait(t, ctx, name)
+		r.check(t, name, count)
 	}
 }
 
@@ -123,14 +119,8 @@ func TestClusterTwoPublishers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, r := range []*recorder{both, onlyA} {
-		select {
-		case <-r.done:
-		case <-ctx.Done():
-			got, _, _, _ := r.snapshot()
-			t.Fatalf("received %d of %d", got, r.want)
-		}
-	}
+	both.wait(t, ctx, "subscriber of both")
+	onlyA.wait(t, ctx, "subscriber of a.")
 	both.check(t, "subscriber of both", 2*count)
 	onlyA.check(t, "subscriber of a.", count)
 	if n := len(both.next); n != 2 {

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -67,6 +68,18 @@ func (r *recorder) handle(ev Event) {
 		if r.want == 0 {
 			r.doneOnce.Do(func() { close(r.done) })
 		}
+	}
+}
+
+// wait blocks until r is done (its message count, or END), failing the
+// test with what arrived if ctx ends first.
+func (r *recorder) wait(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		got, _, _, _ := r.snapshot()
+		t.Fatalf("%s: received %d of %d before the deadline", name, got, r.want)
 	}
 }
 

@@ -68,12 +68,7 @@ func TestSynchronizedStart(t *testing.T) {
 				}
 			}
 			for i, r := range recs {
-				select {
-				case <-r.done:
-				case <-ctx.Done():
-					got, _, _, _ := r.snapshot()
-					t.Fatalf("subscriber %d: received %d of %d before the deadline", i, got, count)
-				}
+				r.wait(t, ctx, fmt.Sprintf("subscriber %d", i))
 			}
 			for i, r := range recs {
 				r.check(t, fmt.Sprintf("subscriber %d", i), count)
