@@ -21,8 +21,9 @@ import (
 //
 // Publish may be called from many goroutines. Messages of one topic are
 // numbered in the order Publish calls return, and subscribers receive all
-// messages in the order Publish accepted them, across topics too. Close is graceful: it sends
-// what was accepted, then END, then waits for the subscribers to take it.
+// messages in the order Publish accepted them, across topics too. Close is
+// graceful: it sends what was accepted, then END, then waits for the
+// subscribers to take it.
 type Publisher struct {
 	cfg  PublisherConfig
 	lg   *zap.Logger
@@ -182,10 +183,10 @@ func (p *Publisher) ID() envelope.ID { return p.cfg.ID }
 func (p *Publisher) Epoch() uint64 { return p.cfg.Epoch }
 
 // WaitQuorum blocks until the quorum (Expect, or the membership Quorum
-// once Settle has passed) has joined. When
-// QuorumTimeout passes first it returns a *QuorumError (policy fail) or nil
-// (policy proceed, publishing starts with those present). It returns
-// ctx.Err() if ctx ends first, and ErrClosed after Close.
+// once Settle has passed) has joined. When QuorumTimeout passes first it
+// returns a *QuorumError (policy fail) or nil (policy proceed, publishing
+// starts with those present). It returns ctx.Err() if ctx ends first, and
+// ErrClosed after Close.
 func (p *Publisher) WaitQuorum(ctx context.Context) error {
 	if p.open.Load() {
 		return p.quorum.err()

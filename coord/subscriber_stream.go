@@ -2,7 +2,6 @@ package coord
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/syncmq/syncmq/envelope"
@@ -117,8 +116,6 @@ func (s *Subscriber) fetcher(ctx context.Context, l *link) {
 		s.fetch(ctx, l, job)
 	}
 }
-
-var errStale = errors.New("stale response")
 
 func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
 	c, err := l.recoveryClient(job.endpoint)
