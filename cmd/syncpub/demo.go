@@ -72,7 +72,7 @@ func runDemo(ctx context.Context, lg *zap.Logger, n, count int) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cfg := coord.DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
 	cfg.Expect = n
 	cfg.Logger = lg
 	pub, err := coord.NewPublisher(cfg)
