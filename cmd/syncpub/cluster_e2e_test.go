@@ -13,8 +13,8 @@ import (
 )
 
 // TestClusterProcessesPause is the membership acceptance test with
-// separate processes: subscribers know only the publisher's gossip
-// address; one is killed with SIGKILL; the publisher's live count drops
+// separate processes: five subscribers know only the publisher's gossip
+// address, the publisher waits for all five; one is killed with SIGKILL; the publisher's live count drops
 // within the failure-detection time, publishing pauses (policy pause), and
 // resumes when a replacement joins. The survivors receive everything.
 func TestClusterProcessesPause(t *testing.T) {
@@ -28,7 +28,7 @@ func TestClusterProcessesPause(t *testing.T) {
 	free := func() string { return clustertest.Endpoint(clustertest.FreePort(t)) }
 	pub := proctest.Start(t, ctx, syncpub, "--bind", free(), "--sync-bind", free(), "--recovery-bind", free(),
 		"--gossip-bind", "127.0.0.1:0", "--gossip-profile", "local", "--node-name", "pub",
-		"--quorum", "3", "--quorum-lost", "pause", "--settle", "1s",
+		"--quorum", "5", "--quorum-lost", "pause", "--settle", "1s",
 		"--count", fmt.Sprint(count), "--rate", fmt.Sprint(rate), "--log-format", "json")
 	var seed string
 	clustertest.WaitFor(t, 20*time.Second, "the publisher's gossip address", func() bool {
@@ -42,26 +42,33 @@ func TestClusterProcessesPause(t *testing.T) {
 		return proctest.Start(t, ctx, syncsub, "--join", seed, "--gossip-profile", "local", "--id", name,
 			"--output", "count", "--log-level", "warn")
 	}
-	subs := []*proctest.Proc{startSub("s1"), startSub("s2"), startSub("victim")}
-	waitLog(t, pub, 30*time.Second, "subscriber joined", "")
-	clustertest.WaitFor(t, 30*time.Second, "quorum of 3", func() bool { return pub.Stderr.Count(`"msg":"subscriber joined"`) >= 3 })
+	var subs []*proctest.Proc
+	for i := 1; i <= 4; i++ {
+		subs = append(subs, startSub(fmt.Sprintf("s%d", i)))
+	}
+	victim := startSub("victim")
+	clustertest.WaitFor(t, 30*time.Second, "quorum of 5", func() bool { return pub.Stderr.Count(`"msg":"subscriber joined"`) >= 5 })
 
 	killed := time.Now()
-	if err := subs[2].Cmd.Process.Kill(); err != nil { // SIGKILL: no leave, no bye
+	if err := victim.Cmd.Process.Kill(); err != nil { // SIGKILL: no leave, no bye
 		t.Fatal(err)
 	}
-	timings, _ := membership.ProfileTimings(membership.ProfileLocal, 4)
+	timings, _ := membership.ProfileTimings(membership.ProfileLocal, 6)
 	waitLog(t, pub, timings.DetectionMax+5*time.Second, "subscriber failed", "victim")
 	detected := time.Since(killed)
 	lost := waitLog(t, pub, 5*time.Second, "quorum lost", "")
-	if lost.num("live") != 2 || lost.num("need") != 3 {
-		t.Fatalf("quorum lost with live %v need %v, want 2 and 3", lost["live"], lost["need"])
+	if lost.num("live") != 4 || lost.num("need") != 5 {
+		t.Fatalf("quorum lost with live %v need %v, want 4 and 5", lost["live"], lost["need"])
 	}
 
-	subs = append(subs[:2], startSub("replacement"))
+	// Hold the replacement back a second, so the pause is long enough to
+	// measure: unpaused, 2,000 more messages would go out meanwhile.
+	hold := time.NewTimer(time.Second) // a window to measure, not synchronisation
+	<-hold.C
+	replacement := startSub("replacement")
 	defer func() {
 		if t.Failed() {
-			t.Logf("publisher:\n%s\nreplacement:\n%s", pub.Stderr.String(), subs[2].Stderr.String())
+			t.Logf("publisher:\n%s\nreplacement:\n%s", pub.Stderr.String(), replacement.Stderr.String())
 		}
 	}()
 	regained := waitLog(t, pub, 30*time.Second, "quorum regained", "")
@@ -69,22 +76,25 @@ func TestClusterProcessesPause(t *testing.T) {
 	// At 2000 msg/s an unpaused publisher would have sent about
 	// 2 × paused-milliseconds messages meanwhile; allow what was already
 	// queued when the loss was noticed.
+	if paused < time.Second {
+		t.Errorf("paused only %v", paused)
+	}
 	if d := regained.num("published") - lost.num("published"); d > 50 {
 		t.Errorf("published %v messages while the quorum was lost (%v)", d, paused)
 	}
-	t.Logf("SIGKILL detected after %v (local profile DetectionTypical %v, DetectionMax %v); publishing paused %v, until the replacement's handshake",
-		detected.Round(time.Millisecond), timings.DetectionTypical, timings.DetectionMax, paused.Round(time.Millisecond))
+	t.Logf("SIGKILL detected after %v (local profile DetectionTypical %v, DetectionMax %v); publishing paused %v at %v published, until the replacement's handshake (%v published then)",
+		detected.Round(time.Millisecond), timings.DetectionTypical, timings.DetectionMax, paused.Round(time.Millisecond), lost["published"], regained["published"])
 
 	if code := pub.Wait(ctx); code != 0 {
 		t.Fatalf("syncpub exited %d: %s", code, pub.Stderr.String())
 	}
 	want := fmt.Sprintf("Received %d updates\n", count)
-	for _, s := range subs[:2] {
+	for i, s := range subs {
 		if code := s.Wait(ctx); code != 0 || s.Stdout.String() != want {
-			t.Errorf("survivor exited %d, printed %q; stderr %s", code, s.Stdout.String(), s.Stderr.String())
+			t.Errorf("survivor s%d exited %d, printed %q; stderr %s", i+1, code, s.Stdout.String(), s.Stderr.String())
 		}
 	}
-	if code := subs[2].Wait(ctx); code != 0 {
-		t.Errorf("replacement exited %d: %s", code, subs[2].Stderr.String())
+	if code := replacement.Wait(ctx); code != 0 {
+		t.Errorf("replacement exited %d: %s", code, replacement.Stderr.String())
 	}
 }
