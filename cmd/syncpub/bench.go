@@ -28,7 +28,8 @@ node a separate process: once with syncpub/syncsub, once with a line-by-line
 go-zeromq port of the zguide's programs (including its 1 s subscriber sleep).
 It prints wall time, deliveries per second, peak RSS per process and loss
 for both, and their ratio. syncsub must be next to syncpub or on PATH
-(go build ./cmd/syncpub ./cmd/syncsub).`,
+(go build ./cmd/syncpub ./cmd/syncsub). With --libzmq it also runs the
+zguide's C programs on libzmq, in the same run.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -56,6 +57,9 @@ for both, and their ratio. syncsub must be next to syncpub or on PATH
 			if o.syncsub, err = c.String("syncsub"); err != nil {
 				return err
 			}
+			if o.libzmq, err = c.String("libzmq"); err != nil {
+				return err
+			}
 			if o.subs < 1 {
 				return cli.Usagef("subscribers: need at least 1")
 			}
@@ -70,6 +74,7 @@ for both, and their ratio. syncsub must be next to syncpub or on PATH
 	fs.Bool("raw", true, "also run the raw go-zeromq baseline")
 	fs.Duration("timeout", 10*time.Minute, "give up on a job after this long")
 	fs.String("syncsub", "", "path of the syncsub binary (default: next to syncpub, then PATH)")
+	fs.String("libzmq", "", "also run the zguide's C programs on libzmq from this folder (built by internal/libzmqbench/build.sh)")
 	cli.AddCommonFlags(fs)
 	return cmd
 }
@@ -81,6 +86,17 @@ type benchOptions struct {
 	timeout     time.Duration
 	syncsub     string
 	syncpub     string
+	libzmq      string // folder with zsyncpub and zsyncsub, or ""
+}
+
+// benchJob is one way of running the zguide job: a publisher command and
+// a subscriber command, given the endpoints.
+type benchJob struct {
+	name    string
+	pubBin  string
+	pubArgs func(pub, sync string) []string
+	subBin  string
+	subArgs func(pub, sync string, i int) []string
 }
 
 type jobResult struct {
@@ -107,18 +123,41 @@ func runBench(ctx context.Context, o benchOptions) error {
 		}
 	}
 	fmt.Printf("zguide job: %d subscribers x %d updates of %q, each node a process, loopback TCP\n", o.subs, o.count, o.payload)
-	var results []jobResult
-	ours := runJob(ctx, o, "syncmq (syncpub/syncsub)", func(pub, sync string) (string, []string, string, []string) {
-		return o.syncpub, []string{"--bind", pub, "--sync-bind", sync, "--expect", fmt.Sprint(o.subs), "--count", fmt.Sprint(o.count), "--payload", o.payload, "--log-level", "warn"},
-			o.syncsub, []string{"--connect", pub, "--sync", sync, "--output", "count", "--log-level", "warn"}
-	})
-	results = append(results, ours)
+	expect, count := fmt.Sprint(o.subs), fmt.Sprint(o.count)
+	jobs := []benchJob{{
+		name:   "syncmq (syncpub/syncsub)",
+		pubBin: o.syncpub,
+		pubArgs: func(pub, sync string) []string {
+			return []string{"--bind", pub, "--sync-bind", sync, "--expect", expect, "--count", count, "--payload", o.payload, "--log-level", "warn"}
+		},
+		subBin: o.syncsub,
+		subArgs: func(pub, sync string, i int) []string {
+			return []string{"--connect", pub, "--sync", sync, "--output", "count", "--log-level", "warn", "--id", fmt.Sprint("bench-", i)}
+		},
+	}}
 	if o.raw {
-		raw := runJob(ctx, o, "raw go-zeromq (zguide port)", func(pub, sync string) (string, []string, string, []string) {
-			return o.syncpub, []string{"bench-raw-pub", "--bind", pub, "--sync-bind", sync, "--expect", fmt.Sprint(o.subs), "--count", fmt.Sprint(o.count), "--payload", o.payload},
-				o.syncpub, []string{"bench-raw-sub", "--connect", pub, "--sync", sync}
+		jobs = append(jobs, benchJob{
+			name:   "raw go-zeromq (zguide port)",
+			pubBin: o.syncpub,
+			pubArgs: func(pub, sync string) []string {
+				return []string{"bench-raw-pub", "--bind", pub, "--sync-bind", sync, "--expect", expect, "--count", count, "--payload", o.payload}
+			},
+			subBin:  o.syncpub,
+			subArgs: func(pub, sync string, _ int) []string { return []string{"bench-raw-sub", "--connect", pub, "--sync", sync} },
 		})
-		results = append(results, raw)
+	}
+	if o.libzmq != "" {
+		jobs = append(jobs, benchJob{
+			name:    "libzmq (zguide C programs)",
+			pubBin:  filepath.Join(o.libzmq, "zsyncpub"),
+			pubArgs: func(pub, sync string) []string { return []string{pub, sync, expect, count, o.payload} },
+			subBin:  filepath.Join(o.libzmq, "zsyncsub"),
+			subArgs: func(pub, sync string, _ int) []string { return []string{pub, sync} },
+		})
+	}
+	var results []jobResult
+	for _, j := range jobs {
+		results = append(results, runJob(ctx, o, j))
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "job\twall\tdeliveries/s\tpub peak RSS\tmax sub peak RSS\tlost\t")
@@ -137,16 +176,18 @@ func runBench(ctx context.Context, o benchOptions) error {
 			float64(o.count*o.subs)/r.wall.Seconds(), float64(r.pubRSS)/1024, float64(r.subRSSMax)/1024, lost, status)
 	}
 	tw.Flush()
-	if len(results) == 2 && results[0].failed == nil && results[1].failed == nil {
-		fmt.Printf("ratio: raw go-zeromq wall time / syncmq wall time = %.1fx\n", results[1].wall.Seconds()/results[0].wall.Seconds())
+	for _, r := range results[1:] {
+		if results[0].failed == nil && r.failed == nil {
+			fmt.Printf("ratio: %s wall time / syncmq wall time = %.2fx\n", r.name, r.wall.Seconds()/results[0].wall.Seconds())
+		}
 	}
 	return firstErr
 }
 
 // runJob starts the subscribers, then the publisher, and waits for all.
 // Wall time runs from the first process start to the last exit.
-func runJob(ctx context.Context, o benchOptions, name string, argv func(pub, sync string) (string, []string, string, []string)) jobResult {
-	r := jobResult{name: name}
+func runJob(ctx context.Context, o benchOptions, j benchJob) jobResult {
+	r := jobResult{name: j.name}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	pubEP, syncEP, err := freeEndpoints()
@@ -154,15 +195,11 @@ func runJob(ctx context.Context, o benchOptions, name string, argv func(pub, syn
 		r.failed = err
 		return r
 	}
-	pubBin, pubArgs, subBin, subArgs := argv(pubEP, syncEP)
 	start := time.Now()
 	var subs []*exec.Cmd
 	outs := make([]*bytes.Buffer, o.subs)
 	for i := 0; i < o.subs; i++ {
-		c := exec.CommandContext(ctx, subBin, append(subArgs, "--id", fmt.Sprint("bench-", i))...)
-		if strings.HasPrefix(subArgs[0], "bench-raw") {
-			c = exec.CommandContext(ctx, subBin, subArgs...)
-		}
+		c := exec.CommandContext(ctx, j.subBin, j.subArgs(pubEP, syncEP, i)...)
 		outs[i] = &bytes.Buffer{}
 		c.Stdout, c.Stderr = outs[i], os.Stderr
 		if err := c.Start(); err != nil {
@@ -171,7 +208,7 @@ func runJob(ctx context.Context, o benchOptions, name string, argv func(pub, syn
 		}
 		subs = append(subs, c)
 	}
-	pub := exec.CommandContext(ctx, pubBin, pubArgs...)
+	pub := exec.CommandContext(ctx, j.pubBin, j.pubArgs(pubEP, syncEP)...)
 	pub.Stdout, pub.Stderr = os.Stderr, os.Stderr
 	if err := pub.Start(); err != nil {
 		r.failed = err
