@@ -142,8 +142,10 @@ func runBench(ctx context.Context, o benchOptions) error {
 			pubArgs: func(pub, sync string) []string {
 				return []string{"bench-raw-pub", "--bind", pub, "--sync-bind", sync, "--expect", expect, "--count", count, "--payload", o.payload}
 			},
-			subBin:  o.syncpub,
-			subArgs: func(pub, sync string, _ int) []string { return []string{"bench-raw-sub", "--connect", pub, "--sync", sync} },
+			subBin: o.syncpub,
+			subArgs: func(pub, sync string, _ int) []string {
+				return []string{"bench-raw-sub", "--connect", pub, "--sync", sync}
+			},
 		})
 	}
 	if o.libzmq != "" {
