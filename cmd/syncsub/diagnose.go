@@ -22,7 +22,9 @@ func newDiagnoseCommand() *cobra.Command {
 --duration (or until END), then walks the zguide "Missing Message Problem
 Solver" flowchart against what it saw: each question gets pass, fail or
 not applicable, with the evidence and the remedy. docs/runbook.md explains
-every verdict. The exit code is 1 when a step fails.`,
+every verdict. The exit code is 1 when a step fails. With --join it finds
+the publishers through gossip, as syncsub does (it is then a member, and
+counts toward a --quorum all until it leaves).`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -54,6 +56,9 @@ every verdict. The exit code is 1 when a step fails.`,
 			if err != nil {
 				return err
 			}
+			if err := withGossip(c, &cfg); err != nil {
+				return err
+			}
 			if len(errs) > 0 {
 				return errs[0]
 			}
@@ -78,6 +83,7 @@ every verdict. The exit code is 1 when a step fails.`,
 	fs.String("recovery", "", "publisher's recovery endpoint (default: from the ACK)")
 	fs.StringArray("subscribe", nil, "topic prefix (repeatable; default: every topic)")
 	fs.Duration("duration", 5*time.Second, "how long to watch the stream (it stops earlier at END)")
+	cli.AddGossipFlags(fs)
 	cli.AddCommonFlags(fs)
 	return cmd
 }

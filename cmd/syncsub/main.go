@@ -119,22 +119,9 @@ func loadOptions(cmd *cobra.Command) (options, *zap.Logger, error) {
 	get(e)
 	o.checkOnly, e = c.Bool("check-config")
 	get(e)
-	cfg.Gossip, e = c.Gossip()
-	get(e)
+	get(withGossip(c, &cfg))
 	if len(errs) > 0 {
 		return o, nil, errs[0]
-	}
-	if cfg.Gossip != nil {
-		// Publishers are discovered; a static one only when asked for.
-		if !c.IsSet("connect") {
-			cfg.Connect = ""
-		}
-		if !c.IsSet("sync") {
-			cfg.Sync = ""
-		}
-		if cfg.Gossip.Node.NodeName == "" {
-			cfg.Gossip.Node.NodeName = cfg.ID
-		}
 	}
 	cfg.Handler = func(coord.Event) {} // replaced in runSubscriber
 	if err := cfg.Validate(); err != nil {
@@ -202,6 +189,26 @@ func runSubscriber(ctx context.Context, o options, lg *zap.Logger) error {
 	if st.Lost > 0 {
 		out.Flush()
 		return fmt.Errorf("%d messages lost in %d gaps; run 'syncsub diagnose' and see docs/runbook.md", st.Lost, st.Gaps)
+	}
+	return nil
+}
+
+// withGossip sets cfg.Gossip from the gossip flags. Publishers are then
+// discovered, and --connect/--sync name a static one only when given.
+func withGossip(c *cli.Config, cfg *coord.SubscriberConfig) error {
+	g, err := c.Gossip()
+	if err != nil || g == nil {
+		return err
+	}
+	cfg.Gossip = g
+	if !c.IsSet("connect") {
+		cfg.Connect = ""
+	}
+	if !c.IsSet("sync") {
+		cfg.Sync = ""
+	}
+	if g.Node.NodeName == "" {
+		g.Node.NodeName = cfg.ID
 	}
 	return nil
 }
