@@ -179,8 +179,8 @@ func TestPublisherRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := DefaultPublisherConfig()
-	cfg.Bind = clustertest.Endpoint(clustertest.FreePort(t))
-	cfg.SyncBind = clustertest.Endpoint(clustertest.FreePort(t))
+	cfg.Bind = clustertest.FreeEndpoint(t)
+	cfg.SyncBind = clustertest.FreeEndpoint(t)
 	cfg.ID = envelope.NewID()
 	cfg.Expect = subs
 	pub, err := NewPublisher(cfg)

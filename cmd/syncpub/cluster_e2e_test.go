@@ -14,9 +14,10 @@ import (
 
 // TestClusterProcessesPause is the membership acceptance test with
 // separate processes: five subscribers know only the publisher's gossip
-// address, the publisher waits for all five; one is killed with SIGKILL; the publisher's live count drops
-// within the failure-detection time, publishing pauses (policy pause), and
-// resumes when a replacement joins. The survivors receive everything.
+// address, and the publisher waits for all five. One is killed with
+// SIGKILL; the publisher's live count drops within the failure-detection
+// time, publishing pauses (policy pause), and resumes when a replacement
+// joins. The survivors receive everything.
 func TestClusterProcessesPause(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 20 s")
@@ -25,8 +26,7 @@ func TestClusterProcessesPause(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const count, rate = 40_000, 2000
-	free := func() string { return clustertest.Endpoint(clustertest.FreePort(t)) }
-	pub := proctest.Start(t, ctx, syncpub, "--bind", free(), "--sync-bind", free(), "--recovery-bind", free(),
+	pub := proctest.Start(t, ctx, syncpub, "--bind", clustertest.FreeEndpoint(t), "--sync-bind", clustertest.FreeEndpoint(t), "--recovery-bind", clustertest.FreeEndpoint(t),
 		"--gossip-bind", "127.0.0.1:0", "--gossip-profile", "local", "--node-name", "pub",
 		"--quorum", "5", "--quorum-lost", "pause", "--settle", "1s",
 		"--count", fmt.Sprint(count), "--rate", fmt.Sprint(rate), "--log-format", "json")

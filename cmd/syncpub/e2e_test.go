@@ -24,7 +24,7 @@ func TestZguideJob(t *testing.T) {
 	syncpub, syncsub := proctest.Binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	pubEP, syncEP := clustertest.Endpoint(clustertest.FreePort(t)), clustertest.Endpoint(clustertest.FreePort(t))
+	pubEP, syncEP := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
 	var procs []*proctest.Proc
 	for i := 0; i < subs; i++ {
 		procs = append(procs, proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP,
@@ -51,7 +51,7 @@ func TestQuorumTimeoutExit(t *testing.T) {
 	syncpub, syncsub := proctest.Binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pubEP, syncEP := clustertest.Endpoint(clustertest.FreePort(t)), clustertest.Endpoint(clustertest.FreePort(t))
+	pubEP, syncEP := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
 	sub := proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "count")
 	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP,
 		"--expect", "3", "--quorum-timeout", "2s", "--quorum-policy", "fail", "--count", "10")
@@ -118,11 +118,11 @@ func TestStdinToText(t *testing.T) {
 	syncpub, syncsub := proctest.Binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pubEP, syncEP := clustertest.Endpoint(clustertest.FreePort(t)), clustertest.Endpoint(clustertest.FreePort(t))
+	pubEP, syncEP := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
 	sub := proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "text", "--subscribe", "news", "--log-level", "warn")
 	input := "hello\nnews.sport\tgoal\nweather\tsun\nbye\n"
 	pub := proctest.StartInput(t, ctx, nil, strings.NewReader(input), syncpub, "--bind", pubEP, "--sync-bind", syncEP,
-		"--recovery-bind", clustertest.Endpoint(clustertest.FreePort(t)), "--expect", "1", "--stdin", "--topics", "news", "--log-level", "warn")
+		"--recovery-bind", clustertest.FreeEndpoint(t), "--expect", "1", "--stdin", "--topics", "news", "--log-level", "warn")
 	if code := pub.Wait(ctx); code != 0 {
 		t.Fatalf("syncpub exited %d: %s", code, pub.Stderr.String())
 	}

@@ -47,7 +47,7 @@ func TestPyzmqSubscriberFromSpec(t *testing.T) {
 	const n = 20_000
 	sub := proctest.Start(t, ctx, python, path)
 	pub := proctest.Start(t, ctx, syncpub, "--bind", clustertest.Endpoint(pubPort), "--sync-bind", clustertest.Endpoint(syncPort),
-		"--recovery-bind", clustertest.Endpoint(clustertest.FreePort(t)), "--expect", "1", "--count", fmt.Sprint(n), "--log-level", "warn")
+		"--recovery-bind", clustertest.FreeEndpoint(t), "--expect", "1", "--count", fmt.Sprint(n), "--log-level", "warn")
 	if code := pub.Wait(ctx); code != 0 {
 		t.Fatalf("syncpub exited %d: %s", code, pub.Stderr.String())
 	}

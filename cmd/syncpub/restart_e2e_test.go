@@ -26,8 +26,7 @@ func TestPublisherProcessKilledAndRestarted(t *testing.T) {
 	syncpub, syncsub := proctest.Binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	free := func() string { return clustertest.Endpoint(clustertest.FreePort(t)) }
-	pubEP, syncEP, recEP := free(), free(), free()
+	pubEP, syncEP, recEP := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
 	sub := proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--recovery", recEP,
 		"--id", "s1", "--output", "json", "--log-format", "json")
 	startPub := func(count string) *proctest.Proc {

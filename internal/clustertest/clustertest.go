@@ -22,6 +22,12 @@ func FreePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// FreeEndpoint is Endpoint(FreePort(t)), with the same caveat.
+func FreeEndpoint(t testing.TB) string {
+	t.Helper()
+	return Endpoint(FreePort(t))
+}
+
 // Endpoint returns "tcp://127.0.0.1:port".
 func Endpoint(port int) string { return fmt.Sprintf("tcp://127.0.0.1:%d", port) }
 
