@@ -87,7 +87,7 @@ func TestBadConfig(t *testing.T) {
 		{"bad endpoint", syncpub, []string{"--bind", "udp://x", "--check-config"}, "", "bind"},
 		{"bad output", syncsub, []string{"--output", "xml", "--check-config"}, "", "output"},
 		{"bad policy", syncpub, []string{"--quorum-policy", "maybe", "--check-config"}, "", "quorum-policy"},
-		{"quorum without gossip", syncpub, []string{"--quorum", "all", "--check-config"}, "", "needs gossip"},
+		{"quorum without gossip", syncpub, []string{"--quorum", "all", "--check-config"}, "", "give --gossip-bind"},
 		{"quorum and expect", syncpub, []string{"--quorum", "2", "--expect", "2", "--join", "127.0.0.1:7946", "--check-config"}, "", "quorum and expect"},
 		{"bad quorum", syncpub, []string{"--quorum", "most", "--join", "127.0.0.1:7946", "--check-config"}, "", "quorum"},
 		{"bad gossip key", syncsub, []string{"--join", "127.0.0.1:7946", "--check-config"}, "SYNCSUB_GOSSIP_KEY=c2hvcnQ=", "gossip-key"},

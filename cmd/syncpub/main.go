@@ -181,6 +181,9 @@ func loadOptions(cmd *cobra.Command) (options, *zap.Logger, error) {
 		if cfg.Quorum, err = coord.ParseQuorumRule(quorum); err != nil {
 			return o, nil, cli.Usagef("quorum: %v", err)
 		}
+		if cfg.Gossip == nil {
+			return o, nil, cli.Usagef("quorum %s counts gossip members: give --gossip-bind (the address subscribers --join), or use --expect", quorum)
+		}
 		cfg.Expect = 0
 	}
 	if !o.stdin {
