@@ -26,8 +26,7 @@ var benchSubs = []int{1, 4, 10}
 func BenchmarkPublish(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
-			cfg := DefaultPublisherConfig()
-			cfg.Bind, cfg.SyncBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+			cfg := loopbackConfig()
 			pub, err := NewPublisher(cfg)
 			if err != nil {
 				b.Fatal(err)
@@ -63,8 +62,7 @@ type benchCluster struct {
 
 func newBenchCluster(tb testing.TB, n int, mod func(*PublisherConfig)) *benchCluster {
 	tb.Helper()
-	cfg := DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	cfg := loopbackConfig()
 	cfg.Expect = n
 	if mod != nil {
 		mod(&cfg)

@@ -32,8 +32,7 @@ func gossipConfig(name string, seeds ...string) *GossipConfig {
 // clusterPublisher starts a publisher on loopback that gossips as name.
 func clusterPublisher(t *testing.T, name string, rule QuorumRule, topics []string, seeds ...string) *Publisher {
 	t.Helper()
-	cfg := DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	cfg := loopbackConfig()
 	cfg.Gossip = gossipConfig(name, seeds...)
 	cfg.Quorum, cfg.Topics = rule, topics
 	cfg.Settle = 500 * time.Millisecond
@@ -144,8 +143,7 @@ func TestClusterTwoPublishers(t *testing.T) {
 func TestClusterQuorumLostPause(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cfg := DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	cfg := loopbackConfig()
 	cfg.Gossip = gossipConfig("pub")
 	cfg.Quorum, cfg.QuorumLost, cfg.Settle = QuorumRule{Kind: QuorumCount, N: 2}, LostPause, 200*time.Millisecond
 	pub, err := NewPublisher(cfg)
@@ -195,8 +193,8 @@ func TestClusterWrongKeyRejected(t *testing.T) {
 		}
 		return k
 	}
-	cfg := DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", ""
+	cfg := loopbackConfig()
+	cfg.RecoveryBind = ""
 	cfg.Gossip = gossipConfig("pub")
 	cfg.Gossip.Node.SecretKey = key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	pub, err := NewPublisher(cfg)
@@ -272,8 +270,8 @@ func TestTopicOverlap(t *testing.T) {
 // TestPublishRefusesUnannouncedTopic: subscribers find a publisher by its
 // announced topics, so publishing outside them would reach nobody.
 func TestPublishRefusesUnannouncedTopic(t *testing.T) {
-	cfg := DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", ""
+	cfg := loopbackConfig()
+	cfg.RecoveryBind = ""
 	cfg.Topics = []string{"prices."}
 	p, err := NewPublisher(cfg)
 	if err != nil {

@@ -28,3 +28,13 @@ func (s settled) Run() int {
 	}
 	return code
 }
+
+// loopbackConfig is DefaultPublisherConfig with every endpoint on
+// 127.0.0.1 and a port the OS chooses. Tests must never bind the default
+// fixed ports: packages run in parallel, and a second publisher on
+// *:5563 fails to start.
+func loopbackConfig() PublisherConfig {
+	cfg := DefaultPublisherConfig()
+	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	return cfg
+}

@@ -19,8 +19,7 @@ import (
 
 func testPublisher(t *testing.T, mod func(*PublisherConfig)) *Publisher {
 	t.Helper()
-	cfg := DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	cfg := loopbackConfig()
 	cfg.HeartbeatInterval = 100 * time.Millisecond
 	if mod != nil {
 		mod(&cfg)

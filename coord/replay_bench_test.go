@@ -14,8 +14,7 @@ func BenchmarkReplay(b *testing.B) {
 	const gap = 100_000
 	for _, size := range []int{7, 1024} {
 		b.Run(fmt.Sprintf("gap=%d/size=%d", gap, size), func(b *testing.B) {
-			cfg := DefaultPublisherConfig()
-			cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+			cfg := loopbackConfig()
 			cfg.History.MaxMessages = gap
 			cfg.History.MaxBytes = 256 << 20
 			cfg.RecoveryLimit.Rate, cfg.RecoveryLimit.Burst = 1e6, 1e6

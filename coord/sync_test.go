@@ -24,7 +24,7 @@ func TestSynchronizedStart(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			pubPort, syncPort := clustertest.FreePort(t), clustertest.FreePort(t)
-			pubCfg := DefaultPublisherConfig()
+			pubCfg := loopbackConfig()
 			pubCfg.Bind, pubCfg.SyncBind = clustertest.Endpoint(pubPort), clustertest.Endpoint(syncPort)
 			pubCfg.Expect = subs
 
@@ -86,8 +86,7 @@ func TestSynchronizedStart(t *testing.T) {
 // TestQuorumTimeoutFail: with policy fail, the error says how many
 // subscribers joined of how many expected.
 func TestQuorumTimeoutFail(t *testing.T) {
-	cfg := DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	cfg := loopbackConfig()
 	cfg.Expect, cfg.QuorumTimeout = 3, 300*time.Millisecond
 	pub, err := NewPublisher(cfg)
 	if err != nil {
@@ -121,8 +120,7 @@ func TestQuorumTimeoutFail(t *testing.T) {
 // TestQuorumTimeoutProceed: with policy proceed, publishing starts with
 // the subscribers present.
 func TestQuorumTimeoutProceed(t *testing.T) {
-	cfg := DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	cfg := loopbackConfig()
 	cfg.Expect, cfg.QuorumTimeout, cfg.QuorumPolicy = 2, 300*time.Millisecond, QuorumProceed
 	pub, err := NewPublisher(cfg)
 	if err != nil {

@@ -88,8 +88,7 @@ func garbageBytes() [][]byte {
 // connections are closed and counted.
 func TestHandshakeDespiteHostileClients(t *testing.T) {
 	const idle = 50
-	cfg := DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind = "tcp://127.0.0.1:0", "tcp://127.0.0.1:0"
+	cfg := loopbackConfig()
 	cfg.Expect = 1
 	pub, err := NewPublisher(cfg)
 	if err != nil {
@@ -181,6 +180,7 @@ func TestPublisherRestart(t *testing.T) {
 	cfg := DefaultPublisherConfig()
 	cfg.Bind = clustertest.FreeEndpoint(t)
 	cfg.SyncBind = clustertest.FreeEndpoint(t)
+	cfg.RecoveryBind = clustertest.FreeEndpoint(t) // fixed across the restart, like the others
 	cfg.ID = envelope.NewID()
 	cfg.Expect = subs
 	pub, err := NewPublisher(cfg)

@@ -124,11 +124,17 @@ func runBench(ctx context.Context, o benchOptions) error {
 	}
 	fmt.Printf("zguide job: %d subscribers x %d updates of %q, each node a process, loopback TCP\n", o.subs, o.count, o.payload)
 	expect, count := fmt.Sprint(o.subs), fmt.Sprint(o.count)
+	// Recovery stays on, as by default, but on a free port: the default
+	// *:5563 may be taken on a benchmark machine.
+	_, recoveryEP, err := freeEndpoints()
+	if err != nil {
+		return err
+	}
 	jobs := []benchJob{{
 		name:   "syncmq (syncpub/syncsub)",
 		pubBin: o.syncpub,
 		pubArgs: func(pub, sync string) []string {
-			return []string{"--bind", pub, "--sync-bind", sync, "--expect", expect, "--count", count, "--payload", o.payload, "--log-level", "warn"}
+			return []string{"--bind", pub, "--sync-bind", sync, "--recovery-bind", recoveryEP, "--expect", expect, "--count", count, "--payload", o.payload, "--log-level", "warn"}
 		},
 		subBin: o.syncsub,
 		subArgs: func(pub, sync string, i int) []string {

@@ -31,7 +31,7 @@ func TestZguideJob(t *testing.T) {
 			"--output", "count", "--id", fmt.Sprintf("sub-%d", i), "--log-level", "warn"))
 	}
 	start := time.Now()
-	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP,
+	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", clustertest.FreeEndpoint(t),
 		"--expect", fmt.Sprint(subs), "--count", fmt.Sprint(count), "--payload", "Rhubarb", "--log-level", "warn")
 	if code := pub.Wait(ctx); code != 0 {
 		t.Fatalf("syncpub exited %d: %s", code, pub.Stderr.String())
@@ -53,7 +53,7 @@ func TestQuorumTimeoutExit(t *testing.T) {
 	defer cancel()
 	pubEP, syncEP := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
 	sub := proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "count")
-	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP,
+	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", clustertest.FreeEndpoint(t),
 		"--expect", "3", "--quorum-timeout", "2s", "--quorum-policy", "fail", "--count", "10")
 	code := pub.Wait(ctx)
 	if code != 1 || !strings.Contains(pub.Stderr.String(), "1 of 3 subscribers joined") {
