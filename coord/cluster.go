@@ -219,8 +219,12 @@ func (c *cluster) reconnect(ctx context.Context, now time.Time) {
 	})
 }
 
-// members returns the live members, this node excluded.
+// members returns the live members, this node excluded; nil for a nil
+// cluster (no gossip).
 func (c *cluster) members() []membership.Member {
+	if c == nil {
+		return nil
+	}
 	all := c.node.Members()
 	out := all[:0]
 	for _, m := range all {
@@ -229,6 +233,14 @@ func (c *cluster) members() []membership.Member {
 		}
 	}
 	return out
+}
+
+// addr returns the bound gossip address, or "" for a nil cluster.
+func (c *cluster) addr() string {
+	if c == nil {
+		return ""
+	}
+	return c.node.Addr()
 }
 
 // advertiseHost is the host peers use for this node's endpoints:

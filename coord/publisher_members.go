@@ -39,7 +39,7 @@ func (p *Publisher) joinCluster() error {
 		settle := time.AfterFunc(p.cfg.Settle, func() { p.quorum.settle(time.Now()) })
 		p.stopSettle = func() { settle.Stop() }
 	}
-	p.lg.Info("publisher in gossip cluster", zap.String("node", gc.Node.NodeName), zap.String("gossip", c.node.Addr()),
+	p.lg.Info("publisher in gossip cluster", zap.String("node", gc.Node.NodeName), zap.String("gossip", c.addr()),
 		zap.Stringer("quorum", p.cfg.Quorum), zap.Duration("settle", p.cfg.Settle))
 	return nil
 }
@@ -100,21 +100,11 @@ func (p *Publisher) noteQuorum() {
 
 // Members returns the live members of the gossip cluster as this
 // publisher sees them, itself excluded; nil without Gossip.
-func (p *Publisher) Members() []membership.Member {
-	if p.cluster == nil {
-		return nil
-	}
-	return p.cluster.members()
-}
+func (p *Publisher) Members() []membership.Member { return p.cluster.members() }
 
 // GossipAddr returns the bound gossip address ("host:port"), to give other
 // nodes as a seed; "" without Gossip.
-func (p *Publisher) GossipAddr() string {
-	if p.cluster == nil {
-		return ""
-	}
-	return p.cluster.node.Addr()
-}
+func (p *Publisher) GossipAddr() string { return p.cluster.addr() }
 
 // leaveCluster announces the publisher's departure, so subscribers drop it
 // at once rather than after the suspicion timeout. It comes last in Close:

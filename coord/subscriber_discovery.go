@@ -26,7 +26,7 @@ func (s *Subscriber) joinCluster() error {
 		return err
 	}
 	s.cluster = c
-	s.lg.Info("subscriber in gossip cluster", zap.String("node", gc.Node.NodeName), zap.String("gossip", c.node.Addr()))
+	s.lg.Info("subscriber in gossip cluster", zap.String("node", gc.Node.NodeName), zap.String("gossip", c.addr()))
 	return nil
 }
 
@@ -74,20 +74,10 @@ func (s *Subscriber) reconcilePublishers(members []membership.Member, ev *member
 
 // Members returns the live members of the gossip cluster as this
 // subscriber sees them, itself excluded; nil without Gossip.
-func (s *Subscriber) Members() []membership.Member {
-	if s.cluster == nil {
-		return nil
-	}
-	return s.cluster.members()
-}
+func (s *Subscriber) Members() []membership.Member { return s.cluster.members() }
 
 // GossipAddr returns the bound gossip address; "" without Gossip.
-func (s *Subscriber) GossipAddr() string {
-	if s.cluster == nil {
-		return ""
-	}
-	return s.cluster.node.Addr()
-}
+func (s *Subscriber) GossipAddr() string { return s.cluster.addr() }
 
 // leaveCluster announces the subscriber's departure, so publishers stop
 // counting it at once, and stops discovery.
