@@ -18,9 +18,6 @@ func (p *Publisher) Abort() {
 			p.rec.close()
 		}
 		p.sync.Close()
-		if p.stopSettle != nil {
-			p.stopSettle()
-		}
 		if p.cluster != nil {
 			p.cluster.shutdown() // no leave: peers see a failure, as after a crash
 		}

@@ -35,12 +35,11 @@ type Publisher struct {
 	quorum *quorum
 	nonces nonceRing
 
-	cluster    *cluster // nil without Gossip
-	stopSettle func()   // nil unless a membership quorum is settling
-	lostMu     sync.Mutex
-	wasLost    bool // quorum lost as last logged
-	started    time.Time
-	open       atomic.Bool // publishing allowed
+	cluster *cluster // nil without Gossip
+	lostMu  sync.Mutex
+	wasLost bool // quorum lost as last logged
+	started time.Time
+	open    atomic.Bool // publishing allowed
 
 	mu        sync.Mutex
 	topics    map[string]*topicState

@@ -36,12 +36,23 @@ func (p *Publisher) joinCluster() error {
 	}
 	p.cluster = c
 	if p.cfg.Quorum.membership() {
-		settle := time.AfterFunc(p.cfg.Settle, func() { p.quorum.settle(time.Now()) })
-		p.stopSettle = func() { settle.Stop() }
+		p.g.Go(p.settle) // in p.g, so Close and Abort wait for it
 	}
 	p.lg.Info("publisher in gossip cluster", zap.String("node", gc.Node.NodeName), zap.String("gossip", c.addr()),
 		zap.Stringer("quorum", p.cfg.Quorum), zap.Duration("settle", p.cfg.Settle))
 	return nil
+}
+
+// settle lets the membership quorum be judged once Settle has passed, so a
+// starting cluster has had time to gossip its members.
+func (p *Publisher) settle() {
+	t := time.NewTimer(p.cfg.Settle)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		p.quorum.settle(time.Now())
+	case <-p.stop:
+	}
 }
 
 // reconcileMembers recomputes the live subscriber members whose topics
@@ -110,9 +121,6 @@ func (p *Publisher) GossipAddr() string { return p.cluster.addr() }
 // at once rather than after the suspicion timeout. It comes last in Close:
 // subscribers repairing a lost tail still need the recovery endpoint.
 func (p *Publisher) leaveCluster(ctx context.Context) {
-	if p.stopSettle != nil {
-		p.stopSettle()
-	}
 	if p.cluster != nil {
 		if err := p.cluster.close(ctx); err != nil {
 			p.lg.Debug("gossip leave", zap.Error(err))
