@@ -301,35 +301,3 @@ func (c *cluster) shutdown() {
 	c.g.Stop()
 	c.g.Wait()
 }
-
-// overlap reports whether a publisher announcing the prefixes pub may
-// publish a topic a subscriber of the prefixes sub receives: one prefix
-// extends the other, or either list is empty (every topic). A member whose
-// topic list did not fit in its metadata has none, so it overlaps all.
-func overlap(pub, sub []string) bool {
-	if len(pub) == 0 || len(sub) == 0 {
-		return true
-	}
-	for _, a := range pub {
-		for _, b := range sub {
-			if strings.HasPrefix(a, b) || strings.HasPrefix(b, a) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// announces reports whether topic starts with one of the prefixes (or
-// there are none).
-func announces(prefixes []string, topic string) bool {
-	if len(prefixes) == 0 {
-		return true
-	}
-	for _, p := range prefixes {
-		if strings.HasPrefix(topic, p) {
-			return true
-		}
-	}
-	return false
-}

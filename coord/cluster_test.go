@@ -250,23 +250,6 @@ func TestAdvertiseEndpoint(t *testing.T) {
 	}
 }
 
-func TestTopicOverlap(t *testing.T) {
-	for _, tt := range []struct {
-		pub, sub []string
-		want     bool
-	}{
-		{nil, []string{"a"}, true},
-		{[]string{"a"}, nil, true},
-		{[]string{"prices."}, []string{"prices.eur"}, true}, // announced family, narrower subscription
-		{[]string{"prices.eur"}, []string{"prices."}, true},
-		{[]string{"prices."}, []string{"orders."}, false},
-	} {
-		if got := overlap(tt.pub, tt.sub); got != tt.want {
-			t.Errorf("overlap(%q, %q) = %v", tt.pub, tt.sub, got)
-		}
-	}
-}
-
 // TestPublishRefusesUnannouncedTopic: subscribers find a publisher by its
 // announced topics, so publishing outside them would reach nobody.
 func TestPublishRefusesUnannouncedTopic(t *testing.T) {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/proto/handshake"
+
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
@@ -381,7 +383,7 @@ func (c *SubscriberConfig) Validate() error {
 		}
 	}
 	if c.ID != "" {
-		if err := checkSubscriberID(c.ID); err != nil {
+		if err := handshake.CheckSubscriberID(c.ID); err != nil {
 			errs = append(errs, fmt.Errorf("id: %w", err))
 		}
 	}

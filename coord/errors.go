@@ -3,6 +3,8 @@ package coord
 import (
 	"errors"
 	"fmt"
+
+	"github.com/syncmq/syncmq/proto/handshake"
 )
 
 var (
@@ -12,8 +14,8 @@ var (
 	// QuorumTimeout and the policy is QuorumFail. The returned error is a
 	// *QuorumError that says how many subscribers joined.
 	ErrQuorumTimeout = errors.New("coord: quorum timeout")
-	// ErrHandshake is matched by every *HandshakeError.
-	ErrHandshake = errors.New("coord: handshake failed")
+	// ErrHandshake is matched by every *handshake.Error.
+	ErrHandshake = handshake.ErrFailed
 	// ErrBadTopic means a topic is empty, too long or starts with a zero byte.
 	ErrBadTopic = errors.New("coord: bad topic")
 	// ErrPayloadTooLarge means a payload exceeds MaxPayload.

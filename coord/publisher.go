@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/proto/handshake"
+
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
@@ -260,7 +262,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, payload []byte) (
 			p.mu.Unlock()
 			return 0, fmt.Errorf("%w: %v", ErrBadTopic, err)
 		}
-		if !announces(p.cfg.Topics, topic) {
+		if !envelope.MatchesAny(p.cfg.Topics, topic) {
 			// Subscribers found this publisher by its announced topics; one
 			// outside them could reach nobody who needs it.
 			p.mu.Unlock()
@@ -449,34 +451,34 @@ func (p *Publisher) sendControl(ctx context.Context, kind envelope.Kind, payload
 // handleSync answers READY requests on the sync endpoint.
 func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, reply func(...[]byte) error) error {
 	if len(req) != 1 {
-		return reply(p.errorReply(CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req))))
+		return reply(p.errorReply(handshake.CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req))))
 	}
-	r, err := DecodeReady(req[0])
+	r, err := handshake.DecodeReady(req[0])
 	if err != nil {
-		var he *HandshakeError
+		var he *handshake.Error
 		errors.As(err, &he)
 		return reply(p.errorReply(he.Code, he.Msg))
 	}
 	if r.Publisher != p.cfg.ID.String() || r.Epoch != p.cfg.Epoch {
-		return reply(p.errorReply(CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", p.cfg.ID, p.cfg.Epoch)))
+		return reply(p.errorReply(handshake.CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", p.cfg.ID, p.cfg.Epoch)))
 	}
-	if r.Type == TypeBye {
+	if r.Type == handshake.TypeBye {
 		p.quorum.bye(r.Subscriber)
-		return reply(encodeJSON(struct {
+		return reply(handshake.Encode(struct {
 			V    int    `json:"v"`
 			Type string `json:"type"`
-		}{HandshakeVersion, TypeBye}))
+		}{handshake.Version, handshake.TypeBye}))
 	}
 	if !p.nonces.has(r.Nonce) {
-		return reply(p.errorReply(CodeBadNonce, "nonce is not from a recent HELLO; wait for the next one"))
+		return reply(p.errorReply(handshake.CodeBadNonce, "nonce is not from a recent HELLO; wait for the next one"))
 	}
-	ack := Ack{V: HandshakeVersion, Type: TypeAck, Publisher: p.cfg.ID.String(), Epoch: p.cfg.Epoch,
-		Recovery: p.RecoveryEndpoint(), Topics: []TopicSeq{}} // [] not null, for simple clients
+	ack := handshake.Ack{V: handshake.Version, Type: handshake.TypeAck, Publisher: p.cfg.ID.String(), Epoch: p.cfg.Epoch,
+		Recovery: p.RecoveryEndpoint(), Topics: []handshake.TopicSeq{}} // [] not null, for simple clients
 	// The topic table is taken before the join is counted, so that at
 	// quorum nothing has been published and every table is empty.
 	p.mu.Lock()
 	for _, ts := range p.topics {
-		ack.Topics = append(ack.Topics, TopicSeq{Topic: ts.name, Seq: ts.sent})
+		ack.Topics = append(ack.Topics, handshake.TopicSeq{Topic: ts.name, Seq: ts.sent})
 	}
 	p.mu.Unlock()
 	joined, first, reached := p.quorum.join(r.Subscriber, time.Now())
@@ -486,12 +488,12 @@ func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, rep
 		p.lg.Info("subscriber joined", zap.String("subscriber", r.Subscriber), zap.Int("joined", joined), zap.Int("live", live), zap.Int("need", need))
 	}
 	p.noteQuorum()
-	return reply(encodeJSON(ack))
+	return reply(handshake.Encode(ack))
 }
 
 func (p *Publisher) errorReply(code, msg string) []byte {
 	p.lg.Debug("sync request refused", zap.String("code", code), zap.String("reason", msg))
-	return encodeJSON(ErrorReply{V: HandshakeVersion, Type: TypeError, Code: code, Message: msg})
+	return handshake.Encode(handshake.ErrorReply{V: handshake.Version, Type: handshake.TypeError, Code: code, Message: msg})
 }
 
 // Close publishes what Publish accepted, sends END, and waits until the

@@ -4,6 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/proto/handshake"
+
 	"github.com/syncmq/syncmq/membership"
 	"go.uber.org/zap"
 )
@@ -25,7 +28,7 @@ func (p *Publisher) joinCluster() error {
 		PubEndpoint:  advertiseEndpoint(p.Endpoint(), host),
 		SyncEndpoint: advertiseEndpoint(p.SyncEndpoint(), host),
 		Topics:       p.cfg.Topics,
-		Version:      HandshakeVersion,
+		Version:      handshake.Version,
 	}
 	if p.rec != nil {
 		meta.RecoveryEndpoint = advertiseEndpoint(p.RecoveryEndpoint(), host)
@@ -62,7 +65,7 @@ func (p *Publisher) settle() {
 func (p *Publisher) reconcileMembers(members []membership.Member, ev *membership.Event) {
 	ids := make(map[string]struct{})
 	for _, m := range members {
-		if m.Meta.Role == membership.RoleSubscriber && !m.Meta.Leaving && overlap(p.cfg.Topics, m.Meta.Topics) {
+		if m.Meta.Role == membership.RoleSubscriber && !m.Meta.Leaving && envelope.PrefixesOverlap(p.cfg.Topics, m.Meta.Topics) {
 			ids[m.Meta.NodeID] = struct{}{}
 		}
 	}

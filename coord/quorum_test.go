@@ -95,3 +95,24 @@ func TestQuorumCountsOnlyMembers(t *testing.T) {
 		t.Fatal("member that joined earlier not counted once it is a member")
 	}
 }
+
+func TestQuorumCountsDistinctIDs(t *testing.T) {
+	q := newQuorum(QuorumRule{N: 2})
+	now := testTime()
+	if n, first, started := q.join("a", now); n != 1 || !first || started {
+		t.Fatalf("first join: %d %v %v", n, first, started)
+	}
+	if n, first, started := q.join("a", now); n != 1 || first || started {
+		t.Fatalf("rejoin counted: %d %v %v", n, first, started)
+	}
+	if n, _, started := q.join("b", now); n != 2 || !started {
+		t.Fatalf("second id: %d %v", n, started)
+	}
+	select {
+	case <-q.reached:
+	default:
+		t.Fatal("reached not closed at quorum")
+	}
+}
+
+func testTime() time.Time { return time.Unix(1_700_000_000, 0) }

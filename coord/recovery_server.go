@@ -6,8 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/proto/fetch"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
@@ -58,45 +59,45 @@ func (rs *recoveryServer) handle(_ context.Context, peer wire.Peer, req [][]byte
 	p := rs.p
 	if len(req) != 1 {
 		rs.refused.Add(1)
-		return reply(recovery.AppendError(nil, 0, recovery.ErrorReply{Code: recovery.CodeMalformed, Text: fmt.Sprintf("request has %d frames, want 1", len(req))}))
+		return reply(fetch.AppendError(nil, 0, fetch.ErrorReply{Code: fetch.CodeMalformed, Text: fmt.Sprintf("request has %d frames, want 1", len(req))}))
 	}
-	r, err := recovery.DecodeRequest(req[0])
+	r, err := fetch.DecodeRequest(req[0])
 	if err != nil {
 		rs.refused.Add(1)
-		id, _ := recovery.RequestID(req[0])
-		return reply(recovery.AppendError(nil, id, recovery.ErrorReply{Code: recovery.CodeMalformed, Text: err.Error()}))
+		id, _ := fetch.RequestID(req[0])
+		return reply(fetch.AppendError(nil, id, fetch.ErrorReply{Code: fetch.CodeMalformed, Text: err.Error()}))
 	}
 	// Keyed by connection: each subscriber keeps one recovery connection,
 	// and many subscribers may share a host.
 	if !rs.limiter.Allow(peer.Remote, time.Now()) {
 		rs.refused.Add(1)
-		return reply(recovery.AppendError(nil, r.ID, recovery.ErrorReply{Code: recovery.CodeRateLimited, Text: "too many recovery requests; back off"}))
+		return reply(fetch.AppendError(nil, r.ID, fetch.ErrorReply{Code: fetch.CodeRateLimited, Text: "too many recovery requests; back off"}))
 	}
 	if r.Count() > p.cfg.MaxReplayRange {
 		rs.refused.Add(1)
-		return reply(recovery.AppendError(nil, r.ID, recovery.ErrorReply{Code: recovery.CodeRangeTooLarge,
+		return reply(fetch.AppendError(nil, r.ID, fetch.ErrorReply{Code: fetch.CodeRangeTooLarge,
 			Text: fmt.Sprintf("%d sequences asked, at most %d per request", r.Count(), p.cfg.MaxReplayRange)}))
 	}
 	rs.served.Add(1)
 	last := p.lastSent(r.Topic)
-	done := recovery.Done{Status: recovery.StatusComplete, LastSeq: last, Epoch: p.cfg.Epoch}
+	done := fetch.Done{Status: fetch.StatusComplete, LastSeq: last, Epoch: p.cfg.Epoch}
 	if r.Publisher != p.cfg.ID || r.Epoch != p.cfg.Epoch {
-		done.Status = recovery.StatusUnknownEpoch
-		return reply(recovery.AppendDone(nil, r.ID, done))
+		done.Status = fetch.StatusUnknownEpoch
+		return reply(fetch.AppendDone(nil, r.ID, done))
 	}
 	first, _, known := rs.history.Range(r.Topic, 0, 0, nil)
 	switch {
 	case !known:
-		done.Status = recovery.StatusUnknownTopic
-		return reply(recovery.AppendDone(nil, r.ID, done))
+		done.Status = fetch.StatusUnknownTopic
+		return reply(fetch.AppendDone(nil, r.ID, done))
 	case first == 0 || first > r.From:
-		done.Status = recovery.StatusPartial
+		done.Status = fetch.StatusPartial
 	}
 	done.FirstHeld = first
 	if err := rs.replay(r, reply); err != nil {
 		return err
 	}
-	return reply(recovery.AppendDone(nil, r.ID, done))
+	return reply(fetch.AppendDone(nil, r.ID, done))
 }
 
 // replayCopyBytes bounds what one pass copies out of the history before
@@ -106,9 +107,9 @@ func (rs *recoveryServer) handle(_ context.Context, peer wire.Peer, req [][]byte
 const replayCopyBytes = 256 << 10
 
 // replay sends the held records of r as REPLAY-flagged batches.
-func (rs *recoveryServer) replay(r recovery.Request, reply func(...[]byte) error) error {
+func (rs *recoveryServer) replay(r fetch.Request, reply func(...[]byte) error) error {
 	p := rs.p
-	hdr := recovery.AppendResponseHeader(nil, recovery.TypeReplay, r.ID)
+	hdr := fetch.AppendResponseHeader(nil, fetch.TypeReplay, r.ID)
 	header := envelope.Header{Kind: envelope.KindData, Flags: envelope.FlagReplay, Publisher: p.cfg.ID, Epoch: p.cfg.Epoch}
 	for from := r.From; from <= r.To; {
 		var batches []envelope.Frames

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/diagnose"
 	"github.com/syncmq/syncmq/internal/clustertest"
+	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
 )
 
@@ -85,7 +86,7 @@ func TestRecoveryNoSubscription(t *testing.T) {
 	if got, _ := rec.counts(); got != 0 {
 		t.Fatalf("received %d messages on a subscription that matches nothing", got)
 	}
-	report := recovery.Diagnose(sub.Evidence())
+	report := diagnose.Diagnose(sub.Evidence())
 	if report.OK() || report.Cause != "no-subscription" {
 		t.Fatalf("diagnosis cause %q, want no-subscription:\n%s", report.Cause, report)
 	}
@@ -121,7 +122,7 @@ func TestRecoveryLateJoiner(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatalf("order errors: %v", errs)
 			}
-			report := recovery.Diagnose(sub.Evidence())
+			report := diagnose.Diagnose(sub.Evidence())
 			if retention {
 				if received != 1500 || replayed != 1000 || len(losses) != 0 {
 					t.Fatalf("received %d (replayed %d), losses %v; want 1500 with the first 1000 replayed", received, replayed, losses)
@@ -243,7 +244,7 @@ func TestRecoveryStalledSubscriber(t *testing.T) {
 				t.Fatalf("received %d + lost %d != %d: something vanished silently", received, stalled.lostCount(), n)
 			}
 			ev := sub.Evidence()
-			report := recovery.Diagnose(ev)
+			report := diagnose.Diagnose(ev)
 			if tc.retention >= n {
 				if len(losses) != 0 || replayed == 0 {
 					t.Fatalf("losses %v, replayed %d; want every message, some replayed", losses, replayed)
@@ -406,7 +407,7 @@ func TestRecoveryPublisherRestart(t *testing.T) {
 	if newEpoch != restarted.Epoch() {
 		t.Fatalf("restart reported epoch %d, want %d", newEpoch, restarted.Epoch())
 	}
-	report := recovery.Diagnose(sub.Evidence())
+	report := diagnose.Diagnose(sub.Evidence())
 	if report.Cause != recovery.CausePublisherRestart.String() {
 		t.Fatalf("diagnosis cause %q, want publisher-restart:\n%s", report.Cause, report)
 	}

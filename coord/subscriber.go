@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
@@ -327,17 +326,7 @@ func (s *Subscriber) checkEnd(ps *pubState) {
 	s.emit(Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch})
 }
 
-func (s *Subscriber) wants(topic string) bool {
-	if len(s.cfg.Subscribe) == 0 {
-		return true
-	}
-	for _, p := range s.cfg.Subscribe {
-		if strings.HasPrefix(topic, p) {
-			return true
-		}
-	}
-	return false
-}
+func (s *Subscriber) wants(topic string) bool { return envelope.MatchesAny(s.cfg.Subscribe, topic) }
 
 func (s *Subscriber) onTick(now time.Time) {
 	for ts := range s.repair {

@@ -3,6 +3,9 @@ package coord
 import (
 	"context"
 
+	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/proto/handshake"
+
 	"github.com/syncmq/syncmq/membership"
 	"go.uber.org/zap"
 )
@@ -18,7 +21,7 @@ func (s *Subscriber) joinCluster() error {
 		Role:    membership.RoleSubscriber,
 		NodeID:  s.cfg.ID, // the id the handshake presents, so publishers can match the two
 		Topics:  s.cfg.Subscribe,
-		Version: HandshakeVersion,
+		Version: handshake.Version,
 	}
 	s.discovered = make(map[string]struct{})
 	c, err := startCluster(gc, meta, s.lg.Named("gossip"), s.reconcilePublishers)
@@ -42,7 +45,7 @@ func (s *Subscriber) reconcilePublishers(members []membership.Member, ev *member
 		if mm.Role != membership.RolePublisher || mm.Leaving || mm.PubEndpoint == "" || mm.SyncEndpoint == "" {
 			continue
 		}
-		if !overlap(mm.Topics, s.cfg.Subscribe) {
+		if !envelope.PrefixesOverlap(mm.Topics, s.cfg.Subscribe) {
 			continue
 		}
 		want[mm.PubEndpoint] = Endpoints{Pub: mm.PubEndpoint, Sync: mm.SyncEndpoint, Recovery: mm.RecoveryEndpoint}

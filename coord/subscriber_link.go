@@ -2,14 +2,17 @@ package coord
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/syncmq/syncmq/proto/handshake"
+
 	"github.com/go-zeromq/zmq4"
-	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/proto/envelope"
 	"go.uber.org/zap"
 )
 
@@ -131,8 +134,8 @@ func recoveryEndpoint(configured, fromAck, pub string) string {
 
 // handshake runs on its own goroutine: READY, then hand the result to run.
 func (s *Subscriber) handshake(ps *pubState, nonce string) {
-	req := encodeJSON(Ready{
-		V: HandshakeVersion, Type: TypeReady, Subscriber: s.cfg.ID,
+	req := handshake.Encode(handshake.Ready{
+		V: handshake.Version, Type: handshake.TypeReady, Subscriber: s.cfg.ID,
 		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: nonce, Topics: s.cfg.Subscribe,
 	})
 	r := ackResult{ps: ps}
@@ -141,9 +144,9 @@ func (s *Subscriber) handshake(ps *pubState, nonce string) {
 	case err != nil:
 		r.err = err
 	case len(reply) != 1:
-		r.err = handshakeErr(CodeMalformed, "reply has %d frames", len(reply))
+		r.err = &handshake.Error{Code: handshake.CodeMalformed, Msg: fmt.Sprintf("reply has %d frames", len(reply))}
 	default:
-		r.ack, r.err = DecodeReply(reply[0])
+		r.ack, r.err = handshake.DecodeReply(reply[0])
 	}
 	s.post(r)
 }
@@ -153,7 +156,7 @@ func (s *Subscriber) handshake(ps *pubState, nonce string) {
 func (s *Subscriber) bye(l *link, id envelope.ID, epoch uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	defer cancel()
-	req := encodeJSON(Ready{V: HandshakeVersion, Type: TypeBye, Subscriber: s.cfg.ID, Publisher: id.String(), Epoch: epoch})
+	req := handshake.Encode(handshake.Ready{V: handshake.Version, Type: handshake.TypeBye, Subscriber: s.cfg.ID, Publisher: id.String(), Epoch: epoch})
 	if _, err := l.sync.Request(ctx, [][]byte{req}); err != nil {
 		s.lg.Debug("bye not delivered", zap.Error(err))
 	}
@@ -168,7 +171,7 @@ func (s *Subscriber) post(r any) {
 
 type ackResult struct {
 	ps  *pubState
-	ack *Ack
+	ack *handshake.Ack
 	err error
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/syncmq/syncmq/diagnose"
 	"github.com/syncmq/syncmq/recovery"
 )
 
@@ -75,9 +76,9 @@ func (e *evidence) lost(mu *sync.Mutex, c recovery.Cause, n uint64) {
 }
 
 // Evidence returns what this subscriber has seen, in the form
-// recovery.Diagnose walks the zguide's missing-message flowchart with.
+// diagnose.Diagnose walks the zguide's missing-message flowchart with.
 // Safe from any goroutine.
-func (s *Subscriber) Evidence() recovery.Evidence {
+func (s *Subscriber) Evidence() diagnose.Evidence {
 	st := s.Stats()
 	s.evidMu.Lock()
 	defer s.evidMu.Unlock()
@@ -85,7 +86,7 @@ func (s *Subscriber) Evidence() recovery.Evidence {
 	if len(subs) == 0 {
 		subs = []string{""}
 	}
-	return recovery.Evidence{
+	return diagnose.Evidence{
 		Subscriptions:           slices.Clone(subs),
 		TopicsPublished:         slices.Sorted(maps.Keys(s.evid.topics)),
 		JoinedAfterPublishStart: s.evid.joinedLate,
@@ -98,7 +99,6 @@ func (s *Subscriber) Evidence() recovery.Evidence {
 		RecoveredMessages:       st.Recovered,
 		LostByCause:             maps.Clone(s.evid.lostByCause),
 		Received:                st.Received,
-		BoundBeforeConnect:      true, // publishers bind, subscribers connect and retry until bound
 		Checked:                 true,
 		Joined:                  st.Handshakes > 0,
 		StartedAtJoin:           s.cfg.StartAt == StartAtJoin,

@@ -4,7 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/proto/fetch"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
@@ -56,17 +57,17 @@ func (ts *topicStream) Request(from, to uint64) {
 	s.reqID++
 	ts.reqID = s.reqID
 	s.repair[ts] = struct{}{}
-	job := fetchJob{ts: ts, endpoint: ts.ps.recovery, req: recovery.Request{
+	job := fetchJob{ts: ts, endpoint: ts.ps.recovery, req: fetch.Request{
 		ID: ts.reqID, Publisher: ts.ps.id, Epoch: ts.ps.epoch, From: from, To: to, Topic: ts.topic,
 	}}
 	if job.endpoint == "" || ts.ps.link == nil {
-		s.local = append(s.local, fetchResult{job: job, done: &recovery.Done{Status: recovery.StatusPartial}})
+		s.local = append(s.local, fetchResult{job: job, done: &fetch.Done{Status: fetch.StatusPartial}})
 		return
 	}
 	select {
 	case ts.ps.link.jobs <- job:
 	default:
-		s.local = append(s.local, fetchResult{job: job, code: recovery.CodeBusy})
+		s.local = append(s.local, fetchResult{job: job, code: fetch.CodeBusy})
 	}
 }
 
@@ -92,7 +93,7 @@ var _ recovery.Handler = (*topicStream)(nil)
 type fetchJob struct {
 	ts       *topicStream
 	endpoint string
-	req      recovery.Request
+	req      fetch.Request
 }
 
 // fetchResult is one answer to a FETCH: a replayed envelope, the final
@@ -100,8 +101,8 @@ type fetchJob struct {
 type fetchResult struct {
 	job  fetchJob
 	msg  *envelope.Message
-	done *recovery.Done
-	code recovery.ErrorCode
+	done *fetch.Done
+	code fetch.ErrorCode
 }
 
 // fetcher runs a link's FETCH requests one at a time.
@@ -120,13 +121,13 @@ func (s *Subscriber) fetcher(ctx context.Context, l *link) {
 func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
 	c, err := l.recoveryClient(job.endpoint)
 	if err != nil {
-		s.post(fetchResult{job: job, code: recovery.CodeMalformed})
+		s.post(fetchResult{job: job, code: fetch.CodeMalformed})
 		return
 	}
-	req := recovery.EncodeRequest(nil, job.req)
+	req := fetch.EncodeRequest(nil, job.req)
 	finished := false
 	err = c.Stream(ctx, [][]byte{req}, func(reply [][]byte) (bool, error) {
-		resp, err := recovery.DecodeResponse(reply)
+		resp, err := fetch.DecodeResponse(reply)
 		if err != nil {
 			return true, err
 		}
@@ -134,14 +135,14 @@ func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
 			return false, nil // an answer to an abandoned request
 		}
 		switch resp.Type {
-		case recovery.TypeReplay:
+		case fetch.TypeReplay:
 			m := resp.Message
 			s.post(fetchResult{job: job, msg: &m})
 			return false, nil
-		case recovery.TypeDone:
+		case fetch.TypeDone:
 			d := resp.Done
 			s.post(fetchResult{job: job, done: &d})
-		case recovery.TypeError:
+		case fetch.TypeError:
 			s.post(fetchResult{job: job, code: resp.Error.Code})
 		}
 		finished = true
@@ -149,7 +150,7 @@ func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
 	})
 	if !finished && ctx.Err() == nil {
 		s.lg.Debug("recovery fetch failed", zap.String("endpoint", job.endpoint), zap.Error(err))
-		s.post(fetchResult{job: job, code: recovery.CodeBusy})
+		s.post(fetchResult{job: job, code: fetch.CodeBusy})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // Role says what a node does in a syncmq cluster.
@@ -84,7 +85,7 @@ type Meta struct {
 	// TopicsTruncated is set on a decoded Meta whose sender's topic list
 	// did not fit in MetaMaxSize bytes; only its digest was sent, and
 	// Topics is empty. Callers must treat such a node as matching every
-	// topic, which TopicsOverlap and Matches do because Topics is empty.
+	// topic, which Matches does because Topics is empty.
 	TopicsTruncated bool
 
 	// TopicsDigest is the FNV-1a 64-bit digest (DigestTopics) of the
@@ -104,10 +105,10 @@ type Meta struct {
 }
 
 // Matches reports whether a publisher described by m may publish a topic
-// matched by one of subPrefixes. It is TopicsOverlap(m.Topics,
-// subPrefixes), so a truncated topic list matches everything.
+// matched by one of subPrefixes: envelope.PrefixesOverlap, so a truncated
+// topic list matches everything.
 func (m Meta) Matches(subPrefixes []string) bool {
-	return TopicsOverlap(m.Topics, subPrefixes)
+	return envelope.PrefixesOverlap(m.Topics, subPrefixes)
 }
 
 // MarshalBinary encodes m in at most MetaMaxSize bytes. It implements

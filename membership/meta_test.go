@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // mustMarshal encodes m or fails the test.
@@ -79,7 +81,7 @@ func TestMetaOversizedTopicsBecomeDigest(t *testing.T) {
 	if !got.TopicsTruncated || got.Topics != nil || got.TopicsDigest != DigestTopics(topics) {
 		t.Errorf("decoded %+v, want truncated with digest %x", got, DigestTopics(topics))
 	}
-	if !got.Matches([]string{"anything"}) || !TopicsOverlap(got.Topics, []string{"x"}) {
+	if !got.Matches([]string{"anything"}) || !envelope.PrefixesOverlap(got.Topics, []string{"x"}) {
 		t.Error("a truncated topic list must match everything")
 	}
 	if again := mustMarshal(t, got); !bytes.Equal(again, b) {
@@ -187,27 +189,6 @@ func TestUnmarshalMetaRejectsMalformed(t *testing.T) {
 	}
 	if _, err := UnmarshalMeta(make([]byte, MetaMaxSize+1)); !errors.Is(err, ErrMetaTooLarge) {
 		t.Errorf("oversized input: %v, want ErrMetaTooLarge too", err)
-	}
-}
-
-func TestTopicsOverlap(t *testing.T) {
-	cases := []struct {
-		pub, sub []string
-		want     bool
-	}{
-		{nil, nil, true},
-		{nil, []string{"a"}, true},
-		{[]string{"a"}, nil, true},
-		{[]string{"orders.eu"}, []string{"orders."}, true},
-		{[]string{"orders.eu"}, []string{"orders.eu"}, true},
-		{[]string{"orders."}, []string{"orders.eu"}, false},
-		{[]string{"prices", "orders.us"}, []string{"trades", "orders"}, true},
-		{[]string{"prices"}, []string{"trades", "orders"}, false},
-	}
-	for _, tc := range cases {
-		if got := TopicsOverlap(tc.pub, tc.sub); got != tc.want {
-			t.Errorf("TopicsOverlap(%q, %q) = %v, want %v", tc.pub, tc.sub, got, tc.want)
-		}
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/syncmq/syncmq/proto/fetch"
+
 	"github.com/syncmq/syncmq/recovery"
 )
 
@@ -26,7 +28,7 @@ func ExampleStream() {
 	s.Live(1, []byte("a"), now)
 	s.Live(4, []byte("d"), now) // 2 and 3 are missing: held, and requested
 	s.Replay(3, []byte("c"), now)
-	s.RepairDone(recovery.StatusPartial, 3, now) // 2 is no longer held
+	s.RepairDone(fetch.StatusPartial, 3, now) // 2 is no longer held
 	s.Live(5, []byte("e"), now)
 	// Output:
 	// deliver 1 a
@@ -36,40 +38,4 @@ func ExampleStream() {
 	// deliver 4 d
 	// caught up at 4
 	// deliver 5 e
-}
-
-func ExampleDiagnose() {
-	r := recovery.Diagnose(recovery.Evidence{
-		Subscriptions:           []string{"orders."},
-		TopicsPublished:         []string{"orders.eu", "orders.us"},
-		GapsWhileConnected:      4,
-		SlowConsumerDisconnects: 2,
-		LostMessages:            1200,
-		RecoveredMessages:       350,
-		Received:                98450,
-		Checked:                 true,
-		Joined:                  true,
-	})
-	fmt.Print(r)
-	// Output:
-	// Missing message problem solver
-	// ✔ Are you losing messages in a SUB socket? → yes: syncmq subscribers receive on SUB sockets (98450 received, 350 recovered, 1200 lost)
-	// ✔ Did the subscriber reach the publisher (HELLO on SUB, then the sync handshake)? → yes: the handshake completed, so the data path was proven
-	// ✔ Do you set a subscription for the messages? → yes: all 2 published topic(s) match "orders."
-	// ✔ Do you start the SUB socket after the PUB? → no: the subscriber was connected before publishing started
-	// ✘ Are you losing messages while connected (high-water mark, slow subscriber)? → yes: 4 gap(s) while connected, 2 slow-consumer disconnect(s), 0 publisher queue drop(s); 1200 message(s) lost
-	//     fix: the subscriber cannot keep up: consume faster (less work per message, more subscribers), raise the SUB receive high-water mark and StreamConfig.MaxHeld, and keep History retention longer than the worst stall
-	// ✔ Did the subscriber reconnect? → no reconnects
-	// ✔ Did the publisher restart? → no new publisher epoch seen
-	// ✘ Did recovery repair every gap? → no: 1200 lost, 350 recovered
-	//     fix: look at the cause of each Loss event; raise History retention and StreamConfig.RepairTimeout if they say beyond-retention or timeout
-	// ✔ Are you using REQ and REP? → yes, for the sync handshake: no errors
-	// – Are you using PUSH sockets? → no: syncmq uses PUB/SUB, REQ/REP and DEALER/ROUTER only
-	// ✔ Do you check return codes on all methods? → yes: every socket call returns a Go error that syncmq checks
-	// ✔ Are you using a socket in more than one thread? → no: each syncmq socket is owned by one goroutine, others reach it over channels
-	// – Are you using the inproc:// transport, with more than one context? → no inproc:// endpoints
-	// – Do you bind before you connect (inproc)? → no inproc:// endpoints
-	// ✔ Are you using ROUTER sockets? → yes, for recovery: replies go back to the requesting connection; one that cannot be routed is dropped and shows as a timeout Loss
-	// Cause: slow-consumer
-	// Fix: the subscriber cannot keep up: consume faster (less work per message, more subscribers), raise the SUB receive high-water mark and StreamConfig.MaxHeld, and keep History retention longer than the worst stall
 }

@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"fmt"
+	"github.com/syncmq/syncmq/proto/fetch"
 	"time"
 )
 
@@ -259,7 +260,7 @@ func (s *Stream) accept(seq uint64, payload []byte, replay bool, now time.Time) 
 //
 // A DONE is trusted as it comes: the caller checks that the request id is
 // the current one and drops answers to abandoned requests.
-func (s *Stream) RepairDone(status Status, firstHeld uint64, now time.Time) {
+func (s *Stream) RepairDone(status fetch.Status, firstHeld uint64, now time.Time) {
 	s.enter()
 	defer s.leave()
 	if s.state != repairActive {
@@ -269,8 +270,8 @@ func (s *Stream) RepairDone(status Status, firstHeld uint64, now time.Time) {
 	to, startNext := s.reqTo, s.reqNext
 	s.state = repairIdle
 	switch status {
-	case StatusComplete:
-	case StatusPartial:
+	case fetch.StatusComplete:
+	case fetch.StatusPartial:
 		// Everything below firstHeld is gone, even past this request: give
 		// it up at once rather than one MaxRepairRange chunk per request.
 		if firstHeld == 0 {
@@ -278,9 +279,9 @@ func (s *Stream) RepairDone(status Status, firstHeld uint64, now time.Time) {
 		} else if firstHeld > s.next {
 			s.giveUp(firstHeld-1, CauseBeyondRetention, false)
 		}
-	case StatusUnknownEpoch:
+	case fetch.StatusUnknownEpoch:
 		s.gone, s.goneCause = true, CausePublisherRestart
-	case StatusUnknownTopic:
+	case fetch.StatusUnknownTopic:
 		s.giveUp(to, CauseBeyondRetention, false)
 	default:
 		s.giveUp(to, CauseUnknown, false)
@@ -298,7 +299,7 @@ func (s *Stream) RepairDone(status Status, firstHeld uint64, now time.Time) {
 // MaxRepairRange and retries at once; anything else gives the requested
 // range up with cause unknown. Retries keep the original deadline. An
 // error without an outstanding request is counted as stale and ignored.
-func (s *Stream) RepairError(code ErrorCode, now time.Time) {
+func (s *Stream) RepairError(code fetch.ErrorCode, now time.Time) {
 	s.enter()
 	defer s.leave()
 	if s.state != repairActive {
@@ -306,11 +307,11 @@ func (s *Stream) RepairError(code ErrorCode, now time.Time) {
 		return
 	}
 	switch code {
-	case CodeBusy, CodeRateLimited:
+	case fetch.CodeBusy, fetch.CodeRateLimited:
 		s.state = repairBackoff
 		s.retryAt = now.Add(s.cfg.RetryBackoff)
 		return
-	case CodeRangeTooLarge:
+	case fetch.CodeRangeTooLarge:
 		if n := s.reqTo - s.reqFrom + 1; n > 1 {
 			s.maxRange = n / 2
 			if from, to, ok := s.frontGap(); ok {

@@ -3,6 +3,7 @@ package recovery
 import (
 	"bytes"
 	"fmt"
+	"github.com/syncmq/syncmq/proto/fetch"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -14,14 +15,14 @@ type modelHandler struct {
 	t        *testing.T
 	seed     uint64
 	expected uint64 // next sequence a Deliver or Loss must start at
-	requests []fetch
+	requests []fetchReq
 	nextID   int
 	lost     uint64
 	delivers uint64
 	caught   int
 }
 
-type fetch struct {
+type fetchReq struct {
 	id       int
 	from, to uint64
 }
@@ -55,7 +56,7 @@ func (m *modelHandler) Request(from, to uint64) {
 		m.fail("Request(%d, %d), next is %d", from, to, m.expected)
 	}
 	m.nextID++
-	m.requests = append(m.requests, fetch{id: m.nextID, from: from, to: to})
+	m.requests = append(m.requests, fetchReq{id: m.nextID, from: from, to: to})
 }
 
 func (m *modelHandler) CaughtUp(seq uint64) {
@@ -70,9 +71,9 @@ type event struct {
 	kind  byte // 'L' live, 'H' heartbeat, 'P' replay, 'D' done, 'E' error
 	seq   uint64
 	id    int
-	stat  Status
+	stat  fetch.Status
 	first uint64
-	code  ErrorCode
+	code  fetch.ErrorCode
 }
 
 type modelParams struct {
@@ -168,20 +169,20 @@ func runModel(t *testing.T, seed uint64) StreamStats {
 		}
 		return maxSeen - p.retention + 1
 	}
-	serve := func(f fetch) {
+	serve := func(f fetchReq) {
 		switch {
 		case p.perfect:
 		case epochGone || r.Float64() < p.pEpoch:
 			epochGone = true
-			responses = append(responses, event{kind: 'D', id: f.id, stat: StatusUnknownEpoch})
+			responses = append(responses, event{kind: 'D', id: f.id, stat: fetch.StatusUnknownEpoch})
 			return
 		case r.Float64() < p.pNoAnswer:
 			return
 		case r.Float64() < p.pBusy:
-			responses = append(responses, event{kind: 'E', id: f.id, code: CodeBusy})
+			responses = append(responses, event{kind: 'E', id: f.id, code: fetch.CodeBusy})
 			return
 		case p.serverMax > 0 && f.to-f.from+1 > p.serverMax:
-			responses = append(responses, event{kind: 'E', id: f.id, code: CodeRangeTooLarge})
+			responses = append(responses, event{kind: 'E', id: f.id, code: fetch.CodeRangeTooLarge})
 			return
 		}
 		fh := firstHeld()
@@ -190,9 +191,9 @@ func runModel(t *testing.T, seed uint64) StreamStats {
 				responses = append(responses, event{kind: 'P', seq: q, id: f.id})
 			}
 		}
-		st := StatusComplete
+		st := fetch.StatusComplete
 		if f.from < fh {
-			st = StatusPartial
+			st = fetch.StatusPartial
 		}
 		responses = append(responses, event{kind: 'D', id: f.id, stat: st, first: fh})
 	}

@@ -3,6 +3,7 @@ package recovery
 import (
 	"errors"
 	"fmt"
+	"github.com/syncmq/syncmq/proto/fetch"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,10 +79,10 @@ func apply(t *testing.T, s *Stream, now *time.Time, in string) {
 		*now = now.Add(d)
 		s.Tick(*now)
 	case "done":
-		st := map[string]Status{"complete": StatusComplete, "partial": StatusPartial, "epoch": StatusUnknownEpoch, "topic": StatusUnknownTopic, "bogus": 9}[f[1]]
+		st := map[string]fetch.Status{"complete": fetch.StatusComplete, "partial": fetch.StatusPartial, "epoch": fetch.StatusUnknownEpoch, "topic": fetch.StatusUnknownTopic, "bogus": 9}[f[1]]
 		s.RepairDone(st, num(2), *now)
 	case "err":
-		c := map[string]ErrorCode{"malformed": CodeMalformed, "limited": CodeRateLimited, "range": CodeRangeTooLarge, "busy": CodeBusy}[f[1]]
+		c := map[string]fetch.ErrorCode{"malformed": fetch.CodeMalformed, "limited": fetch.CodeRateLimited, "range": fetch.CodeRangeTooLarge, "busy": fetch.CodeBusy}[f[1]]
 		s.RepairError(c, *now)
 	case "hint":
 		c, err := ParseCause(f[1])
@@ -475,7 +476,7 @@ func BenchmarkStreamGapRepair(b *testing.B) {
 		for q := seq - 90; q < seq-80; q++ {
 			s.Replay(q, p, t0)
 		}
-		s.RepairDone(StatusComplete, 1, t0)
+		s.RepairDone(fetch.StatusComplete, 1, t0)
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/syncmq/syncmq/internal/cli"
+	"github.com/syncmq/syncmq/cmd/internal/cli"
 )
 
 func newBenchCommand() *cobra.Command {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
-	"github.com/syncmq/syncmq/internal/cli"
 	"go.uber.org/zap"
 )
 

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
-	"github.com/syncmq/syncmq/envelope"
-	"github.com/syncmq/syncmq/internal/cli"
+	"github.com/syncmq/syncmq/proto/envelope"
 	"go.uber.org/zap"
 )
 

@@ -8,10 +8,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/syncmq/syncmq/diagnose"
+
 	"github.com/spf13/cobra"
+	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
-	"github.com/syncmq/syncmq/internal/cli"
-	"github.com/syncmq/syncmq/recovery"
 )
 
 func newDiagnoseCommand() *cobra.Command {
@@ -65,7 +66,7 @@ counts toward a --quorum all until it leaves).`,
 			if err := cfg.Validate(); err != nil {
 				return cli.Usagef("%v", err)
 			}
-			report, err := diagnose(ctx, cfg, d)
+			report, err := runDiagnosis(ctx, cfg, d)
 			if err != nil {
 				return err
 			}
@@ -88,9 +89,9 @@ counts toward a --quorum all until it leaves).`,
 	return cmd
 }
 
-// diagnose runs a subscriber for d or until END and walks the flowchart
+// runDiagnosis runs a subscriber for d or until END and walks the flowchart
 // with what it saw.
-func diagnose(ctx context.Context, cfg coord.SubscriberConfig, d time.Duration) (recovery.Report, error) {
+func runDiagnosis(ctx context.Context, cfg coord.SubscriberConfig, d time.Duration) (diagnose.Report, error) {
 	ended := make(chan struct{})
 	cfg.Handler = func(ev coord.Event) {
 		if ev.Type == coord.EventEnd {
@@ -103,7 +104,7 @@ func diagnose(ctx context.Context, cfg coord.SubscriberConfig, d time.Duration) 
 	}
 	sub, err := coord.NewSubscriber(cfg)
 	if err != nil {
-		return recovery.Report{}, err
+		return diagnose.Report{}, err
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -113,5 +114,5 @@ func diagnose(ctx context.Context, cfg coord.SubscriberConfig, d time.Duration) 
 	case <-ctx.Done():
 	}
 	sub.Close()
-	return recovery.Diagnose(sub.Evidence()), nil
+	return diagnose.Diagnose(sub.Evidence()), nil
 }

@@ -1,4 +1,4 @@
-package recovery
+package fetch
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpora under testdata/fuzz")
@@ -116,7 +116,7 @@ func TestFuzzSeedCorpus(t *testing.T) {
 func checkDecodeError(t *testing.T, err error) {
 	t.Helper()
 	var de *DecodeError
-	if !errors.Is(err, ErrMalformed) || !errors.As(err, &de) || !strings.HasPrefix(err.Error(), "recovery: ") {
+	if !errors.Is(err, ErrMalformed) || !errors.As(err, &de) || !strings.HasPrefix(err.Error(), "fetch: ") {
 		t.Fatalf("untyped decode error: %#v", err)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 var benchSizes = []struct {

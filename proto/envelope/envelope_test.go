@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // sentinels lists every error Decode and ParseTable may wrap.
@@ -1064,5 +1064,38 @@ func TestCheckTopic(t *testing.T) {
 			}
 			checkSentinel(t, err, envelope.ErrTopic)
 		})
+	}
+}
+
+func TestPrefixes(t *testing.T) {
+	match := []struct {
+		prefixes []string
+		topic    string
+		want     bool
+	}{
+		{nil, "a", true},
+		{[]string{""}, "a", true},
+		{[]string{"prices."}, "prices.eur", true},
+		{[]string{"prices.eur"}, "prices.", false},
+		{[]string{"x", "pri"}, "prices", true},
+	}
+	for _, tc := range match {
+		if got := envelope.MatchesAny(tc.prefixes, tc.topic); got != tc.want {
+			t.Errorf("MatchesAny(%q, %q) = %v", tc.prefixes, tc.topic, got)
+		}
+	}
+	overlap := []struct {
+		a, b []string
+		want bool
+	}{
+		{nil, []string{"x"}, true},
+		{[]string{"prices."}, []string{"prices.eur"}, true},
+		{[]string{"prices.eur"}, []string{"prices."}, true},
+		{[]string{"prices."}, []string{"orders."}, false},
+	}
+	for _, tc := range overlap {
+		if got := envelope.PrefixesOverlap(tc.a, tc.b); got != tc.want {
+			t.Errorf("PrefixesOverlap(%q, %q) = %v", tc.a, tc.b, got)
+		}
 	}
 }

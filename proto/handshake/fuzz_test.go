@@ -1,4 +1,4 @@
-package coord
+package handshake
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 )
 
 // FuzzDecodeReady feeds arbitrary bytes to the READY decoder: it must never
-// panic, every error must be a HandshakeError with a reply code, and an
+// panic, every error must be a Error with a reply code, and an
 // accepted request must survive a JSON round trip.
 func FuzzDecodeReady(f *testing.F) {
 	f.Add([]byte(`{"v":1,"type":"ready","subscriber":"s1","publisher":"000102030405060708090a0b0c0d0e0f","epoch":7,"nonce":"ffeeddccbbaa99887766554433221100","topics":["a","b"]}`))
@@ -20,13 +20,13 @@ func FuzzDecodeReady(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := DecodeReady(b)
 		if err != nil {
-			var he *HandshakeError
-			if !errors.As(err, &he) || he.Code == "" || !errors.Is(err, ErrHandshake) {
-				t.Fatalf("error %v is not a coded HandshakeError", err)
+			var he *Error
+			if !errors.As(err, &he) || he.Code == "" || !errors.Is(err, ErrFailed) {
+				t.Fatalf("error %v is not a coded Error", err)
 			}
 			return
 		}
-		again, err := DecodeReady(encodeJSON(r))
+		again, err := DecodeReady(Encode(r))
 		if err != nil {
 			t.Fatalf("re-encoded request rejected: %v", err)
 		}

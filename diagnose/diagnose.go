@@ -1,9 +1,12 @@
-package recovery
+package diagnose
 
 import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/recovery"
 )
 
 // Evidence is what a running system knows about its missing messages.
@@ -40,20 +43,13 @@ type Evidence struct {
 	// LostByCause optionally breaks LostMessages down by the Cause of each
 	// Loss. When it is nil, a symptom that coincides with losses is blamed
 	// for them; when set, only causes it names are.
-	LostByCause map[Cause]uint64
+	LostByCause map[recovery.Cause]uint64
 	// SocketsSharedBetweenGoroutines says a ZeroMQ socket is used from more
 	// than one goroutine. It is always false for sockets the syncmq library
 	// owns: each is created, used and closed by the one goroutine running
 	// its loop, and other goroutines talk to that loop over channels. It
 	// can only be true for sockets application code manages itself.
 	SocketsSharedBetweenGoroutines bool
-	// InprocEndpoints are the inproc:// endpoints in use. SameContext says
-	// both ends of each live in one ZeroMQ context (with go-zeromq/zmq4,
-	// which has no context object, that means in one process), and
-	// BoundBeforeConnect that the binding side was up before the connecting one.
-	InprocEndpoints    []string
-	SameContext        bool
-	BoundBeforeConnect bool
 	// Received counts messages delivered to the application.
 	Received uint64
 	// Checked says the caller knows whether the subscriber joined: without
@@ -173,12 +169,7 @@ func Diagnose(ev Evidence) Report {
 		checkRestart,
 		checkRecovery,
 		checkReqRep,
-		checkPush,
-		checkReturnCodes,
 		checkThreads,
-		checkInprocContext,
-		checkInprocBind,
-		checkRouter,
 	}
 	var r Report
 	for _, c := range checks {
@@ -193,7 +184,7 @@ func Diagnose(ev Evidence) Report {
 
 // lost returns how many losses to blame on cause c: the LostByCause count
 // when there is a breakdown, else all losses if c's symptom was seen.
-func (ev Evidence) lost(c Cause, symptom bool) uint64 {
+func (ev Evidence) lost(c recovery.Cause, symptom bool) uint64 {
 	if ev.LostByCause != nil {
 		return ev.LostByCause[c]
 	}
@@ -221,7 +212,7 @@ func checkSubscription(ev Evidence) Verdict {
 	}
 	var missing []string
 	for _, t := range ev.TopicsPublished {
-		if !matchesAny(t, ev.Subscriptions) {
+		if !envelope.MatchesAny(ev.Subscriptions, t) {
 			missing = append(missing, t)
 		}
 	}
@@ -239,15 +230,6 @@ func checkSubscription(ev Evidence) Verdict {
 		v.Evidence = fmt.Sprintf("yes: all %d published topic(s) match %s", len(ev.TopicsPublished), quoteList(ev.Subscriptions))
 	}
 	return v
-}
-
-func matchesAny(topic string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(topic, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func quoteList(ss []string) string {
@@ -277,12 +259,12 @@ func checkJoined(ev Evidence) Verdict {
 }
 
 func checkJoin(ev Evidence) Verdict {
-	v := Verdict{Step: "Do you start the SUB socket after the PUB?", Cause: CauseBeforeJoin.String()}
+	v := Verdict{Step: "Do you start the SUB socket after the PUB?", Cause: recovery.CauseBeforeJoin.String()}
 	var n uint64
 	if ev.JoinedAfterPublishStart && ev.StartedAtJoin {
 		n = ev.MessagesBeforeJoin
 	}
-	n = max(n, ev.LostByCause[CauseBeforeJoin])
+	n = max(n, ev.LostByCause[recovery.CauseBeforeJoin])
 	if n > 0 {
 		v.Result = Fail
 		v.Evidence = fmt.Sprintf("yes: %d message(s) were published before the subscriber joined (slow joiner)", n)
@@ -308,16 +290,16 @@ func checkConnectedLoss(ev Evidence) Verdict {
 		ev.GapsWhileConnected, ev.SlowConsumerDisconnects, ev.PublisherQueueDrops)
 	// Without a breakdown by cause, disconnects (or gaps with no queue
 	// drops to blame) point at the subscriber, queue drops at the publisher.
-	slow := ev.lost(CauseSlowConsumer, ev.SlowConsumerDisconnects > 0 || (ev.GapsWhileConnected > 0 && ev.PublisherQueueDrops == 0))
-	over := ev.lost(CausePublisherOverflow, ev.PublisherQueueDrops > 0)
+	slow := ev.lost(recovery.CauseSlowConsumer, ev.SlowConsumerDisconnects > 0 || (ev.GapsWhileConnected > 0 && ev.PublisherQueueDrops == 0))
+	over := ev.lost(recovery.CausePublisherOverflow, ev.PublisherQueueDrops > 0)
 	switch {
 	case slow > 0 && slow >= over:
-		v.Result, v.Cause = Fail, CauseSlowConsumer.String()
+		v.Result, v.Cause = Fail, recovery.CauseSlowConsumer.String()
 		v.Evidence = fmt.Sprintf("yes: %s; %d message(s) lost", seen, slow)
 		v.Remedy = "the subscriber cannot keep up: consume faster (less work per message, more subscribers), " +
 			"raise the SUB receive high-water mark and StreamConfig.MaxHeld, and keep History retention longer than the worst stall"
 	case over > 0:
-		v.Result, v.Cause = Fail, CausePublisherOverflow.String()
+		v.Result, v.Cause = Fail, recovery.CausePublisherOverflow.String()
 		v.Evidence = fmt.Sprintf("yes: %s; %d message(s) lost", seen, over)
 		v.Remedy = "the publisher's PUB queue overflowed: raise its send high-water mark, publish in batches, " +
 			"or slow the publisher; make History retention cover the burst so subscribers can repair"
@@ -332,12 +314,12 @@ func checkConnectedLoss(ev Evidence) Verdict {
 }
 
 func checkReconnect(ev Evidence) Verdict {
-	v := Verdict{Step: "Did the subscriber reconnect?", Cause: CauseReconnect.String()}
-	if ev.Reconnects == 0 && ev.lost(CauseReconnect, false) == 0 {
+	v := Verdict{Step: "Did the subscriber reconnect?", Cause: recovery.CauseReconnect.String()}
+	if ev.Reconnects == 0 && ev.lost(recovery.CauseReconnect, false) == 0 {
 		v.Result, v.Evidence = Pass, "no reconnects"
 		return v
 	}
-	if n := ev.lost(CauseReconnect, ev.Reconnects > 0); n > 0 {
+	if n := ev.lost(recovery.CauseReconnect, ev.Reconnects > 0); n > 0 {
 		v.Result = Fail
 		v.Evidence = fmt.Sprintf("yes: %d reconnect(s); %d message(s) lost across them", ev.Reconnects, n)
 		v.Remedy = "find why the connection drops (network, heartbeat timeouts, publisher load) and keep History " +
@@ -350,12 +332,12 @@ func checkReconnect(ev Evidence) Verdict {
 }
 
 func checkRestart(ev Evidence) Verdict {
-	v := Verdict{Step: "Did the publisher restart?", Cause: CausePublisherRestart.String()}
-	if ev.PublisherRestarts == 0 && ev.lost(CausePublisherRestart, false) == 0 {
+	v := Verdict{Step: "Did the publisher restart?", Cause: recovery.CausePublisherRestart.String()}
+	if ev.PublisherRestarts == 0 && ev.lost(recovery.CausePublisherRestart, false) == 0 {
 		v.Result, v.Evidence = Pass, "no new publisher epoch seen"
 		return v
 	}
-	if n := ev.lost(CausePublisherRestart, ev.PublisherRestarts > 0); n > 0 {
+	if n := ev.lost(recovery.CausePublisherRestart, ev.PublisherRestarts > 0); n > 0 {
 		v.Result = Fail
 		v.Evidence = fmt.Sprintf("yes: %d restart(s); %d message(s) of the old epoch(s) lost", ev.PublisherRestarts, n)
 		v.Remedy = "a restarted publisher starts a new epoch with empty History: find why it restarted, " +
@@ -376,18 +358,18 @@ func checkRecovery(ev Evidence) Verdict {
 	}
 	v.Result = Fail
 	v.Evidence = fmt.Sprintf("no: %d lost, %d recovered", ev.LostMessages, ev.RecoveredMessages)
-	ret, to := ev.LostByCause[CauseBeyondRetention], ev.LostByCause[CauseTimeout]
+	ret, to := ev.LostByCause[recovery.CauseBeyondRetention], ev.LostByCause[recovery.CauseTimeout]
 	switch {
 	case ret > 0 && ret >= to:
-		v.Cause = CauseBeyondRetention.String()
+		v.Cause = recovery.CauseBeyondRetention.String()
 		v.Evidence += fmt.Sprintf(" (%d beyond retention)", ret)
 		v.Remedy = "the publisher no longer held them: raise HistoryConfig.MaxMessages/MaxBytes to cover the longest repair"
 	case to > 0:
-		v.Cause = CauseTimeout.String()
+		v.Cause = recovery.CauseTimeout.String()
 		v.Evidence += fmt.Sprintf(" (%d timed out)", to)
 		v.Remedy = "repairs did not finish in time: check the recovery endpoint is reachable and not rate limiting, raise StreamConfig.RepairTimeout"
 	default:
-		v.Cause = CauseUnknown.String()
+		v.Cause = recovery.CauseUnknown.String()
 		v.Remedy = "look at the cause of each Loss event; raise History retention and StreamConfig.RepairTimeout if they say beyond-retention or timeout"
 	}
 	return v
@@ -406,14 +388,6 @@ func checkReqRep(ev Evidence) Verdict {
 	return v
 }
 
-func checkPush(Evidence) Verdict {
-	return Verdict{Step: "Are you using PUSH sockets?", Result: NotApplicable, Evidence: "no: syncmq uses PUB/SUB, REQ/REP and DEALER/ROUTER only"}
-}
-
-func checkReturnCodes(Evidence) Verdict {
-	return Verdict{Step: "Do you check return codes on all methods?", Result: Pass, Evidence: "yes: every socket call returns a Go error that syncmq checks"}
-}
-
 func checkThreads(ev Evidence) Verdict {
 	v := Verdict{Step: "Are you using a socket in more than one thread?", Cause: "shared-socket"}
 	if ev.SocketsSharedBetweenGoroutines {
@@ -425,44 +399,4 @@ func checkThreads(ev Evidence) Verdict {
 	v.Result = Pass
 	v.Evidence = "no: each syncmq socket is owned by one goroutine, others reach it over channels"
 	return v
-}
-
-func checkInprocContext(ev Evidence) Verdict {
-	v := Verdict{Step: "Are you using the inproc:// transport, with more than one context?", Cause: "inproc-context"}
-	if len(ev.InprocEndpoints) == 0 {
-		v.Result, v.Evidence = NotApplicable, "no inproc:// endpoints"
-		return v
-	}
-	if !ev.SameContext {
-		v.Result = Fail
-		v.Evidence = fmt.Sprintf("yes: %s span contexts (or processes)", quoteList(ev.InprocEndpoints))
-		v.Remedy = "both ends of an inproc:// endpoint must share one context and one process; use ipc:// or tcp:// across processes"
-		return v
-	}
-	v.Result, v.Evidence = Pass, fmt.Sprintf("%s, one context", quoteList(ev.InprocEndpoints))
-	return v
-}
-
-func checkInprocBind(ev Evidence) Verdict {
-	v := Verdict{Step: "Do you bind before you connect (inproc)?", Cause: "inproc-bind-order"}
-	if len(ev.InprocEndpoints) == 0 {
-		v.Result, v.Evidence = NotApplicable, "no inproc:// endpoints"
-		return v
-	}
-	if !ev.BoundBeforeConnect {
-		v.Result = Fail
-		v.Evidence = "no: a side connected before the endpoint was bound"
-		v.Remedy = "bind the inproc:// endpoint first, then connect (a connect to an unbound inproc endpoint is refused)"
-		return v
-	}
-	v.Result, v.Evidence = Pass, "yes"
-	return v
-}
-
-func checkRouter(Evidence) Verdict {
-	return Verdict{
-		Step:     "Are you using ROUTER sockets?",
-		Result:   Pass,
-		Evidence: "yes, for recovery: replies go back to the requesting connection; one that cannot be routed is dropped and shows as a timeout Loss",
-	}
 }

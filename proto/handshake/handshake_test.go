@@ -1,10 +1,9 @@
-package coord
+package handshake
 
 import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestDecodeReady(t *testing.T) {
@@ -33,31 +32,10 @@ func TestDecodeReady(t *testing.T) {
 				}
 				return
 			}
-			var he *HandshakeError
+			var he *Error
 			if !errors.As(err, &he) || he.Code != tt.code {
 				t.Fatalf("got %v, want code %s", err, tt.code)
 			}
 		})
 	}
 }
-
-func TestQuorumCountsDistinctIDs(t *testing.T) {
-	q := newQuorum(QuorumRule{N: 2})
-	now := testTime()
-	if n, first, started := q.join("a", now); n != 1 || !first || started {
-		t.Fatalf("first join: %d %v %v", n, first, started)
-	}
-	if n, first, started := q.join("a", now); n != 1 || first || started {
-		t.Fatalf("rejoin counted: %d %v %v", n, first, started)
-	}
-	if n, _, started := q.join("b", now); n != 2 || !started {
-		t.Fatalf("second id: %d %v", n, started)
-	}
-	select {
-	case <-q.reached:
-	default:
-		t.Fatal("reached not closed at quorum")
-	}
-}
-
-func testTime() time.Time { return time.Unix(1_700_000_000, 0) }

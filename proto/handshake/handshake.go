@@ -1,17 +1,22 @@
-package coord
+// Package handshake is the sync handshake's wire format: the READY and BYE
+// requests a subscriber sends to a publisher's sync endpoint and the ACK,
+// BYE and ERROR replies, each one JSON object in one ZeroMQ frame
+// (docs/protocol.md, section 2). It is a pure codec.
+package handshake
 
 import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/proto/envelope"
 )
 
-// HandshakeVersion is the version of the sync handshake messages.
-const HandshakeVersion = 1
+// Version is the version of the sync handshake messages.
+const Version = 1
 
 // Handshake limits. A request outside them gets an error reply.
 const (
@@ -87,7 +92,7 @@ func (e *ErrorReply) Error() string {
 }
 
 // DecodeReady parses and validates a READY (or BYE) request frame. It never panics;
-// errors wrap ErrHandshake and carry the reply code to send.
+// errors wrap ErrFailed and carry the reply code to send.
 func DecodeReady(b []byte) (Ready, error) {
 	var r Ready
 	if len(b) > MaxHandshakeSize {
@@ -100,13 +105,13 @@ func DecodeReady(b []byte) (Ready, error) {
 	if dec.More() {
 		return r, handshakeErr(CodeMalformed, "trailing data after the JSON object")
 	}
-	if r.V != HandshakeVersion {
-		return r, handshakeErr(CodeVersion, "version %d, this publisher speaks %d", r.V, HandshakeVersion)
+	if r.V != Version {
+		return r, handshakeErr(CodeVersion, "version %d, this publisher speaks %d", r.V, Version)
 	}
 	if r.Type != TypeReady && r.Type != TypeBye {
 		return r, handshakeErr(CodeMalformed, "type %q, want %q or %q", r.Type, TypeReady, TypeBye)
 	}
-	if err := checkSubscriberID(r.Subscriber); err != nil {
+	if err := CheckSubscriberID(r.Subscriber); err != nil {
 		return r, err
 	}
 	if _, err := envelope.ParseID(r.Publisher); err != nil {
@@ -126,7 +131,8 @@ func DecodeReady(b []byte) (Ready, error) {
 	return r, nil
 }
 
-func checkSubscriberID(id string) error {
+// CheckSubscriberID reports whether id is a valid subscriber id.
+func CheckSubscriberID(id string) error {
 	if id == "" || len(id) > MaxSubscriberID || !utf8.ValidString(id) {
 		return handshakeErr(CodeMalformed, "subscriber id must be 1..%d bytes of UTF-8", MaxSubscriberID)
 	}
@@ -151,8 +157,8 @@ func DecodeReply(b []byte) (*Ack, error) {
 	if err := json.Unmarshal(b, &head); err != nil {
 		return nil, handshakeErr(CodeMalformed, "reply is not a JSON object: %v", err)
 	}
-	if head.V != HandshakeVersion {
-		return nil, handshakeErr(CodeVersion, "reply version %d, want %d", head.V, HandshakeVersion)
+	if head.V != Version {
+		return nil, handshakeErr(CodeVersion, "reply version %d, want %d", head.V, Version)
 	}
 	switch head.Type {
 	case TypeAck:
@@ -179,25 +185,29 @@ func DecodeReply(b []byte) (*Ack, error) {
 	return nil, handshakeErr(CodeMalformed, "reply type %q", head.Type)
 }
 
-// HandshakeError is a refused or unreadable handshake message.
-type HandshakeError struct {
+// ErrFailed is matched by every *Error.
+var ErrFailed = errors.New("handshake: failed")
+
+// Error is a refused or unreadable handshake message.
+type Error struct {
 	Code string
 	Msg  string
 }
 
-func (e *HandshakeError) Error() string { return "coord: handshake " + e.Code + ": " + e.Msg }
+func (e *Error) Error() string { return "handshake: " + e.Code + ": " + e.Msg }
 
-// Unwrap makes every HandshakeError match ErrHandshake.
-func (e *HandshakeError) Unwrap() error { return ErrHandshake }
+// Unwrap makes every Error match ErrFailed.
+func (e *Error) Unwrap() error { return ErrFailed }
 
 func handshakeErr(code, format string, args ...any) error {
-	return &HandshakeError{Code: code, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
-func encodeJSON(v any) []byte {
+// Encode marshals one of this package's message types.
+func Encode(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("coord: marshal %T: %v", v, err)) // only our own fixed types get here
+		panic(fmt.Sprintf("handshake: marshal %T: %v", v, err)) // only our own fixed types get here
 	}
 	return b
 }

@@ -1,4 +1,4 @@
-package recovery
+package fetch
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 var testPub = envelope.ID{0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f}
@@ -108,7 +108,7 @@ func TestDecodeRequestErrors(t *testing.T) {
 			continue
 		}
 		var de *DecodeError
-		if !errors.As(err, &de) || de.Kind != tc.want || !strings.HasPrefix(err.Error(), "recovery: ") {
+		if !errors.As(err, &de) || de.Kind != tc.want || !strings.HasPrefix(err.Error(), "fetch: ") {
 			t.Errorf("%s: %#v", tc.name, err)
 		}
 	}
