@@ -31,7 +31,7 @@ func BenchmarkPublish(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer pub.Close(context.Background())
+			defer pub.Shutdown(context.Background())
 			payload := make([]byte, size)
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -104,7 +104,7 @@ func newBenchCluster(tb testing.TB, n int, mod func(*PublisherConfig)) *benchClu
 }
 
 func (c *benchCluster) close() {
-	c.pub.Close(context.Background())
+	c.pub.Shutdown(context.Background())
 	for _, s := range c.subs {
 		s.Close()
 	}

@@ -284,9 +284,9 @@ func advertiseEndpoint(endpoint, host string) string {
 // ctx, and waits for the cluster's goroutines. Idempotent.
 func (c *cluster) close(ctx context.Context) error {
 	c.cancel()
-	err := c.node.Leave(ctx)
+	err := c.node.Shutdown(ctx)
 	if err != nil {
-		_ = c.node.Shutdown()
+		_ = c.node.Close()
 	}
 	c.g.Stop()
 	c.g.Wait()
@@ -297,7 +297,7 @@ func (c *cluster) close(ctx context.Context) error {
 // after the suspicion timeout, as after a crash. Idempotent.
 func (c *cluster) shutdown() {
 	c.cancel()
-	_ = c.node.Shutdown()
+	_ = c.node.Close()
 	c.g.Stop()
 	c.g.Wait()
 }

@@ -40,7 +40,7 @@ func clusterPublisher(t *testing.T, name string, rule QuorumRule, topics []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Close(context.Background()) })
+	t.Cleanup(func() { p.Shutdown(context.Background()) })
 	return p
 }
 
@@ -150,7 +150,7 @@ func TestClusterQuorumLostPause(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pub.Close(context.Background())
+	defer pub.Shutdown(context.Background())
 	r1, r2, r3 := newRecorder(0), newRecorder(0), newRecorder(0)
 	clusterSubscriber(t, "s1", r1, nil, pub.GossipAddr())
 	s2 := clusterSubscriber(t, "s2", r2, nil, pub.GossipAddr())
@@ -201,7 +201,7 @@ func TestClusterWrongKeyRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pub.Close(context.Background())
+	defer pub.Shutdown(context.Background())
 
 	core, logs := observer.New(zapcore.ErrorLevel)
 	gc := gossipConfig("intruder", pub.GossipAddr())
@@ -260,7 +260,7 @@ func TestPublishRefusesUnannouncedTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close(context.Background())
+	defer p.Shutdown(context.Background())
 	ctx := context.Background()
 	if _, err := p.Publish(ctx, "prices.eur", []byte("1")); err != nil {
 		t.Fatal(err)

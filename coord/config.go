@@ -128,7 +128,10 @@ type PublisherConfig struct {
 	// QuorumLost says what Publish does when a membership quorum reached
 	// before is lost: continue (the default) or pause until it is back.
 	QuorumLost LostPolicy
-	// HelloInterval is the period of HELLO probes. Default 50 ms.
+	// HelloInterval is how long after the first HELLO to a new data
+	// connection (sent the moment it subscribes to the control topic) the
+	// next is sent if it has not joined yet; the interval then doubles up
+	// to HeartbeatInterval. Default 50 ms.
 	HelloInterval time.Duration
 	// HeartbeatInterval is the period of heartbeats that carry the last
 	// sequence of each topic, so subscribers notice tail loss. Default 1 s.
@@ -149,6 +152,19 @@ type PublisherConfig struct {
 	MaxPending int
 	// MaxPayload bounds one record. Default 1 MiB.
 	MaxPayload int
+	// MaxTopics bounds the topics published on; Publish refuses a new
+	// topic beyond it with ErrTooManyTopics. Default 16,384, at most
+	// 60,000 (END lists every topic in one message).
+	MaxTopics int
+	// MaxSubscribers bounds the distinct subscriber ids the publisher
+	// remembers; a READY from one more is refused with code "full".
+	// Default 4096.
+	MaxSubscribers int
+	// JoinTimeout closes a data connection that has not proved a
+	// subscriber through the sync handshake this long after it connected,
+	// so idle strangers cannot hold connections. Default 30 s; negative
+	// disables it.
+	JoinTimeout time.Duration
 	// Wire tunes the PUB socket (queues, slow-consumer timeout).
 	Wire wire.PubConfig
 	// Logger receives lifecycle events; nil means none.
@@ -170,8 +186,15 @@ func DefaultPublisherConfig() PublisherConfig {
 		MaxBatchBytes:     64 << 10,
 		MaxPending:        8 << 20,
 		MaxPayload:        1 << 20,
+		MaxTopics:         16_384,
+		MaxSubscribers:    4096,
+		JoinTimeout:       30 * time.Second,
 	}
 }
+
+// maxTopicsLimit keeps END's table, which lists every topic, within one
+// message: 60,000 entries of at most 264 bytes fit in 16 MiB.
+const maxTopicsLimit = 60_000
 
 // Validate reports the first invalid field.
 func (c *PublisherConfig) Validate() error {
@@ -227,6 +250,12 @@ func (c *PublisherConfig) Validate() error {
 	if c.QuorumTimeout < 0 {
 		errs = append(errs, fmt.Errorf("quorum-timeout: %v is negative", c.QuorumTimeout))
 	}
+	if c.MaxTopics < 0 || c.MaxTopics > maxTopicsLimit {
+		errs = append(errs, fmt.Errorf("max-topics: %d is not in 0..%d", c.MaxTopics, maxTopicsLimit))
+	}
+	if c.MaxSubscribers < 0 {
+		errs = append(errs, fmt.Errorf("max-subscribers: %d is negative", c.MaxSubscribers))
+	}
 	if c.MaxPayload > envelope.DefaultLimits.MaxPayload-4 {
 		errs = append(errs, fmt.Errorf("max-payload: %d exceeds %d", c.MaxPayload, envelope.DefaultLimits.MaxPayload-4))
 	}
@@ -267,6 +296,18 @@ func (c PublisherConfig) withDefaults() PublisherConfig {
 	}
 	if c.Settle <= 0 {
 		c.Settle = 2 * time.Second
+	}
+	if c.MaxTopics == 0 {
+		c.MaxTopics = d.MaxTopics
+	}
+	if c.MaxSubscribers == 0 {
+		c.MaxSubscribers = d.MaxSubscribers
+	}
+	switch {
+	case c.JoinTimeout == 0:
+		c.JoinTimeout = d.JoinTimeout
+	case c.JoinTimeout < 0:
+		c.JoinTimeout = 0 // the core reads 0 as off
 	}
 	if !c.Quorum.membership() {
 		c.Quorum = QuorumRule{Kind: QuorumStatic, N: c.Expect}
@@ -315,6 +356,10 @@ func (e Endpoints) validate() error {
 // reconnects. Publishers send heartbeats every second by default.
 const DefaultIdleTimeout = 10 * time.Second
 
+// DefaultPublisherTimeout is how long a subscriber hears nothing from a
+// joined publisher before it reports it gone.
+const DefaultPublisherTimeout = 15 * time.Second
+
 // Start positions for a late joiner.
 const (
 	// StartAtJoin starts each topic after the sequence the ACK names:
@@ -360,6 +405,12 @@ type SubscriberConfig struct {
 	// timeout). A zero Wire.IdleTimeout means DefaultIdleTimeout; negative
 	// disables it.
 	Wire wire.SubConfig
+	// PublisherTimeout ends a joined publisher from which nothing at all
+	// (data, heartbeat, HELLO) arrived for this long before its END: its
+	// streams report the unknown rest lost (cause publisher-gone) and an
+	// EventEnd with Cause EndPublisherGone follows. It must exceed the
+	// publisher's heartbeat interval. Default 15 s; negative disables it.
+	PublisherTimeout time.Duration
 	// Gossip joins a membership cluster; nil means none. The subscriber
 	// then connects to every publisher member whose topics overlap
 	// Subscribe, including later ones, and disconnects from those that
@@ -414,6 +465,12 @@ func (c SubscriberConfig) withDefaults() SubscriberConfig {
 	}
 	if c.Wire.IdleTimeout == 0 {
 		c.Wire.IdleTimeout = DefaultIdleTimeout
+	}
+	switch {
+	case c.PublisherTimeout == 0:
+		c.PublisherTimeout = DefaultPublisherTimeout
+	case c.PublisherTimeout < 0:
+		c.PublisherTimeout = 0 // onTick reads 0 as off
 	}
 	if c.HandshakeAttempts <= 0 {
 		c.HandshakeAttempts = 3

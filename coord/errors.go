@@ -18,6 +18,8 @@ var (
 	ErrHandshake = handshake.ErrFailed
 	// ErrBadTopic means a topic is empty, too long or starts with a zero byte.
 	ErrBadTopic = errors.New("coord: bad topic")
+	// ErrTooManyTopics means a new topic would exceed MaxTopics.
+	ErrTooManyTopics = errors.New("coord: too many topics")
 	// ErrPayloadTooLarge means a payload exceeds MaxPayload.
 	ErrPayloadTooLarge = errors.New("coord: payload too large")
 )

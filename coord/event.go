@@ -22,7 +22,11 @@ const (
 	EventCaughtUp
 	// EventRestart: the publisher came back with a new Epoch.
 	EventRestart
-	// EventEnd: the publisher sent END; every topic's final sequence was checked.
+	// EventEnd: the publisher's epoch is over. Cause is empty when it sent
+	// END and every topic's final sequence was checked; EndQuorumFailed
+	// when it gave the epoch up (its quorum failed) before END;
+	// EndPublisherGone when nothing arrived from it for PublisherTimeout
+	// (its streams' unknown tails were reported as EventLoss first).
 	EventEnd
 	// EventDisconnected and EventConnected report the data connection.
 	EventDisconnected
@@ -51,6 +55,16 @@ func (t EventType) String() string {
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
 
+// Causes of an EventEnd that is not a completed job.
+const (
+	// EndQuorumFailed: the publisher sent ABORT before END; its quorum
+	// timed out and it published nothing, or not everything.
+	EndQuorumFailed = "quorum-failed"
+	// EndPublisherGone: nothing arrived from the publisher for
+	// PublisherTimeout.
+	EndPublisherGone = "publisher-gone"
+)
+
 // Event is what a Subscriber hands its Handler. Fields not meaningful for
 // a Type are zero.
 type Event struct {
@@ -66,13 +80,16 @@ type Event struct {
 	Time int64
 	// Replay is true for a record delivered from the publisher's history.
 	Replay bool
-	// From and To bound the missing range of an EventLoss, inclusive.
+	// From and To bound the missing range of an EventLoss, inclusive. To
+	// is 0 for a publisher-gone loss: everything from From on that the
+	// publisher may have published is unknown.
 	From, To uint64
-	// Cause labels an EventLoss.
+	// Cause labels an EventLoss (a recovery.Cause name) and an abnormal
+	// EventEnd.
 	Cause string
 	// Endpoint is the PUB endpoint of EventConnected, EventDisconnected
 	// and EventJoined.
 	Endpoint string
-	// Err explains EventDisconnected.
+	// Err explains EventDisconnected and an abnormal EventEnd.
 	Err error
 }

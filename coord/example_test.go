@@ -61,7 +61,7 @@ func Example() {
 			return
 		}
 	}
-	if err := pub.Close(ctx); err != nil { // sends END and waits until it is delivered
+	if err := pub.Shutdown(ctx); err != nil { // sends END and waits until it is delivered
 		fmt.Println(err)
 		return
 	}

@@ -1,15 +1,9 @@
 package coord
 
 import (
-	"context"
-	"encoding/hex"
 	"fmt"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // QuorumKind selects how many subscribers a Publisher waits for.
@@ -74,33 +68,38 @@ func (r QuorumRule) String() string {
 // membership reports whether the rule counts live members.
 func (r QuorumRule) membership() bool { return r.Kind != QuorumStatic }
 
-// quorum counts distinct subscribers that completed the handshake and,
-// under a membership rule, are live members. It has no sockets or clocks
-// of its own, so it is tested directly.
+// quorum decides whether the subscribers that count satisfy the rule. It
+// is plain state owned by the publisher core: no locks, clocks or
+// channels; every input takes the time it happened.
+//
+// Static rule: a subscriber counts once it completed the handshake.
+// Before publishing starts it stops counting when the data connection
+// that proved its path goes away (drop), so a quorum is never reached on
+// subscribers that already left. After the start it counts for good.
+//
+// Membership rules: a subscriber counts while it is a live member of the
+// cluster and has completed the handshake, and only once the member list
+// has settled (a starting cluster has had time to gossip).
 type quorum struct {
-	mu       sync.Mutex
-	rule     QuorumRule
-	joined   map[string]time.Time
-	members  map[string]struct{} // live matching subscriber members by NodeID (membership rules)
-	settled  bool                // the member list is trusted (membership rules)
-	byes     map[string]struct{}
-	reachedT time.Time
-	failure  error
-	reached  chan struct{} // closed at quorum or at a forced start
-	have     bool          // the rule is satisfied now
-	changed  chan struct{} // closed and replaced whenever have changes
-	lost     atomic.Bool   // publishing started and have is false
+	rule    QuorumRule
+	counted map[string]struct{} // ids that completed the handshake and count
+	members map[string]struct{} // live matching subscriber members (membership rules)
+	settled bool                // the member list is trusted
+
+	reachedAt time.Time // zero until publishing starts
+	have      bool      // the rule is satisfied now
+	// proven is set once the rule was satisfied for real. A start forced
+	// by policy proceed cannot be lost before that: the subscribers
+	// present were accepted as enough.
+	proven bool
 }
 
-func newQuorum(rule QuorumRule) *quorum {
-	return &quorum{
+func newQuorum(rule QuorumRule) quorum {
+	return quorum{
 		rule:    rule,
-		joined:  make(map[string]time.Time),
+		counted: make(map[string]struct{}),
 		members: make(map[string]struct{}),
 		settled: !rule.membership(),
-		byes:    make(map[string]struct{}),
-		reached: make(chan struct{}),
-		changed: make(chan struct{}),
 	}
 }
 
@@ -118,180 +117,86 @@ func (q *quorum) need() int {
 // live is how many subscribers count now.
 func (q *quorum) live() int {
 	if !q.rule.membership() {
-		return len(q.joined)
+		return len(q.counted)
 	}
 	n := 0
 	for id := range q.members {
-		if _, ok := q.joined[id]; ok {
+		if _, ok := q.counted[id]; ok {
 			n++
 		}
 	}
 	return n
 }
 
-// update re-evaluates the rule after a change; q.mu is held.
-func (q *quorum) update(now time.Time) {
+// reached reports whether publishing has started.
+func (q *quorum) reached() bool { return !q.reachedAt.IsZero() }
+
+// lost reports whether a membership quorum satisfied before is not
+// satisfied now. A static quorum, once reached, cannot be lost.
+func (q *quorum) lost() bool { return q.rule.membership() && q.proven && !q.have }
+
+// quorumChange is what an input did to the quorum.
+type quorumChange uint8
+
+const (
+	quorumSame     quorumChange = iota
+	quorumReached               // satisfied for the first time: publishing starts
+	quorumLost                  // satisfied before, not now
+	quorumRegained              // lost, then satisfied again
+)
+
+// update re-evaluates the rule after an input at now.
+func (q *quorum) update(now time.Time) quorumChange {
 	sat := q.settled && q.live() >= q.need()
-	if sat && q.reachedT.IsZero() && q.failure == nil {
-		q.reachedT = now
-		close(q.reached)
+	wasLost := q.lost()
+	q.have = sat
+	q.proven = q.proven || sat
+	switch {
+	case sat && !q.reached():
+		q.reachedAt = now
+		return quorumReached
+	case wasLost && !q.lost():
+		return quorumRegained
+	case !wasLost && q.lost():
+		return quorumLost
 	}
-	if sat != q.have {
-		q.have = sat
-		close(q.changed)
-		q.changed = make(chan struct{})
-	}
-	q.lost.Store(!q.reachedT.IsZero() && !sat)
+	return quorumSame
 }
 
-// bye records that a joined subscriber has everything up to END.
-func (q *quorum) bye(id string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if _, ok := q.joined[id]; ok {
-		q.byes[id] = struct{}{}
-	}
+// join counts id. It reports whether id was not counted before.
+func (q *quorum) join(id string, now time.Time) (first bool, ch quorumChange) {
+	_, known := q.counted[id]
+	q.counted[id] = struct{}{}
+	return !known, q.update(now)
 }
 
-// allSaidBye reports whether every joined subscriber said bye.
-func (q *quorum) allSaidBye() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.byes) == len(q.joined)
+// drop stops counting id (its data connection went away before the start).
+func (q *quorum) drop(id string, now time.Time) quorumChange {
+	delete(q.counted, id)
+	return q.update(now)
 }
 
-// join counts id once and reports the count, whether id is new, and
-// whether publishing has started (possibly because of this join).
-func (q *quorum) join(id string, now time.Time) (joined int, first, started bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if _, ok := q.joined[id]; !ok {
-		q.joined[id] = now
-		first = true
-	}
-	q.update(now)
-	return len(q.joined), first, !q.reachedT.IsZero()
-}
-
-// setMembers replaces the live matching subscriber members (membership
-// rules). It returns the ids that stopped being members.
-func (q *quorum) setMembers(ids map[string]struct{}, now time.Time) (gone []string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+// setMembers replaces the live matching subscriber members. It returns
+// the ids that stopped being members.
+func (q *quorum) setMembers(ids map[string]struct{}, now time.Time) (gone []string, ch quorumChange) {
 	for id := range q.members {
 		if _, ok := ids[id]; !ok {
 			gone = append(gone, id)
 		}
 	}
 	q.members = ids
-	q.update(now)
-	return gone
+	return gone, q.update(now)
 }
 
-// settle marks the member list as trusted: a starting cluster has had time
-// to gossip its members.
-func (q *quorum) settle(now time.Time) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
+// settle marks the member list as trusted.
+func (q *quorum) settle(now time.Time) quorumChange {
 	q.settled = true
-	q.update(now)
+	return q.update(now)
 }
 
-// force starts publishing without quorum (Expect 0 or policy proceed).
+// force starts publishing without the rule (Expect 0, or policy proceed).
 func (q *quorum) force(now time.Time) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.reachedT.IsZero() && q.failure == nil {
-		q.reachedT = now
-		close(q.reached)
+	if !q.reached() {
+		q.reachedAt = now
 	}
-	q.update(now)
-}
-
-// fail records a quorum timeout under policy fail.
-func (q *quorum) fail(err error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.reachedT.IsZero() && q.failure == nil {
-		q.failure = err
-	}
-}
-
-// waitHave blocks until the rule is satisfied, ctx ends or stop closes.
-func (q *quorum) waitHave(ctx context.Context, stop <-chan struct{}) error {
-	for {
-		q.mu.Lock()
-		have, ch := q.have, q.changed
-		q.mu.Unlock()
-		if have {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-stop:
-			return ErrClosed
-		}
-	}
-}
-
-func (q *quorum) err() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.failure
-}
-
-// counts returns the distinct subscribers that ever joined, those that
-// count now, and how many the rule needs now.
-func (q *quorum) counts() (joined, live, need int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.joined), q.live(), q.need()
-}
-
-func (q *quorum) joinedCount() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.joined)
-}
-
-func (q *quorum) at() (time.Time, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.reachedT, !q.reachedT.IsZero()
-}
-
-// nonceRing remembers the nonces of the most recent HELLOs, so a READY
-// may quote any HELLO from the last few seconds.
-type nonceRing struct {
-	mu   sync.Mutex
-	ring [128][envelope.NonceSize]byte
-	next int
-	n    int
-}
-
-func (r *nonceRing) add(n [envelope.NonceSize]byte) {
-	r.mu.Lock()
-	r.ring[r.next] = n
-	r.next = (r.next + 1) % len(r.ring)
-	r.n = min(r.n+1, len(r.ring))
-	r.mu.Unlock()
-}
-
-func (r *nonceRing) has(hexNonce string) bool {
-	var n [envelope.NonceSize]byte
-	if b, err := hex.DecodeString(hexNonce); err != nil || len(b) != len(n) {
-		return false
-	} else {
-		copy(n[:], b)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := 0; i < r.n; i++ {
-		if r.ring[i] == n {
-			return true
-		}
-	}
-	return false
 }

@@ -1,7 +1,6 @@
 package coord
 
 import (
-	"context"
 	"testing"
 	"time"
 )
@@ -38,42 +37,29 @@ func TestQuorumMembershipRules(t *testing.T) {
 			q.setMembers(ids("a", "b", "c"), now)
 			q.join("a", now)
 			q.join("b", now)
-			if _, reached := q.at(); reached {
+			if q.reached() {
 				t.Fatal("quorum judged before settle")
 			}
-			q.settle(now)
-			if _, reached := q.at(); reached != tt.reachedAB {
-				t.Fatalf("a,b of a,b,c joined: reached %v, want %v", reached, tt.reachedAB)
+			if ch := q.settle(now); q.reached() != tt.reachedAB || (ch == quorumReached) != tt.reachedAB {
+				t.Fatalf("a,b of a,b,c joined: reached %v (change %v), want %v", q.reached(), ch, tt.reachedAB)
 			}
 			if !tt.reachedAB {
-				q.join("c", now)
-				if _, reached := q.at(); !reached {
+				if _, ch := q.join("c", now); ch != quorumReached {
 					t.Fatal("all joined, quorum not reached")
 				}
 			}
-			gone := q.setMembers(ids("a", "c"), now)
+			gone, ch := q.setMembers(ids("a", "c"), now)
 			if len(gone) != 1 || gone[0] != "b" {
 				t.Fatalf("gone %v, want [b]", gone)
 			}
-			lost := q.lost.Load()
-			if lost != tt.lostAfterBFails {
-				t.Fatalf("after b failed: lost %v, want %v", lost, tt.lostAfterBFails)
+			if q.lost() != tt.lostAfterBFails || (ch == quorumLost) != tt.lostAfterBFails {
+				t.Fatalf("after b failed: lost %v (change %v), want %v", q.lost(), ch, tt.lostAfterBFails)
 			}
-			if lost {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-				if err := q.waitHave(ctx, nil); err != context.DeadlineExceeded {
-					t.Fatalf("waitHave while lost = %v", err)
-				}
-				cancel()
+			if q.lost() {
 				q.setMembers(ids("a", "c", "d"), now)
 				q.join("d", now)
-				q.join("c", now)
-				if q.lost.Load() {
-					_, live, need := q.counts()
-					t.Fatalf("replacements joined, still lost: live %d need %d", live, need)
-				}
-				if err := q.waitHave(context.Background(), nil); err != nil {
-					t.Fatal(err)
+				if _, ch := q.join("c", now); ch != quorumRegained || q.lost() {
+					t.Fatalf("replacements joined, still lost: live %d need %d", q.live(), q.need())
 				}
 			}
 		})
@@ -87,11 +73,10 @@ func TestQuorumCountsOnlyMembers(t *testing.T) {
 	q := newQuorum(QuorumRule{Kind: QuorumCount, N: 1})
 	q.settle(now)
 	q.join("stranger", now)
-	if _, reached := q.at(); reached {
+	if q.reached() {
 		t.Fatal("a non-member counted")
 	}
-	q.setMembers(ids("stranger"), now)
-	if _, reached := q.at(); !reached {
+	if _, ch := q.setMembers(ids("stranger"), now); ch != quorumReached {
 		t.Fatal("member that joined earlier not counted once it is a member")
 	}
 }
@@ -99,19 +84,31 @@ func TestQuorumCountsOnlyMembers(t *testing.T) {
 func TestQuorumCountsDistinctIDs(t *testing.T) {
 	q := newQuorum(QuorumRule{N: 2})
 	now := testTime()
-	if n, first, started := q.join("a", now); n != 1 || !first || started {
-		t.Fatalf("first join: %d %v %v", n, first, started)
+	if first, ch := q.join("a", now); !first || ch != quorumSame {
+		t.Fatalf("first join: %v %v", first, ch)
 	}
-	if n, first, started := q.join("a", now); n != 1 || first || started {
-		t.Fatalf("rejoin counted: %d %v %v", n, first, started)
+	if first, ch := q.join("a", now); first || ch != quorumSame || q.live() != 1 {
+		t.Fatalf("rejoin counted: %v %v %d", first, ch, q.live())
 	}
-	if n, _, started := q.join("b", now); n != 2 || !started {
-		t.Fatalf("second id: %d %v", n, started)
+	if _, ch := q.join("b", now); ch != quorumReached || !q.reachedAt.Equal(now) {
+		t.Fatalf("second id: %v", ch)
 	}
-	select {
-	case <-q.reached:
-	default:
-		t.Fatal("reached not closed at quorum")
+	if q.drop("a", now); q.lost() {
+		t.Fatal("a static quorum lost after the start")
+	}
+}
+
+// TestQuorumForcedIsNotLost: after policy proceed started publishing with
+// fewer members, the quorum is not "lost" until it was once met.
+func TestQuorumForcedIsNotLost(t *testing.T) {
+	now := testTime()
+	q := newQuorum(QuorumRule{Kind: QuorumAll})
+	q.setMembers(ids("a", "b"), now)
+	q.settle(now)
+	q.join("a", now)
+	q.force(now)
+	if _, ch := q.setMembers(ids("a", "b", "c"), now); q.lost() || ch != quorumSame {
+		t.Fatal("a forced start counted as lost")
 	}
 }
 

@@ -3,6 +3,8 @@ package coord
 import (
 	"context"
 	"fmt"
+	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,9 +23,17 @@ type recoveryServer struct {
 	limiter *recovery.Limiter
 	srv     *wire.Server
 
+	bufs                      sync.Pool    // *replayBuf, reused across requests
 	active                    atomic.Int64 // requests being served
 	lastDone                  atomic.Int64 // Unix ns when the last request finished
 	served, replayed, refused atomic.Uint64
+}
+
+// RecoveryStats counts the recovery endpoint's work.
+type RecoveryStats struct {
+	Served   uint64 // FETCH requests answered with REPLAYs and a DONE
+	Replayed uint64 // records resent
+	Refused  uint64 // requests answered with an ERROR
 }
 
 func newRecoveryServer(p *Publisher) (*recoveryServer, error) {
@@ -43,11 +53,13 @@ func newRecoveryServer(p *Publisher) (*recoveryServer, error) {
 	return rs, nil
 }
 
-// retain stores the records of a batch about to be sent.
-func (rs *recoveryServer) retain(topic string, m *envelope.Message) {
-	for seq, payload := range m.Records() {
-		_ = rs.history.Append(topic, seq, m.Time, payload) // sequences only grow
-	}
+// retain keeps a batch about to be sent.
+func (rs *recoveryServer) retain(m *outMsg) {
+	_ = rs.history.AppendBatch(m.topic.name, m.first, m.b.Count(), m.frames[1], m.frames[2]) // sequences only grow
+}
+
+func (rs *recoveryServer) stats() RecoveryStats {
+	return RecoveryStats{Served: rs.served.Load(), Replayed: rs.replayed.Load(), Refused: rs.refused.Load()}
 }
 
 func (rs *recoveryServer) handle(_ context.Context, peer wire.Peer, req [][]byte, reply func(...[]byte) error) error {
@@ -58,107 +70,112 @@ func (rs *recoveryServer) handle(_ context.Context, peer wire.Peer, req [][]byte
 	}()
 	p := rs.p
 	if len(req) != 1 {
-		rs.refused.Add(1)
-		return reply(fetch.AppendError(nil, 0, fetch.ErrorReply{Code: fetch.CodeMalformed, Text: fmt.Sprintf("request has %d frames, want 1", len(req))}))
+		return rs.refuse(reply, 0, fetch.CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req)))
 	}
 	r, err := fetch.DecodeRequest(req[0])
 	if err != nil {
-		rs.refused.Add(1)
 		id, _ := fetch.RequestID(req[0])
-		return reply(fetch.AppendError(nil, id, fetch.ErrorReply{Code: fetch.CodeMalformed, Text: err.Error()}))
+		return rs.refuse(reply, id, fetch.CodeMalformed, err.Error())
 	}
-	// Keyed by connection: each subscriber keeps one recovery connection,
-	// and many subscribers may share a host.
-	if !rs.limiter.Allow(peer.Remote, time.Now()) {
-		rs.refused.Add(1)
-		return reply(fetch.AppendError(nil, r.ID, fetch.ErrorReply{Code: fetch.CodeRateLimited, Text: "too many recovery requests; back off"}))
+	// Keyed by host: a new connection does not earn a fresh budget.
+	if !rs.limiter.Allow(host(peer.Remote), time.Now()) {
+		return rs.refuse(reply, r.ID, fetch.CodeRateLimited, "too many recovery requests; back off")
 	}
 	if r.Count() > p.cfg.MaxReplayRange {
-		rs.refused.Add(1)
-		return reply(fetch.AppendError(nil, r.ID, fetch.ErrorReply{Code: fetch.CodeRangeTooLarge,
-			Text: fmt.Sprintf("%d sequences asked, at most %d per request", r.Count(), p.cfg.MaxReplayRange)}))
+		return rs.refuse(reply, r.ID, fetch.CodeRangeTooLarge, fmt.Sprintf("%d sequences asked, at most %d per request", r.Count(), p.cfg.MaxReplayRange))
 	}
 	rs.served.Add(1)
-	last := p.lastSent(r.Topic)
-	done := fetch.Done{Status: fetch.StatusComplete, LastSeq: last, Epoch: p.cfg.Epoch}
+	done := fetch.Done{Status: fetch.StatusComplete, Epoch: p.cfg.Epoch}
 	if r.Publisher != p.cfg.ID || r.Epoch != p.cfg.Epoch {
 		done.Status = fetch.StatusUnknownEpoch
 		return reply(fetch.AppendDone(nil, r.ID, done))
 	}
-	first, _, known := rs.history.Range(r.Topic, 0, 0, nil)
+	b := rs.history.Bounds(r.Topic)
+	done.LastSeq, done.FirstHeld = b.Published, b.First
 	switch {
-	case !known:
+	case !b.Known:
 		done.Status = fetch.StatusUnknownTopic
 		return reply(fetch.AppendDone(nil, r.ID, done))
-	case first == 0 || first > r.From:
+	case b.First == 0 || b.First > r.From:
 		done.Status = fetch.StatusPartial
 	}
-	done.FirstHeld = first
 	if err := rs.replay(r, reply); err != nil {
 		return err
 	}
 	return reply(fetch.AppendDone(nil, r.ID, done))
 }
 
+func (rs *recoveryServer) refuse(reply func(...[]byte) error, id uint32, code fetch.ErrorCode, text string) error {
+	rs.refused.Add(1)
+	return reply(fetch.AppendError(nil, id, fetch.ErrorReply{Code: code, Text: text}))
+}
+
+// host returns the host of a "host:port" address.
+func host(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
 // replayCopyBytes bounds what one pass copies out of the history before
-// sending it, so memory stays small and the socket is never written while
-// the history's lock is held (that would let a slow subscriber stall the
-// publisher's sender).
+// sending it: the history's lock is never held while the socket is
+// written, so a slow subscriber cannot stall the publisher's sender, and
+// memory per request stays small.
 const replayCopyBytes = 256 << 10
 
-// replay sends the held records of r as REPLAY-flagged batches.
+// replay sends the retained batches overlapping r as REPLAY responses,
+// as they were sent live but for the REPLAY flag: no re-encoding. A first
+// or last batch may extend outside r; subscribers drop what they have.
 func (rs *recoveryServer) replay(r fetch.Request, reply func(...[]byte) error) error {
-	p := rs.p
-	hdr := fetch.AppendResponseHeader(nil, fetch.TypeReplay, r.ID)
-	header := envelope.Header{Kind: envelope.KindData, Flags: envelope.FlagReplay, Publisher: p.cfg.ID, Epoch: p.cfg.Epoch}
+	rb, _ := rs.bufs.Get().(*replayBuf)
+	if rb == nil {
+		rb = &replayBuf{}
+	}
+	defer rs.bufs.Put(rb)
+	rb.hdr = fetch.AppendResponseHeader(rb.hdr[:0], fetch.TypeReplay, r.ID)
+	rb.topic = append(rb.topic[:0], r.Topic...)
+	hdr, topic := rb.hdr, rb.topic
 	for from := r.From; from <= r.To; {
-		var batches []envelope.Frames
-		var b envelope.Builder
-		copied, next := 0, from
-		seal := func() {
-			if b.Count() > 0 {
-				frames, _ := b.Finish()
-				batches = append(batches, frames)
-				b = envelope.Builder{}
-			}
-		}
-		rs.history.Range(r.Topic, from, r.To, func(seq uint64, t int64, payload []byte) bool {
-			if b.Count() > 0 && (seq != next || b.Size()+len(payload) > p.cfg.MaxBatchBytes || b.Count() == envelope.MaxRecords) {
-				seal()
-				if copied >= replayCopyBytes {
-					return false
-				}
-			}
-			if b.Count() == 0 {
-				h := header
-				h.Seq, h.Time = seq, t
-				b.Begin(nil, r.Topic, h)
-			}
-			b.Add(payload)
-			copied += len(payload) + 4
-			next = seq + 1
-			return true
+		buf, spans := rb.buf[:0], rb.spans[:0]
+		next := from
+		rs.history.Batches(r.Topic, from, r.To, func(b recovery.Batch) bool {
+			off := len(buf)
+			buf = append(append(buf, b.Header...), b.Payload...)
+			spans = append(spans, span{off, len(buf), b.Count})
+			next = b.Last() + 1
+			return len(buf) < replayCopyBytes
 		})
-		seal()
-		if len(batches) == 0 {
+		rb.buf, rb.spans = buf, spans
+		if len(spans) == 0 {
 			return nil
 		}
-		for _, f := range batches {
-			if err := reply(hdr, f[0], f[1], f[2]); err != nil {
+		for _, s := range spans {
+			h := buf[s.hdr : s.hdr+envelope.HeaderSize]
+			envelope.SetFlags(h, envelope.FlagReplay)
+			if err := reply(hdr, topic, h, buf[s.hdr+envelope.HeaderSize:s.end]); err != nil {
 				return err
 			}
-			rs.replayed.Add(uint64(binaryCount(f[1])))
+			rs.replayed.Add(uint64(s.count))
+		}
+		if next <= from { // cannot happen: batches hold increasing sequences
+			return nil
 		}
 		from = next
 	}
 	return nil
 }
 
-// binaryCount reads the record count from an encoded header.
-func binaryCount(header []byte) uint16 {
-	h, _ := envelope.ParseHeader(header)
-	return h.Count
+// replayBuf is what one replay copies batches into, reused across
+// requests so a replay allocates nothing per record.
+type replayBuf struct {
+	hdr, topic, buf []byte
+	spans           []span
 }
+
+// span locates one copied batch in replayBuf.buf.
+type span struct{ hdr, end, count int }
 
 // linger waits until done reports true, or no request has been served
 // for d, or ctx ends.

@@ -113,7 +113,7 @@ func TestRecoveryLateJoiner(t *testing.T) {
 				t.Fatal(err)
 			}
 			publishN(t, p, "t", 1001, 500, make([]byte, 16))
-			if err := p.Close(ctx); err != nil {
+			if err := p.Shutdown(ctx); err != nil {
 				t.Fatal(err)
 			}
 			waitDone(t, rec, 10*time.Second)
@@ -379,7 +379,7 @@ func TestRecoveryPublisherRestart(t *testing.T) {
 		return got == n-500 && sub.Stats().Received == n-500
 	})
 	oldEpoch := old.Epoch()
-	old.Abort()
+	old.Close()
 	recProxy.Heal()
 	restarted := start()
 	if restarted.Epoch() == oldEpoch {

@@ -22,7 +22,7 @@ func BenchmarkReplay(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer pub.Abort()
+			defer pub.Close()
 			ctx := context.Background()
 			payload := make([]byte, size)
 			for i := 0; i < gap; i++ {

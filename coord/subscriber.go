@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncmq/syncmq/internal/gogroup"
@@ -50,6 +51,7 @@ type Subscriber struct {
 	readyOnce sync.Once
 	ready     chan struct{}
 	closeOnce sync.Once
+	closed    atomic.Bool // the Handler is called no more
 
 	stats subscriberCounters
 }
@@ -62,12 +64,18 @@ type pubState struct {
 	recovery    string // recovery endpoint for this incarnation
 	joined      bool
 	handshaking bool
+	nonce       string    // of the latest HELLO: proves the current data connection
+	boundNonce  string    // the nonce of the last accepted READY; BYE quotes it
+	retryAt     time.Time // when a failed READY is tried again with nonce (zero: none due)
+	retryEvery  time.Duration
+	lastHeard   time.Time          // anything at all arrived from this incarnation
+	abort       string             // ABORT's reason: the publisher gave the epoch up
 	held        []envelope.Message // DATA and tables that arrived before the ACK
 	heldRecords int
 	overflowed  bool
 	streams     map[string]*topicStream
 	ended       bool // END arrived
-	finished    bool // END arrived and every stream reached its final sequence
+	finished    bool // END arrived and every stream reached its final sequence, or the publisher is gone
 }
 
 // NewSubscriber starts a subscriber. With Connect/Sync set it connects to
@@ -158,7 +166,13 @@ func (s *Subscriber) run() {
 	}
 }
 
-func (s *Subscriber) emit(ev Event) { s.cfg.Handler(ev) }
+// emit hands ev to the Handler, unless Close was called (perhaps by the
+// Handler itself, from this goroutine).
+func (s *Subscriber) emit(ev Event) {
+	if !s.closed.Load() {
+		s.cfg.Handler(ev)
+	}
+}
 
 func (s *Subscriber) linkFor(endpoint string) *link {
 	s.mu.Lock()
@@ -201,15 +215,22 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		s.stats.stale.Add(uint64(max(m.Count, 1)))
 		return // sent before a restart and still in flight
 	}
-	if m.Kind == envelope.KindHello {
+	now := time.Now()
+	ps.lastHeard = now
+	switch m.Kind {
+	case envelope.KindHello:
+		// A HELLO goes only to a data connection that has not proved a
+		// subscriber yet: a new one, or one whose READY failed. Prove it,
+		// even if this incarnation was joined through an older connection.
 		if ps.link == nil {
 			ps.link = s.linkFor(d.Endpoint)
 		}
-		if !ps.joined && !ps.handshaking && ps.link != nil {
-			ps.handshaking = true
-			nonce := hex.EncodeToString(m.Payload)
-			s.g.Go(func() { s.handshake(ps, nonce) })
-		}
+		ps.nonce = hex.EncodeToString(m.Payload)
+		s.startHandshake(ps)
+		return
+	case envelope.KindAbort:
+		ps.abort = string(m.Payload)
+		s.lg.Warn("publisher gave the epoch up", zap.String("publisher", ps.id.Short()), zap.String("reason", ps.abort))
 		return
 	}
 	if !ps.joined {
@@ -218,7 +239,17 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		s.hold(ps, m)
 		return
 	}
-	s.process(ps, &m, time.Now())
+	s.process(ps, &m, now)
+}
+
+// startHandshake sends a READY quoting ps.nonce, unless one is in flight.
+func (s *Subscriber) startHandshake(ps *pubState) {
+	if ps.handshaking || ps.link == nil || ps.nonce == "" || ps.finished {
+		return
+	}
+	ps.handshaking, ps.retryAt = true, time.Time{}
+	nonce := ps.nonce
+	s.g.Go(func() { s.handshake(ps, nonce) })
 }
 
 // relink points the publishers known at endpoint to its current link: a
@@ -317,13 +348,17 @@ func (s *Subscriber) checkEnd(ps *pubState) {
 		}
 	}
 	ps.finished = true
-	if ps.link != nil {
+	if ps.link != nil && ps.boundNonce != "" {
 		// Before the event: a handler that closes the Subscriber on END
 		// must not stop the bye from starting.
-		id, epoch, l := ps.id, ps.epoch, ps.link
-		s.g.Go(func() { s.bye(l, id, epoch) })
+		id, epoch, l, nonce := ps.id, ps.epoch, ps.link, ps.boundNonce
+		s.g.Go(func() { s.bye(l, id, epoch, nonce) })
 	}
-	s.emit(Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch})
+	ev := Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch}
+	if ps.abort != "" {
+		ev.Cause, ev.Err = EndQuorumFailed, fmt.Errorf("coord: the publisher gave the epoch up: %s", ps.abort)
+	}
+	s.emit(ev)
 }
 
 func (s *Subscriber) wants(topic string) bool { return envelope.MatchesAny(s.cfg.Subscribe, topic) }
@@ -335,21 +370,69 @@ func (s *Subscriber) onTick(now time.Time) {
 		}
 	}
 	for _, ps := range s.pubs {
+		if !ps.retryAt.IsZero() && !now.Before(ps.retryAt) {
+			s.startHandshake(ps)
+		}
+		if ps.joined && !ps.finished && s.cfg.PublisherTimeout > 0 && now.Sub(ps.lastHeard) >= s.cfg.PublisherTimeout {
+			s.publisherGone(ps, now)
+		}
 		s.checkEnd(ps)
 	}
 	s.sumDuplicates()
 }
 
-// Close leaves the gossip cluster (if any), stops the Subscriber and waits
-// for its goroutines; the Handler is not called after Close returns.
-// Idempotent.
+// publisherGone ends an incarnation nothing was heard from for
+// PublisherTimeout: what it published after that is unknown, so every
+// stream that had not reached END reports the open-ended rest lost
+// (To 0), and the publisher ends with cause publisher-gone.
+func (s *Subscriber) publisherGone(ps *pubState, now time.Time) {
+	s.lg.Warn("publisher gone: nothing received from it", zap.String("publisher", ps.id.Short()),
+		zap.Uint64("epoch", ps.epoch), zap.Duration("for", now.Sub(ps.lastHeard)))
+	for _, ts := range ps.streams {
+		if ts.st.Finished() {
+			continue
+		}
+		ts.st.Abandon(recovery.CausePublisherGone, now) // what is known missing
+		delete(s.repair, ts)
+		s.stats.gaps.Add(1)
+		s.evid.lost(&s.evidMu, recovery.CausePublisherGone, 0)
+		s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic,
+			From: ts.st.Next(), To: 0, Cause: recovery.CausePublisherGone.String()})
+	}
+	ps.finished, ps.ended = true, true
+	s.emit(Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch, Cause: EndPublisherGone,
+		Err: fmt.Errorf("coord: nothing received from publisher %s for %v", ps.id.Short(), s.cfg.PublisherTimeout)})
+}
+
+// Shutdown leaves the gossip cluster gracefully (publishers stop counting
+// this subscriber at once rather than after the failure timeout), bounded
+// by ctx, then closes as Close does. Without gossip it is Close.
+// Idempotent; safe from the Handler.
+func (s *Subscriber) Shutdown(ctx context.Context) error {
+	var err error
+	if s.cluster != nil && !s.closed.Load() {
+		err = s.cluster.close(ctx) // first: discovery must not add publishers to a closing Subscriber
+	}
+	s.Close()
+	return err
+}
+
+// Close stops the Subscriber at once: it leaves the gossip cluster
+// without announcing it (peers see a failure), stops every connection and
+// waits for the Subscriber's goroutines. The Handler is not called after
+// Close returns. Idempotent, and safe from the Handler itself: the
+// current Handler call then finishes after Close returned, and no other
+// follows.
 func (s *Subscriber) Close() error {
 	s.closeOnce.Do(func() {
-		s.leaveCluster() // first: discovery must not add publishers to a closing Subscriber
+		s.closed.Store(true)
+		if s.cluster != nil {
+			s.cluster.shutdown()
+		}
 		s.cancel()
 		s.g.Stop()
-		s.g.Wait()
-		s.sumDuplicates() // run has exited: the streams are ours now
+		s.g.Wait() // from the Handler, run is this goroutine: Wait skips it
+		s.sumDuplicates()
 		s.sub.Close()
 		s.mu.Lock()
 		for _, l := range s.links {

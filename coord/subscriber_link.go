@@ -138,7 +138,7 @@ func (s *Subscriber) handshake(ps *pubState, nonce string) {
 		V: handshake.Version, Type: handshake.TypeReady, Subscriber: s.cfg.ID,
 		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: nonce, Topics: s.cfg.Subscribe,
 	})
-	r := ackResult{ps: ps}
+	r := ackResult{ps: ps, nonce: nonce}
 	reply, err := ps.link.sync.Request(s.ctx, [][]byte{req})
 	switch {
 	case err != nil:
@@ -153,10 +153,10 @@ func (s *Subscriber) handshake(ps *pubState, nonce string) {
 
 // bye tells the publisher this subscriber has everything up to END, so
 // it can close without waiting out its recovery linger. Best effort.
-func (s *Subscriber) bye(l *link, id envelope.ID, epoch uint64) {
+func (s *Subscriber) bye(l *link, id envelope.ID, epoch uint64, nonce string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	defer cancel()
-	req := handshake.Encode(handshake.Ready{V: handshake.Version, Type: handshake.TypeBye, Subscriber: s.cfg.ID, Publisher: id.String(), Epoch: epoch})
+	req := handshake.Encode(handshake.Ready{V: handshake.Version, Type: handshake.TypeBye, Subscriber: s.cfg.ID, Publisher: id.String(), Epoch: epoch, Nonce: nonce})
 	if _, err := l.sync.Request(ctx, [][]byte{req}); err != nil {
 		s.lg.Debug("bye not delivered", zap.Error(err))
 	}
@@ -170,9 +170,10 @@ func (s *Subscriber) post(r any) {
 }
 
 type ackResult struct {
-	ps  *pubState
-	ack *handshake.Ack
-	err error
+	ps    *pubState
+	nonce string
+	ack   *handshake.Ack
+	err   error
 }
 
 func (s *Subscriber) onAck(r ackResult) {
@@ -181,41 +182,62 @@ func (s *Subscriber) onAck(r ackResult) {
 	if s.pubs[ps.id] != ps {
 		return // the publisher restarted meanwhile; its next HELLO starts over
 	}
+	if r.err == nil && (r.ack.Publisher != ps.id.String() || r.ack.Epoch != ps.epoch) {
+		r.err = fmt.Errorf("coord: ACK from publisher %s epoch %d", r.ack.Publisher, r.ack.Epoch)
+	}
 	if r.err != nil {
 		s.stats.handshakeErrors.Add(1)
-		s.lg.Warn("sync handshake failed; retrying on the next HELLO", zap.String("publisher", ps.id.Short()), zap.Error(r.err))
-		return
-	}
-	if r.ack.Publisher != ps.id.String() || r.ack.Epoch != ps.epoch {
-		s.stats.handshakeErrors.Add(1)
+		// The nonce stays valid while the data connection lives, so retry
+		// it; a new connection brings a HELLO with a new nonce at once.
+		ps.retryEvery = min(max(2*ps.retryEvery, 100*time.Millisecond), 2*time.Second)
+		ps.retryAt = time.Now().Add(ps.retryEvery)
+		s.lg.Warn("sync handshake failed; retrying", zap.String("publisher", ps.id.Short()), zap.Duration("in", ps.retryEvery), zap.Error(r.err))
 		return
 	}
 	s.stats.handshakes.Add(1)
+	ps.retryEvery, ps.boundNonce = 0, r.nonce
+	rejoin := ps.joined
 	ps.joined = true
 	ps.recovery = recoveryEndpoint(ps.link.eps.Recovery, r.ack.Recovery, ps.link.eps.Pub)
+	resume := make(map[string]uint64, len(r.ack.Resume))
+	for _, t := range r.ack.Resume {
+		resume[t.Topic] = t.Seq
+	}
 	var before uint64
+	now := timeNow()
 	for _, t := range r.ack.Topics {
 		before += t.Seq
 		if !s.wants(t.Topic) {
 			continue
 		}
+		// A new stream starts after the join, or where this id first
+		// joined (the publisher remembers it: this process restarted), or
+		// at 1 for StartAtEarliest. An existing stream (this incarnation
+		// was joined through an older connection) keeps its place and
+		// learns from the table what it missed meanwhile.
 		start := t.Seq + 1
+		if first, ok := resume[t.Topic]; ok {
+			start = min(start, first+1)
+		}
 		if s.cfg.StartAt == StartAtEarliest {
 			start = 1
 		}
 		ts := s.stream(ps, t.Topic, start)
-		if start <= t.Seq {
-			ts.st.Heartbeat(t.Seq, timeNow()) // ask for the history before the join
+		if ts.st.Next() <= t.Seq {
+			ts.st.Heartbeat(t.Seq, now) // ask for what was published before
 		}
+	}
+	if rejoin {
+		s.lg.Info("rejoined publisher on a new connection", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch))
+		return
 	}
 	s.evid.joined(&s.evidMu, before)
 	s.lg.Info("joined publisher", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
 		zap.Int("joined", r.ack.Joined), zap.Int("expect", r.ack.Expect), zap.Bool("quorum", r.ack.Quorum),
-		zap.String("recovery", ps.recovery))
+		zap.String("recovery", ps.recovery), zap.Bool("resumed", len(resume) > 0))
 	s.emit(Event{Type: EventJoined, Publisher: ps.id, Epoch: ps.epoch, Endpoint: ps.link.eps.Pub})
 	held := ps.held
 	ps.held, ps.heldRecords = nil, 0
-	now := timeNow()
 	for i := range held {
 		s.process(ps, &held[i], now)
 	}

@@ -94,7 +94,7 @@ func TestHandshakeDespiteHostileClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pub.Close(context.Background())
+	defer pub.Shutdown(context.Background())
 	var garbage []net.Conn
 	for _, ep := range []string{pub.Endpoint(), pub.SyncEndpoint()} {
 		addr, err := wire.SplitEndpoint(ep)
@@ -217,7 +217,7 @@ func TestPublisherRestart(t *testing.T) {
 		})
 	}
 	publish(pub)
-	if err := pub.Close(ctx); err != nil {
+	if err := pub.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 
@@ -230,7 +230,7 @@ func TestPublisherRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pub.Close(context.Background())
+	defer pub.Shutdown(context.Background())
 	if pub.Epoch() <= firstEpoch {
 		t.Fatalf("new epoch %d is not after %d", pub.Epoch(), firstEpoch)
 	}

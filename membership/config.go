@@ -32,7 +32,7 @@ const (
 	DefaultPort = 7946
 	// DefaultEventBuffer is the capacity of the event queue.
 	DefaultEventBuffer = 256
-	// DefaultBroadcastTimeout bounds how long UpdateMeta and Leave wait for
+	// DefaultBroadcastTimeout bounds how long UpdateMeta and Shutdown wait for
 	// their gossip to go out.
 	DefaultBroadcastTimeout = 5 * time.Second
 )
@@ -99,11 +99,11 @@ type Config struct {
 	// OnEvent, if set, receives every event instead of the Events
 	// channel. It is called from a single goroutine owned by the Node, in
 	// event order, never concurrently with itself. It must return quickly
-	// and must not call Leave or Shutdown (they wait for it); events that
+	// and must not call Shutdown or Close (they wait for it); events that
 	// arrive while the queue is full are dropped as for the channel.
 	OnEvent func(Event)
 
-	// BroadcastTimeout bounds how long UpdateMeta and Leave wait for their
+	// BroadcastTimeout bounds how long UpdateMeta and Shutdown wait for their
 	// gossip to be sent when the context has no earlier deadline. 0 means
 	// DefaultBroadcastTimeout.
 	BroadcastTimeout time.Duration

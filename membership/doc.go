@@ -20,13 +20,13 @@
 //	n, err := membership.New(cfg)   // binds and starts gossiping
 //	_, err = n.Join(ctx, nil)       // contacts Config.Join
 //	go func() {
-//		for ev := range n.Events() { // closed by Leave/Shutdown
+//		for ev := range n.Events() { // closed by Shutdown/Close
 //			...
 //		}
 //	}()
 //	subs := n.Members()             // snapshot, this node included
 //	...
-//	err = n.Leave(ctx)              // announce, leave, shut down
+//	err = n.Shutdown(ctx)              // announce, leave, shut down
 //
 // # The caller's duties
 //
@@ -46,18 +46,18 @@
 //   - Treat Members as a snapshot. Members whose metadata does not decode
 //     (another version, corruption) are left out and reported once per
 //     change as EventInvalid.
-//   - Call Leave on a planned stop, so peers report EventLeave at once
-//     instead of EventFailed after the suspicion timeout, and Shutdown (or
-//     Leave) before exit. Both are idempotent. After Shutdown no goroutine
+//   - Call Shutdown on a planned stop, so peers report EventLeave at once
+//     instead of EventFailed after the suspicion timeout, and Close (or
+//     Shutdown) before exit. Both are idempotent. After Close no goroutine
 //     of this package is left; memberlist's last probe ends within one
 //     ProbeInterval.
 //
-// # Leave versus failure
+// # Shutdown versus failure
 //
 // memberlist v0.7.0 reports a graceful leave and a failure through the same
 // NotifyLeave callback, and the Node.State it passes is never set (it is
 // shadowed by an internal field; upstream issue hashicorp/memberlist#293).
-// So Leave first gossips Meta.Leaving, waits for it to spread, and only then
+// So Shutdown first gossips Meta.Leaving, waits for it to spread, and only then
 // leaves; peers report EventLeave for members that announced it and
 // EventFailed otherwise. A peer that missed the announcement reports
 // EventFailed, the safe side.

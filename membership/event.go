@@ -8,7 +8,7 @@ type State uint8
 // Member states. Suspected members count as alive, as in memberlist.
 const (
 	StateAlive State = iota
-	// StateLeft means the member left gracefully (Node.Leave).
+	// StateLeft means the member left gracefully (Node.Shutdown).
 	StateLeft
 	// StateFailed means the member stopped answering probes and was
 	// declared dead, or left without announcing it.

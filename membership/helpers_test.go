@@ -71,7 +71,7 @@ func startNode(t testing.TB, cfg Config) *Node {
 		t.Fatalf("New(%s): %v", cfg.NodeName, err)
 	}
 	t.Cleanup(func() {
-		if err := n.Shutdown(); err != nil {
+		if err := n.Close(); err != nil {
 			t.Errorf("Shutdown(%s): %v", cfg.NodeName, err)
 		}
 	})

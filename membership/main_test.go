@@ -9,7 +9,7 @@ import (
 
 // TestMain fails the package if any goroutine outlives the tests.
 //
-// Node.Shutdown stops this package's goroutines before it returns, but a
+// Node.Close stops this package's goroutines before it returns, but a
 // memberlist probe that was in flight finishes up to one ProbeInterval
 // later (it waits on its own ack timer), which is longer than goleak's
 // default grace period. settled therefore waits, up to settleTimeout, for

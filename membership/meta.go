@@ -94,7 +94,7 @@ type Meta struct {
 	// certainly equal.
 	TopicsDigest [8]byte
 
-	// Leaving is set by Node.Leave, which gossips it just before leaving
+	// Leaving is set by Node.Shutdown, which gossips it just before leaving
 	// so that peers can report the departure as EventLeave rather than
 	// EventFailed. Callers must not set it.
 	Leaving bool

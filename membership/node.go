@@ -23,7 +23,7 @@ const (
 )
 
 // Node is this process's membership in a cluster. Create it with New; it
-// is gossiping as soon as New returns and stays so until Leave or Shutdown.
+// is gossiping as soon as New returns and stays so until Shutdown or Close.
 // All methods are safe for concurrent use.
 type Node struct {
 	cfg            Config // defaults applied
@@ -42,8 +42,8 @@ type Node struct {
 
 	mu        sync.Mutex // guards the fields below
 	state     lifecycle
-	left      bool          // Leave was called
-	leaveDone chan struct{} // closed when Leave's work is finished
+	left      bool          // Shutdown was called
+	leaveDone chan struct{} // closed when Shutdown's work is finished
 	leaveErr  error         // written before leaveDone is closed
 
 	ops         sync.WaitGroup // running Join and UpdateMeta goroutines
@@ -149,7 +149,7 @@ func (n *Node) Addr() string { return n.addr }
 // memberlist: when the queue (Config.EventBuffer) is full, new events are
 // dropped and counted in Stats.DroppedEvents, so a consumer that falls
 // behind should resynchronise from Members. The channel is closed by
-// Shutdown (and Leave). With Config.OnEvent set, events go to the callback
+// Close (and Shutdown). With Config.OnEvent set, events go to the callback
 // instead and this channel only gets closed.
 func (n *Node) Events() <-chan Event { return n.events }
 
@@ -162,8 +162,8 @@ func (n *Node) Members() []Member { return n.tr.list() }
 func (n *Node) Member(name string) (Member, bool) { return n.tr.get(name) }
 
 // LocalNode returns this node as a Member: its advertised address and
-// current metadata. State is StateLeft after Leave and StateFailed after
-// Shutdown without Leave.
+// current metadata. State is StateLeft after Shutdown and StateFailed after
+// Close without Shutdown.
 func (n *Node) LocalNode() Member {
 	m := Member{Name: n.cfg.NodeName, Addr: n.advertise, Meta: n.meta.get(), Local: true}
 	n.mu.Lock()
@@ -219,8 +219,8 @@ func (n *Node) budget(ctx context.Context) time.Duration {
 // the update has been sent to peers (at once when there are none), ctx is
 // done, or Config.BroadcastTimeout passes. On a timeout or cancellation
 // the new metadata is still in effect and keeps spreading. Errors: an
-// invalid Meta (ErrBadMeta, ErrMetaTooLarge), ErrClosed after Leave or
-// Shutdown, ctx's error, or a broadcast timeout.
+// invalid Meta (ErrBadMeta, ErrMetaTooLarge), ErrClosed after Shutdown or
+// Close, ctx's error, or a broadcast timeout.
 func (n *Node) UpdateMeta(ctx context.Context, m Meta) error {
 	if m.Leaving {
 		return fmt.Errorf("%w: Leaving is set; only Leave sets it", ErrBadMeta)
@@ -258,17 +258,17 @@ func (n *Node) UpdateMeta(ctx context.Context, m Meta) error {
 	}
 }
 
-// Leave announces that this node is leaving, gossips its departure, and
+// Shutdown announces that this node is leaving, gossips its departure, and
 // shuts the node down; peers report EventLeave. It blocks until done, ctx
 // is done, or Config.BroadcastTimeout passes. The node is shut down in
-// every case, even when Leave returns an error (a broadcast timeout, or
+// every case, even when Shutdown returns an error (a broadcast timeout, or
 // ctx's error, after which the remaining work finishes in the background
-// within the timeout; Shutdown waits for it). If the announcement cannot
+// within the timeout; Close waits for it). If the announcement cannot
 // reach peers in time they report EventFailed instead.
 //
-// Leave is idempotent: later calls wait for the first and return nil. It
-// returns ErrClosed if Shutdown was called first.
-func (n *Node) Leave(ctx context.Context) error {
+// Shutdown is idempotent: later calls wait for the first and return nil. It
+// returns ErrClosed if Close was called first.
+func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	switch n.state {
 	case lifeClosed:
@@ -304,7 +304,7 @@ func (n *Node) Leave(ctx context.Context) error {
 	}
 }
 
-// leave does Leave's work within budget, then shuts down and closes ld.
+// leave does Shutdown's work within budget, then shuts down and closes ld.
 func (n *Node) leave(budget time.Duration, ld chan struct{}) {
 	deadline := time.Now().Add(budget)
 	remaining := func() time.Duration { return max(time.Until(deadline), time.Millisecond) }
@@ -342,16 +342,16 @@ func (n *Node) leave(budget time.Duration, ld chan struct{}) {
 	close(ld)
 }
 
-// Shutdown stops gossip at once without announcing it, so peers report
+// Close stops gossip at once without announcing it, so peers report
 // this node as failed after their suspicion timeout (see Timings). It
 // waits for running Join and UpdateMeta calls (each bounded by the
-// profile's TCP timeout or Config.BroadcastTimeout), a running Leave, and
+// profile's TCP timeout or Config.BroadcastTimeout), a running Shutdown, and
 // the OnEvent callback, then closes the Events channel. When it returns,
 // no goroutine of this Node is left and memberlist's have been told to
 // stop; a memberlist probe in flight ends within one ProbeInterval and a
 // connection handler within the TCP timeout. Idempotent: later calls wait
 // for the first and return its result.
-func (n *Node) Shutdown() error {
+func (n *Node) Close() error {
 	n.mu.Lock()
 	switch n.state {
 	case lifeOpen:

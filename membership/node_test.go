@@ -106,12 +106,12 @@ func TestFailureAndLeaveAreReported(t *testing.T) {
 	}
 	crash, leaver := nodes[3], nodes[4]
 	start := time.Now()
-	if err := crash.Shutdown(); err != nil {
+	if err := crash.Close(); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := leaver.Leave(ctx); err != nil {
+	if err := leaver.Shutdown(ctx); err != nil {
 		t.Fatalf("Leave: %v", err)
 	}
 
@@ -385,13 +385,13 @@ func TestLifecycleIsIdempotent(t *testing.T) {
 	if _, port, _ := net.SplitHostPort(a.Addr()); port == "0" || port == "" {
 		t.Errorf("Addr() = %s, want the bound port", a.Addr())
 	}
-	if err := a.Shutdown(); err != nil {
+	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Shutdown(); err != nil {
+	if err := a.Close(); err != nil {
 		t.Errorf("second Shutdown = %v", err)
 	}
-	if err := a.Leave(ctx); !errors.Is(err, ErrClosed) {
+	if err := a.Shutdown(ctx); !errors.Is(err, ErrClosed) {
 		t.Errorf("Leave after Shutdown = %v, want ErrClosed", err)
 	}
 	if _, err := a.Join(ctx, []string{"127.0.0.1:1"}); !errors.Is(err, ErrClosed) {
@@ -404,7 +404,7 @@ func TestLifecycleIsIdempotent(t *testing.T) {
 		t.Error("Events not closed after Shutdown")
 	}
 
-	// Leave alone (no peers) returns at once; repeated and concurrent
+	// Shutdown alone (no peers) returns at once; repeated and concurrent
 	// calls are fine.
 	var calls int
 	cfg := testConfig(t, "l-b", RolePublisher)
@@ -418,16 +418,16 @@ func TestLifecycleIsIdempotent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := b.Leave(ctx); err != nil {
+			if err := b.Shutdown(ctx); err != nil {
 				t.Errorf("Leave = %v", err)
 			}
 		}()
 	}
 	wg.Wait()
-	if err := b.Leave(ctx); err != nil {
+	if err := b.Shutdown(ctx); err != nil {
 		t.Errorf("Leave again = %v", err)
 	}
-	if err := b.Shutdown(); err != nil {
+	if err := b.Close(); err != nil {
 		t.Errorf("Shutdown after Leave = %v", err)
 	}
 	if _, open := <-b.Events(); open {
@@ -447,10 +447,10 @@ func TestLifecycleIsIdempotent(t *testing.T) {
 	if err := c.UpdateMeta(cancelled, c.LocalNode().Meta); !errors.Is(err, context.Canceled) {
 		t.Errorf("UpdateMeta(cancelled) = %v", err)
 	}
-	if err := c.Leave(cancelled); err != nil && !errors.Is(err, context.Canceled) {
+	if err := c.Shutdown(cancelled); err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("Leave(cancelled) = %v", err)
 	}
-	if err := c.Shutdown(); err != nil {
+	if err := c.Close(); err != nil {
 		t.Errorf("Shutdown after cancelled Leave = %v", err)
 	}
 	if got := c.LocalNode().State; got != StateLeft {
@@ -470,7 +470,7 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	cfg = testConfig(t, "p-b", RolePublisher)
 	cfg.BindPort, _ = strconv.Atoi(port)
 	if n, err := New(cfg); err == nil {
-		_ = n.Shutdown()
+		_ = n.Close()
 		t.Error("New on a used port succeeded")
 	}
 }

@@ -37,6 +37,11 @@ const (
 	// CauseTimeout (timeout): the repair made no progress for
 	// StreamConfig.RepairTimeout.
 	CauseTimeout
+	// CausePublisherGone (publisher-gone): nothing arrived from the
+	// publisher (no data, heartbeat or HELLO) for the subscriber's
+	// PublisherTimeout before its END: what it published after the last
+	// thing received is unknown and reported lost.
+	CausePublisherGone
 
 	numCauses
 )
@@ -50,6 +55,7 @@ var causeNames = [numCauses]string{
 	CauseReconnect:         "reconnect",
 	CauseBeyondRetention:   "beyond-retention",
 	CauseTimeout:           "timeout",
+	CausePublisherGone:     "publisher-gone",
 }
 
 // Causes returns every Cause, in declaration order.

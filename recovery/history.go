@@ -1,71 +1,96 @@
 package recovery
 
 import (
+	"container/heap"
 	"fmt"
 	"math"
+	"sort"
 	"sync"
+
+	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // HistoryConfig bounds what a History retains.
 type HistoryConfig struct {
-	// MaxMessages is the most messages retained per topic. 0 turns
-	// retention off: Append stores nothing and every Range reports an
-	// unknown topic.
-	MaxMessages int
-	// MaxBytes is the most payload bytes retained per topic; 0 means no
-	// byte limit. Memory actually used per topic is somewhat higher: the
-	// arena wastes the tail of a chunk when the next payload does not fit,
-	// and each retained message costs a 32-byte index entry.
+	// MaxBytes is the memory budget of the whole History in bytes: the
+	// arena chunks batches are copied into plus their index, whatever the
+	// number of topics. When a batch would exceed it, the oldest batches of
+	// the topic holding the most memory are evicted first, so a busy topic
+	// cannot push a quiet one's history out. Required when retention is on.
 	MaxBytes int64
+	// MaxTopicBytes caps the memory of one topic; 0 means MaxBytes.
+	MaxTopicBytes int64
+	// MaxMessages is the number of records retained per topic: the oldest
+	// batches of a topic are evicted while the rest still hold at least
+	// MaxMessages records, so a topic holds at least the last MaxMessages
+	// records and at most one batch more (memory limits permitting). 0
+	// turns retention off: AppendBatch stores nothing and every Batches
+	// call reports an unknown topic.
+	MaxMessages int
 	// MaxTopics is the most topics retained. Appending to a new topic when
 	// the limit is reached forgets the topic appended to least recently.
 	MaxTopics int
 }
 
-// DefaultHistoryConfig returns 100,000 messages and 64 MiB per topic, and
-// 10,000 topics.
+// DefaultHistoryConfig returns 128 MiB for the whole History, 100,000
+// records per topic and 10,000 topics.
 func DefaultHistoryConfig() HistoryConfig {
-	return HistoryConfig{MaxMessages: 100_000, MaxBytes: 64 << 20, MaxTopics: 10_000}
+	return HistoryConfig{MaxBytes: 128 << 20, MaxMessages: 100_000, MaxTopics: 10_000}
 }
+
+// minHistoryBytes is the smallest budget accepted: one full-size batch
+// must fit with room to spare.
+const minHistoryBytes = 1 << 20
 
 // Validate reports whether c is usable. Errors wrap ErrConfig.
 func (c HistoryConfig) Validate() error {
 	switch {
 	case c.MaxMessages < 0:
 		return fmt.Errorf("%w: history MaxMessages %d is negative", ErrConfig, c.MaxMessages)
-	case c.MaxBytes < 0:
-		return fmt.Errorf("%w: history MaxBytes %d is negative", ErrConfig, c.MaxBytes)
+	case c.MaxMessages > 0 && c.MaxBytes < minHistoryBytes:
+		return fmt.Errorf("%w: history MaxBytes %d is below %d", ErrConfig, c.MaxBytes, minHistoryBytes)
+	case c.MaxTopicBytes < 0:
+		return fmt.Errorf("%w: history MaxTopicBytes %d is negative", ErrConfig, c.MaxTopicBytes)
 	case c.MaxTopics < 1:
 		return fmt.Errorf("%w: history MaxTopics %d must be at least 1", ErrConfig, c.MaxTopics)
 	}
 	return nil
 }
 
-// arenaChunk is the size of the arena chunks payloads are copied into. A
-// payload larger than this gets a chunk of its own, which is not recycled.
-const arenaChunk = 64 << 10
+// Arena chunk sizes: a topic's chunks grow from minChunk to maxChunk as it
+// retains more, so ten thousand quiet topics cost ten thousand small
+// chunks, not ten thousand large ones. A batch larger than maxChunk gets a
+// chunk of its own size.
+const (
+	minChunk = 4 << 10
+	maxChunk = 64 << 10
+)
 
-// maxFreeChunks bounds the chunks kept for reuse after eviction (16 MiB).
-const maxFreeChunks = 256
+// maxFreeBytes bounds the chunks kept for reuse after eviction.
+const maxFreeBytes = 16 << 20
 
-// histEntry indexes one retained message. It holds no pointers, so the
-// index of a large history costs the garbage collector nothing to scan.
-type histEntry struct {
-	seq   uint64
-	time  int64
+// entrySize is what one index entry costs, charged to the budget.
+const entrySize = 32
+
+// batchEntry indexes one retained batch. It holds no pointers, so a large
+// index costs the garbage collector nothing to scan.
+type batchEntry struct {
+	first uint64 // sequence of the first record
 	chunk uint64 // topic-local chunk number, see topicHist.chunkBase
-	off   uint32
-	n     uint32
+	count uint32 // records
+	off   uint32 // header, then payload, at chunks[chunk][off:]
+	n     uint32 // payload bytes
 }
 
-// topicHist is the retained history of one topic: a ring of index entries
+// topicHist is the retained history of one topic: a ring of batch entries
 // over a FIFO of arena chunks. Sequences in the ring are contiguous.
 type topicHist struct {
-	name string
-	ents []histEntry // ring buffer; len(ents) is its capacity
-	head int         // index of the oldest entry
-	n    int         // entries held
-	size int64       // payload bytes held
+	name    string
+	ents    []batchEntry // ring buffer; len(ents) is its capacity
+	head    int          // index of the oldest entry
+	n       int          // entries held
+	records int          // records held
+	charged int64        // chunk capacity plus index, counted against the budgets
 
 	chunks    [][]byte // FIFO of chunks; chunks[0] has number chunkBase
 	chunkBase uint64
@@ -73,10 +98,11 @@ type topicHist struct {
 
 	lastSeq uint64 // last sequence appended, retained or not
 
+	heapIdx    int        // position in History.byMem
 	prev, next *topicHist // recency list, most recent first
 }
 
-func (th *topicHist) at(i int) *histEntry {
+func (th *topicHist) at(i int) *batchEntry {
 	j := th.head + i
 	if j >= len(th.ents) {
 		j -= len(th.ents)
@@ -84,35 +110,40 @@ func (th *topicHist) at(i int) *histEntry {
 	return &th.ents[j]
 }
 
-// History retains the most recent messages of each topic at the publisher,
-// bounded per topic by message count and payload bytes and overall by
-// topic count, so that subscribers can repair gaps from it.
+// History retains the most recent batches of each topic at the publisher,
+// so that subscribers can repair gaps from them. It keeps whole batches
+// (the 56-byte envelope header and the payload as they were sent), so
+// retaining a batch takes one lock and one copy, and replaying it needs no
+// re-encoding.
 //
 // Sequences of a topic must be appended in increasing order; the retained
-// messages of a topic are always a contiguous run of sequences (see
-// Append), so "everything from the first held sequence to the last" is
-// available.
+// batches of a topic always hold a contiguous run of sequences, so
+// "everything from the first held sequence to the last" is available.
 //
-// Payloads are copied into a chunked byte arena whose chunks are recycled
-// on eviction, so once a topic's history has reached its limits Append
-// allocates nothing.
+// Memory is bounded by MaxBytes whatever the number of topics: batches are
+// copied into arena chunks sized to each topic's traffic, the chunks and
+// the index are charged to the budget, and chunks freed by eviction are
+// reused. Once the budget is reached AppendBatch allocates nothing.
 //
-// Concurrency: a History is safe for one writer calling Append and any
-// number of concurrent readers calling Range and Stats. Appends from
-// several goroutines are also safe but serialise on the same lock. A Range
-// callback runs under the read lock: it must not call Append, and a slow
-// callback delays the writer.
+// Concurrency: a History is safe for one writer calling AppendBatch and
+// any number of concurrent readers calling Batches, Bounds and Stats. A
+// Batches callback runs under the read lock: it must not call AppendBatch,
+// and it should copy what it needs and return, since the writer waits for
+// it.
 type History struct {
 	cfg HistoryConfig
 
 	mu     sync.RWMutex
 	topics map[string]*topicHist
+	byMem  memHeap    // topics by charged bytes, largest first
 	lru    *topicHist // most recently appended topic
 	tail   *topicHist // least recently appended topic
-	free   [][]byte   // recycled chunks of size arenaChunk
+	free   [][][]byte // recycled chunks by size class
+	freeN  int64      // bytes in free
 
-	messages      int
-	bytes         int64
+	charged       int64
+	records       int
+	batches       int
 	evicted       uint64
 	evictedTopics uint64
 	rejected      uint64
@@ -123,113 +154,193 @@ func NewHistory(cfg HistoryConfig) (*History, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &History{cfg: cfg, topics: make(map[string]*topicHist)}, nil
+	if cfg.MaxTopicBytes == 0 || cfg.MaxTopicBytes > cfg.MaxBytes {
+		cfg.MaxTopicBytes = cfg.MaxBytes
+	}
+	return &History{cfg: cfg, topics: make(map[string]*topicHist), free: make([][][]byte, classes)}, nil
 }
 
 // Config returns the configuration the History was created with.
 func (h *History) Config() HistoryConfig { return h.cfg }
 
-// Append retains a copy of payload as sequence seq of topic, published at
-// t (Unix nanoseconds), evicting the oldest messages of the topic as needed
-// to stay within MaxMessages and MaxBytes, and the least recently appended
-// topic if topic is new and MaxTopics are already held.
+// AppendBatch retains a copy of one DATA envelope of topic: header is its
+// 56-byte header frame, payload its payload frame, and the envelope holds
+// count records from sequence first on. It evicts the oldest batches of
+// the topic as needed to stay within MaxMessages and MaxTopicBytes, then
+// those of the largest topics to stay within MaxBytes, and the least
+// recently appended topic if topic is new and MaxTopics are already held.
 //
-// Sequences of a topic must increase: a seq that is 0 or not above the
-// last one appended is rejected with ErrOutOfOrder and changes nothing.
-// A seq that skips ahead (not last+1) is accepted, but since retained
-// history is kept contiguous, the older messages of the topic are evicted
-// first. A payload larger than MaxBytes is rejected with ErrTooLarge; it
-// still counts as appended (the next sequence must be above it) and, for
-// contiguity, the topic's older messages are evicted.
+// Sequences of a topic must increase: a first that is 0 or not above the
+// last sequence appended is rejected with ErrOutOfOrder and changes
+// nothing. A batch that skips ahead (first is not last+1) is accepted, but
+// since retained history is kept contiguous, the older batches of the
+// topic are evicted first. A batch larger than MaxTopicBytes is rejected
+// with ErrTooLarge; it still counts as appended (the next sequence must be
+// above it) and, for contiguity, the topic's older batches are evicted.
 //
-// With retention off (MaxMessages 0) Append does nothing and returns nil.
-func (h *History) Append(topic string, seq uint64, t int64, payload []byte) error {
+// With retention off (MaxMessages 0) AppendBatch does nothing and returns nil.
+func (h *History) AppendBatch(topic string, first uint64, count int, header, payload []byte) error {
 	if h.cfg.MaxMessages == 0 {
 		return nil
+	}
+	if count < 1 || len(header) != envelope.HeaderSize {
+		return fmt.Errorf("%w: topic %q batch of %d records with a %d-byte header", ErrConfig, topic, count, len(header))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 
 	th := h.topics[topic]
-	if seq == 0 || (th != nil && seq <= th.lastSeq) {
+	if first == 0 || (th != nil && first <= th.lastSeq) {
 		h.rejected++
 		last := uint64(0)
 		if th != nil {
 			last = th.lastSeq
 		}
-		return fmt.Errorf("%w: topic %q seq %d after %d", ErrOutOfOrder, topic, seq, last)
+		return fmt.Errorf("%w: topic %q seq %d after %d", ErrOutOfOrder, topic, first, last)
 	}
 	if th == nil {
 		th = h.addTopic(topic)
 	}
 	h.touch(th)
-
-	if th.n > 0 && seq != th.lastSeq+1 {
+	if th.n > 0 && first != th.lastSeq+1 {
 		h.evictAll(th)
 	}
-	th.lastSeq = seq
-	if (h.cfg.MaxBytes > 0 && int64(len(payload)) > h.cfg.MaxBytes) || uint64(len(payload)) > math.MaxUint32 {
+	th.lastSeq = first + uint64(count) - 1
+	size := envelope.HeaderSize + len(payload)
+	if int64(size)+entrySize > h.cfg.MaxTopicBytes || uint64(len(payload)) > math.MaxUint32 {
 		h.evictAll(th)
 		h.rejected++
-		return fmt.Errorf("%w: topic %q seq %d has %d bytes, limit %d", ErrTooLarge, topic, seq, len(payload), h.cfg.MaxBytes)
-	}
-	for th.n > 0 && (th.n >= h.cfg.MaxMessages || (h.cfg.MaxBytes > 0 && th.size+int64(len(payload)) > h.cfg.MaxBytes)) {
-		h.evictOldest(th)
+		return fmt.Errorf("%w: topic %q seq %d has %d bytes, limit %d", ErrTooLarge, topic, first, size, h.cfg.MaxTopicBytes)
 	}
 
-	// Place the payload in the last chunk, or start a new one.
-	if len(th.chunks) == 0 || th.used+len(payload) > len(th.chunks[len(th.chunks)-1]) {
-		th.chunks = append(th.chunks, h.newChunk(len(payload)))
-		th.used = 0
+	// The topic's own limits first, then the shared budget.
+	for th.n > 0 && th.records-int(th.at(0).count) >= h.cfg.MaxMessages-count {
+		h.evictOldest(th)
+	}
+	grow := h.growth(th, size)
+	for th.n > 0 && th.charged+grow > h.cfg.MaxTopicBytes {
+		h.evictOldest(th)
+		grow = h.growth(th, size)
+	}
+	for h.charged+grow > h.cfg.MaxBytes {
+		big := h.byMem[0]
+		switch {
+		case big.n > 0:
+			h.evictOldest(big)
+		case len(big.chunks) > 0:
+			h.releaseChunks(big, true) // an empty topic's spare chunk
+			h.fix(big)
+		default:
+			grow = 0 // only indexes left: the budget's floor holds this batch
+		}
+		if grow != 0 {
+			grow = h.growth(th, size)
+		} else {
+			break
+		}
+	}
+
+	if len(th.chunks) == 0 || th.used+size > len(th.chunks[len(th.chunks)-1]) {
+		h.addChunk(th, size)
 	}
 	ci := len(th.chunks) - 1
 	off := th.used
-	th.used += copy(th.chunks[ci][off:], payload)
+	c := th.chunks[ci]
+	copy(c[off:], header)
+	copy(c[off+envelope.HeaderSize:], payload)
+	th.used += size
 
 	if th.n == len(th.ents) {
-		th.grow(h.cfg.MaxMessages)
+		h.growIndex(th)
 	}
-	e := th.at(th.n)
-	*e = histEntry{seq: seq, time: t, chunk: th.chunkBase + uint64(ci), off: uint32(off), n: uint32(len(payload))}
+	*th.at(th.n) = batchEntry{first: first, chunk: th.chunkBase + uint64(ci), count: uint32(count), off: uint32(off), n: uint32(len(payload))}
 	th.n++
-	th.size += int64(len(payload))
-	h.messages++
-	h.bytes += int64(len(payload))
+	th.records += count
+	h.records += count
+	h.batches++
+	h.fix(th)
 	return nil
 }
 
-// grow doubles the ring's capacity, up to limit, keeping entries in order.
-func (th *topicHist) grow(limit int) {
-	c := 2 * len(th.ents)
-	if c < 16 {
-		c = 16
+// growth is how many bytes appending a batch of size bytes would add to
+// th's charge: a new chunk if the last one cannot take it, and a larger
+// index if the ring is full.
+func (h *History) growth(th *topicHist, size int) int64 {
+	var g int64
+	if len(th.chunks) == 0 || th.used+size > len(th.chunks[len(th.chunks)-1]) {
+		g += int64(chunkSize(th, size))
 	}
-	if c > limit {
-		c = limit
+	if th.n == len(th.ents) {
+		g += int64(indexCap(th, h.cfg.MaxMessages)-len(th.ents)) * entrySize
 	}
-	ents := make([]histEntry, c)
+	return g
+}
+
+// chunkSize is the size of the next chunk of th for a batch of size
+// bytes: double the last one, between minChunk and maxChunk, and large
+// enough for the batch.
+func chunkSize(th *topicHist, size int) int {
+	c := minChunk
+	if k := len(th.chunks); k > 0 {
+		c = min(2*len(th.chunks[k-1]), maxChunk)
+	}
+	for c < size && c < maxChunk {
+		c *= 2
+	}
+	return max(c, size)
+}
+
+func indexCap(th *topicHist, limit int) int {
+	return min(max(2*len(th.ents), 16), limit+1)
+}
+
+func (h *History) addChunk(th *topicHist, size int) {
+	n := chunkSize(th, size)
+	var c []byte
+	if k := class(n); k >= 0 && len(h.free[k]) > 0 {
+		last := len(h.free[k]) - 1
+		c, h.free[k][last] = h.free[k][last], nil
+		h.free[k] = h.free[k][:last]
+		h.freeN -= int64(len(c))
+	} else {
+		c = make([]byte, n)
+	}
+	th.chunks = append(th.chunks, c)
+	th.used = 0
+	h.charge(th, int64(len(c)))
+}
+
+// growIndex doubles the ring's capacity, keeping entries in order.
+func (h *History) growIndex(th *topicHist) {
+	ents := make([]batchEntry, indexCap(th, h.cfg.MaxMessages))
 	for i := 0; i < th.n; i++ {
 		ents[i] = *th.at(i)
 	}
+	h.charge(th, int64(len(ents)-len(th.ents))*entrySize)
 	th.ents, th.head = ents, 0
 }
 
+func (h *History) charge(th *topicHist, n int64) {
+	th.charged += n
+	h.charged += n
+}
+
 func (h *History) addTopic(name string) *topicHist {
-	var th *topicHist
 	if len(h.topics) >= h.cfg.MaxTopics && h.tail != nil {
-		// Forget the least recently appended topic, reusing its index ring.
-		th = h.tail
-		h.evictAll(th)
-		h.releaseChunks(th, true)
-		h.unlink(th)
-		delete(h.topics, th.name)
+		// Forget the least recently appended topic.
+		old := h.tail
+		h.evictAll(old)
+		h.releaseChunks(old, true)
+		h.charge(old, -int64(len(old.ents))*entrySize)
+		old.ents = nil
+		h.unlink(old)
+		heap.Remove(&h.byMem, old.heapIdx)
+		delete(h.topics, old.name)
 		h.evictedTopics++
-		*th = topicHist{ents: th.ents, chunks: th.chunks[:0]}
-	} else {
-		th = &topicHist{}
 	}
-	th.name = name
+	th := &topicHist{name: name}
 	h.topics[name] = th
+	heap.Push(&h.byMem, th)
 	return th
 }
 
@@ -265,24 +376,26 @@ func (h *History) unlink(th *topicHist) {
 
 func (h *History) evictOldest(th *topicHist) {
 	e := th.at(0)
-	th.size -= int64(e.n)
-	h.bytes -= int64(e.n)
+	th.records -= int(e.count)
+	h.records -= int(e.count)
+	h.batches--
+	h.evicted += uint64(e.count)
 	th.head++
 	if th.head == len(th.ents) {
 		th.head = 0
 	}
 	th.n--
-	h.messages--
-	h.evicted++
 	h.releaseChunks(th, false)
+	h.fix(th)
 }
 
 func (h *History) evictAll(th *topicHist) {
-	h.evicted += uint64(th.n)
-	h.messages -= th.n
-	h.bytes -= th.size
-	th.n, th.head, th.size = 0, 0, 0
+	h.evicted += uint64(th.records)
+	h.records -= th.records
+	h.batches -= th.n
+	th.n, th.head, th.records = 0, 0, 0
 	h.releaseChunks(th, false)
+	h.fix(th)
 }
 
 // releaseChunks recycles the chunks no retained entry refers to. The last
@@ -305,13 +418,12 @@ func (h *History) releaseChunks(th *topicHist, all bool) {
 		return
 	}
 	for i := 0; i < drop; i++ {
+		h.charge(th, -int64(len(th.chunks[i])))
 		h.freeChunk(th.chunks[i])
 		th.chunks[i] = nil
 	}
 	rest := copy(th.chunks, th.chunks[drop:])
-	for i := rest; i < len(th.chunks); i++ {
-		th.chunks[i] = nil
-	}
+	clear(th.chunks[rest:])
 	th.chunks = th.chunks[:rest]
 	th.chunkBase = keep
 	if len(th.chunks) == 0 {
@@ -319,72 +431,152 @@ func (h *History) releaseChunks(th *topicHist, all bool) {
 	}
 }
 
-func (h *History) newChunk(n int) []byte {
-	if n > arenaChunk {
-		return make([]byte, n)
+// classes are the chunk sizes minChunk, 2*minChunk, ... maxChunk.
+var classes = func() int {
+	n := 0
+	for c := minChunk; c <= maxChunk; c *= 2 {
+		n++
 	}
-	if k := len(h.free); k > 0 {
-		c := h.free[k-1]
-		h.free[k-1] = nil
-		h.free = h.free[:k-1]
-		return c
+	return n
+}()
+
+// class returns the free-list index of a chunk of n bytes, or -1 for a
+// size that is not recycled.
+func class(n int) int {
+	k := 0
+	for c := minChunk; c <= maxChunk; c *= 2 {
+		if c == n {
+			return k
+		}
+		k++
 	}
-	return make([]byte, arenaChunk)
+	return -1
 }
 
 func (h *History) freeChunk(c []byte) {
-	if len(c) == arenaChunk && len(h.free) < maxFreeChunks {
-		h.free = append(h.free, c)
+	if k := class(len(c)); k >= 0 && h.freeN+int64(len(c)) <= maxFreeBytes {
+		h.free[k] = append(h.free[k], c)
+		h.freeN += int64(len(c))
 	}
 }
 
-// Range calls fn for each retained message of topic with a sequence in
-// [from, to], in increasing sequence order, until fn returns false. fn may
-// be nil to only query the bounds. It returns the oldest and newest
-// sequence still held for the topic (both 0 if it holds none) and whether
-// the topic is known at all.
+func (h *History) fix(th *topicHist) {
+	if th.heapIdx >= 0 && th.heapIdx < len(h.byMem) && h.byMem[th.heapIdx] == th {
+		heap.Fix(&h.byMem, th.heapIdx)
+	}
+}
+
+// memHeap orders topics by charged bytes, largest first.
+type memHeap []*topicHist
+
+func (m memHeap) Len() int           { return len(m) }
+func (m memHeap) Less(i, j int) bool { return m[i].charged > m[j].charged }
+func (m memHeap) Swap(i, j int) {
+	m[i], m[j] = m[j], m[i]
+	m[i].heapIdx, m[j].heapIdx = i, j
+}
+func (m *memHeap) Push(x any) {
+	th := x.(*topicHist)
+	th.heapIdx = len(*m)
+	*m = append(*m, th)
+}
+func (m *memHeap) Pop() any {
+	old := *m
+	th := old[len(old)-1]
+	old[len(old)-1] = nil
+	*m = old[:len(old)-1]
+	th.heapIdx = -1
+	return th
+}
+
+// Bounds describes what a History holds of one topic.
+type Bounds struct {
+	// First and Last are the oldest and newest sequence held; both 0 when
+	// nothing is held.
+	First, Last uint64
+	// Published is the last sequence appended, held or not.
+	Published uint64
+	// Known is false when the topic was never appended to (or forgotten
+	// under MaxTopics, or retention is off).
+	Known bool
+}
+
+// Batch is one retained batch as Batches hands it over. Header and
+// Payload alias the History's memory: they are valid only during the
+// callback and must not be modified.
+type Batch struct {
+	First  uint64 // sequence of the first record
+	Count  int    // records
+	Header []byte // the 56-byte envelope header as it was sent
+	// Payload is the envelope's payload frame: the raw record for a
+	// single-record batch, else length-prefixed records.
+	Payload []byte
+}
+
+// Last returns the sequence of the batch's last record.
+func (b Batch) Last() uint64 { return b.First + uint64(b.Count) - 1 }
+
+// Batches calls fn for each retained batch of topic that holds a sequence
+// in [from, to], in increasing sequence order, until fn returns false. The
+// first and last batch may extend outside [from, to]. fn may be nil to
+// only query the bounds, which Batches returns as they were when it
+// started.
 //
-// The payload passed to fn aliases the arena: it is valid only during that
-// call of fn and must not be modified. fn runs under the History's read
-// lock and must not call Append.
-func (h *History) Range(topic string, from, to uint64, fn func(seq uint64, t int64, payload []byte) bool) (first, last uint64, ok bool) {
+// fn runs under the History's read lock: it must not call AppendBatch, and
+// it should copy what it needs and return.
+func (h *History) Batches(topic string, from, to uint64, fn func(Batch) bool) Bounds {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	th := h.topics[topic]
 	if th == nil {
-		return 0, 0, false
+		return Bounds{}
 	}
+	b := Bounds{Published: th.lastSeq, Known: true}
 	if th.n == 0 {
-		return 0, 0, true
+		return b
 	}
-	first = th.at(0).seq
-	last = th.at(th.n - 1).seq
-	if fn == nil || to < first || from > last || from > to {
-		return first, last, true
+	b.First = th.at(0).first
+	last := th.at(th.n - 1)
+	b.Last = last.first + uint64(last.count) - 1
+	if fn == nil || to < b.First || from > b.Last || from > to {
+		return b
 	}
-	lo, hi := max(from, first), min(to, last)
-	for i := int(lo - first); i <= int(hi-first); i++ {
+	// The first batch whose last sequence reaches from.
+	i := sort.Search(th.n, func(i int) bool {
 		e := th.at(i)
+		return e.first+uint64(e.count)-1 >= from
+	})
+	for ; i < th.n; i++ {
+		e := th.at(i)
+		if e.first > to {
+			break
+		}
 		c := th.chunks[e.chunk-th.chunkBase]
-		end := e.off + e.n
-		if !fn(e.seq, e.time, c[e.off:end:end]) {
+		hdrEnd := e.off + envelope.HeaderSize
+		end := hdrEnd + e.n
+		if !fn(Batch{First: e.first, Count: int(e.count), Header: c[e.off:hdrEnd:hdrEnd], Payload: c[hdrEnd:end:end]}) {
 			break
 		}
 	}
-	return first, last, true
+	return b
 }
+
+// Bounds returns what is held of topic.
+func (h *History) Bounds(topic string) Bounds { return h.Batches(topic, 0, 0, nil) }
 
 // HistoryStats are a History's gauges and counters.
 type HistoryStats struct {
-	// Topics, Messages and Bytes are what is retained now (Bytes counts payload bytes).
+	// Topics, Batches and Messages are what is retained now.
 	Topics   int
+	Batches  int
 	Messages int
-	Bytes    int64
-	// Evicted counts messages dropped to stay within the limits.
+	// Bytes is the memory charged to the budget: arena chunks and index.
+	Bytes int64
+	// Evicted counts records dropped to stay within the limits.
 	Evicted uint64
 	// EvictedTopics counts topics forgotten to stay within MaxTopics.
 	EvictedTopics uint64
-	// Rejected counts Appends refused with ErrOutOfOrder or ErrTooLarge.
+	// Rejected counts AppendBatch calls refused with ErrOutOfOrder or ErrTooLarge.
 	Rejected uint64
 }
 
@@ -394,8 +586,9 @@ func (h *History) Stats() HistoryStats {
 	defer h.mu.RUnlock()
 	return HistoryStats{
 		Topics:        len(h.topics),
-		Messages:      h.messages,
-		Bytes:         h.bytes,
+		Batches:       h.batches,
+		Messages:      h.records,
+		Bytes:         h.charged,
 		Evicted:       h.evicted,
 		EvictedTopics: h.evictedTopics,
 		Rejected:      h.rejected,

@@ -2,28 +2,27 @@ package recovery
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/syncmq/syncmq/proto/envelope"
 )
 
-type held struct {
-	seq     uint64
-	t       int64
-	payload string
+// batchOf encodes records first.. of topic as one DATA envelope, the way
+// the publisher sends it.
+func batchOf(topic string, first uint64, payloads ...[]byte) envelope.Frames {
+	var b envelope.Builder
+	b.Begin(nil, topic, envelope.Header{Kind: envelope.KindData, Seq: first, Time: int64(first)})
+	for _, p := range payloads {
+		b.Add(p)
+	}
+	f, _ := b.Finish()
+	return f
 }
 
-func collect(h *History, topic string, from, to uint64) ([]held, uint64, uint64, bool) {
-	var got []held
-	first, last, ok := h.Range(topic, from, to, func(seq uint64, t int64, p []byte) bool {
-		got = append(got, held{seq, t, string(p)})
-		return true
-	})
-	return got, first, last, ok
-}
 
 func mustHistory(t testing.TB, cfg HistoryConfig) *History {
 	t.Helper()
@@ -34,13 +33,45 @@ func mustHistory(t testing.TB, cfg HistoryConfig) *History {
 	return h
 }
 
-func appendN(t testing.TB, h *History, topic string, from, to uint64) {
+// appendRun appends from..to of topic in batches of per records.
+func appendRun(t testing.TB, h *History, topic string, from, to uint64, per int) {
 	t.Helper()
-	for q := from; q <= to; q++ {
-		if err := h.Append(topic, q, int64(q)*10, payloadOf(q)); err != nil {
+	for q := from; q <= to; q += uint64(per) {
+		var ps [][]byte
+		for s := q; s < q+uint64(per) && s <= to; s++ {
+			ps = append(ps, payloadOf(s))
+		}
+		f := batchOf(topic, q, ps...)
+		if err := h.AppendBatch(topic, q, len(ps), f[1], f[2]); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// records decodes every record Batches hands over for [from, to].
+func records(t testing.TB, h *History, topic string, from, to uint64) (map[uint64]string, Bounds) {
+	t.Helper()
+	got := map[uint64]string{}
+	var prev uint64
+	b := h.Batches(topic, from, to, func(b Batch) bool {
+		if prev != 0 && b.First != prev+1 {
+			t.Fatalf("batches not contiguous: %d after %d", b.First, prev)
+		}
+		prev = b.Last()
+		hdr, err := envelope.ParseHeader(b.Header)
+		if err != nil || hdr.Seq != b.First || int(hdr.Count) != b.Count {
+			t.Fatalf("retained header %+v, %v; batch at %d of %d", hdr, err, b.First, b.Count)
+		}
+		m, err := envelope.Decode([][]byte{[]byte(topic), b.Header, b.Payload}, envelope.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq, p := range m.Records() {
+			got[seq] = string(p)
+		}
+		return true
+	})
+	return got, b
 }
 
 func TestHistoryConfigValidate(t *testing.T) {
@@ -48,9 +79,10 @@ func TestHistoryConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []HistoryConfig{
-		{MaxMessages: -1, MaxTopics: 1},
-		{MaxMessages: 1, MaxBytes: -1, MaxTopics: 1},
-		{MaxMessages: 1, MaxTopics: 0},
+		{MaxMessages: -1, MaxBytes: 1 << 20, MaxTopics: 1},
+		{MaxMessages: 1, MaxBytes: 1000, MaxTopics: 1},
+		{MaxMessages: 1, MaxBytes: 1 << 20, MaxTopicBytes: -1, MaxTopics: 1},
+		{MaxMessages: 1, MaxBytes: 1 << 20, MaxTopics: 0},
 	} {
 		if err := c.Validate(); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: Validate = %v", c, err)
@@ -61,259 +93,214 @@ func TestHistoryConfigValidate(t *testing.T) {
 	}
 }
 
-func TestHistoryRange(t *testing.T) {
+func TestHistoryBatches(t *testing.T) {
 	h := mustHistory(t, DefaultHistoryConfig())
-	appendN(t, h, "a", 1, 5)
-	got, first, last, ok := collect(h, "a", 2, 4)
-	if !ok || first != 1 || last != 5 {
-		t.Fatalf("bounds = %d, %d, %v", first, last, ok)
+	appendRun(t, h, "a", 1, 100, 10)
+	got, b := records(t, h, "a", 35, 52)
+	if b != (Bounds{First: 1, Last: 100, Published: 100, Known: true}) {
+		t.Fatalf("bounds %+v", b)
 	}
-	want := []held{{2, 20, "p2"}, {3, 30, "p3"}, {4, 40, "p4"}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("got %v, want %v", got, want)
+	// Whole batches overlapping 35..52: 31..60.
+	if len(got) != 30 || got[31] != "p31" || got[60] != "p60" {
+		t.Fatalf("got %d records %v", len(got), got)
 	}
-	for _, c := range []struct {
-		from, to uint64
-		n        int
-	}{{0, 100, 5}, {5, 5, 1}, {6, 9, 0}, {4, 2, 0}, {0, 0, 0}, {3, ^uint64(0), 3}} {
-		if got, _, _, _ := collect(h, "a", c.from, c.to); len(got) != c.n {
-			t.Errorf("Range(%d, %d) gave %d records, want %d", c.from, c.to, len(got), c.n)
-		}
+	if got, _ := records(t, h, "a", 101, 200); len(got) != 0 {
+		t.Fatalf("beyond the end: %v", got)
 	}
-	// Stop early.
-	n := 0
-	h.Range("a", 1, 5, func(uint64, int64, []byte) bool { n++; return n < 2 })
-	if n != 2 {
-		t.Fatalf("fn called %d times after returning false", n)
-	}
-	// Bounds only.
-	if first, last, ok := h.Range("a", 1, 5, nil); first != 1 || last != 5 || !ok {
-		t.Fatalf("nil fn: %d, %d, %v", first, last, ok)
-	}
-	if _, _, ok := h.Range("b", 1, 5, nil); ok {
-		t.Fatal("unknown topic reported known")
+	if b := h.Bounds("nope"); b.Known {
+		t.Fatalf("unknown topic: %+v", b)
 	}
 }
 
 func TestHistoryEvictsByCount(t *testing.T) {
-	h := mustHistory(t, HistoryConfig{MaxMessages: 3, MaxTopics: 10})
-	appendN(t, h, "a", 1, 5)
-	got, first, last, _ := collect(h, "a", 1, 5)
-	if first != 3 || last != 5 || len(got) != 3 {
-		t.Fatalf("held %d..%d (%d)", first, last, len(got))
-	}
-	if st := h.Stats(); st != (HistoryStats{Topics: 1, Messages: 3, Bytes: 6, Evicted: 2}) {
-		t.Fatalf("stats %+v", st)
+	h := mustHistory(t, HistoryConfig{MaxMessages: 25, MaxBytes: 1 << 20, MaxTopics: 1})
+	appendRun(t, h, "a", 1, 100, 10)
+	got, b := records(t, h, "a", 1, 100)
+	// At least 25 records, at most one batch more: 71..100.
+	if b.First != 71 || b.Last != 100 || len(got) != 30 {
+		t.Fatalf("bounds %+v, %d records", b, len(got))
 	}
 }
 
-func TestHistoryEvictsByBytes(t *testing.T) {
-	h := mustHistory(t, HistoryConfig{MaxMessages: 100, MaxBytes: 10, MaxTopics: 10})
-	for q := uint64(1); q <= 5; q++ {
-		if err := h.Append("a", q, 0, []byte("1234")); err != nil {
-			t.Fatal(err)
+// TestHistoryBudgetIsShared: the whole History stays within MaxBytes
+// whatever the topic count, and a busy topic evicts its own history before
+// a quiet topic's.
+func TestHistoryBudgetIsShared(t *testing.T) {
+	for _, topics := range []int{10, 2000, 10_000} {
+		t.Run(fmt.Sprint(topics), func(t *testing.T) {
+			cfg := HistoryConfig{MaxBytes: 8 << 20, MaxMessages: 1 << 20, MaxTopics: 10_000}
+			h := mustHistory(t, cfg)
+			payload := bytes.Repeat([]byte{'x'}, 1024)
+			next := make([]uint64, topics)
+			for i := 0; i < 20_000; i++ {
+				k := i % topics
+				next[k]++
+				f := batchOf(fmt.Sprint(k), next[k], payload)
+				if err := h.AppendBatch(fmt.Sprint(k), next[k], 1, f[1], f[2]); err != nil {
+					t.Fatal(err)
+				}
+				if st := h.Stats(); st.Bytes > cfg.MaxBytes {
+					t.Fatalf("after %d appends: %d bytes charged, budget %d", i+1, st.Bytes, cfg.MaxBytes)
+				}
+			}
+		})
+	}
+	t.Run("quiet topic survives", func(t *testing.T) {
+		h := mustHistory(t, HistoryConfig{MaxBytes: 1 << 20, MaxMessages: 1 << 20, MaxTopics: 10})
+		appendRun(t, h, "quiet", 1, 10, 1)
+		appendRun(t, h, "busy", 1, 200_000, 1000)
+		if b := h.Bounds("quiet"); b.First != 1 || b.Last != 10 {
+			t.Fatalf("quiet topic lost its history to a busy one: %+v", b)
 		}
-	}
-	first, last, _ := h.Range("a", 0, 10, nil)
-	if first != 4 || last != 5 {
-		t.Fatalf("held %d..%d, want 4..5", first, last)
-	}
-	if st := h.Stats(); st.Bytes != 8 || st.Messages != 2 || st.Evicted != 3 {
-		t.Fatalf("stats %+v", st)
-	}
+		if b := h.Bounds("busy"); b.Last != 200_000 || b.First == 1 {
+			t.Fatalf("busy topic %+v", b)
+		}
+	})
+	t.Run("topic cap", func(t *testing.T) {
+		h := mustHistory(t, HistoryConfig{MaxBytes: 8 << 20, MaxTopicBytes: 64 << 10, MaxMessages: 1 << 20, MaxTopics: 10})
+		appendRun(t, h, "a", 1, 50_000, 100)
+		if st := h.Stats(); st.Bytes > 64<<10 {
+			t.Fatalf("one topic holds %d bytes, cap 64 KiB", st.Bytes)
+		}
+	})
 }
 
 func TestHistoryRejectsOutOfOrder(t *testing.T) {
 	h := mustHistory(t, DefaultHistoryConfig())
-	appendN(t, h, "a", 1, 3)
-	for _, q := range []uint64{0, 2, 3} {
-		if err := h.Append("a", q, 0, []byte("x")); !errors.Is(err, ErrOutOfOrder) {
-			t.Errorf("Append(%d) = %v, want ErrOutOfOrder", q, err)
+	appendRun(t, h, "a", 1, 10, 5)
+	f := batchOf("a", 10, []byte("x"))
+	for _, first := range []uint64{0, 5, 10} {
+		if err := h.AppendBatch("a", first, 1, f[1], f[2]); !errors.Is(err, ErrOutOfOrder) {
+			t.Fatalf("first %d: %v", first, err)
 		}
 	}
-	if err := h.Append("new", 0, 0, nil); !errors.Is(err, ErrOutOfOrder) {
-		t.Errorf("Append(new, 0) = %v", err)
-	}
-	got, first, last, _ := collect(h, "a", 1, 3)
-	if first != 1 || last != 3 || got[2].payload != "p3" {
-		t.Fatalf("history changed: %v", got)
-	}
-	if st := h.Stats(); st.Rejected != 4 || st.Topics != 1 {
-		t.Fatalf("stats %+v", st)
+	if b := h.Bounds("a"); b.First != 1 || b.Last != 10 {
+		t.Fatalf("a rejected append changed the history: %+v", b)
 	}
 }
 
 func TestHistorySkipKeepsContiguous(t *testing.T) {
 	h := mustHistory(t, DefaultHistoryConfig())
-	appendN(t, h, "a", 1, 3)
-	appendN(t, h, "a", 7, 8)
-	got, first, last, _ := collect(h, "a", 0, 10)
-	if first != 7 || last != 8 || len(got) != 2 {
-		t.Fatalf("held %d..%d %v", first, last, got)
-	}
-	if st := h.Stats(); st.Evicted != 3 {
-		t.Fatalf("stats %+v", st)
+	appendRun(t, h, "a", 1, 10, 5)
+	appendRun(t, h, "a", 20, 29, 5)
+	if b := h.Bounds("a"); b.First != 20 || b.Last != 29 {
+		t.Fatalf("after a skip: %+v", b)
 	}
 }
 
 func TestHistoryTooLarge(t *testing.T) {
-	h := mustHistory(t, HistoryConfig{MaxMessages: 10, MaxBytes: 10, MaxTopics: 10})
-	appendN(t, h, "a", 1, 2)
-	if err := h.Append("a", 3, 0, make([]byte, 11)); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("Append = %v, want ErrTooLarge", err)
+	h := mustHistory(t, HistoryConfig{MaxBytes: 1 << 20, MaxMessages: 100, MaxTopics: 2})
+	appendRun(t, h, "a", 1, 10, 1)
+	f := batchOf("a", 11, make([]byte, 1<<20))
+	if err := h.AppendBatch("a", 11, 1, f[1], f[2]); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversize batch: %v", err)
 	}
-	if first, last, ok := h.Range("a", 0, 10, nil); first != 0 || last != 0 || !ok {
-		t.Fatalf("after too large: %d..%d %v, want empty but known", first, last, ok)
+	if b := h.Bounds("a"); b.First != 0 || b.Published != 11 {
+		t.Fatalf("after an oversize batch: %+v", b)
 	}
-	if err := h.Append("a", 3, 0, nil); !errors.Is(err, ErrOutOfOrder) {
-		t.Fatalf("re-Append(3) = %v: the rejected seq still counts", err)
-	}
-	appendN(t, h, "a", 4, 4)
-	if first, last, _ := h.Range("a", 0, 10, nil); first != 4 || last != 4 {
-		t.Fatalf("held %d..%d, want 4..4", first, last)
-	}
-	if st := h.Stats(); st.Messages != 1 || st.Bytes != 2 || st.Evicted != 2 || st.Rejected != 2 {
-		t.Fatalf("stats %+v", st)
+	appendRun(t, h, "a", 12, 12, 1)
+	if b := h.Bounds("a"); b.First != 12 {
+		t.Fatalf("after the next batch: %+v", b)
 	}
 }
 
 func TestHistoryMaxTopics(t *testing.T) {
-	h := mustHistory(t, HistoryConfig{MaxMessages: 10, MaxTopics: 2})
-	appendN(t, h, "a", 1, 2)
-	appendN(t, h, "b", 1, 3)
-	appendN(t, h, "a", 3, 3) // a is now the most recent
-	appendN(t, h, "c", 1, 1) // evicts b
-	if _, _, ok := h.Range("b", 0, 9, nil); ok {
-		t.Fatal("b still known")
+	h := mustHistory(t, HistoryConfig{MaxBytes: 1 << 20, MaxMessages: 100, MaxTopics: 2})
+	appendRun(t, h, "a", 1, 5, 1)
+	appendRun(t, h, "b", 1, 5, 1)
+	appendRun(t, h, "a", 6, 6, 1) // a is now the most recent
+	appendRun(t, h, "c", 1, 5, 1)
+	if h.Bounds("b").Known || !h.Bounds("a").Known || !h.Bounds("c").Known {
+		t.Fatal("the least recently appended topic was not the one forgotten")
 	}
-	for _, topic := range []string{"a", "c"} {
-		if _, _, ok := h.Range(topic, 0, 9, nil); !ok {
-			t.Fatalf("%s forgotten", topic)
-		}
-	}
-	got, _, _, _ := collect(h, "c", 0, 9)
-	if len(got) != 1 || got[0].payload != "p1" {
-		t.Fatalf("c = %v", got)
-	}
-	appendN(t, h, "b", 1, 1) // b starts afresh and evicts a
-	if st := h.Stats(); st != (HistoryStats{Topics: 2, Messages: 2, Bytes: 4, Evicted: 6, EvictedTopics: 2}) {
+	if st := h.Stats(); st.Topics != 2 || st.EvictedTopics != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
 
 func TestHistoryRetentionOff(t *testing.T) {
-	h := mustHistory(t, HistoryConfig{MaxMessages: 0, MaxTopics: 1})
-	appendN(t, h, "a", 1, 3)
-	if _, _, ok := h.Range("a", 0, 9, nil); ok {
-		t.Fatal("retention off, yet topic known")
-	}
-	if st := h.Stats(); st != (HistoryStats{}) {
-		t.Fatalf("stats %+v", st)
+	h := mustHistory(t, HistoryConfig{MaxTopics: 1})
+	appendRun(t, h, "a", 1, 5, 1)
+	if b := h.Bounds("a"); b.Known {
+		t.Fatalf("retention off, yet %+v", b)
 	}
 }
 
-func TestHistoryCopiesPayload(t *testing.T) {
+func TestHistoryCopiesBatch(t *testing.T) {
 	h := mustHistory(t, DefaultHistoryConfig())
-	buf := []byte("abc")
-	if err := h.Append("a", 1, 0, buf); err != nil {
+	f := batchOf("a", 1, []byte("hello"))
+	if err := h.AppendBatch("a", 1, 1, f[1], f[2]); err != nil {
 		t.Fatal(err)
 	}
-	copy(buf, "XYZ")
-	if got, _, _, _ := collect(h, "a", 1, 1); got[0].payload != "abc" {
-		t.Fatalf("payload %q, want abc", got[0].payload)
+	f[2][0] = 'X'
+	if got, _ := records(t, h, "a", 1, 1); got[1] != "hello" {
+		t.Fatalf("history aliases the caller's buffer: %q", got[1])
 	}
 }
 
-// TestHistoryModel appends random payloads, including ones larger than an
-// arena chunk, under random limits and compares every Range with a model.
+// TestHistoryModel appends random batches to random topics and checks the
+// History against a model: contiguity, content, the MaxMessages floor, and
+// the memory budget.
 func TestHistoryModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for round := 0; round < 50; round++ {
-		cfg := HistoryConfig{MaxMessages: 1 + r.IntN(200), MaxTopics: 1 + r.IntN(4)}
+	for round := 0; round < 30; round++ {
+		cfg := HistoryConfig{MaxBytes: int64(1<<20 + r.IntN(1<<20)), MaxMessages: 1 + r.IntN(500), MaxTopics: 1 + r.IntN(4)}
 		if r.IntN(2) == 0 {
-			cfg.MaxBytes = int64(1 + r.IntN(3*arenaChunk))
+			cfg.MaxTopicBytes = int64(64<<10 + r.IntN(512<<10))
 		}
 		h := mustHistory(t, cfg)
-		model := map[string][]held{}
 		last := map[string]uint64{}
 		topics := []string{"t0", "t1", "t2", "t3", "t4"}
-		for i := 0; i < 2000; i++ {
+		for i := 0; i < 1500; i++ {
 			topic := topics[r.IntN(len(topics))]
-			if _, _, ok := h.Range(topic, 0, 0, nil); !ok {
-				delete(model, topic) // forgotten as least recently used
-				delete(last, topic)
+			if !h.Bounds(topic).Known {
+				delete(last, topic) // forgotten as least recently used
 			}
-			seq := last[topic] + 1
+			first := last[topic] + 1
 			if r.IntN(20) == 0 {
-				seq += uint64(r.IntN(5)) // skip ahead
+				first += uint64(r.IntN(5)) // skip ahead
 			}
-			n := r.IntN(300)
-			if r.IntN(50) == 0 {
-				n = arenaChunk + r.IntN(arenaChunk)
-			}
-			p := make([]byte, n)
-			for j := range p {
-				p[j] = byte(seq) + byte(j)
-			}
-			err := h.Append(topic, seq, int64(seq), p)
-			last[topic] = seq
-			m := model[topic]
-			if len(m) > 0 && m[len(m)-1].seq+1 != seq {
-				m = nil
-			}
-			if err != nil {
-				if !errors.Is(err, ErrTooLarge) {
-					t.Fatal(err)
+			n := 1 + r.IntN(20)
+			ps := make([][]byte, n)
+			for j := range ps {
+				size := r.IntN(300)
+				if r.IntN(100) == 0 {
+					size = maxChunk + r.IntN(maxChunk)
 				}
-				model[topic] = nil
-				continue
+				ps[j] = bytes.Repeat([]byte{byte(first) + byte(j)}, size)
 			}
-			m = append(m, held{seq, int64(seq), string(p)})
-			var size int64
-			for _, e := range m {
-				size += int64(len(e.payload))
+			f := batchOf(topic, first, ps...)
+			err := h.AppendBatch(topic, first, n, f[1], f[2])
+			last[topic] = first + uint64(n) - 1
+			if err != nil && !errors.Is(err, ErrTooLarge) {
+				t.Fatal(err)
 			}
-			for len(m) > cfg.MaxMessages || (cfg.MaxBytes > 0 && size > cfg.MaxBytes) {
-				size -= int64(len(m[0].payload))
-				m = m[1:]
+			if st := h.Stats(); st.Bytes > cfg.MaxBytes {
+				t.Fatalf("round %d step %d: %d bytes charged, budget %d", round, i, st.Bytes, cfg.MaxBytes)
 			}
-			model[topic] = m
-			if r.IntN(10) == 0 {
-				got, first, lastHeld, ok := collect(h, topic, 0, ^uint64(0))
-				if !ok || len(got) != len(m) {
-					t.Fatalf("round %d step %d %s: %d held, model %d", round, i, topic, len(got), len(m))
-				}
-				for j := range got {
-					if got[j] != m[j] {
-						t.Fatalf("round %d step %d %s: record %d differs (seq %d vs %d)", round, i, topic, j, got[j].seq, m[j].seq)
-					}
-				}
-				if len(m) > 0 && (first != m[0].seq || lastHeld != m[len(m)-1].seq) {
-					t.Fatalf("bounds %d..%d, model %d..%d", first, lastHeld, m[0].seq, m[len(m)-1].seq)
+			got, b := records(t, h, topic, 0, ^uint64(0))
+			if b.Published != last[topic] {
+				t.Fatalf("published %d, appended up to %d", b.Published, last[topic])
+			}
+			if err == nil && (b.Last != last[topic] || len(got) == 0) {
+				t.Fatalf("round %d step %d: the batch just appended is not held: %+v", round, i, b)
+			}
+			if b.First != 0 && uint64(len(got)) != b.Last-b.First+1 {
+				t.Fatalf("round %d step %d: %d records held for %d..%d", round, i, len(got), b.First, b.Last)
+			}
+			for seq, p := range got {
+				if len(p) > 0 && p[0] != byte(seq) { // record j of a batch from first holds byte(first+j)
+					t.Fatalf("round %d step %d: record %d corrupted", round, i, seq)
 				}
 			}
-		}
-		var msgs int
-		var bytes int64
-		for topic, m := range model {
-			if _, _, ok := h.Range(topic, 0, 0, nil); !ok {
-				continue // forgotten as least recently used
-			}
-			msgs += len(m)
-			for _, e := range m {
-				bytes += int64(len(e.payload))
-			}
-		}
-		if st := h.Stats(); st.Messages != msgs || st.Bytes != bytes || st.Topics > cfg.MaxTopics {
-			t.Fatalf("round %d: stats %+v, model %d msgs %d bytes", round, st, msgs, bytes)
 		}
 	}
 }
 
 // TestHistoryConcurrentReaders runs one writer against readers that check
-// every payload they see matches its sequence; run it with -race.
+// every record they see matches its sequence; run it with -race.
 func TestHistoryConcurrentReaders(t *testing.T) {
-	h := mustHistory(t, HistoryConfig{MaxMessages: 500, MaxBytes: 4096, MaxTopics: 4})
+	h := mustHistory(t, HistoryConfig{MaxMessages: 500, MaxBytes: 1 << 20, MaxTopics: 4})
 	const n = 20000
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -328,112 +315,86 @@ func TestHistoryConcurrentReaders(t *testing.T) {
 					return
 				default:
 				}
-				h.Range("a", 0, n, func(seq uint64, _ int64, p []byte) bool {
-					if len(p) != 8 || binary.BigEndian.Uint64(p) != seq {
-						select {
-						case errs <- fmt.Errorf("seq %d payload % x", seq, p):
-						default:
-						}
+				h.Batches("a", 0, ^uint64(0), func(b Batch) bool {
+					m, err := envelope.Decode([][]byte{[]byte("a"), b.Header, b.Payload}, envelope.Limits{})
+					if err != nil {
+						errs <- err
 						return false
+					}
+					for seq, p := range m.Records() {
+						if string(p) != string(payloadOf(seq)) {
+							errs <- fmt.Errorf("seq %d holds %q", seq, p)
+							return false
+						}
 					}
 					return true
 				})
-				h.Stats()
 			}
 		}()
 	}
-	var buf [8]byte
-	for q := uint64(1); q <= n; q++ {
-		binary.BigEndian.PutUint64(buf[:], q)
-		if err := h.Append("a", q, 0, buf[:]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendRun(t, h, "a", 1, n, 7)
 	close(done)
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
 	}
 }
 
 func TestHistoryAppendDoesNotAllocate(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector allocates")
-	}
-	h := mustHistory(t, HistoryConfig{MaxMessages: 1000, MaxBytes: 1 << 20, MaxTopics: 10})
-	p := bytes.Repeat([]byte{'x'}, 200)
-	seq := uint64(0)
-	for ; seq < 5000; seq++ { // warm up: reach the limits, fill the chunk pool
-		_ = h.Append("a", seq+1, 0, p)
-	}
-	allocs := testing.AllocsPerRun(10000, func() {
+	h := mustHistory(t, HistoryConfig{MaxMessages: 1000, MaxBytes: 1 << 20, MaxTopics: 1})
+	f := batchOf("a", 1, bytes.Repeat([]byte("x"), 100))
+	seq := uint64(1)
+	step := func() {
+		if err := h.AppendBatch("a", seq, 1, f[1], f[2]); err != nil {
+			t.Fatal(err)
+		}
 		seq++
-		_ = h.Append("a", seq, 0, p)
-	})
-	if allocs != 0 {
-		t.Fatalf("Append allocates %v times per call in steady state", allocs)
+	}
+	for i := 0; i < 5000; i++ { // reach the limits
+		step()
+	}
+	if n := testing.AllocsPerRun(1000, step); n != 0 {
+		t.Fatalf("%v allocations per AppendBatch once full", n)
 	}
 }
 
+// BenchmarkHistoryAppend compares retaining 1,000 records as one batch
+// (one lock, one copy) with retaining them as 1,000 single-record batches.
 func BenchmarkHistoryAppend(b *testing.B) {
-	for _, size := range []int{64, 1024} {
-		b.Run(fmt.Sprintf("1topic/%dB", size), func(b *testing.B) {
-			h := mustHistory(b, HistoryConfig{MaxMessages: 10_000, MaxBytes: 64 << 20, MaxTopics: 10})
-			p := make([]byte, size)
-			seq := uint64(0)
-			for ; seq < 20_000; seq++ {
-				_ = h.Append("topic", seq+1, 0, p)
+	for _, per := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("records-per-batch=%d", per), func(b *testing.B) {
+			h := mustHistory(b, HistoryConfig{MaxMessages: 100_000, MaxBytes: 64 << 20, MaxTopics: 1})
+			ps := make([][]byte, per)
+			for i := range ps {
+				ps[i] = []byte("Rhubarb")
 			}
-			b.SetBytes(int64(size))
+			f := batchOf("a", 1, ps...)
 			b.ReportAllocs()
-			b.ResetTimer()
+			b.SetBytes(int64(len(f[2])))
+			seq := uint64(1)
 			for i := 0; i < b.N; i++ {
-				seq++
-				if err := h.Append("topic", seq, int64(i), p); err != nil {
+				if err := h.AppendBatch("a", seq, per, f[1], f[2]); err != nil {
 					b.Fatal(err)
 				}
+				seq += uint64(per)
 			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*per), "ns/record")
 		})
 	}
-	b.Run("100topics/256B", func(b *testing.B) {
-		h := mustHistory(b, HistoryConfig{MaxMessages: 1000, MaxBytes: 1 << 20, MaxTopics: 100})
-		topics := make([]string, 100)
-		for i := range topics {
-			topics[i] = fmt.Sprintf("topic.%03d", i)
-		}
-		seqs := make([]uint64, len(topics))
-		p := make([]byte, 256)
-		for i := 0; i < 300_000; i++ {
-			k := i % len(topics)
-			seqs[k]++
-			_ = h.Append(topics[k], seqs[k], 0, p)
-		}
-		b.SetBytes(int64(len(p)))
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			k := i % len(topics)
-			seqs[k]++
-			if err := h.Append(topics[k], seqs[k], 0, p); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }
 
-func BenchmarkHistoryRange(b *testing.B) {
-	h := mustHistory(b, HistoryConfig{MaxMessages: 100_000, MaxTopics: 1})
-	p := make([]byte, 128)
-	for q := uint64(1); q <= 100_000; q++ {
-		_ = h.Append("t", q, 0, p)
-	}
+func BenchmarkHistoryBatches(b *testing.B) {
+	h := mustHistory(b, HistoryConfig{MaxMessages: 200_000, MaxBytes: 64 << 20, MaxTopics: 1})
+	appendRun(b, h, "a", 1, 100_000, 1000)
+	buf := make([]byte, 0, 256<<10)
 	b.ReportAllocs()
-	b.ResetTimer()
-	var n int
 	for i := 0; i < b.N; i++ {
-		from := uint64(i%99_000) + 1
-		h.Range("t", from, from+999, func(uint64, int64, []byte) bool { n++; return true })
+		h.Batches("a", 1, 100_000, func(bt Batch) bool {
+			buf = append(append(buf[:0], bt.Header...), bt.Payload...)
+			return true
+		})
 	}
-	b.ReportMetric(float64(n)/float64(b.N), "records/op")
+	b.ReportMetric(float64(b.N)*100_000/b.Elapsed().Seconds(), "records/s")
 }

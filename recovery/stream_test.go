@@ -424,7 +424,7 @@ func TestStreamConfigValidate(t *testing.T) {
 }
 
 func TestCauseNames(t *testing.T) {
-	want := "unknown before-join slow-consumer publisher-overflow publisher-restart reconnect beyond-retention timeout"
+	want := "unknown before-join slow-consumer publisher-overflow publisher-restart reconnect beyond-retention timeout publisher-gone"
 	var got []string
 	for _, c := range Causes() {
 		got = append(got, c.String())

@@ -79,7 +79,7 @@ func runDemo(ctx context.Context, lg *zap.Logger, n, count int) error {
 	if err != nil {
 		return err
 	}
-	defer pub.Close(context.Background())
+	defer pub.Shutdown(context.Background())
 	fmt.Printf("publisher %s on %s, sync %s, waiting for %d subscribers\n", pub.ID().Short(), pub.Endpoint(), pub.SyncEndpoint(), n)
 
 	subs := make([]*demoSub, n)
@@ -118,7 +118,7 @@ func runDemo(ctx context.Context, lg *zap.Logger, n, count int) error {
 			return err
 		}
 	}
-	if err := pub.Close(ctx); err != nil {
+	if err := pub.Shutdown(ctx); err != nil {
 		return err
 	}
 	for _, ds := range subs {

@@ -234,7 +234,7 @@ func runPublisher(ctx context.Context, o options, lg *zap.Logger) error {
 	closePub := func() error {
 		cctx, cancel := context.WithTimeout(context.Background(), o.drain)
 		defer cancel()
-		return pub.Close(cctx)
+		return pub.Shutdown(cctx)
 	}
 	if addr := pub.GossipAddr(); addr != "" {
 		lg.Info("gossip", zap.String("addr", addr), zap.String("join_with", "--join "+addr))

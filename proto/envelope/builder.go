@@ -41,6 +41,10 @@ func (b *Builder) Add(payload []byte) {
 	b.h.Count++
 }
 
+// SetTime sets the header's time (Unix nanoseconds), e.g. when the
+// message is handed to the socket rather than when it was begun.
+func (b *Builder) SetTime(t int64) { b.h.Time = t }
+
 // Count is the number of records added since Begin.
 func (b *Builder) Count() int { return int(b.h.Count) }
 

@@ -172,7 +172,7 @@ func TestDecodeErrors(t *testing.T) {
 
 		// ErrKind
 		{name: "kind/0", frames: patchHeader(validData(), func(h []byte) { h[3] = 0 }), want: envelope.ErrKind},
-		{name: "kind/5", frames: patchHeader(validData(), func(h []byte) { h[3] = 5 }), want: envelope.ErrKind},
+		{name: "kind/6", frames: patchHeader(validData(), func(h []byte) { h[3] = 6 }), want: envelope.ErrKind},
 		{name: "kind/255", frames: patchHeader(validData(), func(h []byte) { h[3] = 255 }), want: envelope.ErrKind},
 
 		// ErrFlags

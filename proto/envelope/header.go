@@ -36,6 +36,11 @@ const (
 	KindHeartbeat Kind = 3
 	// KindEnd says the publisher has finished; its payload is the final topic table.
 	KindEnd Kind = 4
+	// KindAbort says the publisher gives the epoch up unfinished (its
+	// quorum failed); its payload is the reason, UTF-8 text of at most
+	// MaxAbortReason bytes. END follows. Added in protocol 1.1; a 1.0
+	// receiver drops it as an unknown kind.
+	KindAbort Kind = 5
 )
 
 func (k Kind) String() string {
@@ -48,6 +53,8 @@ func (k Kind) String() string {
 		return "HEARTBEAT"
 	case KindEnd:
 		return "END"
+	case KindAbort:
+		return "ABORT"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -179,7 +186,7 @@ func ParseHeader(b []byte) (Header, error) {
 		if h.Seq == 0 || h.Seq+uint64(h.Count)-1 < h.Seq {
 			return h, fmt.Errorf("%w: %d+%d", ErrSequence, h.Seq, h.Count)
 		}
-	case KindHello, KindHeartbeat, KindEnd:
+	case KindHello, KindHeartbeat, KindEnd, KindAbort:
 		if h.Flags != 0 {
 			return h, fmt.Errorf("%w: %#04x on %v", ErrFlags, uint16(h.Flags), h.Kind)
 		}
@@ -193,4 +200,11 @@ func ParseHeader(b []byte) (Header, error) {
 		return h, fmt.Errorf("%w: %d", ErrKind, uint8(h.Kind))
 	}
 	return h, nil
+}
+
+// SetFlags sets f in an encoded header, in place. The checksum covers only
+// the payload, so the header stays valid: a publisher marks a retained
+// batch FlagReplay this way without re-encoding it.
+func SetFlags(header []byte, f Flags) {
+	binary.BigEndian.PutUint16(header[4:], binary.BigEndian.Uint16(header[4:])|uint16(f))
 }

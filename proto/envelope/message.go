@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"iter"
+	"unicode/utf8"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -83,10 +84,17 @@ func Decode(frames [][]byte, lim Limits) (Message, error) {
 		if err := checkTable(p); err != nil {
 			return m, err
 		}
+	case KindAbort:
+		if len(p) > MaxAbortReason || !utf8.Valid(p) {
+			return m, fmt.Errorf("%w: ABORT reason of %d bytes must be UTF-8 of at most %d", ErrPayloadSize, len(p), MaxAbortReason)
+		}
 	}
 	m.Topic, m.Header, m.Payload = frames[0], h, p
 	return m, nil
 }
+
+// MaxAbortReason bounds the reason an ABORT carries.
+const MaxAbortReason = 1024
 
 // CheckTopic reports whether topic is valid for a message of kind k: data
 // topics are 1..MaxTopic bytes and do not start with a zero byte; control

@@ -77,6 +77,19 @@ type Ack struct {
 	Quorum    bool       `json:"quorum"` // whether publishing has started
 	Topics    []TopicSeq `json:"topics"` // where every topic stood at the ACK
 	Recovery  string     `json:"recovery,omitempty"`
+	// Resume is set when this subscriber id joined this epoch before on
+	// another data connection (it reconnected or restarted): where every
+	// topic stood at its first join. A subscriber that lost its place
+	// starts each topic there, repairing or reporting what it missed.
+	Resume []TopicSeq `json:"resume,omitempty"`
+}
+
+// ByeReply is the publisher's reply to an accepted BYE.
+func ByeReply() any {
+	return struct {
+		V    int    `json:"v"`
+		Type string `json:"type"`
+	}{Version, TypeBye}
 }
 
 // ErrorReply is the reply to a request the publisher refused.

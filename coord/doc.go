@@ -1,0 +1,87 @@
+// Package coord is syncmq's synchronized publish-subscribe: a Publisher
+// that publishes nothing until a quorum of subscribers has proven its data
+// path, and a Subscriber that hands the application every record in order
+// or reports, with a range and a cause, what it could not get. The wire
+// protocol is in docs/protocol.md; this package is one implementation of
+// both ends.
+//
+// # Publishing
+//
+// Configure with DefaultPublisherConfig and change what you need; every
+// field says its unit and what zero means:
+//
+//	cfg := coord.DefaultPublisherConfig()
+//	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = "tcp://*:5561", "tcp://*:5562", "tcp://*:5563"
+//	cfg.Expect = 3                           // or Quorum with Gossip: all, majority, N live members
+//	pub, err := coord.NewPublisher(cfg)      // binds, starts probing; does not block
+//	err = pub.WaitQuorum(ctx)                // three subscribers proved their data path
+//	seq, err := pub.Publish(ctx, "prices.eur", payload)
+//	err = pub.Shutdown(ctx)                  // send the rest, END, wait until delivered
+//
+// Publish is safe from many goroutines and numbers each topic's records
+// 1, 2, 3... in the order the calls return; subscribers receive records in
+// the order Publish accepted them. It blocks before the quorum, while
+// MaxPending bytes wait for the socket, and (QuorumLost pause) while a
+// membership quorum is lost.
+//
+// A subscriber counts toward the quorum only after it quoted, in a READY
+// on the sync endpoint, the nonce of a HELLO its own data connection
+// received: one nonce per connection, one subscriber id per nonce. Before
+// publishing starts, a subscriber whose connection goes away stops
+// counting. A data connection that has not done this within JoinTimeout is
+// closed.
+//
+// With RecoveryBind set the publisher keeps recent batches (History, one
+// memory budget for all topics) and replays them to subscribers that lost
+// some, over the recovery endpoint.
+//
+// # Subscribing
+//
+//	sub, err := coord.NewSubscriber(coord.SubscriberConfig{
+//		Connect: "tcp://pubhost:5561", Sync: "tcp://pubhost:5562",
+//		Subscribe: []string{"prices."},
+//		Handler: func(ev coord.Event) { ... },
+//	})
+//	err = sub.WaitReady(ctx)  // the first handshake completed
+//	...
+//	err = sub.Shutdown(ctx)   // leave the gossip cluster gracefully, stop
+//
+// The Handler receives every Event from one goroutine, in order: joined,
+// message (per publisher and topic in sequence order), loss (a range that
+// will never come, with its cause), caught-up, restart (the publisher came
+// back with a new epoch), end (the epoch is over; Cause says whether it
+// completed), connected and disconnected. A gap is repaired over the
+// publisher's recovery endpoint before later records are delivered; what
+// cannot be repaired is reported as an EventLoss, never skipped silently.
+// The Handler may call Close or Shutdown.
+//
+// A subscriber that comes back under the same ID (a restart) is told by
+// the publisher where it first joined and starts each topic there: what it
+// had delivered before is delivered again (at least once), and what the
+// publisher no longer retains is reported lost.
+//
+// # Discovery
+//
+// With Gossip set, publishers advertise their endpoints and topics in a
+// hashicorp/memberlist cluster; subscribers connect to every publisher
+// whose topics overlap their subscriptions, including later ones. See
+// docs/membership.md.
+//
+// # Lifecycle
+//
+// Every component has the same two ends. Shutdown(ctx) is graceful: it
+// finishes what was started (the publisher sends what it accepted and END,
+// waits for its subscribers, leaves the cluster), bounded by ctx. Close()
+// stops at once (the publisher as after a crash: no END, no leave). Both
+// are idempotent, both make every blocked call return ErrClosed, and both
+// wait for every goroutine they started. Both are safe from the
+// Subscriber's Handler and from OnMember callbacks.
+//
+// # Observing
+//
+// Publisher.Stats and Subscriber.Stats return snapshots of counters and
+// gauges; Subscriber.Evidence
+// feeds package diagnose. Limits a peer can hit (connections, subscribers,
+// topics, request rates) are counted there and logged at most once per
+// interval.
+package coord

@@ -1,0 +1,615 @@
+package coord
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/proto/handshake"
+)
+
+// pubCore is the publisher's protocol state: sequencing and batching of
+// published records, the quorum, which data connection each subscriber
+// proved, and the tables heartbeats and END carry. It is a plain state
+// machine in the manner of etcd raft's raft.go: inputs are method calls
+// that carry the time they happened (publish, take, ready, bye, data
+// connection changes, member changes, tick), outputs are return values
+// and the events it queues. It starts no goroutine, takes no lock, reads
+// no clock and touches no socket; the Publisher (publisher.go) owns one
+// behind a single mutex and does all the I/O.
+//
+// Invariants the tests check:
+//   - every sequence of a topic is handed out once, in order, from 1;
+//   - nothing is accepted before the quorum is reached (or forced);
+//   - take returns batches in the order their records were accepted, and
+//     the tables heartbeats and END carry equal the last sequence taken;
+//   - a subscriber counts only once it quoted the nonce of a HELLO its own
+//     data connection received, one subscriber id per nonce, and before
+//     the start only while that connection lives.
+type pubCore struct {
+	cfg       PublisherConfig
+	recovery  string // recovery endpoint the ACK names
+	start     time.Time
+	newBatch  func() *outMsg
+	randNonce func() [envelope.NonceSize]byte
+
+	phase   phase
+	failure error // phaseFailed: the *QuorumError
+
+	topics  map[string]*topicState
+	order   []*topicState // creation order: ACK tables and heartbeat sampling
+	cursor  int           // next unchanged topic a heartbeat repeats
+	open    *outMsg       // the batch accepting records, of one topic
+	sealed  []*outMsg     // sealed batches in publish order
+	pending int           // bytes accepted and not yet handed to the socket
+
+	q       quorum
+	conns   map[connID]*dataConn
+	byNonce map[[envelope.NonceSize]byte]*dataConn
+	subs    map[string]*subscriber // every id that ever joined this epoch
+	refused map[string]uint64      // READY and BYE refusals by code
+
+	nextHeartbeat time.Time
+	beats         uint64 // heartbeats built
+	events        []coreEvent
+	gen           uint64 // bumped when a blocked Publish may proceed
+}
+
+// phase is where the publisher is in its life.
+type phase uint8
+
+const (
+	phaseProbing    phase = iota // waiting for the quorum; nothing is published
+	phasePublishing              // the quorum was reached or forced
+	phaseFailed                  // the quorum timed out under policy fail
+	phaseEnding                  // Shutdown: no new records; what was accepted goes out, then END
+	phaseEnded                   // END was taken
+)
+
+func (p phase) String() string {
+	return [...]string{"probing", "publishing", "failed", "ending", "ended"}[p]
+}
+
+// topicState is the publisher's view of one topic.
+type topicState struct {
+	name     string
+	seq      uint64 // last sequence accepted by publish
+	taken    uint64 // last sequence taken for the socket
+	reported uint64 // taken as of the last heartbeat
+	beat     uint64 // the last heartbeat that listed it
+}
+
+// dataConn is one connection to the PUB socket and the nonce its HELLOs
+// carry. Quoting that nonce in a READY proves the subscriber reads this
+// connection; the nonce is never sent anywhere else.
+type dataConn struct {
+	id         connID
+	nonce      [envelope.NonceSize]byte
+	since      time.Time
+	subscribed bool          // asked for the control topic: HELLOs can reach it
+	helloAt    time.Time     // last HELLO handed out for it
+	helloEvery time.Duration // until the next one: doubles up to HeartbeatInterval
+	subscriber *subscriber
+}
+
+// subscriber is what the publisher remembers of one subscriber id.
+type subscriber struct {
+	id       string
+	conn     *dataConn // the connection its latest READY proved; nil once gone
+	joinedAt time.Time
+	nonce    [envelope.NonceSize]byte // the nonce its latest READY quoted; BYE must quote it too
+	// firstTable is where every topic stood at its first join: a
+	// subscriber that comes back under the same id (a restart) is told,
+	// so it repairs from there or reports the difference as lost.
+	firstTable []handshake.TopicSeq
+	bye        bool
+}
+
+// coreEvent is something the Publisher logs or acts on; the core only
+// queues them.
+type coreEvent struct {
+	kind       coreEventKind
+	subscriber string
+	live, need int
+	joined     int
+	code       string // refusals: the error code sent
+	reason     string
+	conn       connID
+	err        error
+}
+
+type coreEventKind uint8
+
+const (
+	evJoined        coreEventKind = iota + 1 // a subscriber's READY was accepted
+	evRefused                                // a READY or BYE was refused
+	evQuorumReached                          // publishing starts
+	evQuorumForced                           // the quorum timed out under policy proceed
+	evQuorumFailed                           // the quorum timed out under policy fail
+	evQuorumLost                             // a membership quorum reached before is lost
+	evQuorumRegained
+	evLeftBeforeStart // a counted subscriber's data connection went away before the start
+	evKick            // a data connection never completed the handshake in time
+)
+
+// connID names one connection to the PUB socket (wire.ConnID).
+type connID uint64
+
+// errors publish returns to say "wait for the next change and retry".
+var (
+	errWaitQuorum = errors.New("coord: waiting for the quorum")
+	errWaitSpace  = errors.New("coord: MaxPending bytes queued")
+	errPaused     = errors.New("coord: paused, quorum lost")
+)
+
+func newPubCore(cfg PublisherConfig, recoveryEndpoint string, now time.Time, newBatch func() *outMsg) *pubCore {
+	c := &pubCore{
+		cfg:       cfg,
+		recovery:  recoveryEndpoint,
+		start:     now,
+		newBatch:  newBatch,
+		randNonce: randomNonce,
+		topics:    make(map[string]*topicState),
+		q:         newQuorum(cfg.Quorum),
+		conns:     make(map[connID]*dataConn),
+		byNonce:   make(map[[envelope.NonceSize]byte]*dataConn),
+		subs:      make(map[string]*subscriber),
+		refused:   make(map[string]uint64),
+	}
+	c.nextHeartbeat = now.Add(cfg.HeartbeatInterval)
+	if cfg.Quorum == (QuorumRule{Kind: QuorumStatic}) {
+		c.startPublishing(now, evQuorumReached) // Expect 0: nothing to wait for
+	}
+	return c
+}
+
+func randomNonce() (n [envelope.NonceSize]byte) {
+	_, _ = rand.Read(n[:])
+	return n
+}
+
+func (c *pubCore) emit(ev coreEvent) { c.events = append(c.events, ev) }
+
+// takeEvents returns the queued events and forgets them.
+func (c *pubCore) takeEvents(dst []coreEvent) []coreEvent {
+	dst = append(dst, c.events...)
+	clear(c.events)
+	c.events = c.events[:0]
+	return dst
+}
+
+// publish accepts one record and returns its sequence. errWaitQuorum,
+// errWaitSpace and errPaused mean the caller should wait for gen to change
+// and try again; other errors are final.
+func (c *pubCore) publish(topic string, payload []byte) (uint64, error) {
+	switch c.phase {
+	case phaseProbing:
+		return 0, errWaitQuorum
+	case phaseFailed:
+		return 0, c.failure
+	case phaseEnding, phaseEnded:
+		return 0, ErrClosed
+	}
+	if c.cfg.QuorumLost == LostPause && c.q.lost() {
+		return 0, errPaused
+	}
+	if len(payload) > c.cfg.MaxPayload {
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), c.cfg.MaxPayload)
+	}
+	if c.pending >= c.cfg.MaxPending {
+		return 0, errWaitSpace
+	}
+	ts := c.topics[topic]
+	if ts == nil {
+		var err error
+		if ts, err = c.addTopic(topic); err != nil {
+			return 0, err
+		}
+	}
+	// Only consecutive records of one topic share a batch, so subscribers
+	// see the publisher's order across topics too, as with a plain PUB.
+	m := c.open
+	if m != nil && (m.topic != ts || m.b.Size()+len(payload)+4 > c.cfg.MaxBatchBytes+len(topic)+envelope.HeaderSize || m.b.Count() >= c.cfg.MaxBatchRecords) {
+		c.sealed = append(c.sealed, m)
+		m = nil
+	}
+	if m == nil {
+		m = c.newBatch()
+		m.begin(ts, c.cfg.ID, c.cfg.Epoch, ts.seq+1)
+		c.open = m
+	}
+	m.b.Add(payload)
+	m.bytes += len(payload) + 4
+	c.pending += len(payload) + 4
+	ts.seq++
+	return ts.seq, nil
+}
+
+func (c *pubCore) addTopic(topic string) (*topicState, error) {
+	if err := envelope.CheckTopic([]byte(topic), envelope.KindData, envelope.Limits{}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadTopic, err)
+	}
+	if !envelope.MatchesAny(c.cfg.Topics, topic) {
+		// Subscribers found this publisher by its announced topics; one
+		// outside them could reach nobody who needs it.
+		return nil, fmt.Errorf("%w: %q does not start with an announced topic %q", ErrBadTopic, topic, c.cfg.Topics)
+	}
+	if len(c.topics) >= c.cfg.MaxTopics {
+		return nil, fmt.Errorf("%w: %d topics, the limit (MaxTopics)", ErrTooManyTopics, len(c.topics))
+	}
+	ts := &topicState{name: topic}
+	c.topics[topic] = ts
+	c.order = append(c.order, ts)
+	return ts, nil
+}
+
+// take closes the open batch and appends every batch to dst, in publish
+// order. From here on their records count as sent: tables (ACK,
+// heartbeat, END) include them. The caller finishes the batches (outMsg.
+// finish stamps the time and checksums, outside the Publisher's lock),
+// hands them to the socket before any table it takes later, and reports
+// their bytes with sent.
+func (c *pubCore) take(dst []*outMsg) []*outMsg {
+	if c.open != nil {
+		c.sealed = append(c.sealed, c.open)
+		c.open = nil
+	}
+	for _, m := range c.sealed {
+		m.topic.taken = m.first + uint64(m.b.Count()) - 1
+		dst = append(dst, m)
+	}
+	clear(c.sealed)
+	c.sealed = c.sealed[:0]
+	return dst
+}
+
+// sent reports that n bytes of taken batches are with the socket, so
+// Publish calls waiting for room may proceed.
+func (c *pubCore) sent(n int) {
+	full := c.pending >= c.cfg.MaxPending
+	c.pending -= n
+	if full && c.pending < c.cfg.MaxPending {
+		c.gen++
+	}
+}
+
+// dataConnected registers a new connection to the PUB socket.
+func (c *pubCore) dataConnected(id connID, now time.Time) {
+	dc := &dataConn{id: id, since: now, nonce: c.randNonce()}
+	for c.byNonce[dc.nonce] != nil { // 2^-128, but a map must not collide
+		dc.nonce = c.randNonce()
+	}
+	c.conns[id] = dc
+	c.byNonce[dc.nonce] = dc
+}
+
+// dataSubscribed reports a subscription of a connection. Once it covers
+// the control topic, HELLOs reach it: the first is due at once. It returns
+// the nonce to send in a HELLO to that connection now, if any.
+func (c *pubCore) dataSubscribed(id connID, prefix []byte, now time.Time) ([envelope.NonceSize]byte, bool) {
+	dc := c.conns[id]
+	if dc == nil || dc.subscribed || len(prefix) > len(envelope.ControlTopic) || envelope.ControlTopic[:len(prefix)] != string(prefix) {
+		return [envelope.NonceSize]byte{}, false
+	}
+	dc.subscribed = true
+	if c.phase >= phaseEnding {
+		return [envelope.NonceSize]byte{}, false
+	}
+	dc.helloAt, dc.helloEvery = now, c.cfg.HelloInterval
+	return dc.nonce, true
+}
+
+// dataGone forgets a connection. A subscriber it proved stops counting if
+// publishing has not started yet.
+func (c *pubCore) dataGone(id connID, now time.Time) {
+	dc := c.conns[id]
+	if dc == nil {
+		return
+	}
+	delete(c.conns, id)
+	delete(c.byNonce, dc.nonce)
+	s := dc.subscriber
+	if s == nil || s.conn != dc {
+		return
+	}
+	s.conn = nil
+	if c.phase == phaseProbing && !c.cfg.Quorum.membership() {
+		c.applyQuorum(c.q.drop(s.id, now), now)
+		c.emit(coreEvent{kind: evLeftBeforeStart, subscriber: s.id, live: c.q.live(), need: c.q.need()})
+	}
+}
+
+// ready answers a READY: an Ack, or an ErrorReply for the subscriber.
+func (c *pubCore) ready(r handshake.Ready, now time.Time) any {
+	if r.Publisher != c.cfg.ID.String() || r.Epoch != c.cfg.Epoch {
+		return c.refuse(handshake.CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", c.cfg.ID, c.cfg.Epoch))
+	}
+	if c.phase >= phaseEnding {
+		return c.refuse(handshake.CodeWrongPublisher, "this publisher has ended; wait for its next epoch")
+	}
+	var nonce [envelope.NonceSize]byte
+	if _, err := hex.Decode(nonce[:], []byte(r.Nonce)); err != nil { // DecodeReady checked the length
+		return c.refuse(handshake.CodeMalformed, "nonce is not hex")
+	}
+	dc := c.byNonce[nonce]
+	switch {
+	case dc == nil:
+		return c.refuse(handshake.CodeBadNonce, "nonce is not from a HELLO on a live data connection; wait for the next HELLO")
+	case dc.subscriber != nil && dc.subscriber.id != r.Subscriber:
+		return c.refuse(handshake.CodeBadNonce, "nonce already proved another subscriber's data connection")
+	}
+	s := c.subs[r.Subscriber]
+	// A known id on another data connection reconnected or restarted: it
+	// is told where it first joined, in case it lost its place.
+	rejoin := s != nil && s.conn != dc
+	if s == nil {
+		if len(c.subs) >= c.cfg.MaxSubscribers {
+			return c.refuse(handshake.CodeFull, fmt.Sprintf("%d subscribers, the limit", len(c.subs)))
+		}
+		s = &subscriber{id: r.Subscriber, joinedAt: now, firstTable: c.table(r.Topics)}
+		c.subs[r.Subscriber] = s
+	}
+	if s.conn != nil && s.conn != dc {
+		s.conn.subscriber = nil // the old connection no longer proves anyone
+	}
+	s.conn, s.nonce, dc.subscriber = dc, nonce, s
+	first, ch := c.q.join(s.id, now)
+	ack := handshake.Ack{
+		V: handshake.Version, Type: handshake.TypeAck, Publisher: c.cfg.ID.String(), Epoch: c.cfg.Epoch,
+		Recovery: c.recovery, Topics: c.table(r.Topics),
+	}
+	if rejoin {
+		ack.Resume = s.firstTable
+	}
+	c.applyQuorum(ch, now)
+	ack.Joined, ack.Expect, ack.Quorum = len(c.q.counted), c.q.need(), c.q.reached()
+	if first {
+		c.emit(coreEvent{kind: evJoined, subscriber: s.id, joined: len(c.q.counted), live: c.q.live(), need: c.q.need()})
+	}
+	return ack
+}
+
+// bye answers a BYE: the subscriber has everything up to END. Only the
+// subscriber that proved a data connection may say it, by quoting the
+// same nonce, so nobody can say bye for another.
+func (c *pubCore) bye(r handshake.Ready) any {
+	s := c.subs[r.Subscriber]
+	if s == nil || r.Publisher != c.cfg.ID.String() || r.Epoch != c.cfg.Epoch {
+		return c.refuse(handshake.CodeMalformed, "bye from a subscriber that never joined this epoch")
+	}
+	if r.Nonce != hex.EncodeToString(s.nonce[:]) {
+		return c.refuse(handshake.CodeBadNonce, "bye must quote the nonce of the subscriber's last READY")
+	}
+	s.bye = true
+	return handshake.ByeReply()
+}
+
+func (c *pubCore) refuse(code, msg string) handshake.ErrorReply {
+	c.refused[code]++
+	c.emit(coreEvent{kind: evRefused, code: code, reason: msg})
+	return handshake.ErrorReply{V: handshake.Version, Type: handshake.TypeError, Code: code, Message: msg}
+}
+
+// table lists the last sequence taken on every topic that one of prefixes
+// matches (all topics for none), in creation order.
+func (c *pubCore) table(prefixes []string) []handshake.TopicSeq {
+	t := []handshake.TopicSeq{} // [] not null, for simple clients
+	for _, ts := range c.order {
+		if envelope.MatchesAny(prefixes, ts.name) {
+			t = append(t, handshake.TopicSeq{Topic: ts.name, Seq: ts.taken})
+		}
+	}
+	return t
+}
+
+// setMembers replaces the live matching subscriber members (membership
+// rules) and returns the ids that stopped being members.
+func (c *pubCore) setMembers(ids map[string]struct{}, now time.Time) []string {
+	gone, ch := c.q.setMembers(ids, now)
+	c.applyQuorum(ch, now)
+	return gone
+}
+
+// applyQuorum acts on a quorum change.
+func (c *pubCore) applyQuorum(ch quorumChange, now time.Time) {
+	ev := coreEvent{live: c.q.live(), need: c.q.need()}
+	switch ch {
+	case quorumReached:
+		if c.phase == phaseProbing {
+			c.startPublishing(now, evQuorumReached)
+		}
+		return
+	case quorumLost:
+		ev.kind = evQuorumLost
+	case quorumRegained:
+		ev.kind = evQuorumRegained
+	default:
+		return
+	}
+	c.gen++ // Publish under LostPause waits on this
+	c.emit(ev)
+}
+
+func (c *pubCore) startPublishing(now time.Time, kind coreEventKind) {
+	if kind == evQuorumForced {
+		c.q.force(now)
+	}
+	c.phase = phasePublishing
+	c.gen++
+	c.emit(coreEvent{kind: kind, live: c.q.live(), need: c.q.need()})
+}
+
+// tickResult is what is due at a tick.
+type tickResult struct {
+	// hellos are the connections a HELLO is due to, with their nonces.
+	hellos []helloDue
+	// heartbeat is the table of a HEARTBEAT due now; nil when none is due.
+	heartbeat []envelope.TopicSeq
+	// kick lists data connections that never proved a subscriber within
+	// JoinTimeout.
+	kick []connID
+}
+
+type helloDue struct {
+	conn  connID
+	nonce [envelope.NonceSize]byte
+}
+
+// tick advances time: the settle time and quorum timeout, HELLOs to
+// connections that have not joined, heartbeats, and the join timeout.
+func (c *pubCore) tick(now time.Time, res *tickResult) {
+	res.hellos, res.heartbeat, res.kick = res.hellos[:0], nil, res.kick[:0]
+	if c.phase == phaseProbing {
+		if c.cfg.Quorum.membership() && !c.q.settled && !now.Before(c.start.Add(c.cfg.Settle)) {
+			c.applyQuorum(c.q.settle(now), now)
+		}
+		if c.phase == phaseProbing && c.cfg.QuorumTimeout > 0 && !now.Before(c.start.Add(c.cfg.QuorumTimeout)) {
+			c.quorumTimeout(now)
+		}
+	}
+	if c.phase >= phaseEnding {
+		return
+	}
+	for _, dc := range c.conns {
+		if dc.subscriber != nil {
+			continue
+		}
+		if c.cfg.JoinTimeout > 0 && !now.Before(dc.since.Add(c.cfg.JoinTimeout)) {
+			res.kick = append(res.kick, dc.id)
+			c.emit(coreEvent{kind: evKick, conn: dc.id})
+			continue
+		}
+		// Repeated, less and less often, in case the first was missed: a
+		// subscriber whose READY failed retries on its own with the same
+		// nonce, but a simple client may wait for another HELLO.
+		if dc.subscribed && !now.Before(dc.helloAt.Add(dc.helloEvery)) {
+			dc.helloAt = now
+			dc.helloEvery = min(2*dc.helloEvery, max(c.cfg.HeartbeatInterval, c.cfg.HelloInterval))
+			res.hellos = append(res.hellos, helloDue{dc.id, dc.nonce})
+		}
+	}
+	if !now.Before(c.nextHeartbeat) {
+		c.nextHeartbeat = now.Add(c.cfg.HeartbeatInterval)
+		res.heartbeat = c.heartbeatTable()
+	}
+}
+
+// nextDeadline is when tick has something to do next, at the latest.
+func (c *pubCore) nextDeadline() time.Time {
+	next := c.nextHeartbeat
+	if c.phase == phaseProbing {
+		if c.cfg.Quorum.membership() && !c.q.settled {
+			next = earliest(next, c.start.Add(c.cfg.Settle))
+		}
+		if c.cfg.QuorumTimeout > 0 {
+			next = earliest(next, c.start.Add(c.cfg.QuorumTimeout))
+		}
+	}
+	for _, dc := range c.conns {
+		if dc.subscriber != nil {
+			continue
+		}
+		if c.cfg.JoinTimeout > 0 {
+			next = earliest(next, dc.since.Add(c.cfg.JoinTimeout))
+		}
+		if dc.subscribed {
+			next = earliest(next, dc.helloAt.Add(dc.helloEvery))
+		}
+	}
+	return next
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func (c *pubCore) quorumTimeout(now time.Time) {
+	if c.cfg.QuorumPolicy == QuorumProceed {
+		c.startPublishing(now, evQuorumForced)
+		return
+	}
+	c.phase = phaseFailed
+	c.failure = &QuorumError{Joined: c.q.live(), Expect: c.q.need()}
+	c.gen++
+	c.emit(coreEvent{kind: evQuorumFailed, live: c.q.live(), need: c.q.need(), err: c.failure})
+}
+
+// heartbeatTopics bounds the unchanged topics a heartbeat repeats.
+const heartbeatTopics = 1024
+
+// heartbeatTable lists every topic taken since the last heartbeat plus up
+// to heartbeatTopics unchanged ones, taken round-robin so every topic is
+// repeated within len(topics)/heartbeatTopics heartbeats. Repeating
+// unchanged topics matters: a subscriber that was disconnected when a
+// burst ended learns of its lost tail only from a later heartbeat.
+func (c *pubCore) heartbeatTable() []envelope.TopicSeq {
+	c.beats++
+	t := []envelope.TopicSeq{}
+	for _, ts := range c.order {
+		if ts.taken != ts.reported {
+			t = append(t, envelope.TopicSeq{Topic: ts.name, Seq: ts.taken})
+			ts.reported, ts.beat = ts.taken, c.beats
+		}
+	}
+	for n, i := 0, 0; n < heartbeatTopics && i < len(c.order); i++ {
+		c.cursor %= len(c.order)
+		ts := c.order[c.cursor]
+		c.cursor++
+		if ts.beat != c.beats && ts.taken > 0 {
+			t = append(t, envelope.TopicSeq{Topic: ts.name, Seq: ts.taken})
+			ts.beat = c.beats
+			n++
+		}
+	}
+	return t
+}
+
+// shutdown stops accepting records; what was accepted is still taken, then
+// END. It reports whether this call changed the phase.
+func (c *pubCore) shutdown() bool {
+	if c.phase >= phaseEnding {
+		return false
+	}
+	if c.phase != phaseFailed {
+		c.failure = nil
+	}
+	c.phase = phaseEnding
+	c.gen++
+	return true
+}
+
+// end seals the epoch: it returns the END table (the last sequence taken
+// on every topic) after the caller took the remaining batches, and
+// whether the publisher gave up (the quorum failed).
+func (c *pubCore) end() ([]envelope.TopicSeq, error) {
+	c.phase = phaseEnded
+	t := make([]envelope.TopicSeq, 0, len(c.order))
+	for _, ts := range c.order {
+		t = append(t, envelope.TopicSeq{Topic: ts.name, Seq: ts.taken})
+	}
+	return t, c.failure
+}
+
+// joinedConn reports whether a data connection proves a subscriber that
+// has not said bye: the end of a job waits for those to take everything,
+// and for nobody else.
+func (c *pubCore) joinedConn(id connID) bool {
+	dc := c.conns[id]
+	return dc != nil && dc.subscriber != nil
+}
+
+// allSaidBye reports whether every subscriber that joined said bye.
+func (c *pubCore) allSaidBye() bool {
+	for _, s := range c.subs {
+		if !s.bye {
+			return false
+		}
+	}
+	return true
+}

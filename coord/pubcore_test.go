@@ -1,0 +1,429 @@
+package coord
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/proto/handshake"
+)
+
+// coreHarness drives a pubCore without sockets.
+type coreHarness struct {
+	t    *testing.T
+	c    *pubCore
+	now  time.Time
+	next connID
+}
+
+func newCoreHarness(t *testing.T, mutate func(*PublisherConfig)) *coreHarness {
+	t.Helper()
+	cfg := DefaultPublisherConfig()
+	cfg.Expect = 1
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.withDefaults()
+	now := testTime()
+	return &coreHarness{t: t, c: newPubCore(cfg, "tcp://127.0.0.1:5563", now, func() *outMsg { return &outMsg{} }), now: now}
+}
+
+// connect opens a data connection that subscribes to the control topic
+// and returns it with the nonce of the HELLO it was sent at once.
+func (h *coreHarness) connect() (connID, string) {
+	h.t.Helper()
+	h.next++
+	h.c.dataConnected(h.next, h.now)
+	if _, ok := h.c.dataSubscribed(h.next, []byte("prices."), h.now); ok {
+		h.t.Fatal("a HELLO for a data subscription")
+	}
+	nonce, ok := h.c.dataSubscribed(h.next, []byte(envelope.ControlTopic), h.now)
+	if !ok {
+		h.t.Fatal("no HELLO once the control topic was subscribed")
+	}
+	return h.next, hex.EncodeToString(nonce[:])
+}
+
+func (h *coreHarness) readyMsg(id, nonce string) handshake.Ready {
+	return handshake.Ready{V: handshake.Version, Type: handshake.TypeReady, Subscriber: id,
+		Publisher: h.c.cfg.ID.String(), Epoch: h.c.cfg.Epoch, Nonce: nonce}
+}
+
+// join sends a READY and expects an ACK.
+func (h *coreHarness) join(id, nonce string) handshake.Ack {
+	h.t.Helper()
+	switch r := h.c.ready(h.readyMsg(id, nonce), h.now).(type) {
+	case handshake.Ack:
+		return r
+	case handshake.ErrorReply:
+		h.t.Fatalf("READY of %s refused: %s %s", id, r.Code, r.Message)
+	}
+	panic("unreachable")
+}
+
+// refused sends a READY and expects the error code.
+func (h *coreHarness) refused(id, nonce, code string) {
+	h.t.Helper()
+	r, ok := h.c.ready(h.readyMsg(id, nonce), h.now).(handshake.ErrorReply)
+	if !ok || r.Code != code {
+		h.t.Fatalf("READY of %s: got %+v, want error %s", id, r, code)
+	}
+}
+
+func (h *coreHarness) publish(topic string) uint64 {
+	h.t.Helper()
+	seq, err := h.c.publish(topic, []byte("x"))
+	if err != nil {
+		h.t.Fatalf("publish %s: %v", topic, err)
+	}
+	return seq
+}
+
+func (h *coreHarness) tick(d time.Duration) tickResult {
+	h.now = h.now.Add(d)
+	var res tickResult
+	h.c.tick(h.now, &res)
+	return res
+}
+
+// TestCoreSequencing publishes random records on random topics with takes
+// at random points: every sequence is handed out once, in order from 1,
+// batches come out in accept order holding consecutive sequences of one
+// topic, and END's table equals the last sequence taken per topic.
+func TestCoreSequencing(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 20; round++ {
+		h := newCoreHarness(t, func(c *PublisherConfig) {
+			c.Expect = 0
+			c.MaxBatchRecords = 1 + r.IntN(50)
+			c.MaxPending = 1 << 30
+		})
+		topics := []string{"a", "b", "c", "d"}[:1+r.IntN(4)]
+		var accepted []string // topic of every record, in accept order
+		handed := map[string]uint64{}
+		taken := map[string]uint64{}
+		var order []string
+		check := func(batches []*outMsg) {
+			for _, m := range batches {
+				if m.first != taken[m.topic.name]+1 {
+					t.Fatalf("round %d: batch of %s starts at %d after %d", round, m.topic.name, m.first, taken[m.topic.name])
+				}
+				taken[m.topic.name] = m.first + uint64(m.b.Count()) - 1
+				for i := 0; i < m.b.Count(); i++ {
+					order = append(order, m.topic.name)
+				}
+			}
+		}
+		for i := 0; i < 3000; i++ {
+			if r.IntN(10) == 0 {
+				check(h.c.take(nil))
+				continue
+			}
+			topic := topics[r.IntN(len(topics))]
+			seq := h.publish(topic)
+			if seq != handed[topic]+1 {
+				t.Fatalf("round %d: %s got seq %d after %d", round, topic, seq, handed[topic])
+			}
+			handed[topic] = seq
+			accepted = append(accepted, topic)
+		}
+		check(h.c.take(nil))
+		if fmt.Sprint(order) != fmt.Sprint(accepted) {
+			t.Fatalf("round %d: batches out of accept order", round)
+		}
+		h.c.shutdown()
+		table, failure := h.c.end()
+		if failure != nil {
+			t.Fatal(failure)
+		}
+		for _, e := range table {
+			if e.Seq != taken[e.Topic] || e.Seq != handed[e.Topic] {
+				t.Fatalf("round %d: END says %s=%d, taken %d, handed out %d", round, e.Topic, e.Seq, taken[e.Topic], handed[e.Topic])
+			}
+		}
+		if len(table) != len(handed) {
+			t.Fatalf("END lists %d topics, %d were published", len(table), len(handed))
+		}
+	}
+}
+
+func TestCoreNothingBeforeQuorum(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 2 })
+	if _, err := h.c.publish("a", nil); err != errWaitQuorum {
+		t.Fatalf("publish before quorum: %v", err)
+	}
+	_, n1 := h.connect()
+	ack := h.join("s1", n1)
+	if ack.Quorum || ack.Joined != 1 || ack.Expect != 2 {
+		t.Fatalf("first ACK %+v", ack)
+	}
+	if _, err := h.c.publish("a", nil); err != errWaitQuorum {
+		t.Fatalf("publish at 1 of 2: %v", err)
+	}
+	gen := h.c.gen
+	_, n2 := h.connect()
+	if ack := h.join("s2", n2); !ack.Quorum {
+		t.Fatalf("second ACK %+v", ack)
+	}
+	if h.c.gen == gen || h.c.phase != phasePublishing {
+		t.Fatal("quorum reached without waking waiters")
+	}
+	if len(ack.Topics) != 0 {
+		t.Fatalf("nothing was published at quorum, yet %+v", ack.Topics)
+	}
+	h.publish("a")
+}
+
+// TestCoreForgedQuorum: a READY counts only with the nonce of a live data
+// connection, one subscriber id per nonce, and a subscriber whose
+// connection goes away before the start stops counting.
+func TestCoreForgedQuorum(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 3 })
+	c1, n1 := h.connect()
+	h.join("real", n1)
+	h.refused("forged-1", n1, handshake.CodeBadNonce) // same nonce, another id
+	h.refused("forged-2", hex.EncodeToString(make([]byte, envelope.NonceSize)), handshake.CodeBadNonce)
+
+	c2, n2 := h.connect()
+	h.join("other", n2)
+	h.c.dataGone(c2, h.now) // hangs up before the start
+	if live := h.c.q.live(); live != 1 {
+		t.Fatalf("live %d after a subscriber left, want 1", live)
+	}
+	h.refused("other", n2, handshake.CodeBadNonce) // its nonce died with it
+	_, n3 := h.connect()
+	h.join("third", n3)
+	if h.c.phase != phaseProbing {
+		t.Fatal("quorum reached with a subscriber that had left")
+	}
+	_, n4 := h.connect()
+	h.join("other", n4) // back on a new connection
+	if h.c.phase != phasePublishing {
+		t.Fatal("quorum not reached with three live subscribers")
+	}
+	h.c.dataGone(c1, h.now) // after the start, a static quorum holds
+	if h.c.q.live() != 3 {
+		t.Fatalf("live %d after the start", h.c.q.live())
+	}
+}
+
+func TestCoreFull(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0; c.MaxSubscribers = 2 })
+	for _, id := range []string{"a", "b"} {
+		_, n := h.connect()
+		h.join(id, n)
+	}
+	_, n := h.connect()
+	h.refused("c", n, handshake.CodeFull)
+	if h.c.refused[handshake.CodeFull] != 1 {
+		t.Fatalf("refusals %v", h.c.refused)
+	}
+}
+
+// TestCoreResume: a subscriber that comes back under the same id on a new
+// connection is told where it first joined.
+func TestCoreResume(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0 })
+	h.publish("a")
+	h.c.take(nil)
+	c1, n1 := h.connect()
+	if ack := h.join("s", n1); ack.Resume != nil || ack.Topics[0].Seq != 1 {
+		t.Fatalf("first ACK %+v", ack)
+	}
+	if ack := h.join("s", n1); ack.Resume != nil {
+		t.Fatalf("a retry on the same connection is not a rejoin: %+v", ack)
+	}
+	for i := 0; i < 5; i++ {
+		h.publish("a")
+	}
+	h.c.take(nil)
+	h.c.dataGone(c1, h.now)
+	_, n2 := h.connect()
+	ack := h.join("s", n2)
+	if len(ack.Resume) != 1 || ack.Resume[0] != (handshake.TopicSeq{Topic: "a", Seq: 1}) || ack.Topics[0].Seq != 6 {
+		t.Fatalf("rejoin ACK %+v", ack)
+	}
+}
+
+func TestCoreBye(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0 })
+	_, n := h.connect()
+	h.join("s", n)
+	bye := h.readyMsg("s", "")
+	bye.Type = handshake.TypeBye
+	if r, ok := h.c.bye(bye).(handshake.ErrorReply); !ok || r.Code != handshake.CodeBadNonce {
+		t.Fatalf("bye without the nonce: %+v", r)
+	}
+	bye.Subscriber = "stranger"
+	if _, ok := h.c.bye(bye).(handshake.ErrorReply); !ok {
+		t.Fatal("bye from a stranger accepted")
+	}
+	if h.c.allSaidBye() {
+		t.Fatal("all said bye")
+	}
+	bye.Subscriber, bye.Nonce = "s", n
+	if _, ok := h.c.bye(bye).(handshake.ErrorReply); ok || !h.c.allSaidBye() {
+		t.Fatal("bye with the nonce refused")
+	}
+}
+
+func TestCoreQuorumTimeout(t *testing.T) {
+	for _, policy := range []QuorumPolicy{QuorumFail, QuorumProceed} {
+		t.Run(policy.String(), func(t *testing.T) {
+			h := newCoreHarness(t, func(c *PublisherConfig) {
+				c.Expect, c.QuorumTimeout, c.QuorumPolicy = 2, time.Second, policy
+			})
+			_, n := h.connect()
+			h.join("s", n)
+			if d := h.c.nextDeadline(); !d.Equal(h.c.start.Add(time.Second)) && d.After(h.c.start.Add(time.Second)) {
+				t.Fatalf("next deadline %v is after the quorum timeout", d)
+			}
+			h.tick(999 * time.Millisecond)
+			if h.c.phase != phaseProbing {
+				t.Fatal("decided before the timeout")
+			}
+			h.tick(time.Millisecond)
+			_, err := h.c.publish("a", nil)
+			var qe *QuorumError
+			switch {
+			case policy == QuorumFail && (!errors.As(err, &qe) || qe.Joined != 1 || qe.Expect != 2):
+				t.Fatalf("policy fail: publish = %v", err)
+			case policy == QuorumProceed && err != nil:
+				t.Fatalf("policy proceed: publish = %v", err)
+			}
+			h.c.shutdown()
+			if _, failure := h.c.end(); (failure != nil) != (policy == QuorumFail) {
+				t.Fatalf("END failure %v under %v", failure, policy)
+			}
+		})
+	}
+}
+
+// TestCoreSettle: quorum "all" is never judged before Settle, however few
+// members have gossiped in by then.
+func TestCoreSettle(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) {
+		c.Expect, c.Quorum, c.Gossip, c.Settle = 0, QuorumRule{Kind: QuorumAll}, &GossipConfig{}, 2*time.Second
+	})
+	h.c.setMembers(ids("a"), h.now)
+	_, n := h.connect()
+	h.join("a", n)
+	h.tick(time.Second)
+	if h.c.phase != phaseProbing {
+		t.Fatal("quorum all judged before settle with one member")
+	}
+	h.c.setMembers(ids("a", "b"), h.now)
+	h.tick(time.Second)
+	if h.c.phase != phaseProbing {
+		t.Fatal("quorum all reached with 1 of 2 members")
+	}
+	_, n = h.connect()
+	h.join("b", n)
+	if h.c.phase != phasePublishing {
+		t.Fatal("quorum all not reached with both members")
+	}
+}
+
+func TestCoreLostPause(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) {
+		c.Expect, c.Quorum, c.Gossip, c.QuorumLost = 0, QuorumRule{Kind: QuorumCount, N: 1}, &GossipConfig{}, LostPause
+	})
+	h.c.setMembers(ids("a"), h.now)
+	_, n := h.connect()
+	h.join("a", n)
+	h.tick(3 * time.Second)
+	h.publish("t")
+	gen := h.c.gen
+	h.c.setMembers(ids(), h.now)
+	if _, err := h.c.publish("t", nil); err != errPaused || h.c.gen == gen {
+		t.Fatalf("publish after the quorum was lost: %v", err)
+	}
+	h.c.setMembers(ids("a"), h.now)
+	h.publish("t")
+}
+
+// TestCoreHeartbeat: heartbeats carry every changed topic and repeat the
+// unchanged ones round-robin, so every topic is repeated within
+// len(topics)/heartbeatTopics beats.
+func TestCoreHeartbeat(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0 })
+	const topics = 3000
+	for i := 0; i < topics; i++ {
+		h.publish(fmt.Sprint("t", i))
+	}
+	h.c.take(nil)
+	hb := h.tick(h.c.cfg.HeartbeatInterval).heartbeat
+	if len(hb) != topics {
+		t.Fatalf("first heartbeat lists %d topics, %d changed", len(hb), topics)
+	}
+	seen := map[string]int{}
+	for beat := 0; beat < 3; beat++ {
+		hb := h.tick(h.c.cfg.HeartbeatInterval).heartbeat
+		if len(hb) > heartbeatTopics {
+			t.Fatalf("an idle heartbeat lists %d topics", len(hb))
+		}
+		for _, e := range hb {
+			seen[e.Topic]++
+		}
+	}
+	if len(seen) != topics {
+		t.Fatalf("%d of %d topics repeated in 3 idle heartbeats", len(seen), topics)
+	}
+}
+
+func TestCoreHelloAndJoinTimeout(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 1; c.JoinTimeout = 10 * time.Second })
+	conn, _ := h.connect()
+	var hellos int
+	for i := 0; i < 100; i++ {
+		res := h.tick(100 * time.Millisecond)
+		hellos += len(res.hellos)
+		if len(res.kick) > 0 {
+			if res.kick[0] != conn || h.now.Sub(h.c.start) != 10*time.Second {
+				t.Fatalf("kicked %v at %v", res.kick, h.now.Sub(h.c.start))
+			}
+			break
+		}
+	}
+	// 50 ms doubling to 1 s over 10 s: far fewer than one per tick.
+	if hellos == 0 || hellos > 15 {
+		t.Fatalf("%d HELLOs repeated over 10 s", hellos)
+	}
+	_, n := h.connect()
+	h.join("s", n)
+	if res := h.tick(time.Minute); len(res.kick) != 0 || len(res.hellos) != 0 {
+		t.Fatalf("a joined connection was kicked or probed: %+v", res)
+	}
+}
+
+func TestCoreLimits(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0; c.MaxTopics = 2; c.MaxPending = 10 })
+	h.publish("a")
+	h.publish("b")
+	if _, err := h.c.publish("c", []byte("x")); !errors.Is(err, ErrTooManyTopics) {
+		t.Fatalf("third topic: %v", err)
+	}
+	h.publish("a")
+	if _, err := h.c.publish("a", []byte("x")); err != errWaitSpace {
+		t.Fatalf("over MaxPending: %v", err)
+	}
+	batches := h.c.take(nil)
+	gen := h.c.gen
+	for _, m := range batches {
+		h.c.sent(m.bytes)
+	}
+	if h.c.gen == gen || h.c.pending != 0 {
+		t.Fatalf("pending %d after everything was sent", h.c.pending)
+	}
+	h.c.shutdown()
+	if _, err := h.c.publish("a", nil); err != ErrClosed {
+		t.Fatalf("publish after shutdown: %v", err)
+	}
+}

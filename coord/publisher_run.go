@@ -1,0 +1,237 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/proto/envelope"
+	"go.uber.org/zap"
+)
+
+// run is the one goroutine that writes to the PUB socket: batches in
+// order, HELLOs to new connections, heartbeats, and at the end END. It
+// feeds the core the connection events and the passage of time, asking it
+// when it next has something to do rather than waking on a fixed beat.
+func (p *Publisher) run() {
+	defer close(p.runDone)
+	ctx := p.hard // Close ends a send blocked on subscribers
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var (
+		batches []*outMsg
+		tick    tickResult
+		evs     []wire.PeerEvent
+		next    time.Time // when the core next needs a tick
+	)
+	for {
+		now := time.Now()
+		if evs = p.takeConnEvents(evs[:0]); len(evs) > 0 {
+			p.connectionEvents(ctx, evs, now)
+			next = time.Time{} // a new connection may need a HELLO or a join deadline
+		}
+		batches = p.sendBatches(ctx, batches)
+		if !now.Before(next) {
+			next = p.tick(ctx, now, &tick)
+			timer.Reset(time.Until(next))
+		}
+		select {
+		case <-p.wake:
+			if p.cfg.Linger > 0 {
+				p.linger()
+			}
+		case <-timer.C:
+		case <-p.stop:
+			if !p.isClosed() {
+				p.finish(ctx, batches)
+			}
+			return
+		}
+	}
+}
+
+// linger waits Linger for more records to join the batch, or until the end.
+func (p *Publisher) linger() {
+	t := time.NewTimer(p.cfg.Linger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-p.stop:
+	}
+}
+
+// onPeerEvent queues a PUB connection event for run. It is called from
+// the PUB socket's goroutines and must not block.
+func (p *Publisher) onPeerEvent(ev wire.PeerEvent) {
+	p.connMu.Lock()
+	p.connEvs = append(p.connEvs, ev)
+	p.connMu.Unlock()
+	signal(p.wake)
+}
+
+func (p *Publisher) takeConnEvents(dst []wire.PeerEvent) []wire.PeerEvent {
+	p.connMu.Lock()
+	dst = append(dst, p.connEvs...)
+	clear(p.connEvs)
+	p.connEvs = p.connEvs[:0]
+	p.connMu.Unlock()
+	return dst
+}
+
+// connectionEvents feeds connection events to the core and sends the
+// first HELLO to each connection the moment it subscribed to the control
+// topic (its data subscriptions, sent before, are in place by then).
+func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, now time.Time) {
+	type hello struct {
+		conn  wire.ConnID
+		nonce [envelope.NonceSize]byte
+	}
+	var hellos []hello
+	var coreEvs []coreEvent
+	p.mu.Lock()
+	for _, ev := range evs {
+		id := connID(ev.Conn)
+		switch ev.Type {
+		case wire.PeerConnected:
+			p.core.dataConnected(id, now)
+		case wire.PeerSubscribed:
+			if nonce, ok := p.core.dataSubscribed(id, ev.Prefix, now); ok {
+				hellos = append(hellos, hello{ev.Conn, nonce})
+			}
+		case wire.PeerDisconnected:
+			p.core.dataGone(id, now)
+		}
+	}
+	coreEvs = p.core.takeEvents(coreEvs)
+	p.noteChangeLocked()
+	p.mu.Unlock()
+	for _, ev := range evs {
+		if ev.Type == wire.PeerSlow {
+			p.rl.Warn("slow-subscriber", "slow subscriber disconnected; it repairs its gap over the recovery channel",
+				zap.String("remote", ev.Remote), zap.Int("dropped", ev.Dropped))
+		}
+	}
+	for _, h := range hellos {
+		p.sendHello(ctx, h.conn, h.nonce)
+	}
+	p.logEvents(coreEvs)
+}
+
+// sendBatches takes the core's batches and hands them to the socket in
+// order, retaining each in the history first: once sent, a batch may be
+// back in the pool.
+func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) []*outMsg {
+	p.mu.Lock()
+	batches = p.core.take(batches[:0])
+	p.mu.Unlock()
+	if len(batches) == 0 {
+		return batches
+	}
+	now := time.Now().UnixNano()
+	sent, records := 0, 0
+	for _, m := range batches {
+		m.finish(now)
+		if p.rec != nil {
+			p.rec.retain(m)
+		}
+		sent += m.bytes
+		records += m.b.Count()
+		if err := p.pub.Send(ctx, &m.Msg); err != nil && !errors.Is(err, wire.ErrClosed) && !errors.Is(err, context.Canceled) {
+			p.lg.Debug("send failed", zap.Error(err))
+		}
+	}
+	p.published.Add(uint64(records))
+	p.batches.Add(uint64(len(batches)))
+	p.locked(func(c *pubCore) { c.sent(sent) })
+	clear(batches)
+	return batches
+}
+
+// tick lets the core act on the time: HELLOs to connections that have not
+// joined yet, heartbeats, the quorum's deadlines, and connections that
+// never joined. It returns when the core needs the next tick.
+func (p *Publisher) tick(ctx context.Context, now time.Time, res *tickResult) time.Time {
+	p.mu.Lock()
+	p.core.tick(now, res)
+	next := p.core.nextDeadline()
+	evs := p.core.takeEvents(nil)
+	p.noteChangeLocked()
+	p.mu.Unlock()
+	for _, h := range res.hellos {
+		p.sendHello(ctx, wire.ConnID(h.conn), h.nonce)
+	}
+	for _, id := range res.kick {
+		p.pub.Kick(wire.ConnID(id), errNoHandshake)
+		p.kicked.Add(1)
+	}
+	if res.heartbeat != nil {
+		p.sendControl(ctx, envelope.KindHeartbeat, envelope.AppendTable(nil, res.heartbeat))
+	}
+	p.logEvents(evs)
+	return next
+}
+
+var errNoHandshake = errors.New("coord: no sync handshake within JoinTimeout")
+
+// finish sends what was accepted before Shutdown, then END: the last
+// sequence of every topic. A publisher whose quorum failed says so first
+// (ABORT), so subscribers do not mistake the empty epoch for a job done.
+func (p *Publisher) finish(ctx context.Context, batches []*outMsg) {
+	p.sendBatches(ctx, batches)
+	p.mu.Lock()
+	table, failure := p.core.end()
+	p.mu.Unlock()
+	if failure != nil {
+		p.sendControl(ctx, envelope.KindAbort, []byte(failure.Error()))
+	}
+	p.sendControl(ctx, envelope.KindEnd, envelope.AppendTable(nil, table))
+}
+
+func (p *Publisher) sendHello(ctx context.Context, conn wire.ConnID, nonce [envelope.NonceSize]byte) {
+	_, _ = p.pub.SendTo(ctx, conn, &wire.Msg{Frames: p.control(envelope.KindHello, nonce[:])})
+	p.controls.Add(1)
+}
+
+func (p *Publisher) sendControl(ctx context.Context, kind envelope.Kind, payload []byte) {
+	_ = p.pub.Send(ctx, &wire.Msg{Frames: p.control(kind, payload)})
+	p.controls.Add(1)
+}
+
+func (p *Publisher) control(kind envelope.Kind, payload []byte) [][]byte {
+	frames, _ := envelope.Encode(nil, envelope.ControlTopic, envelope.Header{
+		Kind:      kind,
+		Publisher: p.cfg.ID,
+		Epoch:     p.cfg.Epoch,
+		Time:      time.Now().UnixNano(),
+	}, payload)
+	return frames[:]
+}
+
+// logEvents logs what the core reported. Refusals are what a hostile or
+// broken peer can cause at will, so they are rate-limited.
+func (p *Publisher) logEvents(evs []coreEvent) {
+	for _, ev := range evs {
+		counts := []zap.Field{zap.Int("live", ev.live), zap.Int("need", ev.need)}
+		switch ev.kind {
+		case evJoined:
+			p.lg.Info("subscriber joined", append(counts, zap.String("subscriber", ev.subscriber), zap.Int("joined", ev.joined))...)
+		case evRefused:
+			p.rl.Warn("refused-"+ev.code, "sync request refused", zap.String("code", ev.code), zap.String("reason", ev.reason))
+		case evQuorumReached:
+			p.lg.Info("quorum reached, publishing", counts...)
+		case evQuorumForced:
+			p.lg.Warn("quorum timeout, proceeding with the subscribers present", counts...)
+		case evQuorumFailed:
+			p.lg.Warn("quorum timeout", append(counts, zap.Error(ev.err))...)
+		case evQuorumLost:
+			p.lg.Warn("quorum lost", append(counts, zap.Stringer("policy", p.cfg.QuorumLost), zap.Uint64("published", p.published.Load()))...)
+		case evQuorumRegained:
+			p.lg.Info("quorum regained", append(counts, zap.Uint64("published", p.published.Load()))...)
+		case evLeftBeforeStart:
+			p.lg.Info("subscriber left before the start; it no longer counts", append(counts, zap.String("subscriber", ev.subscriber))...)
+		case evKick:
+			p.rl.Warn("no-handshake", "closed a data connection that never completed the sync handshake", zap.Duration("join_timeout", p.cfg.JoinTimeout))
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/proto/handshake"
+)
+
+// handleSync answers READY and BYE requests on the sync endpoint.
+func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, reply func(...[]byte) error) error {
+	if len(req) != 1 {
+		return reply(p.refuse(handshake.CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req))))
+	}
+	r, err := handshake.DecodeReady(req[0])
+	if err != nil {
+		var he *handshake.Error
+		errors.As(err, &he)
+		return reply(p.refuse(he.Code, he.Msg))
+	}
+	var answer any
+	var evs []coreEvent
+	p.mu.Lock()
+	if r.Type == handshake.TypeBye {
+		answer = p.core.bye(r)
+	} else {
+		answer = p.core.ready(r, time.Now())
+	}
+	evs = p.core.takeEvents(evs)
+	p.noteChangeLocked()
+	p.mu.Unlock()
+	p.logEvents(evs)
+	return reply(handshake.Encode(answer))
+}
+
+// refuse answers a request the core never saw (it did not decode).
+func (p *Publisher) refuse(code, msg string) []byte {
+	p.logEvents([]coreEvent{{kind: evRefused, code: code, reason: msg}})
+	return handshake.Encode(handshake.ErrorReply{V: handshake.Version, Type: handshake.TypeError, Code: code, Message: msg})
+}
