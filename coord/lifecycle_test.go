@@ -8,29 +8,47 @@ import (
 )
 
 // TestCloseReleasesBlockedPublish: Publish calls blocked on MaxPending all
-// return ErrClosed when the publisher is closed, hard or gracefully.
+// return ErrClosed when the publisher is closed, hard or gracefully. The
+// sender is held up by the only subscriber, whose Handler stops on the
+// first message: its connection fills and Send waits for it.
 func TestCloseReleasesBlockedPublish(t *testing.T) {
 	for _, how := range []string{"Close", "Shutdown"} {
 		t.Run(how, func(t *testing.T) {
 			cfg := loopbackConfig()
-			cfg.Expect = 0
-			cfg.MaxPending = 64
-			cfg.Linger = time.Hour // the sender holds every batch: pending only grows
+			cfg.Expect = 1
+			cfg.MaxPending = 64 << 10
+			cfg.Wire.QueueBytes = 64 << 10
+			cfg.Wire.SlowTimeout = time.Hour // never cut the stalled subscriber
 			pub, err := NewPublisher(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer pub.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			stall := make(chan struct{})
+			sub, err := NewSubscriber(SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), Handler: func(ev Event) {
+				if ev.Type == EventMessage {
+					<-stall
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { close(stall); sub.Close() }()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			if _, err := pub.Publish(ctx, "t", make([]byte, 60)); err != nil { // 64 bytes pending: full
+			if err := pub.WaitQuorum(ctx); err != nil {
 				t.Fatal(err)
 			}
 			errs := make(chan error, 3)
 			for i := 0; i < 3; i++ {
 				go func() {
-					_, err := pub.Publish(ctx, "t", make([]byte, 60))
-					errs <- err
+					payload := make([]byte, 1024)
+					for {
+						if _, err := pub.Publish(ctx, "t", payload); err != nil {
+							errs <- err
+							return
+						}
+					}
 				}()
 			}
 			waitFor(t, func() bool { return blockedPublishers(pub) == 3 }, "three Publish calls blocked on MaxPending")
@@ -38,9 +56,9 @@ func TestCloseReleasesBlockedPublish(t *testing.T) {
 			if how == "Close" {
 				pub.Close()
 			} else {
-				sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+				sctx, scancel := context.WithTimeout(context.Background(), time.Second)
 				defer scancel()
-				_ = pub.Shutdown(sctx)
+				go func() { _ = pub.Shutdown(sctx) }() // cannot drain: the subscriber is stalled
 			}
 			for i := 0; i < 3; i++ {
 				select {
@@ -52,8 +70,8 @@ func TestCloseReleasesBlockedPublish(t *testing.T) {
 					t.Fatalf("%d of 3 blocked Publish calls still blocked after %s", 3-i, how)
 				}
 			}
-			if el := time.Since(start); !raceEnabled && how == "Close" && el > 100*time.Millisecond {
-				t.Errorf("blocked Publish calls returned %v after Close, want within 100 ms", el)
+			if el := time.Since(start); !raceEnabled && el > 100*time.Millisecond {
+				t.Errorf("blocked Publish calls returned %v after %s, want within 100 ms", el, how)
 			}
 		})
 	}

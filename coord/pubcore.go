@@ -92,6 +92,7 @@ type dataConn struct {
 	subscribed bool          // asked for the control topic: HELLOs can reach it
 	helloAt    time.Time     // last HELLO handed out for it
 	helloEvery time.Duration // until the next one: doubles up to HeartbeatInterval
+	kicked     bool          // closed for JoinTimeout; gone once the socket reports it
 	subscriber *subscriber
 }
 
@@ -474,10 +475,11 @@ func (c *pubCore) tick(now time.Time, res *tickResult) {
 		return
 	}
 	for _, dc := range c.conns {
-		if dc.subscriber != nil {
+		if dc.subscriber != nil || dc.kicked {
 			continue
 		}
 		if c.cfg.JoinTimeout > 0 && !now.Before(dc.since.Add(c.cfg.JoinTimeout)) {
+			dc.kicked = true
 			res.kick = append(res.kick, dc.id)
 			c.emit(coreEvent{kind: evKick, conn: dc.id})
 			continue
@@ -509,7 +511,7 @@ func (c *pubCore) nextDeadline() time.Time {
 		}
 	}
 	for _, dc := range c.conns {
-		if dc.subscriber != nil {
+		if dc.subscriber != nil || dc.kicked {
 			continue
 		}
 		if c.cfg.JoinTimeout > 0 {

@@ -11,7 +11,11 @@ import (
 )
 
 // handleSync answers READY and BYE requests on the sync endpoint.
-func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, reply func(...[]byte) error) error {
+func (p *Publisher) handleSync(_ context.Context, wr wire.Request, reply func(...[]byte) error) error {
+	req := wr.Frames
+	if wr.TooLarge {
+		return reply(p.refuse(handshake.CodeMalformed, fmt.Sprintf("request of %d bytes is over the size limit", wr.Size)))
+	}
 	if len(req) != 1 {
 		return reply(p.refuse(handshake.CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req))))
 	}
@@ -36,8 +40,14 @@ func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, rep
 	return reply(handshake.Encode(answer))
 }
 
-// refuse answers a request the core never saw (it did not decode).
+// refuse answers a request that did not decode; the core counts it.
 func (p *Publisher) refuse(code, msg string) []byte {
-	p.logEvents([]coreEvent{{kind: evRefused, code: code, reason: msg}})
-	return handshake.Encode(handshake.ErrorReply{V: handshake.Version, Type: handshake.TypeError, Code: code, Message: msg})
+	var r handshake.ErrorReply
+	var evs []coreEvent
+	p.mu.Lock()
+	r = p.core.refuse(code, msg)
+	evs = p.core.takeEvents(evs)
+	p.mu.Unlock()
+	p.logEvents(evs)
+	return handshake.Encode(r)
 }

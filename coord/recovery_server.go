@@ -62,13 +62,21 @@ func (rs *recoveryServer) stats() RecoveryStats {
 	return RecoveryStats{Served: rs.served.Load(), Replayed: rs.replayed.Load(), Refused: rs.refused.Load()}
 }
 
-func (rs *recoveryServer) handle(_ context.Context, peer wire.Peer, req [][]byte, reply func(...[]byte) error) error {
+func (rs *recoveryServer) handle(_ context.Context, wr wire.Request, reply func(...[]byte) error) error {
+	peer, req := wr.Peer, wr.Frames
 	rs.active.Add(1)
 	defer func() {
 		rs.lastDone.Store(time.Now().UnixNano())
 		rs.active.Add(-1)
 	}()
 	p := rs.p
+	if wr.TooLarge {
+		var id uint32
+		if len(req) > 0 {
+			id, _ = fetch.RequestID(req[0]) // 0 when even the header is unusable
+		}
+		return rs.refuse(reply, id, fetch.CodeMalformed, fmt.Sprintf("request of %d bytes is over the size limit", wr.Size))
+	}
 	if len(req) != 1 {
 		return rs.refuse(reply, 0, fetch.CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req)))
 	}

@@ -283,12 +283,34 @@ func (s *Subscriber) newIncarnation(old *pubState, id envelope.ID, epoch uint64,
 // retire gives up whatever an old incarnation still misses: its history
 // died with it.
 func (s *Subscriber) retire(old *pubState) {
-	now := time.Now()
-	for _, ts := range old.streams {
-		ts.st.Abandon(recovery.CausePublisherRestart, now)
-		s.retiredDuplicates += ts.st.Stats().Duplicates
-		delete(s.repair, ts)
+	if !old.finished {
+		s.abandon(old, recovery.CausePublisherRestart, time.Now())
 	}
+	for _, ts := range old.streams {
+		s.retiredDuplicates += ts.st.Stats().Duplicates
+	}
+}
+
+// abandon gives up an incarnation that ended without END (it restarted,
+// or went silent): every stream reports what it knows is missing, then
+// the rest, which nobody can know any more, as an open-ended loss (To 0).
+func (s *Subscriber) abandon(ps *pubState, cause recovery.Cause, now time.Time) {
+	for _, ts := range ps.streams {
+		delete(s.repair, ts)
+		if ts.st.Finished() {
+			continue
+		}
+		ts.st.Abandon(cause, now) // what is known missing
+		if ts.ended {
+			continue // END named its last sequence: nothing unknown is left
+		}
+		s.stats.gaps.Add(1)
+		s.evid.unknownTail(&s.evidMu, cause)
+		s.lg.Warn("messages after the last one received are unknown", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
+			zap.String("topic", ts.topic), zap.Uint64("from", ts.st.Next()), zap.Stringer("cause", cause))
+		s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic, From: ts.st.Next(), To: 0, Cause: cause.String()})
+	}
+	ps.finished, ps.ended = true, true
 }
 
 func (s *Subscriber) hold(ps *pubState, m envelope.Message) {
@@ -382,24 +404,12 @@ func (s *Subscriber) onTick(now time.Time) {
 }
 
 // publisherGone ends an incarnation nothing was heard from for
-// PublisherTimeout: what it published after that is unknown, so every
-// stream that had not reached END reports the open-ended rest lost
-// (To 0), and the publisher ends with cause publisher-gone.
+// PublisherTimeout: its streams report what they miss, known and unknown,
+// and the publisher ends with cause publisher-gone.
 func (s *Subscriber) publisherGone(ps *pubState, now time.Time) {
 	s.lg.Warn("publisher gone: nothing received from it", zap.String("publisher", ps.id.Short()),
 		zap.Uint64("epoch", ps.epoch), zap.Duration("for", now.Sub(ps.lastHeard)))
-	for _, ts := range ps.streams {
-		if ts.st.Finished() {
-			continue
-		}
-		ts.st.Abandon(recovery.CausePublisherGone, now) // what is known missing
-		delete(s.repair, ts)
-		s.stats.gaps.Add(1)
-		s.evid.lost(&s.evidMu, recovery.CausePublisherGone, 0)
-		s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic,
-			From: ts.st.Next(), To: 0, Cause: recovery.CausePublisherGone.String()})
-	}
-	ps.finished, ps.ended = true, true
+	s.abandon(ps, recovery.CausePublisherGone, now)
 	s.emit(Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch, Cause: EndPublisherGone,
 		Err: fmt.Errorf("coord: nothing received from publisher %s for %v", ps.id.Short(), s.cfg.PublisherTimeout)})
 }

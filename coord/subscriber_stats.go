@@ -45,6 +45,7 @@ type evidence struct {
 	joinedLate  bool
 	beforeJoin  uint64
 	lostByCause map[recovery.Cause]uint64
+	unknown     map[recovery.Cause]int // streams whose tail is unknown
 }
 
 const maxEvidenceTopics = 4096
@@ -75,6 +76,16 @@ func (e *evidence) lost(mu *sync.Mutex, c recovery.Cause, n uint64) {
 	e.lostByCause[c] += n
 }
 
+// unknownTail records a stream whose end was lost without its length.
+func (e *evidence) unknownTail(mu *sync.Mutex, c recovery.Cause) {
+	mu.Lock()
+	defer mu.Unlock()
+	if e.unknown == nil {
+		e.unknown = make(map[recovery.Cause]int)
+	}
+	e.unknown[c]++
+}
+
 // Evidence returns what this subscriber has seen, in the form
 // diagnose.Diagnose walks the zguide's missing-message flowchart with.
 // Safe from any goroutine.
@@ -98,6 +109,7 @@ func (s *Subscriber) Evidence() diagnose.Evidence {
 		LostMessages:            st.Lost,
 		RecoveredMessages:       st.Recovered,
 		LostByCause:             maps.Clone(s.evid.lostByCause),
+		UnknownTails:            maps.Clone(s.evid.unknown),
 		Received:                st.Received,
 		Checked:                 true,
 		Joined:                  st.Handshakes > 0,

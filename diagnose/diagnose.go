@@ -44,6 +44,11 @@ type Evidence struct {
 	// Loss. When it is nil, a symptom that coincides with losses is blamed
 	// for them; when set, only causes it names are.
 	LostByCause map[recovery.Cause]uint64
+	// UnknownTails counts, by Cause, streams whose end was lost without
+	// its length being knowable: the publisher restarted or went silent
+	// before END, so what it published after the last message received
+	// cannot be counted.
+	UnknownTails map[recovery.Cause]int
 	// SocketsSharedBetweenGoroutines says a ZeroMQ socket is used from more
 	// than one goroutine. It is always false for sockets the syncmq library
 	// owns: each is created, used and closed by the one goroutine running
@@ -167,6 +172,7 @@ func Diagnose(ev Evidence) Report {
 		checkConnectedLoss,
 		checkReconnect,
 		checkRestart,
+		checkGone,
 		checkRecovery,
 		checkReqRep,
 		checkThreads,
@@ -333,19 +339,36 @@ func checkReconnect(ev Evidence) Verdict {
 
 func checkRestart(ev Evidence) Verdict {
 	v := Verdict{Step: "Did the publisher restart?", Cause: recovery.CausePublisherRestart.String()}
-	if ev.PublisherRestarts == 0 && ev.lost(recovery.CausePublisherRestart, false) == 0 {
+	unknown := ev.UnknownTails[recovery.CausePublisherRestart]
+	if ev.PublisherRestarts == 0 && ev.lost(recovery.CausePublisherRestart, false) == 0 && unknown == 0 {
 		v.Result, v.Evidence = Pass, "no new publisher epoch seen"
 		return v
 	}
-	if n := ev.lost(recovery.CausePublisherRestart, ev.PublisherRestarts > 0); n > 0 {
+	if n := ev.lost(recovery.CausePublisherRestart, ev.PublisherRestarts > 0); n > 0 || unknown > 0 {
 		v.Result = Fail
 		v.Evidence = fmt.Sprintf("yes: %d restart(s); %d message(s) of the old epoch(s) lost", ev.PublisherRestarts, n)
+		if unknown > 0 {
+			v.Evidence += fmt.Sprintf(", and what %d stream(s) published after the last message received is unknown (no END)", unknown)
+		}
 		v.Remedy = "a restarted publisher starts a new epoch with empty History: find why it restarted, " +
 			"and have it send END before a planned shutdown so subscribers can repair the tail first"
 		return v
 	}
 	v.Result = Pass
 	v.Evidence = fmt.Sprintf("%d restart(s), nothing lost", ev.PublisherRestarts)
+	return v
+}
+
+func checkGone(ev Evidence) Verdict {
+	v := Verdict{Step: "Did the publisher go silent before END?", Cause: recovery.CausePublisherGone.String()}
+	if n := ev.UnknownTails[recovery.CausePublisherGone]; n > 0 {
+		v.Result = Fail
+		v.Evidence = fmt.Sprintf("yes: nothing arrived for the publisher timeout; what %d stream(s) published after the last message received is unknown", n)
+		v.Remedy = "the publisher crashed, hung or was cut off by the network without sending END: find out which on its host; " +
+			"raise --publisher-timeout if it only pauses longer than that"
+		return v
+	}
+	v.Result, v.Evidence = Pass, "no: every publisher kept sending until END"
 	return v
 }
 

@@ -69,6 +69,12 @@ func TestDiagnose(t *testing.T) {
 		}, cause: "timeout", failStep: "Did recovery repair every gap?", mentions: []string{"RepairTimeout"}, failCount: 1},
 		{name: "unexplained loss", ev: func(e *Evidence) { e.LostMessages = 3 },
 			cause: "unknown", failStep: "Did recovery repair every gap?", failCount: 1},
+		{name: "restart with an unknown tail", ev: func(e *Evidence) {
+			e.PublisherRestarts, e.UnknownTails = 1, map[recovery.Cause]int{recovery.CausePublisherRestart: 1}
+		}, cause: "publisher-restart", failStep: "Did the publisher restart?", failCount: 1},
+		{name: "publisher gone", ev: func(e *Evidence) {
+			e.UnknownTails = map[recovery.Cause]int{recovery.CausePublisherGone: 2}
+		}, cause: "publisher-gone", failStep: "Did the publisher go silent before END?", failCount: 1},
 		{name: "handshake", ev: func(e *Evidence) { e.HandshakeErrors = 4 },
 			cause: "handshake-errors", failStep: "Are you using REQ and REP?", failCount: 1},
 		{name: "shared socket", ev: func(e *Evidence) { e.SocketsSharedBetweenGoroutines = true },
@@ -79,7 +85,7 @@ func TestDiagnose(t *testing.T) {
 			ev := healthy()
 			tc.ev(&ev)
 			r := Diagnose(ev)
-			if len(r.Nodes) != 10 {
+			if len(r.Nodes) != 11 {
 				t.Fatalf("%d nodes", len(r.Nodes))
 			}
 			if r.Cause != tc.cause || r.OK() != (tc.cause == "") {

@@ -29,6 +29,7 @@ func ExampleDiagnose() {
 	//     fix: the subscriber cannot keep up: consume faster (less work per message, more subscribers), raise the SUB receive high-water mark and StreamConfig.MaxHeld, and keep History retention longer than the worst stall
 	// ✔ Did the subscriber reconnect? → no reconnects
 	// ✔ Did the publisher restart? → no new publisher epoch seen
+	// ✔ Did the publisher go silent before END? → no: every publisher kept sending until END
 	// ✘ Did recovery repair every gap? → no: 1200 lost, 350 recovered
 	//     fix: look at the cause of each Loss event; raise History retention and StreamConfig.RepairTimeout if they say beyond-retention or timeout
 	// ✔ Are you using REQ and REP? → yes, for the sync handshake: no errors
