@@ -129,12 +129,24 @@ func (sc repairScenario) run(tb testing.TB) repairResult {
 // 20,000 records/s) while 20,000 records/s keep arriving live, with
 // replays paced by DefaultLimiterConfig's per-host budget. It reports the
 // most memory held behind the gap (held-MiB), the simulated time to catch
-// up (repair-s) and records lost (lost, 0 unless held-MiB reached
-// DefaultMaxHeldBytes); ns/op is the CPU cost of the whole scenario.
+// up (repair-s) and records lost (lost, 0 unless held-MiB reached the
+// bound); ns/op is the CPU cost of the whole scenario. bound=10k-records
+// holds what the former default of 10,000 records held at 1 KiB, for
+// comparison.
 func BenchmarkStreamRepairUnderLoad(b *testing.B) {
-	for _, size := range []int{100, 1024, 1500} {
-		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
-			sc := repairScenario{gap: 60_000, rate: 20_000, size: size, stream: DefaultStreamConfig(), limits: DefaultLimiterConfig()}
+	for _, bc := range []struct {
+		size  int
+		bound int64
+		name  string
+	}{
+		{100, DefaultMaxHeldBytes, "default"},
+		{1024, DefaultMaxHeldBytes, "default"},
+		{1024, 10_000 * (1024 + HeldRecordOverhead), "10k-records"},
+		{1500, DefaultMaxHeldBytes, "default"},
+	} {
+		b.Run(fmt.Sprintf("size=%d/bound=%s", bc.size, bc.name), func(b *testing.B) {
+			sc := repairScenario{gap: 60_000, rate: 20_000, size: bc.size, stream: DefaultStreamConfig(), limits: DefaultLimiterConfig()}
+			sc.stream.MaxHeldBytes = bc.bound
 			var r repairResult
 			b.ReportAllocs()
 			for b.Loop() {
