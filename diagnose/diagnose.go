@@ -303,7 +303,7 @@ func checkConnectedLoss(ev Evidence) Verdict {
 		v.Result, v.Cause = Fail, recovery.CauseSlowConsumer.String()
 		v.Evidence = fmt.Sprintf("yes: %s; %d message(s) lost", seen, slow)
 		v.Remedy = "the subscriber cannot keep up: consume faster (less work per message, more subscribers), " +
-			"raise the SUB receive high-water mark and StreamConfig.MaxHeld, and keep History retention longer than the worst stall"
+			"raise the SUB receive high-water mark and StreamConfig.MaxHeldBytes, and keep History retention longer than the worst stall"
 	case over > 0:
 		v.Result, v.Cause = Fail, recovery.CausePublisherOverflow.String()
 		v.Evidence = fmt.Sprintf("yes: %s; %d message(s) lost", seen, over)

@@ -26,7 +26,7 @@ func ExampleDiagnose() {
 	// ✔ Do you set a subscription for the messages? → yes: all 2 published topic(s) match "orders."
 	// ✔ Do you start the SUB socket after the PUB? → no: the subscriber was connected before publishing started
 	// ✘ Are you losing messages while connected (high-water mark, slow subscriber)? → yes: 4 gap(s) while connected, 2 slow-consumer disconnect(s), 0 publisher queue drop(s); 1200 message(s) lost
-	//     fix: the subscriber cannot keep up: consume faster (less work per message, more subscribers), raise the SUB receive high-water mark and StreamConfig.MaxHeld, and keep History retention longer than the worst stall
+	//     fix: the subscriber cannot keep up: consume faster (less work per message, more subscribers), raise the SUB receive high-water mark and StreamConfig.MaxHeldBytes, and keep History retention longer than the worst stall
 	// ✔ Did the subscriber reconnect? → no reconnects
 	// ✔ Did the publisher restart? → no new publisher epoch seen
 	// ✔ Did the publisher go silent before END? → no: every publisher kept sending until END
@@ -35,5 +35,5 @@ func ExampleDiagnose() {
 	// ✔ Are you using REQ and REP? → yes, for the sync handshake: no errors
 	// ✔ Are you using a socket in more than one thread? → no: each syncmq socket is owned by one goroutine, others reach it over channels
 	// Cause: slow-consumer
-	// Fix: the subscriber cannot keep up: consume faster (less work per message, more subscribers), raise the SUB receive high-water mark and StreamConfig.MaxHeld, and keep History retention longer than the worst stall
+	// Fix: the subscriber cannot keep up: consume faster (less work per message, more subscribers), raise the SUB receive high-water mark and StreamConfig.MaxHeldBytes, and keep History retention longer than the worst stall
 }

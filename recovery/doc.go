@@ -13,16 +13,15 @@
 //
 //   - History (history.go) is the publisher's bounded per-topic retention
 //     of recent messages, from which gaps are repaired.
-//   - The recovery channel codec (proto.go) encodes and decodes the FETCH
-//     request a subscriber sends on its DEALER socket and the REPLAY, DONE
-//     and ERROR responses the publisher's ROUTER sends back.
-//   - Limiter (limiter.go) rate-limits FETCH requests per subscriber.
+//   - Limiter (limiter.go) rate-limits a recovery server: requests per
+//     source host, and replay bytes per host and for all hosts together.
 //   - Stream (stream.go) is the subscriber's ordering and gap state machine
 //     for one (publisher, epoch, topic) stream: it delivers in order, holds
-//     records after a gap, asks for repairs, and reports Loss with a Cause
-//     when a gap cannot be repaired.
-//   - Diagnose (diagnose.go) walks the zguide "Missing Message Problem
-//     Solver" flowchart against evidence gathered from a running system.
+//     records after a gap (bounded in bytes), asks for repairs, and reports
+//     Loss with a Cause when a gap cannot be repaired.
+//
+// The recovery channel's wire format is the proto/fetch package; the
+// missing-message flowchart is the diagnose package.
 //
 // docs/runbook.md explains how the outputs of these parts show up in
 // operation and what to do about each cause of loss.

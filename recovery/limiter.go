@@ -3,144 +3,225 @@ package recovery
 import (
 	"fmt"
 	"math"
+	"net"
 	"sync"
 	"time"
 )
 
-// LimiterConfig configures a Limiter.
+// LimiterConfig configures a Limiter. Rates and bursts of replay bytes
+// count the bytes of the REPLAY frames a server sends (envelope topic,
+// header and payload frames).
 type LimiterConfig struct {
-	// Rate is the sustained number of tokens per second each key earns.
-	Rate float64
-	// Burst is the bucket size: the most tokens a key can save up, and so
-	// the largest n AllowN can ever grant.
-	Burst int
-	// MaxKeys bounds the number of keys tracked. Tracking a new key when
-	// the limit is reached forgets the key used least recently; a forgotten
-	// key starts again with a full bucket, so MaxKeys should comfortably
-	// exceed the number of subscribers active at once.
+	// RequestRate is the sustained number of recovery requests per second
+	// one host may make. It guards against floods of tiny requests; the
+	// bandwidth replays take is bounded by the byte rates. Must be positive.
+	RequestRate float64
+	// RequestBurst is the most requests a host may make at once after
+	// being idle. Must be at least 1.
+	RequestBurst int
+	// HostBytesRate is the sustained replay bandwidth one host may take,
+	// in bytes per second, shared by all its connections. Must be positive.
+	HostBytesRate float64
+	// HostBytesBurst is the most replay bytes a host may take at once
+	// after being idle, in bytes. Must be at least 1.
+	HostBytesBurst int64
+	// GlobalBytesRate is the sustained replay bandwidth of all hosts
+	// together, in bytes per second: the share of the link replays may
+	// take. Must be positive.
+	GlobalBytesRate float64
+	// GlobalBytesBurst is the most replay bytes all hosts together may
+	// take at once after being idle, in bytes. Must be at least 1.
+	GlobalBytesBurst int64
+	// MaxKeys bounds the hosts tracked. Tracking a new host when the limit
+	// is reached forgets the host used least recently; a forgotten host
+	// starts again with full buckets (its debt forgiven), so MaxKeys should
+	// comfortably exceed the number of hosts repairing at once. The global
+	// bucket is not affected. Must be at least 1.
 	MaxKeys int
 }
 
-// DefaultLimiterConfig returns 20 requests per second with bursts of 40,
-// for up to 10,000 subscribers.
+// Limiter defaults, see DefaultLimiterConfig.
+const (
+	// DefaultHostBytesRate is the replay bandwidth one host may take: 16 MiB/s.
+	DefaultHostBytesRate = 16 << 20
+	// DefaultGlobalBytesRate is the replay bandwidth of all hosts together: 64 MiB/s.
+	DefaultGlobalBytesRate = 64 << 20
+)
+
+// DefaultLimiterConfig returns, per host, 100 requests/s with bursts of
+// 200 and 16 MiB/s of replays with bursts of 16 MiB; for all hosts
+// together 64 MiB/s of replays with bursts of 64 MiB (about half a
+// 1 Gbit/s link); up to 10,000 hosts.
+//
+// At these rates a subscriber host repairs a 3 s outage of 20,000 records/s
+// of 1 KiB (60 MiB) in about 2.7 s, holding about 55 MiB of live records
+// meanwhile, within DefaultMaxHeldBytes.
 func DefaultLimiterConfig() LimiterConfig {
-	return LimiterConfig{Rate: 20, Burst: 40, MaxKeys: 10_000}
+	return LimiterConfig{
+		RequestRate:      100,
+		RequestBurst:     200,
+		HostBytesRate:    DefaultHostBytesRate,
+		HostBytesBurst:   DefaultHostBytesRate,
+		GlobalBytesRate:  DefaultGlobalBytesRate,
+		GlobalBytesBurst: DefaultGlobalBytesRate,
+		MaxKeys:          10_000,
+	}
 }
+
+func validRate(r float64) bool { return r > 0 && !math.IsInf(r, 0) }
 
 // Validate reports whether c is usable. Errors wrap ErrConfig.
 func (c LimiterConfig) Validate() error {
 	switch {
-	case !(c.Rate > 0) || math.IsInf(c.Rate, 0):
-		return fmt.Errorf("%w: limiter Rate %v must be positive and finite", ErrConfig, c.Rate)
-	case c.Burst < 1:
-		return fmt.Errorf("%w: limiter Burst %d must be at least 1", ErrConfig, c.Burst)
+	case !validRate(c.RequestRate):
+		return fmt.Errorf("%w: limiter RequestRate %v must be positive and finite", ErrConfig, c.RequestRate)
+	case c.RequestBurst < 1:
+		return fmt.Errorf("%w: limiter RequestBurst %d must be at least 1", ErrConfig, c.RequestBurst)
+	case !validRate(c.HostBytesRate):
+		return fmt.Errorf("%w: limiter HostBytesRate %v must be positive and finite", ErrConfig, c.HostBytesRate)
+	case c.HostBytesBurst < 1:
+		return fmt.Errorf("%w: limiter HostBytesBurst %d must be at least 1", ErrConfig, c.HostBytesBurst)
+	case !validRate(c.GlobalBytesRate):
+		return fmt.Errorf("%w: limiter GlobalBytesRate %v must be positive and finite", ErrConfig, c.GlobalBytesRate)
+	case c.GlobalBytesBurst < 1:
+		return fmt.Errorf("%w: limiter GlobalBytesBurst %d must be at least 1", ErrConfig, c.GlobalBytesBurst)
 	case c.MaxKeys < 1:
 		return fmt.Errorf("%w: limiter MaxKeys %d must be at least 1", ErrConfig, c.MaxKeys)
 	}
 	return nil
 }
 
-type bucket struct {
-	key        string
-	tokens     float64
-	last       time.Time
-	prev, next *bucket // recency list, most recent first
+// tokenBucket earns rate tokens per second up to burst. Its tokens may be
+// negative after a Take larger than the burst: a debt paid off before the
+// next Take.
+type tokenBucket struct {
+	tokens float64
+	last   time.Time
 }
 
-// Limiter is a token-bucket rate limiter per key (for FETCH requests, the
-// subscriber's identity), tracking a bounded number of keys. It is a pure
-// state machine: time only advances through the now arguments, and a now
-// earlier than one seen before for a key simply earns that key nothing.
+// refill earns the tokens due at now. A now not after the last one seen
+// earns nothing, so a clock going backwards cannot mint tokens.
+func (b *tokenBucket) refill(now time.Time, rate, burst float64) {
+	if dt := now.Sub(b.last); dt > 0 {
+		b.tokens = min(burst, b.tokens+dt.Seconds()*rate)
+		b.last = now
+	}
+}
+
+// shortfall returns how long until b holds need tokens, earning rate per
+// second; 0 if it does now.
+func (b *tokenBucket) shortfall(need, rate float64) time.Duration {
+	if b.tokens >= need {
+		return 0
+	}
+	d := time.Duration(math.Ceil((need - b.tokens) / rate * float64(time.Second)))
+	return max(d, 1)
+}
+
+type hostBuckets struct {
+	key        string
+	req, bytes tokenBucket
+	prev, next *hostBuckets // recency list, most recent first
+}
+
+// Limiter rate-limits a recovery server per source host and as a whole:
+// requests per host (Allow), and replay bytes per host and for all hosts
+// together (Take). Hosts are keyed by address without the port, so
+// every connection from one host shares that host's budget, and the number
+// of hosts tracked is bounded (least recently used forgotten first).
+//
+// It is a pure state machine: time only advances through the now
+// arguments, and a now earlier than one already seen earns nothing.
 //
 // Concurrency: a Limiter is safe for concurrent use (a recovery server
-// may serve connections from several goroutines); calls serialise on one
-// mutex, which is cheap at request rates.
+// serves connections from several goroutines); calls serialise on one
+// mutex, held for well under a microsecond.
 type Limiter struct {
 	cfg LimiterConfig
 
 	mu         sync.Mutex
-	keys       map[string]*bucket
-	head, tail *bucket
+	keys       map[string]*hostBuckets
+	head, tail *hostBuckets
+	global     tokenBucket
 
-	allowed, denied, evicted uint64
+	allowed, denied, taken, deferred, evicted uint64
 }
 
-// NewLimiter returns a Limiter with no keys. It fails if cfg is invalid.
+// NewLimiter returns a Limiter with no hosts and a full global bucket. It
+// fails if cfg is invalid.
 func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Limiter{cfg: cfg, keys: make(map[string]*bucket)}, nil
+	return &Limiter{cfg: cfg, keys: make(map[string]*hostBuckets), global: tokenBucket{tokens: float64(cfg.GlobalBytesBurst)}}, nil
 }
 
-// Allow reports whether key may make one request at now, and if so takes
-// a token from its bucket.
-func (l *Limiter) Allow(key string, now time.Time) bool { return l.AllowN(key, 1, now) }
+// HostKey returns the key Limiter uses for a remote address: the host
+// without the port ("10.0.0.7:51234" and "[::1]:80" become "10.0.0.7" and
+// "::1"); an address without a port is its own key.
+func HostKey(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
 
-// AllowN reports whether key may spend n tokens at now, and if so spends
-// them. A denied call spends nothing. n above Burst is never allowed; n of
-// 0 or less is always allowed.
-func (l *Limiter) AllowN(key string, n int, now time.Time) bool {
+// Allow reports whether host (an address, with or without port; see
+// HostKey) may make one more recovery request at now, and if so counts it.
+// A denied request counts nothing against the host. It does not block.
+func (l *Limiter) Allow(host string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n <= 0 {
-		l.allowed++
-		return true
-	}
-	b := l.bucket(key, now)
-	if float64(n) > b.tokens {
+	b := l.host(HostKey(host), now)
+	b.req.refill(now, l.cfg.RequestRate, float64(l.cfg.RequestBurst))
+	if b.req.tokens < 1 {
 		l.denied++
 		return false
 	}
-	b.tokens -= float64(n)
+	b.req.tokens--
 	l.allowed++
 	return true
 }
 
-// Delay returns how long after now key must wait until AllowN(key, n)
-// would succeed, 0 if it would succeed now. It spends nothing. For n above
-// Burst it returns the largest Duration.
-func (l *Limiter) Delay(key string, n int, now time.Time) time.Duration {
-	if n > l.cfg.Burst {
-		return math.MaxInt64
+// Take asks to send n replay bytes to host (an address, with or without
+// port; see HostKey) at now. If both the host's and the global budget
+// hold n bytes, they are taken and ok is true: send now. Otherwise nothing
+// is taken, ok is false, and retryAfter says when the budgets will hold
+// enough if nobody else takes from them meanwhile: wait that long and ask
+// again, or, if the wait is more than the client should be kept waiting,
+// answer "rate limited". A budget is never spent ahead of time, so a host
+// waiting for its own budget holds nothing of the global one.
+//
+// n above a burst is taken once the bucket is full and leaves it in debt,
+// which later calls wait out, so the rates hold for any n. n of 0 or less
+// is always granted. Take does not block.
+func (l *Limiter) Take(host string, n int, now time.Time) (retryAfter time.Duration, ok bool) {
+	if n <= 0 {
+		return 0, true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.keys[key]
-	if !ok || n <= 0 {
-		return 0
+	b := l.host(HostKey(host), now)
+	hostBurst, globalBurst := float64(l.cfg.HostBytesBurst), float64(l.cfg.GlobalBytesBurst)
+	b.bytes.refill(now, l.cfg.HostBytesRate, hostBurst)
+	l.global.refill(now, l.cfg.GlobalBytesRate, globalBurst)
+	need := float64(n)
+	retryAfter = max(b.bytes.shortfall(min(need, hostBurst), l.cfg.HostBytesRate),
+		l.global.shortfall(min(need, globalBurst), l.cfg.GlobalBytesRate))
+	if retryAfter > 0 {
+		l.deferred++
+		return retryAfter, false
 	}
-	tokens := l.refilled(b, now)
-	if float64(n) <= tokens {
-		return 0
-	}
-	d := time.Duration(math.Ceil((float64(n) - tokens) / l.cfg.Rate * float64(time.Second)))
-	if d < 1 {
-		d = 1
-	}
-	return d
+	b.bytes.tokens -= need
+	l.global.tokens -= need
+	l.taken += uint64(n)
+	return 0, true
 }
 
-// refilled returns b's tokens as of now without changing b.
-func (l *Limiter) refilled(b *bucket, now time.Time) float64 {
-	t := b.tokens
-	if dt := now.Sub(b.last); dt > 0 {
-		t += dt.Seconds() * l.cfg.Rate
-		if t > float64(l.cfg.Burst) {
-			t = float64(l.cfg.Burst)
-		}
-	}
-	return t
-}
-
-// bucket returns key's bucket refilled to now, tracking key if new.
-func (l *Limiter) bucket(key string, now time.Time) *bucket {
+// host returns key's buckets, tracking key with full buckets if new.
+func (l *Limiter) host(key string, now time.Time) *hostBuckets {
 	b, ok := l.keys[key]
 	if ok {
-		b.tokens = l.refilled(b, now)
-		if now.After(b.last) {
-			b.last = now
-		}
 		l.touch(b)
 		return b
 	}
@@ -149,17 +230,19 @@ func (l *Limiter) bucket(key string, now time.Time) *bucket {
 		l.unlink(b)
 		delete(l.keys, b.key)
 		l.evicted++
-		*b = bucket{}
+		*b = hostBuckets{}
 	} else {
-		b = &bucket{}
+		b = &hostBuckets{}
 	}
-	b.key, b.tokens, b.last = key, float64(l.cfg.Burst), now
+	b.key = key
+	b.req = tokenBucket{tokens: float64(l.cfg.RequestBurst), last: now}
+	b.bytes = tokenBucket{tokens: float64(l.cfg.HostBytesBurst), last: now}
 	l.keys[key] = b
 	l.touch(b)
 	return b
 }
 
-func (l *Limiter) touch(b *bucket) {
+func (l *Limiter) touch(b *hostBuckets) {
 	if l.head == b {
 		return
 	}
@@ -174,7 +257,7 @@ func (l *Limiter) touch(b *bucket) {
 	}
 }
 
-func (l *Limiter) unlink(b *bucket) {
+func (l *Limiter) unlink(b *hostBuckets) {
 	if b.prev != nil {
 		b.prev.next = b.next
 	} else if l.head == b {
@@ -188,23 +271,28 @@ func (l *Limiter) unlink(b *bucket) {
 	b.prev, b.next = nil, nil
 }
 
-// Forget stops tracking key, e.g. when its connection goes away.
-func (l *Limiter) Forget(key string) {
+// Forget stops tracking host (an address, with or without port), e.g.
+// when its last connection went away. Its next request starts with full
+// buckets; the global bucket is not affected. Idempotent.
+func (l *Limiter) Forget(host string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if b, ok := l.keys[key]; ok {
+	if b, ok := l.keys[HostKey(host)]; ok {
 		l.unlink(b)
-		delete(l.keys, key)
+		delete(l.keys, b.key)
 	}
 }
 
 // LimiterStats are a Limiter's gauges and counters.
 type LimiterStats struct {
-	// Keys is the number of keys tracked now.
-	Keys int
-	// Allowed and Denied count AllowN outcomes.
+	// Hosts is the number of hosts tracked now.
+	Hosts int
+	// Allowed and Denied count Allow outcomes (requests).
 	Allowed, Denied uint64
-	// Evicted counts keys forgotten to stay within MaxKeys.
+	// TakenBytes counts the bytes Take granted; Deferred counts the Take
+	// calls told to retry later.
+	TakenBytes, Deferred uint64
+	// Evicted counts hosts forgotten to stay within MaxKeys.
 	Evicted uint64
 }
 
@@ -212,5 +300,6 @@ type LimiterStats struct {
 func (l *Limiter) Stats() LimiterStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return LimiterStats{Keys: len(l.keys), Allowed: l.allowed, Denied: l.denied, Evicted: l.evicted}
+	return LimiterStats{Hosts: len(l.keys), Allowed: l.allowed, Denied: l.denied,
+		TakenBytes: l.taken, Deferred: l.deferred, Evicted: l.evicted}
 }

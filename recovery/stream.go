@@ -2,8 +2,9 @@ package recovery
 
 import (
 	"fmt"
-	"github.com/syncmq/syncmq/proto/fetch"
 	"time"
+
+	"github.com/syncmq/syncmq/proto/fetch"
 )
 
 // DefaultMaxRepairRange is the largest range DefaultStreamConfig asks for
@@ -11,13 +12,27 @@ import (
 // request.
 const DefaultMaxRepairRange = 4096
 
+// DefaultMaxHeldBytes is the memory DefaultStreamConfig lets a Stream
+// hold behind a gap: 64 MiB, three seconds of 1 KiB records at 20,000
+// records/s.
+const DefaultMaxHeldBytes = 64 << 20
+
+// HeldRecordOverhead is what a held record costs beyond the capacity of its
+// payload copy, in bytes: its 40-byte slot in the held slice plus that
+// slice's growth slack (up to a quarter for large slices), rounded up.
+// The payload copy's capacity already includes the allocator's rounding.
+const HeldRecordOverhead = 64
+
 // StreamConfig configures a Stream.
 type StreamConfig struct {
-	// MaxHeld is the most records held (copied) while a gap before them is
-	// repaired. When one more arrives, the oldest gap is given up as lost
-	// (cause slow-consumer unless labelled otherwise) so that held records
-	// can be delivered.
-	MaxHeld int
+	// MaxHeldBytes bounds the memory of the records held (copied) while a
+	// gap before them is repaired, in bytes: each held record counts its
+	// payload copy's capacity plus HeldRecordOverhead. When a record would
+	// take the total above it, the oldest gap is given up as lost (cause
+	// slow-consumer unless labelled otherwise) so that held records can be
+	// delivered. Must be at least 1; a single record larger than the bound
+	// is delivered as soon as the gaps before it are given up.
+	MaxHeldBytes int64
 	// RepairTimeout is how long a repair may go without progress (no new
 	// replayed record, no DONE) before its range is declared lost with
 	// cause timeout.
@@ -32,11 +47,12 @@ type StreamConfig struct {
 	RetryBackoff time.Duration
 }
 
-// DefaultStreamConfig returns MaxHeld 10,000, RepairTimeout 5 s,
-// MaxRepairRange DefaultMaxRepairRange and RetryBackoff 100 ms.
+// DefaultStreamConfig returns MaxHeldBytes DefaultMaxHeldBytes (64 MiB),
+// RepairTimeout 5 s, MaxRepairRange DefaultMaxRepairRange and RetryBackoff
+// 100 ms.
 func DefaultStreamConfig() StreamConfig {
 	return StreamConfig{
-		MaxHeld:        10_000,
+		MaxHeldBytes:   DefaultMaxHeldBytes,
 		RepairTimeout:  5 * time.Second,
 		MaxRepairRange: DefaultMaxRepairRange,
 		RetryBackoff:   100 * time.Millisecond,
@@ -46,8 +62,8 @@ func DefaultStreamConfig() StreamConfig {
 // Validate reports whether c is usable. Errors wrap ErrConfig.
 func (c StreamConfig) Validate() error {
 	switch {
-	case c.MaxHeld < 1:
-		return fmt.Errorf("%w: stream MaxHeld %d must be at least 1", ErrConfig, c.MaxHeld)
+	case c.MaxHeldBytes < 1:
+		return fmt.Errorf("%w: stream MaxHeldBytes %d must be at least 1", ErrConfig, c.MaxHeldBytes)
 	case c.RepairTimeout <= 0:
 		return fmt.Errorf("%w: stream RepairTimeout %v must be positive", ErrConfig, c.RepairTimeout)
 	case c.RetryBackoff < 0:
@@ -101,10 +117,15 @@ type gapLabel struct {
 	cause    Cause
 }
 
-// maxFreeBufs and maxFreeBuf bound the payload buffers a Stream keeps for reuse.
+// cost is what r counts against MaxHeldBytes.
+func (r *heldRec) cost() int64 { return int64(cap(r.buf)) + HeldRecordOverhead }
+
+// maxFreeBufs and maxFreeBuf bound the payload buffers a Stream keeps for
+// reuse; maxIdleHeld bounds the held slice's capacity kept once it is empty.
 const (
 	maxFreeBufs = 64
 	maxFreeBuf  = 64 << 10
+	maxIdleHeld = 4096
 )
 
 // Stream is the subscriber-side ordering and gap-repair state machine for
@@ -127,19 +148,24 @@ const (
 //     records) and requested one after the other once the first completes.
 //   - Replayed records fill the gap and release the held records after it.
 //   - A gap is given up, reported with Loss for exactly the sequences that
-//     are missing, when the repair times out, when MaxHeld would be
-//     exceeded, when DONE says partial, unknown epoch or unknown topic, or
-//     when a DONE claimed completeness but the request made no progress at
-//     all. Held records after it are then delivered.
+//     are missing, when the repair makes no progress for RepairTimeout,
+//     when the held records would exceed MaxHeldBytes, when DONE says
+//     partial, unknown epoch, unknown topic or beyond end, or when a DONE
+//     claimed completeness but the request made no progress at all. Held
+//     records after it are then delivered.
+//   - Replayed records outside the requested range are welcome: a
+//     publisher replays whole batches. They are delivered, held or dropped
+//     like any other record.
 //   - When no gap is left after one was seen, CaughtUp is reported.
 //
-// Causes: a gap is labelled when detected with the cause hint if one is
-// set (SetCauseHint, Reconnected; a hint labels one gap, and a Heartbeat
-// showing nothing missing drops it), else before-join if it starts at the
-// first sequence the stream expected (nothing had arrived yet). A label
-// takes precedence when the gap is lost; unlabelled gaps get the cause of
-// the failure: beyond-retention (DONE partial or unknown topic), timeout,
-// slow-consumer (MaxHeld overflow) or unknown. An unknown-epoch DONE is
+// Causes: a gap is labelled when detected. Its part at or below the join
+// point (NewStreamJoined) is before-join: those records were published
+// before the subscriber joined. The rest is labelled with the cause hint
+// if one is set (SetCauseHint, Reconnected; a hint labels one gap, and a
+// Heartbeat showing nothing missing drops it). A label takes precedence
+// when the gap is lost; unlabelled gaps get the cause of the failure:
+// beyond-retention (DONE partial or unknown topic), timeout, slow-consumer
+// (MaxHeldBytes overflow) or unknown. An unknown-epoch DONE is
 // definitive: that and every later gap of the stream are reported as
 // publisher-restart without further requests; Abandon does the same with
 // a cause of the caller's choice.
@@ -149,14 +175,15 @@ const (
 // Concurrency: a Stream is not safe for concurrent use. Calling one of its
 // input methods (Live, Replay, Tick, ...) from its own Handler panics.
 type Stream struct {
-	cfg     StreamConfig
-	h       Handler
-	initial uint64 // first sequence expected
-	next    uint64 // every sequence below next was delivered or lost
-	high    uint64 // highest sequence known to exist
-	held    []heldRec
-	hh      int // held[hh:] are the held records, in increasing order
-	free    [][]byte
+	cfg       StreamConfig
+	h         Handler
+	joined    uint64 // sequences up to joined were published before the join
+	next      uint64 // every sequence below next was delivered or lost
+	high      uint64 // highest sequence known to exist
+	held      []heldRec
+	hh        int   // held[hh:] are the held records, in increasing order
+	heldBytes int64 // sum of held[hh:] costs
+	free      [][]byte
 
 	state          repairState
 	reqFrom, reqTo uint64
@@ -178,9 +205,31 @@ type Stream struct {
 	stats StreamStats
 }
 
-// NewStream returns a Stream expecting next as its first sequence (from
-// the handshake ACK; 1 for a fresh epoch) and reporting to h.
+// NewStream returns a Stream expecting next as its first sequence and
+// reporting to h, for a subscriber that joined when next-1 was the last
+// sequence published: NewStreamJoined(cfg, next, next-1, h). That fits a
+// stream that starts where the subscriber joined (next is the ACK table's
+// sequence plus one) and a topic the ACK table did not list (next is 1,
+// nothing was published before the join). A stream that starts before
+// the join point needs NewStreamJoined.
 func NewStream(cfg StreamConfig, next uint64, h Handler) (*Stream, error) {
+	var joined uint64
+	if next > 0 {
+		joined = next - 1
+	}
+	return NewStreamJoined(cfg, next, joined, h)
+}
+
+// NewStreamJoined returns a Stream expecting next as its first sequence and
+// reporting to h. joined is the last sequence published on the topic when
+// the subscriber joined (the handshake ACK's table; 0 if the table did not
+// list the topic): records up to joined that are lost are reported as
+// before-join, records above it with the cause of what went wrong after
+// the join. A subscriber that starts at the earliest retained record uses
+// next 1 and joined the ACK's sequence; one that starts at the join uses
+// next = joined+1, so none of its losses are before-join, not even those of
+// its very first records.
+func NewStreamJoined(cfg StreamConfig, next, joined uint64, h Handler) (*Stream, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -190,7 +239,7 @@ func NewStream(cfg StreamConfig, next uint64, h Handler) (*Stream, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: stream needs a Handler", ErrConfig)
 	}
-	return &Stream{cfg: cfg, h: h, initial: next, next: next, high: next - 1, maxRange: cfg.MaxRepairRange}, nil
+	return &Stream{cfg: cfg, h: h, joined: joined, next: next, high: next - 1, maxRange: cfg.MaxRepairRange}, nil
 }
 
 func (s *Stream) enter() {
@@ -252,11 +301,16 @@ func (s *Stream) accept(seq uint64, payload []byte, replay bool, now time.Time) 
 	s.ensure(now)
 }
 
-// RepairDone feeds the DONE answering the outstanding request: its status
-// and the first sequence the publisher still holds (0 if none). Feed every
-// REPLAY of the request first. A RepairDone without an outstanding request
-// is counted as stale and ignored. The DONE's last sequence may also be
-// fed to Heartbeat: it reveals a missing tail like a heartbeat does.
+// RepairDone feeds the DONE answering the outstanding request, or the
+// request's entry of a DONE_MANY: its status and the first sequence the
+// publisher still holds (0 if none). Feed every REPLAY of the request
+// first. A RepairDone without an outstanding request is counted as stale
+// and ignored. The DONE's last sequence may also be fed to Heartbeat: it
+// reveals a missing tail like a heartbeat does.
+//
+// Beyond end (the publisher says none of the range was published) cannot
+// be true of a gap the stream saw evidence of; like any status it does not
+// know, it gives the requested range up with cause unknown (or its label).
 //
 // A DONE is trusted as it comes: the caller checks that the request id is
 // the current one and drops answers to abandoned requests.
@@ -283,6 +337,8 @@ func (s *Stream) RepairDone(status fetch.Status, firstHeld uint64, now time.Time
 		s.gone, s.goneCause = true, CausePublisherRestart
 	case fetch.StatusUnknownTopic:
 		s.giveUp(to, CauseBeyondRetention, false)
+	case fetch.StatusBeyondEnd:
+		s.giveUp(to, CauseUnknown, false)
 	default:
 		s.giveUp(to, CauseUnknown, false)
 	}
@@ -426,16 +482,24 @@ func (s *Stream) Abandon(c Cause, now time.Time) {
 	s.ensure(now)
 }
 
-// openGap records that from..to are missing, labelling the gap.
+// openGap records that from..to are missing, labelling the gap: its part
+// up to the join point before-join, the rest with the hint if one is set.
+// A gap wholly before the join leaves the hint for a later one: whatever
+// the hint is about happened after the join.
 func (s *Stream) openGap(from, to uint64) {
 	s.stats.Gaps++
 	s.behind = true
-	switch {
-	case s.hinted:
+	if from <= s.joined {
+		end := min(to, s.joined)
+		s.labels = append(s.labels, gapLabel{from: from, to: end, cause: CauseBeforeJoin})
+		if end == to {
+			return
+		}
+		from = end + 1
+	}
+	if s.hinted {
 		s.labels = append(s.labels, gapLabel{from: from, to: to, cause: s.hint})
 		s.hinted = false
-	case from == s.initial:
-		s.labels = append(s.labels, gapLabel{from: from, to: to, cause: CauseBeforeJoin})
 	}
 }
 
@@ -474,6 +538,8 @@ func (s *Stream) hold(seq uint64, payload []byte, replay bool) bool {
 		s.free = s.free[:k-1]
 	}
 	rec := heldRec{seq: seq, buf: append(buf, payload...), replay: replay}
+	s.heldBytes += rec.cost()
+	s.stats.HeldBytesPeak = max(s.stats.HeldBytesPeak, s.heldBytes)
 	s.held = append(s.held, heldRec{})
 	at := s.hh + i
 	copy(s.held[at+1:], s.held[at:])
@@ -487,12 +553,15 @@ func (s *Stream) flush() {
 		r := s.held[s.hh]
 		s.held[s.hh] = heldRec{}
 		s.hh++
+		s.heldBytes -= r.cost()
 		s.deliver(r.seq, r.buf, r.replay)
 		if c := cap(r.buf); c > 0 && c <= maxFreeBuf && len(s.free) < maxFreeBufs {
 			s.free = append(s.free, r.buf)
 		}
 	}
 	switch {
+	case s.hh == len(s.held) && cap(s.held) > maxIdleHeld:
+		s.held, s.hh = nil, 0 // do not keep a large gap's slots for good
 	case s.hh == len(s.held):
 		s.held, s.hh = s.held[:0], 0
 	case s.hh >= 64 && 2*s.hh >= len(s.held):
@@ -517,13 +586,13 @@ func (s *Stream) frontGap() (from, to uint64, ok bool) {
 }
 
 // ensure restores the stream's invariants after any change: held records
-// that continue the sequence are delivered, MaxHeld is respected, the first
+// that continue the sequence are delivered, MaxHeldBytes is respected, the first
 // gap has a request outstanding (or waiting out a backoff), and CaughtUp is
 // reported once no gap is left.
 func (s *Stream) ensure(now time.Time) {
 	for {
 		s.flush()
-		for len(s.held)-s.hh > s.cfg.MaxHeld {
+		for s.heldBytes > s.cfg.MaxHeldBytes {
 			_, to, ok := s.frontGap()
 			if !ok {
 				break // unreachable: after flush, held records follow a gap
@@ -658,17 +727,24 @@ type StreamStats struct {
 	// Gaps counts gaps detected; Lost counts sequences reported lost.
 	Gaps, Lost uint64
 	// Requests counts repair requests issued, Timeouts repairs that timed
-	// out, Overflows gaps given up because MaxHeld was reached.
+	// out, Overflows gaps given up because MaxHeldBytes was reached.
 	Requests, Timeouts, Overflows uint64
 	// Stale counts DONE and ERROR answers fed without an outstanding request.
 	Stale uint64
 	// Held is the number of records held now.
 	Held int
+	// HeldBytes is the memory of the records held now, in bytes, counted as
+	// for MaxHeldBytes; it is at most MaxHeldBytes between calls.
+	// HeldBytesPeak is the most it has been, including the moment a record
+	// arrived that took it above MaxHeldBytes, so it may exceed that by
+	// one record.
+	HeldBytes, HeldBytesPeak int64
 }
 
 // Stats returns the stream's counters.
 func (s *Stream) Stats() StreamStats {
 	st := s.stats
 	st.Held = len(s.held) - s.hh
+	st.HeldBytes = s.heldBytes
 	return st
 }

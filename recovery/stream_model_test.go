@@ -3,23 +3,28 @@ package recovery
 import (
 	"bytes"
 	"fmt"
-	"github.com/syncmq/syncmq/proto/fetch"
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/syncmq/syncmq/proto/fetch"
 )
 
 // modelHandler checks a Stream's outputs as they happen: deliveries and
-// losses must cover the sequence from the start exactly once, in order.
+// losses must cover the sequence from the start exactly once, in order,
+// and a loss is before-join exactly when it lies at or below the join
+// point (publisher-restart, which overrides every label, aside).
 type modelHandler struct {
-	t        *testing.T
-	seed     uint64
-	expected uint64 // next sequence a Deliver or Loss must start at
-	requests []fetchReq
-	nextID   int
-	lost     uint64
-	delivers uint64
-	caught   int
+	t          *testing.T
+	seed       uint64
+	joined     uint64
+	expected   uint64 // next sequence a Deliver or Loss must start at
+	requests   []fetchReq
+	nextID     int
+	lost       uint64
+	beforeJoin uint64 // of lost
+	delivers   uint64
+	caught     int
 }
 
 type fetchReq struct {
@@ -49,6 +54,16 @@ func (m *modelHandler) Loss(from, to uint64, c Cause) {
 	}
 	m.expected = to + 1
 	m.lost += to - from + 1
+	switch {
+	case c == CausePublisherRestart:
+	case c == CauseBeforeJoin:
+		if to > m.joined {
+			m.fail("Loss(%d, %d, %v) reaches beyond the join point %d", from, to, c, m.joined)
+		}
+		m.beforeJoin += to - from + 1
+	case from <= m.joined:
+		m.fail("Loss(%d, %d, %v) at or below the join point %d", from, to, c, m.joined)
+	}
 }
 
 func (m *modelHandler) Request(from, to uint64) {
@@ -78,6 +93,8 @@ type event struct {
 
 type modelParams struct {
 	n, start                 uint64
+	joined                   uint64
+	batch                    uint64 // the publisher replays batches of this many records, whole
 	pDrop, pDup              float64
 	window                   int
 	retention                uint64 // 0: full history
@@ -98,8 +115,9 @@ func randomParams(r *rand.Rand) modelParams {
 		pDup:    r.Float64() * 0.2,
 		window:  1 + r.IntN(8),
 		maxTick: time.Duration(r.IntN(400)) * time.Millisecond,
+		batch:   1 + uint64(r.IntN(6)),
 		cfg: StreamConfig{
-			MaxHeld:        1 + r.IntN(60),
+			MaxHeldBytes:   heldCost(1 + r.IntN(60)),
 			RepairTimeout:  time.Second,
 			MaxRepairRange: uint64(r.IntN(20)),
 			RetryBackoff:   100 * time.Millisecond,
@@ -108,11 +126,15 @@ func randomParams(r *rand.Rand) modelParams {
 	if p.start > p.n {
 		p.start = p.n
 	}
+	p.joined = p.start - 1 // joined where the stream starts
+	if r.IntN(2) == 0 {
+		p.joined += uint64(r.IntN(int(p.n))) // started before the join point
+	}
 	switch r.IntN(4) {
 	case 0: // a perfect recovery channel: nothing may be lost
 		p.perfect = true
 		p.maxTick = 0
-		p.cfg.MaxHeld = int(p.n) + 1
+		p.cfg.MaxHeldBytes = 1 << 40
 	case 1: // a flaky one
 		p.pNoAnswer, p.pBusy, p.pDropReplay = 0.2, 0.2, 0.1
 	case 2: // short retention, small server range limit, rare restarts
@@ -128,11 +150,11 @@ func randomParams(r *rand.Rand) modelParams {
 	return p
 }
 
-func runModel(t *testing.T, seed uint64) StreamStats {
+func runModel(t *testing.T, seed uint64) (StreamStats, *modelHandler) {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	p := randomParams(r)
-	m := &modelHandler{t: t, seed: seed, expected: p.start}
-	s, err := NewStream(p.cfg, p.start, m)
+	m := &modelHandler{t: t, seed: seed, joined: p.joined, expected: p.start}
+	s, err := NewStreamJoined(p.cfg, p.start, p.joined, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +208,13 @@ func runModel(t *testing.T, seed uint64) StreamStats {
 			return
 		}
 		fh := firstHeld()
-		for q := max(f.from, fh); q <= f.to && q <= p.n; q++ {
+		// Whole batches: the first and last may reach outside the range.
+		lo, hi := max(f.from, fh), min(f.to, p.n)
+		if lo <= hi {
+			lo = max((lo-1)/p.batch*p.batch+1, fh)
+			hi = min(((hi-1)/p.batch+1)*p.batch, p.n)
+		}
+		for q := lo; q <= hi; q++ {
 			if p.perfect || r.Float64() >= p.pDropReplay {
 				responses = append(responses, event{kind: 'P', seq: q, id: f.id})
 			}
@@ -239,6 +267,9 @@ func runModel(t *testing.T, seed uint64) StreamStats {
 			}
 			s.Tick(now)
 		}
+		if hb := s.Stats().HeldBytes; hb > p.cfg.MaxHeldBytes || hb < 0 {
+			t.Fatalf("seed %d: %d bytes held, limit %d", seed, hb, p.cfg.MaxHeldBytes)
+		}
 	}
 	for fi < len(feed) {
 		step()
@@ -264,8 +295,8 @@ func runModel(t *testing.T, seed uint64) StreamStats {
 	if st.Delivered != m.delivers || st.Lost != m.lost || st.Delivered+st.Lost != p.n-p.start+1 {
 		t.Fatalf("seed %d: stats %+v, handler saw %d delivered %d lost, want %d in all", seed, st, m.delivers, m.lost, p.n-p.start+1)
 	}
-	if st.Held != 0 {
-		t.Fatalf("seed %d: %d records still held", seed, st.Held)
+	if st.Held != 0 || st.HeldBytes != 0 {
+		t.Fatalf("seed %d: %d records (%d bytes) still held", seed, st.Held, st.HeldBytes)
 	}
 	if p.perfect && st.Lost != 0 {
 		t.Fatalf("seed %d: perfect recovery channel, yet %d lost (params %+v)", seed, st.Lost, p)
@@ -273,7 +304,7 @@ func runModel(t *testing.T, seed uint64) StreamStats {
 	if st.Gaps > 0 && m.caught == 0 {
 		t.Fatalf("seed %d: %d gaps but never caught up", seed, st.Gaps)
 	}
-	return st
+	return st, m
 }
 
 // TestStreamModel feeds Streams randomly dropped, duplicated and reordered
@@ -286,8 +317,11 @@ func TestStreamModel(t *testing.T) {
 		n = 200
 	}
 	var sum StreamStats
+	var beforeJoin, afterJoin uint64
 	for seed := uint64(1); seed <= n; seed++ {
-		st := runModel(t, seed)
+		st, m := runModel(t, seed)
+		beforeJoin += m.beforeJoin
+		afterJoin += m.lost - m.beforeJoin
 		sum.Recovered += st.Recovered
 		sum.Lost += st.Lost
 		sum.Duplicates += st.Duplicates
@@ -296,7 +330,8 @@ func TestStreamModel(t *testing.T) {
 		sum.Stale += st.Stale
 	}
 	// The model must keep exercising every mechanism, or it proves little.
-	if sum.Recovered == 0 || sum.Lost == 0 || sum.Duplicates == 0 || sum.Timeouts == 0 || sum.Overflows == 0 || sum.Stale == 0 {
-		t.Fatalf("model exercised too little: %+v", sum)
+	if sum.Recovered == 0 || sum.Lost == 0 || sum.Duplicates == 0 || sum.Timeouts == 0 || sum.Overflows == 0 || sum.Stale == 0 ||
+		beforeJoin == 0 || afterJoin == 0 {
+		t.Fatalf("model exercised too little: %+v, %d lost before the join, %d after", sum, beforeJoin, afterJoin)
 	}
 }

@@ -3,11 +3,12 @@ package recovery
 import (
 	"errors"
 	"fmt"
-	"github.com/syncmq/syncmq/proto/fetch"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/syncmq/syncmq/proto/fetch"
 )
 
 // recorder is a Handler that records outputs in a compact text form:
@@ -39,6 +40,12 @@ func (r *recorder) take() string {
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func payloadOf(seq uint64) []byte { return []byte("p" + strconv.FormatUint(seq, 10)) }
+
+// heldCost is what n held records of payloadOf count against MaxHeldBytes:
+// their copies take the allocator's smallest size class.
+func heldCost(n int) int64 {
+	return int64(n) * (int64(cap(append([]byte(nil), payloadOf(1)...))) + HeldRecordOverhead)
+}
 
 // apply runs one DSL input against s. Inputs:
 //
@@ -79,7 +86,8 @@ func apply(t *testing.T, s *Stream, now *time.Time, in string) {
 		*now = now.Add(d)
 		s.Tick(*now)
 	case "done":
-		st := map[string]fetch.Status{"complete": fetch.StatusComplete, "partial": fetch.StatusPartial, "epoch": fetch.StatusUnknownEpoch, "topic": fetch.StatusUnknownTopic, "bogus": 9}[f[1]]
+		st := map[string]fetch.Status{"complete": fetch.StatusComplete, "partial": fetch.StatusPartial, "epoch": fetch.StatusUnknownEpoch,
+			"topic": fetch.StatusUnknownTopic, "beyond": fetch.StatusBeyondEnd, "bogus": 9}[f[1]]
 		s.RepairDone(st, num(2), *now)
 	case "err":
 		c := map[string]fetch.ErrorCode{"malformed": fetch.CodeMalformed, "limited": fetch.CodeRateLimited, "range": fetch.CodeRangeTooLarge, "busy": fetch.CodeBusy}[f[1]]
@@ -109,11 +117,12 @@ func TestStreamTable(t *testing.T) {
 	short := DefaultStreamConfig()
 	short.MaxRepairRange = 0
 	tests := []struct {
-		name  string
-		cfg   func(*StreamConfig)
-		next  uint64
-		steps []streamStep
-		stats *StreamStats
+		name   string
+		cfg    func(*StreamConfig)
+		next   uint64
+		joined uint64 // 0: next-1, as NewStream
+		steps  []streamStep
+		stats  *StreamStats
 	}{
 		{name: "in order", steps: []streamStep{
 			{"live 1", "D1"}, {"live 2", "D2"}, {"live 3", "D3"},
@@ -133,7 +142,15 @@ func TestStreamTable(t *testing.T) {
 			{"live 1", "D1"}, {"live 4", "R2-3"}, {"live 5", ""},
 			{"replay 2", "D2"}, {"replay 3", "D3 D4 D5 C5"}, {"done complete 1", ""},
 			{"live 6", "D6"},
-		}, stats: &StreamStats{Delivered: 6, Recovered: 2, Gaps: 1, Requests: 1, Stale: 1}},
+		}, stats: &StreamStats{Delivered: 6, Recovered: 2, Gaps: 1, Requests: 1, Stale: 1, HeldBytesPeak: heldCost(2)}},
+		{name: "replayed batch extends outside the range", steps: []streamStep{
+			{"live 1", "D1"}, {"live 5", "R2-4"},
+			{"replay 1-7", "D2 D3 D4 D5 C5 D6 D7"}, {"done complete 1", ""}, {"live 8", "D8"},
+		}, stats: &StreamStats{Delivered: 8, Recovered: 5, Duplicates: 2, Gaps: 1, Requests: 1, Stale: 1, HeldBytesPeak: heldCost(1)}},
+		{name: "replayed batch beyond the known end opens a gap", steps: []streamStep{
+			{"live 1", "D1"}, {"live 3", "R2-2"}, {"replay 2", "D2 D3 C3"}, {"replay 5-6", "R4-4"},
+			{"replay 4", "D4 D5 D6 C6"},
+		}},
 		{name: "gap repaired, DONE before the last hold flushes", steps: []streamStep{
 			{"live 1", "D1"}, {"live 4", "R2-3"}, {"replay 2", "D2"}, {"replay 3", "D3 D4 C4"},
 		}},
@@ -150,20 +167,29 @@ func TestStreamTable(t *testing.T) {
 		{name: "unknown topic", steps: []streamStep{
 			{"live 1", "D1"}, {"hb 3", "R2-3"}, {"done topic 0", "L2-3:beyond-retention C3"},
 		}},
+		{name: "beyond end", steps: []streamStep{
+			{"live 1", "D1"}, {"live 3", "R2-2"}, {"done beyond 0", "L2-2:unknown D3 C3"},
+		}},
+		{name: "beyond end keeps the label", steps: []streamStep{
+			{"live 1", "D1"}, {"hint reconnect", ""}, {"live 3", "R2-2"}, {"done beyond 0", "L2-2:reconnect D3 C3"},
+		}},
 		{name: "bogus status", steps: []streamStep{
 			{"live 1", "D1"}, {"live 3", "R2-2"}, {"done bogus 0", "L2-2:unknown D3 C3"},
 		}},
-		{name: "held overflow", cfg: func(c *StreamConfig) { c.MaxHeld = 2 }, steps: []streamStep{
+		{name: "held overflow", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(2) }, steps: []streamStep{
 			{"live 1", "D1"}, {"live 3", "R2-2"}, {"live 4", ""},
 			{"live 5", "L2-2:slow-consumer D3 D4 D5 C5"},
 			{"replay 2", ""}, {"done complete 2", ""},
-		}, stats: &StreamStats{Delivered: 4, Duplicates: 1, Gaps: 1, Lost: 1, Requests: 1, Overflows: 1, Stale: 1}},
-		{name: "held overflow with a later gap", cfg: func(c *StreamConfig) { c.MaxHeld = 2 }, steps: []streamStep{
+		}, stats: &StreamStats{Delivered: 4, Duplicates: 1, Gaps: 1, Lost: 1, Requests: 1, Overflows: 1, Stale: 1, HeldBytesPeak: heldCost(3)}},
+		{name: "held overflow by a byte", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(2) - 1 }, steps: []streamStep{
+			{"live 1", "D1"}, {"live 3", "R2-2"}, {"live 4", "L2-2:slow-consumer D3 D4 C4"},
+		}},
+		{name: "held overflow with a later gap", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(2) }, steps: []streamStep{
 			{"live 1", "D1"}, {"live 3", "R2-2"}, {"live 5", ""},
 			{"live 6", "L2-2:slow-consumer D3 R4-4"},
 			{"replay 4", "D4 D5 D6 C6"},
 		}},
-		{name: "held overflow record inside the gap", cfg: func(c *StreamConfig) { c.MaxHeld = 2 }, steps: []streamStep{
+		{name: "held overflow record inside the gap", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(2) }, steps: []streamStep{
 			{"live 1", "D1"}, {"live 5", "R2-4"}, {"live 6", ""},
 			{"live 3", "L2-2:slow-consumer D3"}, // R2-4 still covers 4
 		}},
@@ -204,11 +230,35 @@ func TestStreamTable(t *testing.T) {
 			{"live 1", "D1"}, {"live 6", "R2-3"}, {"replay 2-3", "D2 D3 R4-5"},
 			{"replay 4-5", "D4 D5 D6 C6"},
 		}},
-		{name: "before-join", steps: []streamStep{
+		{name: "before-join", joined: 4, steps: []streamStep{
 			{"live 5", "R1-4"}, {"replay 3-4", ""}, {"done partial 3", "L1-2:before-join D3 D4 D5 C5"},
 		}},
-		{name: "before-join via heartbeat", next: 10, steps: []streamStep{
-			{"hb 11", "R10-11"}, {"tick 5s", "L10-11:before-join C11"},
+		{name: "before-join via heartbeat", next: 1, joined: 11, steps: []streamStep{
+			{"hb 11", "R1-11"}, {"tick 5s", "L1-11:before-join C11"},
+		}},
+		// Joined before anything was published: the first records were
+		// published after the join, so losing them is not before-join.
+		{name: "first records lost after the join", steps: []streamStep{
+			{"live 5", "R1-4"}, {"replay 3-4", ""}, {"done partial 3", "L1-2:beyond-retention D3 D4 D5 C5"},
+		}},
+		{name: "first records lost after a mid-epoch join", next: 10, steps: []streamStep{
+			{"hb 11", "R10-11"}, {"tick 5s", "L10-11:timeout C11"},
+		}},
+		{name: "first records lost after the join, hinted", next: 10, steps: []streamStep{
+			{"hint reconnect", ""}, {"live 12", "R10-11"}, {"tick 5s", "L10-11:reconnect D12 C12"},
+		}},
+		{name: "gap across the join point", joined: 5, steps: []streamStep{
+			{"hb 8", "R1-8"}, {"done partial 0", "L1-5:before-join L6-8:beyond-retention C8"},
+		}},
+		{name: "hint labels the part after the join point", joined: 5, steps: []streamStep{
+			{"hint reconnect", ""}, {"hb 8", "R1-8"}, {"tick 5s", "L1-5:before-join L6-8:reconnect C8"},
+		}},
+		{name: "hint kept past a gap before the join point", joined: 5, steps: []streamStep{
+			{"hint reconnect", ""}, {"live 3", "R1-2"}, {"tick 5s", "L1-2:before-join D3 C3"},
+			{"live 7", "R4-6"}, {"tick 5s", "L4-5:before-join L6-6:reconnect D7 C7"},
+		}},
+		{name: "repaired before the join point", joined: 3, steps: []streamStep{
+			{"hb 3", "R1-3"}, {"replay 1-3", "D1 D2 D3 C3"}, {"live 4", "D4"},
 		}},
 		{name: "hint survives in-order delivery", steps: []streamStep{
 			{"live 1", "D1"}, {"hint slow-consumer", ""}, {"live 2", "D2"},
@@ -229,7 +279,7 @@ func TestStreamTable(t *testing.T) {
 		{name: "hint unknown clears", steps: []streamStep{
 			{"live 1", "D1"}, {"hint reconnect", ""}, {"hint unknown", ""}, {"live 3", "R2-2"}, {"tick 5s", "L2-2:timeout D3 C3"},
 		}},
-		{name: "labels split one loss", cfg: func(c *StreamConfig) { c.MaxHeld = 1 }, steps: []streamStep{
+		{name: "labels split one loss", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(1) }, steps: []streamStep{
 			{"live 1", "D1"}, {"hint reconnect", ""}, {"hb 3", "R2-3"}, {"hb 5", ""}, {"live 7", ""},
 			{"live 8", "L2-3:reconnect L4-6:slow-consumer D7 D8 C8"},
 		}},
@@ -293,8 +343,12 @@ func TestStreamTable(t *testing.T) {
 			if next == 0 {
 				next = 1
 			}
+			joined := tc.joined
+			if joined == 0 {
+				joined = next - 1
+			}
 			rec := &recorder{}
-			s, err := NewStream(cfg, next, rec)
+			s, err := NewStreamJoined(cfg, next, joined, rec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -311,7 +365,11 @@ func TestStreamTable(t *testing.T) {
 				}
 			}
 			if tc.stats != nil {
-				if got := s.Stats(); got != *tc.stats {
+				got := s.Stats()
+				if tc.stats.HeldBytesPeak == 0 {
+					got.HeldBytesPeak = 0
+				}
+				if got != *tc.stats {
 					t.Errorf("stats\n got %+v\nwant %+v", got, *tc.stats)
 				}
 			}
@@ -401,7 +459,7 @@ func TestStreamConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := []func(*StreamConfig){
-		func(c *StreamConfig) { c.MaxHeld = 0 },
+		func(c *StreamConfig) { c.MaxHeldBytes = 0 },
 		func(c *StreamConfig) { c.RepairTimeout = 0 },
 		func(c *StreamConfig) { c.RetryBackoff = -1 },
 	}
@@ -417,6 +475,9 @@ func TestStreamConfigValidate(t *testing.T) {
 	}
 	if _, err := NewStream(ok, 0, &recorder{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("next 0: %v", err)
+	}
+	if _, err := NewStreamJoined(ok, 0, 5, &recorder{}); !errors.Is(err, ErrConfig) {
+		t.Errorf("NewStreamJoined next 0: %v", err)
 	}
 	if _, err := NewStream(ok, 1, nil); !errors.Is(err, ErrConfig) {
 		t.Errorf("nil handler: %v", err)
@@ -486,3 +547,69 @@ func (discard) Deliver(uint64, []byte, bool) {}
 func (discard) Request(uint64, uint64)       {}
 func (discard) Loss(uint64, uint64, Cause)   {}
 func (discard) CaughtUp(uint64)              {}
+
+// TestStreamHeldBytes checks the memory accounting behind a gap: payload
+// capacity plus HeldRecordOverhead per record, buffers reused at their
+// full capacity, the bound enforced to the byte, and nothing left counted
+// once the gap is resolved.
+func TestStreamHeldBytes(t *testing.T) {
+	const size = 1024 // a size class of its own: the copy's capacity is exact
+	per := int64(size + HeldRecordOverhead)
+	cfg := DefaultStreamConfig()
+	cfg.MaxHeldBytes = 10 * per
+	rec := &recorder{}
+	s, err := NewStream(cfg, 1, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, size)
+	s.Live(1, big, t0)
+	for q := uint64(3); q <= 12; q++ {
+		s.Live(q, big, t0)
+	}
+	if st := s.Stats(); st.Held != 10 || st.HeldBytes != 10*per || st.Overflows != 0 {
+		t.Fatalf("at the bound: %+v", st)
+	}
+	rec.take()
+	s.Live(13, big, t0) // one byte over is over
+	if got := rec.take(); !strings.HasPrefix(got, "L2-2:slow-consumer D3 ") || !strings.HasSuffix(got, "D13 C13") {
+		t.Fatalf("overflow: %q", got)
+	}
+	if st := s.Stats(); st.Held != 0 || st.HeldBytes != 0 || st.HeldBytesPeak != 11*per || st.Overflows != 1 {
+		t.Fatalf("after the overflow: %+v", st)
+	}
+	// A small record held in a reused 1 KiB buffer counts the whole buffer.
+	s.Live(15, []byte("x"), t0)
+	if st := s.Stats(); st.Held != 1 || st.HeldBytes != per {
+		t.Fatalf("reused buffer: %+v", st)
+	}
+	s.Replay(14, nil, t0)
+	if st := s.Stats(); st.Held != 0 || st.HeldBytes != 0 {
+		t.Fatalf("after the repair: %+v", st)
+	}
+	// A record larger than the bound is delivered once the gap before it
+	// is given up.
+	s.Live(17, make([]byte, 11*size), t0)
+	if got := rec.take(); !strings.HasSuffix(got, "L16-16:slow-consumer D17 C17") {
+		t.Fatalf("oversized record: %q", got)
+	}
+	if st := s.Stats(); st.HeldBytes != 0 {
+		t.Fatalf("oversized record still counted: %+v", st)
+	}
+}
+
+// TestStreamReleasesLargeHeldSlice checks that a large gap's slots are not
+// kept once it is resolved.
+func TestStreamReleasesLargeHeldSlice(t *testing.T) {
+	s, _ := NewStream(DefaultStreamConfig(), 1, discard{})
+	for q := uint64(2); q <= 2*maxIdleHeld; q++ {
+		s.Live(q, nil, t0)
+	}
+	if cap(s.held) <= maxIdleHeld {
+		t.Fatalf("held slice capacity %d", cap(s.held))
+	}
+	s.Replay(1, nil, t0)
+	if cap(s.held) != 0 || s.Stats().HeldBytes != 0 {
+		t.Fatalf("held slice capacity %d after the gap, %d bytes", cap(s.held), s.Stats().HeldBytes)
+	}
+}

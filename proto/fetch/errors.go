@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// ErrMalformed is wrapped by every error DecodeRequest and DecodeResponse
-// return, so "is this bad input?" is a single errors.Is check. Each such
+// ErrMalformed is wrapped by every error DecodeRequest, DecodeManyRequest
+// and DecodeResponse return, so "is this bad input?" is a single errors.Is check. Each such
 // error also wraps exactly one of the more specific decode sentinels below.
 var ErrMalformed = errors.New("fetch: malformed message")
 
@@ -27,9 +27,13 @@ var (
 	// ErrTopic means a request's topic is empty, too long or reserved.
 	ErrTopic = errors.New("fetch: bad topic")
 	// ErrRange means a sequence range is invalid: from is 0, to is below
-	// from, or a DONE's first held sequence is above its last sequence.
+	// from, or a DONE's (or DONE_MANY entry's) first held sequence is above
+	// its last sequence.
 	ErrRange = errors.New("fetch: bad sequence range")
-	// ErrStatus means a DONE carries an unknown status.
+	// ErrCount means a FETCH_MANY or DONE_MANY carries no entries or more
+	// than MaxManyEntries.
+	ErrCount = errors.New("fetch: bad entry count")
+	// ErrStatus means a DONE or DONE_MANY carries an unknown status.
 	ErrStatus = errors.New("fetch: unknown status")
 	// ErrText means an ERROR's message is longer than MaxErrorText bytes or not UTF-8.
 	ErrText = errors.New("fetch: bad error text")
@@ -40,8 +44,8 @@ var (
 	ErrNotReplay = errors.New("fetch: envelope is not a replay")
 )
 
-// DecodeError is the type of every error DecodeRequest and DecodeResponse
-// return. errors.Is matches it against ErrMalformed, against Kind, and
+// DecodeError is the type of every error DecodeRequest, DecodeManyRequest
+// and DecodeResponse return. errors.Is matches it against ErrMalformed, against Kind, and
 // against Cause (so an envelope decode error is matchable with the envelope
 // package's sentinels too).
 type DecodeError struct {

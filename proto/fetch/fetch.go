@@ -38,19 +38,28 @@ type Type uint8
 const (
 	// TypeFetch asks for a range of a topic's history.
 	TypeFetch Type = 1
+	// TypeFetchMany asks for several ranges of one publisher incarnation's
+	// history. A server that predates it answers ERROR CodeMalformed.
+	TypeFetchMany Type = 2
 	// TypeReplay carries one replayed envelope.
 	TypeReplay Type = 10
 	// TypeDone ends a successful FETCH.
 	TypeDone Type = 11
-	// TypeError ends a failed FETCH.
+	// TypeError ends a failed FETCH or FETCH_MANY.
 	TypeError Type = 12
+	// TypeDoneMany ends a successful FETCH_MANY.
+	TypeDoneMany Type = 13
 )
 
-// String returns FETCH, REPLAY, DONE, ERROR or Type(n).
+// String returns FETCH, FETCH_MANY, REPLAY, DONE, ERROR, DONE_MANY or Type(n).
 func (t Type) String() string {
 	switch t {
 	case TypeFetch:
 		return "FETCH"
+	case TypeFetchMany:
+		return "FETCH_MANY"
+	case TypeDoneMany:
+		return "DONE_MANY"
 	case TypeReplay:
 		return "REPLAY"
 	case TypeDone:
@@ -61,7 +70,7 @@ func (t Type) String() string {
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
 
-// Status is the outcome a DONE reports.
+// Status is the outcome a DONE, or one entry of a DONE_MANY, reports.
 type Status uint8
 
 // DONE statuses.
@@ -76,9 +85,15 @@ const (
 	StatusUnknownEpoch Status = 2
 	// StatusUnknownTopic means the publisher holds no history for the topic.
 	StatusUnknownTopic Status = 3
+	// StatusBeyondEnd means the whole range lies above the last sequence
+	// published on the topic: nothing of it exists yet, nothing was
+	// replayed. Only DONE_MANY carries it; a DONE cannot (see the package
+	// documentation for what a FETCH gets instead).
+	StatusBeyondEnd Status = 4
 )
 
-// String returns complete, partial, unknown-epoch, unknown-topic or Status(n).
+// String returns complete, partial, unknown-epoch, unknown-topic,
+// beyond-end or Status(n).
 func (s Status) String() string {
 	switch s {
 	case StatusComplete:
@@ -89,6 +104,8 @@ func (s Status) String() string {
 		return "unknown-epoch"
 	case StatusUnknownTopic:
 		return "unknown-topic"
+	case StatusBeyondEnd:
+		return "beyond-end"
 	}
 	return fmt.Sprintf("Status(%d)", uint8(s))
 }
@@ -136,14 +153,16 @@ type Request struct {
 
 // Count is the number of sequences the request asks for, To-From+1 (0 if
 // the range is empty or invalid; saturating at the largest uint64).
-func (r Request) Count() uint64 {
-	if r.From == 0 || r.To < r.From {
+func (r Request) Count() uint64 { return rangeCount(r.From, r.To) }
+
+func rangeCount(from, to uint64) uint64 {
+	if from == 0 || to < from {
 		return 0
 	}
-	if r.From == 1 && r.To == ^uint64(0) {
-		return r.To
+	if from == 1 && to == ^uint64(0) {
+		return to
 	}
-	return r.To - r.From + 1
+	return to - from + 1
 }
 
 // Validate reports whether r can be encoded and would be accepted by
@@ -263,8 +282,8 @@ type ErrorReply struct {
 	Text string
 }
 
-// Response is a decoded response. Type says which of Message, Done and
-// Error is set.
+// Response is a decoded response. Type says which of Message, Done, Many
+// and Error is set.
 type Response struct {
 	Type Type
 	// ID is the request id the response answers.
@@ -275,6 +294,8 @@ type Response struct {
 	Message envelope.Message
 	// Done is the body of a DONE.
 	Done Done
+	// Many is the body of a DONE_MANY.
+	Many DoneMany
 	// Error is the body of an ERROR.
 	Error ErrorReply
 }
@@ -287,7 +308,9 @@ func AppendResponseHeader(dst []byte, t Type, id uint32) []byte {
 	return appendHeader(dst, t, id)
 }
 
-// AppendDone appends the complete DONE frame answering request id.
+// AppendDone appends the complete DONE frame answering request id. A DONE
+// carries statuses 0..3 only; StatusBeyondEnd encodes to a frame
+// DecodeResponse rejects.
 func AppendDone(dst []byte, id uint32, d Done) []byte {
 	dst = appendHeader(dst, TypeDone, id)
 	dst = append(dst, byte(d.Status))
@@ -326,7 +349,8 @@ func DecodeResponse(frames [][]byte) (Response, error) {
 	return DecodeResponseLimits(frames, envelope.Limits{})
 }
 
-// DecodeResponseLimits decodes the frames of one response. A REPLAY's
+// DecodeResponseLimits decodes the frames of one response (an answer to
+// FETCH or FETCH_MANY). A REPLAY's
 // envelope is checked with envelope.Decode under lim and must be a DATA
 // message with FlagReplay set; the returned Message aliases frames. Every
 // error is a *DecodeError wrapping ErrMalformed. It never panics.
@@ -376,6 +400,15 @@ func DecodeResponseLimits(frames [][]byte, lim envelope.Limits) (Response, error
 			return r, decodeErr(ErrRange, fmt.Sprintf("first held %d above last %d", d.FirstHeld, d.LastSeq))
 		}
 		r.Done = d
+	case TypeDoneMany:
+		if len(frames) != 1 {
+			return r, decodeErr(ErrFrameCount, fmt.Sprintf("DONE_MANY with %d frames, want 1", len(frames)))
+		}
+		d, err := decodeDoneMany(f0)
+		if err != nil {
+			return r, err
+		}
+		r.Many = d
 	case TypeError:
 		if len(frames) != 1 {
 			return r, decodeErr(ErrFrameCount, fmt.Sprintf("ERROR with %d frames, want 1", len(frames)))

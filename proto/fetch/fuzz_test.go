@@ -33,6 +33,27 @@ func requestSeeds() []namedSeed {
 		{"done-as-request", []any{AppendDone(nil, 1, Done{})}},
 		{"header-only", []any{good[:ResponseHeaderSize]}},
 		{"empty", []any{[]byte{}}},
+		{"fetch-many-as-fetch", []any{EncodeManyRequest(nil, testManyRequest())}},
+	}
+}
+
+func manyRequestSeeds() []namedSeed {
+	good := EncodeManyRequest(nil, testManyRequest())
+	one := EncodeManyRequest(nil, ManyRequest{Ranges: []Range{{Topic: "a", From: 1, To: 1}}})
+	return []namedSeed{
+		{"fetch-many", []any{good}},
+		{"fetch-many-one", []any{one}},
+		{"fetch-many-same-topic", []any{EncodeManyRequest(nil, ManyRequest{Epoch: 2, Ranges: []Range{{Topic: "t", From: 1, To: 4}, {Topic: "t", From: 9, To: ^uint64(0)}}})}},
+		{"fetch-many-max", []any{EncodeManyRequest(nil, maxManyRequest())}},
+		{"fetch-many-no-entries", []any{EncodeManyRequest(nil, ManyRequest{})}},
+		{"fetch-many-count-high", []any{func() []byte { b := append([]byte(nil), good...); b[33] = 3; return b }()}},
+		{"fetch-many-empty-topic", []any{EncodeManyRequest(nil, ManyRequest{Ranges: []Range{{From: 1, To: 1}}})}},
+		{"fetch-many-reversed", []any{EncodeManyRequest(nil, ManyRequest{Ranges: []Range{{Topic: "t", From: 9, To: 3}}})}},
+		{"fetch-many-truncated", []any{good[:len(good)-1]}},
+		{"fetch-many-trailing", []any{append(append([]byte(nil), one...), 0)}},
+		{"fetch-as-fetch-many", []any{EncodeRequest(nil, testRequest())}},
+		{"header-only", []any{good[:ResponseHeaderSize]}},
+		{"empty", []any{[]byte{}}},
 	}
 }
 
@@ -65,6 +86,15 @@ func responseSeeds() []namedSeed {
 		responseSeed("error-empty", AppendError(nil, 3, ErrorReply{Code: CodeRateLimited})),
 		responseSeed("request-as-response", EncodeRequest(nil, testRequest())),
 		responseSeed("nothing"),
+		responseSeed("done-many", AppendDoneMany(nil, 3, DoneMany{Epoch: 7, Ranges: []RangeDone{
+			{Status: StatusComplete, FirstHeld: 1, LastSeq: 10}, {Status: StatusPartial, FirstHeld: 6, LastSeq: 10},
+			{Status: StatusUnknownTopic}, {Status: StatusBeyondEnd, FirstHeld: 1, LastSeq: 3},
+		}})),
+		responseSeed("done-many-unknown-epoch", AppendDoneMany(nil, 3, DoneMany{Epoch: 8, Ranges: []RangeDone{{Status: StatusUnknownEpoch}}})),
+		responseSeed("done-many-no-entries", AppendDoneMany(nil, 3, DoneMany{Epoch: 7})),
+		responseSeed("done-many-bad-status", AppendDoneMany(nil, 3, DoneMany{Ranges: []RangeDone{{Status: 5}}})),
+		responseSeed("done-beyond-end", AppendDone(nil, 3, Done{Status: StatusBeyondEnd, LastSeq: 2})),
+		responseSeed("fetch-many-as-response", EncodeManyRequest(nil, testManyRequest())),
 	}
 }
 
@@ -89,8 +119,9 @@ func marshalCorpus(args []any) []byte {
 // step with the seeds above; run with -update-corpus to rewrite them.
 func TestFuzzSeedCorpus(t *testing.T) {
 	for target, seeds := range map[string][]namedSeed{
-		"FuzzDecodeRequest":  requestSeeds(),
-		"FuzzDecodeResponse": responseSeeds(),
+		"FuzzDecodeRequest":     requestSeeds(),
+		"FuzzDecodeManyRequest": manyRequestSeeds(),
+		"FuzzDecodeResponse":    responseSeeds(),
 	} {
 		dir := filepath.Join("testdata", "fuzz", target)
 		for _, s := range seeds {
@@ -143,6 +174,40 @@ func FuzzDecodeRequest(f *testing.F) {
 		if id, ok := RequestID(frame); !ok || id != r.ID {
 			t.Fatalf("RequestID = %d, %v; want %d", id, ok, r.ID)
 		}
+		if _, err := DecodeManyRequest(frame); err == nil {
+			t.Fatal("a FETCH also decodes as a FETCH_MANY")
+		}
+	})
+}
+
+func FuzzDecodeManyRequest(f *testing.F) {
+	for _, s := range manyRequestSeeds() {
+		f.Add(s.args[0].([]byte))
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		r, err := DecodeManyRequest(frame)
+		if err != nil {
+			checkDecodeError(t, err)
+			if r.Ranges != nil || r.ID != 0 || r.Epoch != 0 {
+				t.Fatalf("error with a non-zero request %+v", r)
+			}
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("decoded request does not validate: %v", err)
+		}
+		if r.Size() != len(frame) {
+			t.Fatalf("Size %d, frame %d bytes", r.Size(), len(frame))
+		}
+		if b := EncodeManyRequest(nil, r); !bytes.Equal(b, frame) {
+			t.Fatalf("round trip:\n in % x\nout % x", frame, b)
+		}
+		if typ, ok := RequestType(frame); !ok || typ != TypeFetchMany {
+			t.Fatalf("RequestType = %v, %v", typ, ok)
+		}
+		if _, err := DecodeRequest(frame); err == nil {
+			t.Fatal("a FETCH_MANY also decodes as a FETCH")
+		}
 	})
 }
 
@@ -191,6 +256,13 @@ func FuzzDecodeResponse(f *testing.F) {
 		case TypeDone:
 			if b := AppendDone(nil, r.ID, r.Done); !bytes.Equal(b, f0) {
 				t.Fatalf("DONE round trip:\n in % x\nout % x", f0, b)
+			}
+		case TypeDoneMany:
+			if len(r.Many.Ranges) == 0 || len(r.Many.Ranges) > MaxManyEntries {
+				t.Fatalf("DONE_MANY with %d entries", len(r.Many.Ranges))
+			}
+			if b := AppendDoneMany(nil, r.ID, r.Many); !bytes.Equal(b, f0) {
+				t.Fatalf("DONE_MANY round trip:\n in % x\nout % x", f0, b)
 			}
 		case TypeError:
 			if b := AppendError(nil, r.ID, r.Error); !bytes.Equal(b, f0) {
