@@ -2,8 +2,8 @@ package coord
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,55 +62,91 @@ func (rs *recoveryServer) stats() RecoveryStats {
 	return RecoveryStats{Served: rs.served.Load(), Replayed: rs.replayed.Load(), Refused: rs.refused.Load()}
 }
 
-func (rs *recoveryServer) handle(_ context.Context, wr wire.Request, reply func(...[]byte) error) error {
-	peer, req := wr.Peer, wr.Frames
+func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply func(...[]byte) error) error {
 	rs.active.Add(1)
 	defer func() {
 		rs.lastDone.Store(time.Now().UnixNano())
 		rs.active.Add(-1)
 	}()
-	p := rs.p
-	if wr.TooLarge {
-		var id uint32
-		if len(req) > 0 {
-			id, _ = fetch.RequestID(req[0]) // 0 when even the header is unusable
-		}
+	req := wr.Frames
+	var id uint32
+	if len(req) > 0 {
+		id, _ = fetch.RequestID(req[0]) // 0 when even the header is unusable
+	}
+	switch {
+	case wr.TooLarge:
 		return rs.refuse(reply, id, fetch.CodeMalformed, fmt.Sprintf("request of %d bytes is over the size limit", wr.Size))
-	}
-	if len(req) != 1 {
-		return rs.refuse(reply, 0, fetch.CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req)))
-	}
-	r, err := fetch.DecodeRequest(req[0])
-	if err != nil {
-		id, _ := fetch.RequestID(req[0])
-		return rs.refuse(reply, id, fetch.CodeMalformed, err.Error())
+	case len(req) != 1:
+		return rs.refuse(reply, id, fetch.CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req)))
 	}
 	// Keyed by host: a new connection does not earn a fresh budget.
-	if !rs.limiter.Allow(host(peer.Remote), time.Now()) {
-		return rs.refuse(reply, r.ID, fetch.CodeRateLimited, "too many recovery requests; back off")
+	host := recovery.HostKey(wr.Peer.Remote)
+	if !rs.limiter.Allow(host, time.Now()) {
+		return rs.refuse(reply, id, fetch.CodeRateLimited, "too many recovery requests; back off")
 	}
-	if r.Count() > p.cfg.MaxReplayRange {
-		return rs.refuse(reply, r.ID, fetch.CodeRangeTooLarge, fmt.Sprintf("%d sequences asked, at most %d per request", r.Count(), p.cfg.MaxReplayRange))
+	var (
+		pub    envelope.ID
+		epoch  uint64
+		ranges []fetch.Range
+		many   bool
+	)
+	if t, _ := fetch.RequestType(req[0]); t == fetch.TypeFetchMany {
+		m, err := fetch.DecodeManyRequest(req[0])
+		if err != nil {
+			return rs.refuse(reply, id, fetch.CodeMalformed, err.Error())
+		}
+		pub, epoch, ranges, many = m.Publisher, m.Epoch, m.Ranges, true
+	} else {
+		r, err := fetch.DecodeRequest(req[0])
+		if err != nil {
+			return rs.refuse(reply, id, fetch.CodeMalformed, err.Error())
+		}
+		pub, epoch, ranges = r.Publisher, r.Epoch, []fetch.Range{{Topic: r.Topic, From: r.From, To: r.To}}
+	}
+	if n := (fetch.ManyRequest{Ranges: ranges}).Count(); n > rs.p.cfg.MaxReplayRange {
+		return rs.refuse(reply, id, fetch.CodeRangeTooLarge, fmt.Sprintf("%d sequences asked, at most %d per request", n, rs.p.cfg.MaxReplayRange))
 	}
 	rs.served.Add(1)
-	done := fetch.Done{Status: fetch.StatusComplete, Epoch: p.cfg.Epoch}
-	if r.Publisher != p.cfg.ID || r.Epoch != p.cfg.Epoch {
-		done.Status = fetch.StatusUnknownEpoch
-		return reply(fetch.AppendDone(nil, r.ID, done))
+	outcomes := make([]fetch.RangeDone, len(ranges))
+	for i, rg := range ranges {
+		outcomes[i] = rs.outcome(pub, epoch, rg, many)
+		if outcomes[i].Status > fetch.StatusPartial {
+			continue // nothing to replay
+		}
+		if err := rs.replay(ctx, host, id, rg, reply); err != nil {
+			if errors.Is(err, errReplayBudget) {
+				return rs.refuse(reply, id, fetch.CodeRateLimited, "replay bandwidth exhausted; back off and ask for the rest")
+			}
+			return err
+		}
 	}
-	b := rs.history.Bounds(r.Topic)
-	done.LastSeq, done.FirstHeld = b.Published, b.First
+	if many {
+		return reply(fetch.AppendDoneMany(nil, id, fetch.DoneMany{Epoch: rs.p.cfg.Epoch, Ranges: outcomes}))
+	}
+	o := outcomes[0]
+	return reply(fetch.AppendDone(nil, id, fetch.Done{Status: o.Status, FirstHeld: o.FirstHeld, LastSeq: o.LastSeq, Epoch: rs.p.cfg.Epoch}))
+}
+
+// outcome decides one range's status: unknown epoch, unknown topic,
+// beyond the end (FETCH_MANY only: a 1.0 DONE cannot say it, so FETCH
+// keeps answering complete), partial or complete.
+func (rs *recoveryServer) outcome(pub envelope.ID, epoch uint64, rg fetch.Range, many bool) fetch.RangeDone {
+	if pub != rs.p.cfg.ID || epoch != rs.p.cfg.Epoch {
+		return fetch.RangeDone{Status: fetch.StatusUnknownEpoch}
+	}
+	b := rs.history.Bounds(rg.Topic)
+	d := fetch.RangeDone{FirstHeld: b.First, LastSeq: b.Published}
 	switch {
 	case !b.Known:
-		done.Status = fetch.StatusUnknownTopic
-		return reply(fetch.AppendDone(nil, r.ID, done))
-	case b.First == 0 || b.First > r.From:
-		done.Status = fetch.StatusPartial
+		d.Status = fetch.StatusUnknownTopic
+	case rg.From > b.Published && many:
+		d.Status = fetch.StatusBeyondEnd
+	case b.First == 0 || b.First > rg.From:
+		d.Status = fetch.StatusPartial
+	default:
+		d.Status = fetch.StatusComplete
 	}
-	if err := rs.replay(r, reply); err != nil {
-		return err
-	}
-	return reply(fetch.AppendDone(nil, r.ID, done))
+	return d
 }
 
 func (rs *recoveryServer) refuse(reply func(...[]byte) error, id uint32, code fetch.ErrorCode, text string) error {
@@ -118,13 +154,32 @@ func (rs *recoveryServer) refuse(reply func(...[]byte) error, id uint32, code fe
 	return reply(fetch.AppendError(nil, id, fetch.ErrorReply{Code: code, Text: text}))
 }
 
-// host returns the host of a "host:port" address.
-func host(addr string) string {
-	h, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr
+// replayPatience is how long one batch of a replay may wait for the
+// replay bandwidth budget before the request is answered "rate limited".
+const replayPatience = time.Second
+
+var errReplayBudget = errors.New("coord: replay budget exhausted")
+
+// pace waits until host may send n replay bytes, at most replayPatience.
+func (rs *recoveryServer) pace(ctx context.Context, host string, n int) error {
+	waited := time.Duration(0)
+	for {
+		wait, ok := rs.limiter.Take(host, n, time.Now())
+		if ok {
+			return nil
+		}
+		if waited+wait > replayPatience {
+			return errReplayBudget
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		waited += wait
 	}
-	return h
 }
 
 // replayCopyBytes bounds what one pass copies out of the history before
@@ -136,13 +191,15 @@ const replayCopyBytes = 256 << 10
 // replay sends the retained batches overlapping r as REPLAY responses,
 // as they were sent live but for the REPLAY flag: no re-encoding. A first
 // or last batch may extend outside r; subscribers drop what they have.
-func (rs *recoveryServer) replay(r fetch.Request, reply func(...[]byte) error) error {
+// Each batch waits for the replay bandwidth budget of its host and of all
+// hosts (RecoveryLimit), so replays cannot crowd out the live stream.
+func (rs *recoveryServer) replay(ctx context.Context, host string, id uint32, r fetch.Range, reply func(...[]byte) error) error {
 	rb, _ := rs.bufs.Get().(*replayBuf)
 	if rb == nil {
 		rb = &replayBuf{}
 	}
 	defer rs.bufs.Put(rb)
-	rb.hdr = fetch.AppendResponseHeader(rb.hdr[:0], fetch.TypeReplay, r.ID)
+	rb.hdr = fetch.AppendResponseHeader(rb.hdr[:0], fetch.TypeReplay, id)
 	rb.topic = append(rb.topic[:0], r.Topic...)
 	hdr, topic := rb.hdr, rb.topic
 	for from := r.From; from <= r.To; {
@@ -162,6 +219,9 @@ func (rs *recoveryServer) replay(r fetch.Request, reply func(...[]byte) error) e
 		for _, s := range spans {
 			h := buf[s.hdr : s.hdr+envelope.HeaderSize]
 			envelope.SetFlags(h, envelope.FlagReplay)
+			if err := rs.pace(ctx, host, len(hdr)+len(topic)+s.end-s.hdr); err != nil {
+				return err
+			}
 			if err := reply(hdr, topic, h, buf[s.hdr+envelope.HeaderSize:s.end]); err != nil {
 				return err
 			}

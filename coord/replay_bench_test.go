@@ -17,7 +17,10 @@ func BenchmarkReplay(b *testing.B) {
 			cfg := loopbackConfig()
 			cfg.History.MaxMessages = gap
 			cfg.History.MaxBytes = 256 << 20
-			cfg.RecoveryLimit.Rate, cfg.RecoveryLimit.Burst = 1e6, 1e6
+			// The benchmark measures the replay path, not the bandwidth limit.
+			cfg.RecoveryLimit.RequestRate, cfg.RecoveryLimit.RequestBurst = 1e6, 1e6
+			cfg.RecoveryLimit.HostBytesRate, cfg.RecoveryLimit.HostBytesBurst = 1<<40, 1<<40
+			cfg.RecoveryLimit.GlobalBytesRate, cfg.RecoveryLimit.GlobalBytesBurst = 1<<40, 1<<40
 			pub, err := NewPublisher(cfg)
 			if err != nil {
 				b.Fatal(err)

@@ -330,7 +330,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 		if !s.wants(topic) {
 			return
 		}
-		ts := s.stream(ps, topic, 1)
+		ts := s.stream(ps, topic, 1, 0)
 		ts.time = m.Time
 		for seq, payload := range m.Records() {
 			ts.st.Live(seq, payload, now)
@@ -342,7 +342,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			if !s.wants(e.Topic) {
 				continue
 			}
-			ts := s.stream(ps, e.Topic, 1)
+			ts := s.stream(ps, e.Topic, 1, 0)
 			if m.Kind == envelope.KindEnd {
 				ts.ended = true
 				ts.st.End(e.Seq, now)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncmq/syncmq/proto/handshake"
@@ -24,6 +25,10 @@ type link struct {
 	jobs chan fetchJob
 	stop context.CancelFunc
 	g    gogroup.Group
+
+	// singleFetch is set once the recovery endpoint refused FETCH_MANY
+	// (a protocol 1.0 publisher): repairs go one topic per request.
+	singleFetch atomic.Bool
 
 	mu  sync.Mutex
 	rec map[string]*wire.Client // by recovery endpoint
@@ -215,14 +220,14 @@ func (s *Subscriber) onAck(r ackResult) {
 		// at 1 for StartAtEarliest. An existing stream (this incarnation
 		// was joined through an older connection) keeps its place and
 		// learns from the table what it missed meanwhile.
-		start := t.Seq + 1
-		if first, ok := resume[t.Topic]; ok {
-			start = min(start, first+1)
+		start, joined := t.Seq+1, t.Seq
+		if first, ok := resume[t.Topic]; ok && first < t.Seq {
+			start, joined = first+1, first
 		}
 		if s.cfg.StartAt == StartAtEarliest {
 			start = 1
 		}
-		ts := s.stream(ps, t.Topic, start)
+		ts := s.stream(ps, t.Topic, start, joined)
 		if ts.st.Next() <= t.Seq {
 			ts.st.Heartbeat(t.Seq, now) // ask for what was published before
 		}

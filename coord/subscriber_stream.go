@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/syncmq/syncmq/proto/envelope"
@@ -24,13 +25,15 @@ type topicStream struct {
 	ended bool   // END named this topic
 }
 
-// stream returns the stream of topic, creating it to start at start.
-func (s *Subscriber) stream(ps *pubState, topic string, start uint64) *topicStream {
+// stream returns the stream of topic, creating it to start at start; joined
+// is where the topic stood when this subscriber joined (losses up to it
+// are before-join).
+func (s *Subscriber) stream(ps *pubState, topic string, start, joined uint64) *topicStream {
 	if ts := ps.streams[topic]; ts != nil {
 		return ts
 	}
 	ts := &topicStream{s: s, ps: ps, topic: topic}
-	st, err := recovery.NewStream(s.cfg.Stream, start, ts)
+	st, err := recovery.NewStreamJoined(s.cfg.Stream, start, joined, ts)
 	if err != nil {
 		panic(err) // the config was validated in NewSubscriber
 	}
@@ -61,7 +64,7 @@ func (ts *topicStream) Request(from, to uint64) {
 		ID: ts.reqID, Publisher: ts.ps.id, Epoch: ts.ps.epoch, From: from, To: to, Topic: ts.topic,
 	}}
 	if job.endpoint == "" || ts.ps.link == nil {
-		s.local = append(s.local, fetchResult{job: job, done: &fetch.Done{Status: fetch.StatusPartial}})
+		s.local = append(s.local, fetchResult{job: job, done: &fetch.RangeDone{Status: fetch.StatusPartial}})
 		return
 	}
 	select {
@@ -97,25 +100,77 @@ type fetchJob struct {
 }
 
 // fetchResult is one answer to a FETCH: a replayed envelope, the final
-// DONE, an ERROR code, or a transport failure (code CodeBusy: retry).
+// DONE, an ERROR code, a transport failure (code CodeBusy: retry), or
+// word that the request is being answered (progress).
 type fetchResult struct {
-	job  fetchJob
-	msg  *envelope.Message
-	done *fetch.Done
-	code fetch.ErrorCode
+	job      fetchJob
+	msg      *envelope.Message
+	done     *fetch.RangeDone
+	code     fetch.ErrorCode
+	progress bool
 }
 
-// fetcher runs a link's FETCH requests one at a time.
+// fetchBatch bounds one FETCH_MANY: the entries and bytes the codec
+// allows, and the sequences a publisher serves per request by default
+// (PublisherConfig.MaxReplayRange; a smaller limit answers "range too
+// large" and the streams halve their ranges).
+const fetchBatchSequences = 65536
+
+// fetcher runs a link's repairs one request at a time, packing every
+// request queued meanwhile for one publisher incarnation into a single
+// FETCH_MANY, so a reconnect or a thousand topics cost one round trip.
 func (s *Subscriber) fetcher(ctx context.Context, l *link) {
+	var queued []fetchJob
 	for {
-		var job fetchJob
-		select {
-		case job = <-l.jobs:
-		case <-ctx.Done():
-			return
+		if len(queued) == 0 {
+			select {
+			case job := <-l.jobs:
+				queued = append(queued, job)
+			case <-ctx.Done():
+				return
+			}
 		}
-		s.fetch(ctx, l, job)
+	drain:
+		for len(queued) < fetch.MaxManyEntries {
+			select {
+			case job := <-l.jobs:
+				queued = append(queued, job)
+			default:
+				break drain
+			}
+		}
+		var batch []fetchJob
+		batch, queued = packFetch(queued, l.singleFetch.Load())
+		if len(batch) == 1 {
+			s.fetch(ctx, l, batch[0])
+		} else {
+			s.fetchMany(ctx, l, batch)
+		}
 	}
+}
+
+// packFetch takes from queued the jobs one request can carry: those of
+// the first job's endpoint and publisher incarnation, within the
+// FETCH_MANY limits; only the first when single.
+func packFetch(queued []fetchJob, single bool) (batch, rest []fetchJob) {
+	first := queued[0]
+	size, seqs := fetch.ManyRequestHeaderSize, uint64(0)
+	for _, j := range queued {
+		fits := !single || len(batch) == 0
+		if fits && len(batch) > 0 {
+			fits = j.endpoint == first.endpoint && j.req.Publisher == first.req.Publisher && j.req.Epoch == first.req.Epoch &&
+				len(batch) < fetch.MaxManyEntries && size+fetch.EntrySize(j.req.Topic) <= fetch.MaxManyRequestSize &&
+				seqs+j.req.Count() <= fetchBatchSequences
+		}
+		if fits {
+			batch = append(batch, j)
+			size += fetch.EntrySize(j.req.Topic)
+			seqs += j.req.Count()
+		} else {
+			rest = append(rest, j)
+		}
+	}
+	return batch, rest
 }
 
 func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
@@ -141,7 +196,7 @@ func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
 			return false, nil
 		case fetch.TypeDone:
 			d := resp.Done
-			s.post(fetchResult{job: job, done: &d})
+			s.post(fetchResult{job: job, done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld}})
 		case fetch.TypeError:
 			s.post(fetchResult{job: job, code: resp.Error.Code})
 		}
@@ -151,6 +206,79 @@ func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
 	if !finished && ctx.Err() == nil {
 		s.lg.Debug("recovery fetch failed", zap.String("endpoint", job.endpoint), zap.Error(err))
 		s.post(fetchResult{job: job, code: fetch.CodeBusy})
+	}
+}
+
+// fetchMany sends one FETCH_MANY for batch and routes the answer: each
+// REPLAY to the job of its topic, each DONE_MANY entry to its job, an
+// ERROR to every job. A publisher that does not know FETCH_MANY (protocol
+// 1.0) answers ERROR malformed; the link then sends single FETCHes.
+func (s *Subscriber) fetchMany(ctx context.Context, l *link, batch []fetchJob) {
+	c, err := l.recoveryClient(batch[0].endpoint)
+	if err != nil {
+		for _, job := range batch {
+			s.post(fetchResult{job: job, code: fetch.CodeMalformed})
+		}
+		return
+	}
+	first := batch[0].req
+	m := fetch.ManyRequest{ID: first.ID, Publisher: first.Publisher, Epoch: first.Epoch, Ranges: make([]fetch.Range, len(batch))}
+	byTopic := make(map[string]fetchJob, len(batch))
+	for i, job := range batch {
+		m.Ranges[i] = fetch.Range{Topic: job.req.Topic, From: job.req.From, To: job.req.To}
+		byTopic[job.req.Topic] = job
+	}
+	finished := false
+	var progressAt time.Time
+	err = c.Stream(ctx, [][]byte{fetch.EncodeManyRequest(nil, m)}, func(reply [][]byte) (bool, error) {
+		resp, err := fetch.DecodeResponse(reply)
+		if err != nil {
+			return true, err
+		}
+		if resp.ID != m.ID {
+			return false, nil // an answer to an abandoned request
+		}
+		switch resp.Type {
+		case fetch.TypeReplay:
+			msg := resp.Message
+			if job, ok := byTopic[string(msg.Topic)]; ok {
+				s.post(fetchResult{job: job, msg: &msg})
+			}
+			// The later ranges wait their turn: keep their deadlines off.
+			if now := time.Now(); now.Sub(progressAt) > 100*time.Millisecond {
+				progressAt = now
+				for _, job := range batch {
+					s.post(fetchResult{job: job, progress: true})
+				}
+			}
+			return false, nil
+		case fetch.TypeDoneMany:
+			for i, job := range batch {
+				if i < len(resp.Many.Ranges) {
+					d := resp.Many.Ranges[i]
+					s.post(fetchResult{job: job, done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld}})
+				}
+			}
+		case fetch.TypeError:
+			code := resp.Error.Code
+			if code == fetch.CodeMalformed && l.singleFetch.CompareAndSwap(false, true) {
+				s.lg.Info("recovery endpoint does not know FETCH_MANY; repairing one topic per request", zap.String("endpoint", batch[0].endpoint))
+				code = fetch.CodeBusy // retried as single FETCHes after the back-off
+			}
+			for _, job := range batch {
+				s.post(fetchResult{job: job, code: code})
+			}
+		default:
+			return true, fmt.Errorf("coord: %v answering FETCH_MANY", resp.Type)
+		}
+		finished = true
+		return true, nil
+	})
+	if !finished && ctx.Err() == nil {
+		s.lg.Debug("recovery fetch failed", zap.String("endpoint", batch[0].endpoint), zap.Error(err))
+		for _, job := range batch {
+			s.post(fetchResult{job: job, code: fetch.CodeBusy})
+		}
 	}
 }
 
@@ -169,7 +297,10 @@ func (s *Subscriber) onFetch(r fetchResult) {
 			ts.st.Replay(seq, payload, now)
 		}
 	case r.job.req.ID != ts.reqID:
-		return // DONE or ERROR of an abandoned request
+		return // an answer to an abandoned request
+	case r.progress:
+		ts.st.Progress(now)
+		return
 	case r.done != nil:
 		ts.st.RepairDone(r.done.Status, r.done.FirstHeld, now)
 	default:

@@ -19,7 +19,7 @@ const (
 	CauseBeforeJoin
 	// CauseSlowConsumer (slow-consumer): the subscriber fell behind: the
 	// publisher disconnected it as a slow consumer (caller hint), or the
-	// stream held MaxHeld records while a repair was outstanding and had to
+	// stream held MaxHeldBytes of records while a repair was outstanding and had to
 	// give the oldest gap up.
 	CauseSlowConsumer
 	// CausePublisherOverflow (publisher-overflow): the publisher's send

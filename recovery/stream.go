@@ -301,6 +301,18 @@ func (s *Stream) accept(seq uint64, payload []byte, replay bool, now time.Time) 
 	s.ensure(now)
 }
 
+// Progress tells the stream that the answer to its outstanding request is
+// arriving, though none of its own records yet (a FETCH_MANY answers its
+// ranges one after the other): the repair's deadline is extended as if a
+// record had arrived.
+func (s *Stream) Progress(now time.Time) {
+	s.enter()
+	defer s.leave()
+	if s.state == repairActive {
+		s.deadline = now.Add(s.cfg.RepairTimeout)
+	}
+}
+
 // RepairDone feeds the DONE answering the outstanding request, or the
 // request's entry of a DONE_MANY: its status and the first sequence the
 // publisher still holds (0 if none). Feed every REPLAY of the request
