@@ -157,8 +157,8 @@ func toDuration(data any) (time.Duration, error) {
 		s := strings.TrimSpace(x)
 		var err error
 		if d, err = time.ParseDuration(s); err != nil {
-			if s == "0" {
-				return 0, nil
+			if n, nerr := strconv.Atoi(s); nerr == nil {
+				return toDuration(n)
 			}
 			return 0, fmt.Errorf("%q is not a duration like 30s or 1m30s", x)
 		}
