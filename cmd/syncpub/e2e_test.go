@@ -93,6 +93,9 @@ func TestBadConfig(t *testing.T) {
 		{"bad gossip bind", syncsub, []string{"--gossip-bind", "somewhere", "--check-config"}, "", "gossip-bind"},
 		{"bad seed", syncsub, []string{"--join", "nohost", "--check-config"}, "", "Join"},
 		{"bad profile", syncpub, []string{"--join", "127.0.0.1:7946", "--gossip-profile", "moon", "--check-config"}, "", "gossip-profile"},
+		{"demo bad count", syncpub, []string{"demo", "--count", "lots"}, "", `count: "lots" is not a whole number`},
+		{"bench no subscribers", syncpub, []string{"bench", "--subscribers", "0"}, "", "subscribers: need at least 1"},
+		{"diagnose negative duration", syncsub, []string{"diagnose", "--duration", "-1s"}, "", "duration: -1s is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

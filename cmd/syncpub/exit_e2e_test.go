@@ -40,6 +40,7 @@ func TestSIGTERMAfterDrainExitsZero(t *testing.T) {
 	sub := proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "json", "--log-level", "warn")
 	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", clustertest.FreeEndpoint(t),
 		"--expect", "1", "--count", "1000000", "--rate", "2000", "--log-format", "json")
+	waitLog(t, pub, 30*time.Second, "quorum reached, publishing", "")
 	clustertest.WaitFor(t, 30*time.Second, "500 messages", func() bool { return sub.Stdout.Count(`"type":"message"`) >= 500 })
 	if err := pub.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

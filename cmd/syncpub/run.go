@@ -69,24 +69,37 @@ func runPublisher(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Statu
 func finish(pub *coord.Publisher, n int, start time.Time, drainErr error, interrupted bool, o options, lg *zap.Logger) error {
 	el := time.Since(start)
 	st := pub.Stats()
-	outcome := "ok"
-	var err error
-	switch {
-	case drainErr != nil && interrupted:
-		outcome = "interrupted"
-		err = &cli.ExitError{Code: cli.ExitInterrupted,
-			Err: fmt.Errorf("interrupted after publishing %d messages, and not all could be handed to subscribers: %v", n, drainErr)}
-	case drainErr != nil:
-		outcome = "drain-failed"
-		err = fmt.Errorf("published %d messages but could not hand all to subscribers within --drain-timeout %v: %w", n, o.drain, drainErr)
-	case interrupted:
-		outcome = "stopped"
-	}
+	outcome, err := judge(n, drainErr, interrupted, o.drain)
 	lg.Info("done", zap.String("outcome", outcome), zap.Int("published", n), zap.Duration("elapsed", el),
 		zap.Float64("msgs_per_sec", float64(n)/el.Seconds()), zap.Uint64("batches", st.Batches),
 		zap.Uint64("slow_consumers", st.Wire.SlowConsumers))
-	if outcome == "stopped" {
+	if outcome == outcomeStopped {
 		lg.Info("stopped by signal; everything published was handed to the subscribers", zap.Int("published", n))
 	}
 	return err
+}
+
+// Outcomes of a run that reached the end of publishing (or was stopped
+// before), as the "done" log line names them.
+const (
+	outcomeOK          = "ok"
+	outcomeStopped     = "stopped"     // a signal, and what was published drained: exit 0
+	outcomeInterrupted = "interrupted" // a signal, and it did not drain: exit 130
+	outcomeDrainFailed = "drain-failed"
+)
+
+// judge decides how a run ended from the drain's result: n messages were
+// published, drainErr is what Close returned, and interrupted says a
+// signal stopped publishing.
+func judge(n int, drainErr error, interrupted bool, drain time.Duration) (string, error) {
+	switch {
+	case drainErr != nil && interrupted:
+		return outcomeInterrupted, &cli.ExitError{Code: cli.ExitInterrupted,
+			Err: fmt.Errorf("interrupted after publishing %d messages, and not all could be handed to subscribers: %v", n, drainErr)}
+	case drainErr != nil:
+		return outcomeDrainFailed, fmt.Errorf("published %d messages but could not hand all to subscribers within --drain-timeout %v: %w", n, drain, drainErr)
+	case interrupted:
+		return outcomeStopped, nil
+	}
+	return outcomeOK, nil
 }
