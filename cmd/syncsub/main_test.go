@@ -152,7 +152,7 @@ func TestJudge(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := newTracker()
 			for _, ev := range tt.ends {
-				tr.note(ev, tt.publishers)
+				tr.note(ev, func() int { return tt.publishers })
 			}
 			v := judge(tr, tt.interrupted, coord.SubscriberStats{Lost: tt.lost})
 			if v.outcome != tt.want || v.code != tt.code {
@@ -172,19 +172,20 @@ func TestJudge(t *testing.T) {
 // connected publisher ended, and only then.
 func TestTrackerCompletesOnce(t *testing.T) {
 	tr := newTracker()
-	if tr.note(coord.Event{Type: coord.EventMessage}, 2) {
+	two := func() int { return 2 }
+	if tr.note(coord.Event{Type: coord.EventMessage}, func() int { t.Fatal("asked for publishers at a message"); return 0 }) {
 		t.Fatal("a message completed the job")
 	}
-	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: pubID}, 2) {
+	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: pubID}, two) {
 		t.Fatal("one END of two completed the job")
 	}
-	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: pubID}, 2) {
+	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: pubID}, two) {
 		t.Fatal("a repeated END counted twice")
 	}
-	if !tr.note(coord.Event{Type: coord.EventEnd, Publisher: envelope.ID{1}}, 2) {
+	if !tr.note(coord.Event{Type: coord.EventEnd, Publisher: envelope.ID{1}}, two) {
 		t.Fatal("the second publisher's END did not complete the job")
 	}
-	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: envelope.ID{2}}, 2) {
+	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: envelope.ID{2}}, two) {
 		t.Fatal("completed twice")
 	}
 }

@@ -33,14 +33,15 @@ type tracker struct {
 
 func newTracker() *tracker { return &tracker{ends: make(map[envelope.ID]string)} }
 
-// note records ev; publishers is how many the subscriber is connected to.
-// It reports whether ev completed the job (the last publisher's END).
-func (t *tracker) note(ev coord.Event, publishers int) bool {
+// note records ev; publishers says how many publishers the subscriber is
+// connected to, and is asked only at an END (it is not free). note
+// reports whether ev completed the job (the last publisher's END).
+func (t *tracker) note(ev coord.Event, publishers func() int) bool {
 	if ev.Type != coord.EventEnd {
 		return false
 	}
 	t.ends[ev.Publisher] = ev.Cause
-	if !t.complete && len(t.ends) >= publishers {
+	if !t.complete && len(t.ends) >= publishers() {
 		t.complete = true
 		return true
 	}

@@ -22,11 +22,12 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 	tr := newTracker()
 	ended := make(chan struct{})
 	var current atomic.Pointer[coord.Subscriber] // set once NewSubscriber returned
+	connected := func() int { return publishers(current.Load()) }
 	o.sub.Handler = func(ev coord.Event) {
 		if !tr.ended() { // after END the publisher hangs up: nothing to warn about
 			logEvent(lg, ev)
 		}
-		done := tr.note(ev, publishers(current.Load()))
+		done := tr.note(ev, connected)
 		p.handle(ev)
 		if done && o.exitOnEnd {
 			close(ended)
