@@ -1,81 +1,61 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/syncmq/syncmq/cmd/internal/cli"
+	"github.com/syncmq/syncmq/cmd/internal/settings"
 )
 
 func newBenchCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Run the zguide job as separate processes, ours and raw go-zeromq, and compare",
-		Long: `bench runs the zguide synchronized-publisher job twice on loopback, each
-node a separate process: once with syncpub/syncsub, once with a line-by-line
-go-zeromq port of the zguide's programs (including its 1 s subscriber sleep).
-It prints wall time, deliveries per second, peak RSS per process and loss
-for both, and their ratio. syncsub must be next to syncpub or on PATH
-(go build ./cmd/syncpub ./cmd/syncsub). With --libzmq it also runs the
-zguide's C programs on libzmq, in the same run.`,
+		Short: "Run the zguide job as separate processes and report wall time, throughput and memory",
+		Long: `bench runs the zguide synchronized-publisher job on loopback, each node a
+separate process, with syncpub/syncsub. It prints wall time, deliveries per
+second, peak RSS per process and loss. With --raw it also runs a
+line-by-line go-zeromq port of the zguide's programs (including its 1 s
+subscriber sleep) and prints the ratio; that baseline is slow (about four
+minutes for 10 x 1,000,000). With --libzmq it also runs the zguide's C
+programs on libzmq, in the same run. syncsub must be next to syncpub or on
+PATH (go build -o . ./cmd/syncpub ./cmd/syncsub). The processes' output is
+captured and shown only for a process that fails.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cli.Load(cmd, "SYNCPUB")
-			if err != nil {
+			s := settings.DefaultBench()
+			if _, err := cli.Load(cmd, settings.PublisherPrefix, &s); err != nil {
 				return err
 			}
-			var o benchOptions
-			if o.subs, err = c.Int("subscribers"); err != nil {
-				return err
-			}
-			if o.count, err = c.Int("count"); err != nil {
-				return err
-			}
-			if o.payload, err = c.String("payload"); err != nil {
-				return err
-			}
-			if o.raw, err = c.Bool("raw"); err != nil {
-				return err
-			}
-			if o.timeout, err = c.Duration("timeout"); err != nil {
-				return err
-			}
-			if o.syncsub, err = c.String("syncsub"); err != nil {
-				return err
-			}
-			if o.libzmq, err = c.String("libzmq"); err != nil {
-				return err
-			}
-			if o.subs < 1 {
+			if s.Subscribers < 1 {
 				return cli.Usagef("subscribers: need at least 1")
 			}
-			return runBench(cmd.Context(), o)
+			o := benchOptions{subs: s.Subscribers, count: s.Count, payload: s.Payload, raw: s.Raw,
+				timeout: s.Timeout, syncsub: s.Syncsub, libzmq: s.Libzmq}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runBench(ctx, o)
 		},
 	}
+	defaults := settings.DefaultBench()
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cli.UsageError{Err: err} })
-	fs := cmd.Flags()
-	fs.Int("subscribers", 10, "subscriber processes")
-	fs.Int("count", 1_000_000, "updates to publish")
-	fs.String("payload", "Rhubarb", "payload of every update")
-	fs.Bool("raw", true, "also run the raw go-zeromq baseline")
-	fs.Duration("timeout", 10*time.Minute, "give up on a job after this long")
-	fs.String("syncsub", "", "path of the syncsub binary (default: next to syncpub, then PATH)")
-	fs.String("libzmq", "", "also run the zguide's C programs on libzmq from this folder (built by internal/libzmqbench/build.sh)")
-	cli.AddCommonFlags(fs)
+	cli.AddFlags(cmd.Flags(), &defaults)
 	return cmd
 }
 
@@ -89,14 +69,26 @@ type benchOptions struct {
 	libzmq      string // folder with zsyncpub and zsyncsub, or ""
 }
 
+// rawDeliveriesPerSec is the raw go-zeromq baseline's throughput measured
+// on the development machine (docs/performance.md: 39,758/s), used only
+// to tell the user how long --raw will take.
+const rawDeliveriesPerSec = 40_000
+
+// rawEstimate is how long the raw baseline should take: the zguide's 1 s
+// subscriber sleep plus the deliveries at the measured rate.
+func rawEstimate(subs, count int) time.Duration {
+	return time.Second + time.Duration(float64(subs)*float64(count)/rawDeliveriesPerSec*float64(time.Second))
+}
+
 // benchJob is one way of running the zguide job: a publisher command and
 // a subscriber command, given the endpoints.
 type benchJob struct {
-	name    string
-	pubBin  string
-	pubArgs func(pub, sync string) []string
-	subBin  string
-	subArgs func(pub, sync string, i int) []string
+	name     string
+	estimate time.Duration // how long it should take, 0: not known
+	pubBin   string
+	pubArgs  func(pub, sync string) []string
+	subBin   string
+	subArgs  func(pub, sync string, i int) []string
 }
 
 type jobResult struct {
@@ -118,7 +110,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 		o.syncsub = filepath.Join(filepath.Dir(self), "syncsub")
 		if _, err := os.Stat(o.syncsub); err != nil {
 			if o.syncsub, err = exec.LookPath("syncsub"); err != nil {
-				return cli.Usagef("syncsub: not next to syncpub nor on PATH; build it with go build ./cmd/syncsub or pass --syncsub")
+				return cli.Usagef("syncsub: not next to syncpub nor on PATH; build it with go build -o . ./cmd/syncpub ./cmd/syncsub or pass --syncsub")
 			}
 		}
 	}
@@ -142,9 +134,13 @@ func runBench(ctx context.Context, o benchOptions) error {
 		},
 	}}
 	if o.raw {
+		est := rawEstimate(o.subs, o.count)
+		fmt.Printf("raw go-zeromq baseline: expect about %v (it delivers about %d messages/s, plus the zguide's 1 s sleep)\n",
+			est.Round(time.Second), rawDeliveriesPerSec)
 		jobs = append(jobs, benchJob{
-			name:   "raw go-zeromq (zguide port)",
-			pubBin: o.syncpub,
+			name:     "raw go-zeromq (zguide port)",
+			estimate: est,
+			pubBin:   o.syncpub,
 			pubArgs: func(pub, sync string) []string {
 				return []string{"bench-raw-pub", "--bind", pub, "--sync-bind", sync, "--expect", expect, "--count", count, "--payload", o.payload}
 			},
@@ -169,7 +165,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "job\twall\tdeliveries/s\tpub peak RSS\tmax sub peak RSS\tlost\t")
-	var firstErr error
+	var failed error
 	for _, r := range results {
 		lost := 0
 		for _, n := range r.received {
@@ -178,7 +174,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 		status := ""
 		if r.failed != nil {
 			status = " (" + r.failed.Error() + ")"
-			firstErr = errors.Join(firstErr, fmt.Errorf("%s: %w", r.name, r.failed))
+			failed = errors.Join(failed, fmt.Errorf("%s: %w", r.name, r.failed))
 		}
 		fmt.Fprintf(tw, "%s\t%v\t%.0f\t%.1f MiB\t%.1f MiB\t%d%s\t\n", r.name, r.wall.Round(time.Millisecond),
 			float64(o.count*o.subs)/r.wall.Seconds(), float64(r.pubRSS)/1024, float64(r.subRSSMax)/1024, lost, status)
@@ -189,7 +185,32 @@ func runBench(ctx context.Context, o benchOptions) error {
 			fmt.Printf("ratio: %s wall time / syncmq wall time = %.2fx\n", r.name, r.wall.Seconds()/results[0].wall.Seconds())
 		}
 	}
-	return firstErr
+	if failed != nil && ctx.Err() != nil {
+		return &cli.ExitError{Code: cli.ExitInterrupted, Err: fmt.Errorf("interrupted: %w", failed)}
+	}
+	return failed
+}
+
+// child is one process of a job, its output captured: the terminal sees
+// it only when the process fails.
+type child struct {
+	name   string
+	cmd    *exec.Cmd
+	stdout tailBuffer
+	stderr tailBuffer
+	err    error
+}
+
+func startChild(ctx context.Context, name, bin string, args []string) (*child, error) {
+	c := &child{name: name, cmd: exec.CommandContext(ctx, bin, args...)}
+	c.stdout.max, c.stderr.max = 64<<10, 64<<10
+	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
+	return c, c.cmd.Start()
+}
+
+// report prints a failed child's captured output to stderr.
+func (c *child) report() {
+	fmt.Fprintf(os.Stderr, "--- %s failed (%v); its output:\n%s%s--- end of %s\n", c.name, c.err, c.stdout.String(), c.stderr.String(), c.name)
 }
 
 // runJob starts the subscribers, then the publisher, and waits for all.
@@ -203,39 +224,98 @@ func runJob(ctx context.Context, o benchOptions, j benchJob) jobResult {
 		r.failed = err
 		return r
 	}
+	status := cli.NewStatus(os.Stderr)
 	start := time.Now()
-	var subs []*exec.Cmd
-	outs := make([]*bytes.Buffer, o.subs)
+	var subs []*child
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	defer wg.Wait() // also on an early return: Start failed, the context kills the rest
 	for i := 0; i < o.subs; i++ {
-		c := exec.CommandContext(ctx, j.subBin, j.subArgs(pubEP, syncEP, i)...)
-		outs[i] = &bytes.Buffer{}
-		c.Stdout, c.Stderr = outs[i], os.Stderr
-		if err := c.Start(); err != nil {
+		c, err := startChild(ctx, fmt.Sprintf("%s subscriber %d", j.name, i), j.subBin, j.subArgs(pubEP, syncEP, i))
+		if err != nil {
+			cancel()
 			r.failed = err
 			return r
 		}
 		subs = append(subs, c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.err = c.cmd.Wait()
+			done.Add(1)
+		}()
 	}
-	pub := exec.CommandContext(ctx, j.pubBin, j.pubArgs(pubEP, syncEP)...)
-	pub.Stdout, pub.Stderr = os.Stderr, os.Stderr
-	if err := pub.Start(); err != nil {
+	pub, err := startChild(ctx, j.name+" publisher", j.pubBin, j.pubArgs(pubEP, syncEP))
+	if err != nil {
+		cancel()
 		r.failed = err
 		return r
 	}
-	if err := pub.Wait(); err != nil {
-		r.failed = fmt.Errorf("publisher: %w", err)
+	if cli.IsTerminal(os.Stderr) {
+		status.Start(time.Second, func() string {
+			line := fmt.Sprintf("%s: %v elapsed", j.name, time.Since(start).Round(time.Second))
+			if j.estimate > 0 {
+				line += fmt.Sprintf(" of about %v", j.estimate.Round(time.Second))
+			}
+			return line + fmt.Sprintf(", %d of %d subscribers done", done.Load(), o.subs)
+		})
 	}
-	r.pubRSS = maxRSS(pub)
-	for i, c := range subs {
-		if err := c.Wait(); err != nil && r.failed == nil {
-			r.failed = fmt.Errorf("subscriber %d: %w", i, err)
-		}
-		r.subRSSMax = max(r.subRSSMax, maxRSS(c))
-		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(outs[i].String()), "Received "), " updates"))
-		r.received = append(r.received, n)
-	}
+	pub.err = pub.cmd.Wait()
+	wg.Wait()
+	status.Stop()
 	r.wall = time.Since(start)
+	if pub.err != nil {
+		r.failed = fmt.Errorf("publisher: %w", pub.err)
+		pub.report()
+	}
+	r.pubRSS = maxRSS(pub.cmd)
+	for i, c := range subs {
+		if c.err != nil {
+			if r.failed == nil {
+				r.failed = fmt.Errorf("subscriber %d: %w", i, c.err)
+			}
+			c.report()
+		}
+		r.subRSSMax = max(r.subRSSMax, maxRSS(c.cmd))
+		r.received = append(r.received, receivedCount(c.stdout.String()))
+	}
 	return r
+}
+
+// receivedCount reads the zguide line "Received N updates", the first
+// line a subscriber prints with --output count.
+func receivedCount(out string) int {
+	first, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(first, "Received "), " updates"))
+	return n
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu      sync.Mutex
+	max     int
+	b       []byte
+	dropped int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.dropped += over
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dropped > 0 {
+		return fmt.Sprintf("[%d earlier bytes dropped]\n%s", t.dropped, t.b)
+	}
+	return string(t.b)
 }
 
 func maxRSS(c *exec.Cmd) int64 {

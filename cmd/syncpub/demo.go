@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/syncmq/syncmq/cmd/internal/cli"
+	"github.com/syncmq/syncmq/cmd/internal/settings"
 	"github.com/syncmq/syncmq/coord"
 	"go.uber.org/zap"
 )
@@ -28,35 +29,30 @@ what every subscriber received. It needs no configuration.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			c, err := cli.Load(cmd, "SYNCPUB")
-			if err != nil {
+			s := settings.DefaultDemo()
+			if _, err := cli.Load(cmd, settings.PublisherPrefix, &s); err != nil {
 				return err
 			}
-			lg, err := c.Logger()
-			if err != nil {
-				return err
-			}
-			defer lg.Sync()
-			subs, err := c.Int("subscribers")
-			if err != nil {
-				return err
-			}
-			count, err := c.Int("count")
-			if err != nil {
-				return err
-			}
-			if subs < 1 {
+			if s.Subscribers < 1 {
 				return cli.Usagef("subscribers: need at least 1")
 			}
-			return runDemo(ctx, lg, subs, count)
+			lg, err := s.Common.Logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = lg.Sync() }()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			err = runDemo(ctx, lg, s.Subscribers, s.Count)
+			if err != nil && ctx.Err() != nil && cmd.Context().Err() == nil {
+				return &cli.ExitError{Code: cli.ExitInterrupted, Err: fmt.Errorf("interrupted: %w", err)}
+			}
+			return err
 		},
 	}
+	defaults := settings.DefaultDemo()
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cli.UsageError{Err: err} })
-	cmd.Flags().Int("subscribers", 3, "subscribers to start")
-	cmd.Flags().Int("count", 100_000, "messages to publish")
-	cli.AddCommonFlags(cmd.Flags())
+	cli.AddFlags(cmd.Flags(), &defaults)
 	return cmd
 }
 

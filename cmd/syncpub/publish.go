@@ -14,7 +14,7 @@ import (
 )
 
 // publish runs the publishing loop the options describe and returns how
-// many messages were published.
+// many messages were published. It stops with ctx.Err() when ctx ends.
 func publish(ctx context.Context, pub *coord.Publisher, o options) (int, error) {
 	if o.stdin {
 		return publishLines(ctx, pub, os.Stdin, o.topics[0])
@@ -36,6 +36,9 @@ func publish(ctx context.Context, pub *coord.Publisher, o options) (int, error) 
 		if err := pace.wait(ctx, i); err != nil {
 			return i, err
 		}
+		if i%256 == 0 && ctx.Err() != nil {
+			return i, ctx.Err() // Publish looks at ctx only when it blocks
+		}
 		if _, err := pub.Publish(ctx, o.topics[i%len(o.topics)], payload); err != nil {
 			return i, err
 		}
@@ -43,14 +46,40 @@ func publish(ctx context.Context, pub *coord.Publisher, o options) (int, error) 
 	return o.count, nil
 }
 
+// publishLines publishes each line of r. The reader runs on its own
+// goroutine so that a signal stops publishing even while the input is
+// silent; that goroutine ends with the input (or the process).
 func publishLines(ctx context.Context, pub *coord.Publisher, r io.Reader, defaultTopic string) (int, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	lines := make(chan string, 256)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				readErr <- nil
+				return
+			}
+		}
+		readErr <- sc.Err()
+	}()
 	n := 0
-	for sc.Scan() {
-		line := sc.Text()
+	for {
+		var line string
+		var ok bool
+		select {
+		case line, ok = <-lines:
+		case <-ctx.Done():
+			return n, ctx.Err()
+		}
+		if !ok {
+			break
+		}
 		topic, payload := defaultTopic, line
-		if t, p, ok := strings.Cut(line, "\t"); ok {
+		if t, p, cut := strings.Cut(line, "\t"); cut {
 			topic, payload = t, p
 		}
 		if _, err := pub.Publish(ctx, topic, []byte(payload)); err != nil {
@@ -58,7 +87,7 @@ func publishLines(ctx context.Context, pub *coord.Publisher, r io.Reader, defaul
 		}
 		n++
 	}
-	if err := sc.Err(); err != nil {
+	if err := <-readErr; err != nil {
 		return n, fmt.Errorf("stdin: %w", err)
 	}
 	return n, nil

@@ -34,7 +34,7 @@ func TestPublisherProcessKilledAndRestarted(t *testing.T) {
 			"--expect", "1", "--count", count, "--rate", "2000", "--log-format", "json")
 	}
 	first := startPub("1000000")
-	clustertest.WaitFor(t, 30*time.Second, "1,000 messages of the first incarnation", func() bool { return sub.Stdout.Count("\n") >= 1000 })
+	clustertest.WaitFor(t, 30*time.Second, "1,000 messages of the first incarnation", func() bool { return sub.Stdout.Count(`"type":"message"`) >= 1000 })
 	if err := first.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +59,15 @@ func TestPublisherProcessKilledAndRestarted(t *testing.T) {
 	sc := bufio.NewScanner(strings.NewReader(sub.Stdout.String()))
 	for sc.Scan() {
 		var m struct {
+			Type  string      `json:"type"`
 			Seq   uint64      `json:"seq"`
 			Epoch json.Number `json:"epoch"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("bad output line %q: %v", sc.Text(), err)
+		}
+		if m.Type != "message" {
+			continue
 		}
 		if m.Epoch.String() == secondEpoch {
 			fresh = append(fresh, m.Seq)

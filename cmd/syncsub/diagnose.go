@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/syncmq/syncmq/cmd/internal/cli"
+	"github.com/syncmq/syncmq/cmd/internal/settings"
 	"github.com/syncmq/syncmq/coord"
 )
 
@@ -30,43 +31,24 @@ counts toward a --quorum all until it leaves).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			s := settings.DefaultDiagnose()
+			r, err := cli.Load(cmd, settings.SubscriberPrefix, &s)
+			if err != nil {
+				return err
+			}
+			cfg := coord.SubscriberConfig{Connect: s.Connect, Sync: s.Sync, Recovery: s.Recovery, Subscribe: s.Subscribe}
+			if err := validate(&cfg, withGossip(s.Gossip, r, &cfg)); err != nil {
+				return err
+			}
+			lg, err := s.Common.Logger(os.Stderr)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = lg.Sync() }()
+			cfg.Logger = lg
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			c, err := cli.Load(cmd, "SYNCSUB")
-			if err != nil {
-				return err
-			}
-			lg, err := c.Logger()
-			if err != nil {
-				return err
-			}
-			cfg := coord.SubscriberConfig{Logger: lg, Handler: func(coord.Event) {}}
-			var errs []error
-			str := func(k string) string {
-				v, err := c.String(k)
-				if err != nil {
-					errs = append(errs, err)
-				}
-				return v
-			}
-			cfg.Connect, cfg.Sync, cfg.Recovery = str("connect"), str("sync"), str("recovery")
-			if cfg.Subscribe, err = c.Strings("subscribe"); err != nil {
-				return err
-			}
-			d, err := c.Duration("duration")
-			if err != nil {
-				return err
-			}
-			if err := withGossip(c, &cfg); err != nil {
-				return err
-			}
-			if len(errs) > 0 {
-				return errs[0]
-			}
-			if err := cfg.Validate(); err != nil {
-				return cli.Usagef("%v", err)
-			}
-			report, err := runDiagnosis(ctx, cfg, d)
+			report, err := runDiagnosis(ctx, cfg, s.Duration)
 			if err != nil {
 				return err
 			}
@@ -77,15 +59,9 @@ counts toward a --quorum all until it leaves).`,
 			return nil
 		},
 	}
+	defaults := settings.DefaultDiagnose()
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cli.UsageError{Err: err} })
-	fs := cmd.Flags()
-	fs.String("connect", "tcp://localhost:5561", "publisher's PUB endpoint")
-	fs.String("sync", "tcp://localhost:5562", "publisher's sync endpoint")
-	fs.String("recovery", "", "publisher's recovery endpoint (default: from the ACK)")
-	fs.StringArray("subscribe", nil, "topic prefix (repeatable; default: every topic)")
-	fs.Duration("duration", 5*time.Second, "how long to watch the stream (it stops earlier at END)")
-	cli.AddGossipFlags(fs)
-	cli.AddCommonFlags(fs)
+	cli.AddFlags(cmd.Flags(), &defaults)
 	return cmd
 }
 

@@ -3,46 +3,189 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/proto/envelope"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestPrinterFormats(t *testing.T) {
-	ev := coord.Event{Type: coord.EventMessage, Topic: "update", Seq: 7, Payload: []byte("Rhubarb"), Epoch: 3}
+// lines collects what the printer writes to stderr.
+type lines []string
+
+func (l *lines) Println(a ...any) { *l = append(*l, fmt.Sprint(a...)) }
+
+var pubID = envelope.ID{0xab, 0xcd}
+
+// stream is a run with one of every event the output shows.
+func stream() []coord.Event {
+	return []coord.Event{
+		{Type: coord.EventJoined, Publisher: pubID, Epoch: 3, Endpoint: "tcp://127.0.0.1:5561"},
+		{Type: coord.EventMessage, Publisher: pubID, Epoch: 3, Topic: "update", Seq: 7, Payload: []byte("Rhubarb")},
+		{Type: coord.EventLoss, Publisher: pubID, Epoch: 3, Topic: "update", From: 8, To: 9, Cause: "slow-consumer"},
+		{Type: coord.EventCaughtUp, Publisher: pubID, Epoch: 3, Topic: "update", Seq: 10},
+		{Type: coord.EventRestart, Publisher: pubID, Epoch: 4},
+		{Type: coord.EventDisconnected, Publisher: pubID, Endpoint: "tcp://127.0.0.1:5561"},
+		{Type: coord.EventEnd, Publisher: pubID, Epoch: 4},
+	}
+}
+
+func render(format string, v verdict, st coord.SubscriberStats) (stdout string, stderr lines) {
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	p := newPrinter(w, &stderr, format)
+	for _, ev := range stream() {
+		p.handle(ev)
+	}
+	p.summary(v, st, 1)
+	return buf.String(), stderr
+}
+
+func TestTextOutput(t *testing.T) {
+	st := coord.SubscriberStats{Received: 1, Lost: 2, Gaps: 1}
+	out, errs := render("text", verdict{outcome: outcomeLost, code: 1}, st)
+	if out != "update 7 Rhubarb\n" {
+		t.Fatalf("stdout %q: want only the message", out)
+	}
+	want := []string{
+		"joined publisher abcd0000 (epoch 3) at tcp://127.0.0.1:5561",
+		"LOST update 8-9 (2 messages) from publisher abcd0000 epoch 3: slow-consumer",
+		"caught up: update live again at seq 10 (publisher abcd0000)",
+		"publisher abcd0000 restarted: new epoch 4",
+		"END from publisher abcd0000 epoch 4",
+		"received 1 updates; outcome lost: lost 2, recovered 0, gaps 1",
+	}
+	if strings.Join(errs, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("stderr lines:\n%s\nwant:\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestCountOutput(t *testing.T) {
+	out, errs := render("count", verdict{outcome: outcomeOK}, coord.SubscriberStats{Received: 1, Recovered: 1})
+	if want := "Received 1 updates\noutcome ok: lost 0, recovered 1, gaps 0\n"; out != want {
+		t.Fatalf("stdout %q, want %q", out, want)
+	}
+	if len(errs) != 5 {
+		t.Fatalf("stderr %q: want the five events", errs)
+	}
+}
+
+// TestJSONOutput: every line is a typed object; messages keep their
+// fields; the summary comes last.
+func TestJSONOutput(t *testing.T) {
+	st := coord.SubscriberStats{Received: 1, Lost: 2, Gaps: 1}
+	out, errs := render("json", verdict{outcome: outcomeLost, code: 1, reason: "2 messages lost"}, st)
+	if len(errs) != 0 {
+		t.Fatalf("json wrote %q to stderr", errs)
+	}
+	var types []string
+	var objs []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		types = append(types, fmt.Sprint(m["type"]))
+		objs = append(objs, m)
+	}
+	if got, want := strings.Join(types, ","), "joined,message,loss,caught-up,publisher-restart,end,summary"; got != want {
+		t.Fatalf("types %s, want %s", got, want)
+	}
+	msg := objs[1]
+	for _, k := range []string{"topic", "seq", "publisher", "epoch", "time_ns", "payload"} {
+		if _, ok := msg[k]; !ok {
+			t.Errorf("message lacks %q: %v", k, msg)
+		}
+	}
+	if loss := objs[2]; loss["from"] != 8.0 || loss["to"] != 9.0 || loss["count"] != 2.0 || loss["cause"] != "slow-consumer" {
+		t.Errorf("loss line %v", loss)
+	}
+	sum := objs[len(objs)-1]
+	if sum["outcome"] != "lost" || sum["exit_code"] != 1.0 || sum["lost"] != 2.0 || sum["reason"] != "2 messages lost" {
+		t.Errorf("summary %v", sum)
+	}
+}
+
+func TestJSONBinaryPayloadAsBase64(t *testing.T) {
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	p := newPrinter(w, &lines{}, "json")
+	p.handle(coord.Event{Type: coord.EventMessage, Topic: "b", Seq: 1, Payload: []byte{0xff, 0xfe}})
+	w.Flush()
+	if !strings.Contains(buf.String(), `"payload_b64":"//4="`) {
+		t.Fatalf("got %s", buf.String())
+	}
+}
+
+func TestJudge(t *testing.T) {
+	other := envelope.ID{0x12}
+	end := func(id envelope.ID, cause string) coord.Event {
+		return coord.Event{Type: coord.EventEnd, Publisher: id, Cause: cause}
+	}
 	tests := []struct {
-		format, want string
+		name        string
+		ends        []coord.Event
+		publishers  int
+		interrupted bool
+		lost        uint64
+		want        string
+		code        int
 	}{
-		{"text", "update 7 Rhubarb\n"},
-		{"json", `"topic":"update","seq":7`},
-		{"count", "Received 1 updates\n"},
+		{"clean end", []coord.Event{end(pubID, "")}, 1, false, 0, outcomeOK, cli.ExitOK},
+		{"end with loss", []coord.Event{end(pubID, "")}, 1, false, 3, outcomeLost, cli.ExitFailed},
+		{"signal before end", nil, 1, true, 0, outcomeInterrupted, cli.ExitInterrupted},
+		{"signal before end, with loss", nil, 1, true, 5, outcomeInterrupted, cli.ExitInterrupted},
+		{"signal after every end", []coord.Event{end(pubID, "")}, 1, true, 0, outcomeOK, cli.ExitOK},
+		{"signal after one of two ends", []coord.Event{end(pubID, "")}, 2, true, 0, outcomeInterrupted, cli.ExitInterrupted},
+		{"quorum failed", []coord.Event{end(pubID, causeQuorumFailed)}, 1, false, 0, outcomeQuorumFailed, cli.ExitQuorumFailed},
+		{"publisher gone, tail lost", []coord.Event{end(pubID, causePublisherGone)}, 1, false, 7, outcomePublisherGone, cli.ExitPublisherGone},
+		{"gone beats interrupted", []coord.Event{end(pubID, causePublisherGone)}, 2, true, 7, outcomePublisherGone, cli.ExitPublisherGone},
+		{"quorum beats gone", []coord.Event{end(pubID, causePublisherGone), end(other, causeQuorumFailed)}, 2, false, 0, outcomeQuorumFailed, cli.ExitQuorumFailed},
 	}
 	for _, tt := range tests {
-		t.Run(tt.format, func(t *testing.T) {
-			var buf bytes.Buffer
-			w := bufio.NewWriter(&buf)
-			p := newPrinter(w, tt.format)
-			p.handle(ev)
-			p.handle(coord.Event{Type: coord.EventLoss, From: 1, To: 2})
-			p.summary(coord.SubscriberStats{Received: 1})
-			if !strings.Contains(buf.String(), tt.want) {
-				t.Fatalf("%s output %q does not contain %q", tt.format, buf.String(), tt.want)
+		t.Run(tt.name, func(t *testing.T) {
+			tr := newTracker()
+			for _, ev := range tt.ends {
+				tr.note(ev, func() int { return tt.publishers })
+			}
+			v := judge(tr, tt.interrupted, coord.SubscriberStats{Lost: tt.lost})
+			if v.outcome != tt.want || v.code != tt.code {
+				t.Fatalf("got %s (%d), want %s (%d)", v.outcome, v.code, tt.want, tt.code)
+			}
+			if (v.err() == nil) != (tt.code == 0) || (tt.code != 0 && v.reason == "") {
+				t.Fatalf("err %v reason %q for code %d", v.err(), v.reason, tt.code)
+			}
+			if cli.CodeOf(v.err()) != tt.code {
+				t.Fatalf("CodeOf = %d, want %d", cli.CodeOf(v.err()), tt.code)
 			}
 		})
 	}
 }
 
-func TestPrinterBinaryPayloadAsBase64(t *testing.T) {
-	var buf bytes.Buffer
-	w := bufio.NewWriter(&buf)
-	p := newPrinter(w, "json")
-	p.handle(coord.Event{Type: coord.EventMessage, Topic: "b", Seq: 1, Payload: []byte{0xff, 0xfe}})
-	w.Flush()
-	if !strings.Contains(buf.String(), `"payload_b64":"//4="`) {
-		t.Fatalf("got %s", buf.String())
+// TestTrackerCompletesOnce: the job completes at the END that makes every
+// connected publisher ended, and only then.
+func TestTrackerCompletesOnce(t *testing.T) {
+	tr := newTracker()
+	two := func() int { return 2 }
+	if tr.note(coord.Event{Type: coord.EventMessage}, func() int { t.Fatal("asked for publishers at a message"); return 0 }) {
+		t.Fatal("a message completed the job")
+	}
+	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: pubID}, two) {
+		t.Fatal("one END of two completed the job")
+	}
+	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: pubID}, two) {
+		t.Fatal("a repeated END counted twice")
+	}
+	if !tr.note(coord.Event{Type: coord.EventEnd, Publisher: envelope.ID{1}}, two) {
+		t.Fatal("the second publisher's END did not complete the job")
+	}
+	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: envelope.ID{2}}, two) {
+		t.Fatal("completed twice")
 	}
 }

@@ -4,28 +4,50 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
-
-	"time"
 	"unicode/utf8"
 
 	"github.com/syncmq/syncmq/coord"
 )
 
-// printer writes received messages in the chosen output format.
+// printer writes what the subscriber receives in the chosen format:
+//
+//   - text: "topic seq payload" lines on stdout, events as readable lines
+//     on stderr, the summary on stderr;
+//   - json: one object per line on stdout, each with a "type": message,
+//     the events (joined, loss, caught-up, publisher-restart, end) and a
+//     final summary;
+//   - count: the zguide's "Received N updates" and an outcome line on
+//     stdout at the end, events on stderr.
+//
+// Log lines never go to stdout.
 type printer struct {
-	w      *bufio.Writer
+	out    *bufio.Writer
+	events lineWriter // stderr, for text and count
 	format string
-	n      uint64
 	enc    *json.Encoder
 }
 
-func newPrinter(w *bufio.Writer, format string) *printer {
-	return &printer{w: w, format: format, enc: json.NewEncoder(w)}
+// lineWriter takes whole lines (a *cli.Status on stderr).
+type lineWriter interface{ Println(a ...any) }
+
+func newPrinter(out *bufio.Writer, events lineWriter, format string) *printer {
+	return &printer{out: out, events: events, format: format, enc: json.NewEncoder(out)}
 }
 
+// Type names of the JSON lines.
+const (
+	typeMessage = "message"
+	typeJoined  = "joined"
+	typeLoss    = "loss"
+	typeCaught  = "caught-up"
+	typeRestart = "publisher-restart"
+	typeEnd     = "end"
+	typeSummary = "summary"
+)
+
 type jsonMessage struct {
+	Type      string `json:"type"`
 	Topic     string `json:"topic"`
 	Seq       uint64 `json:"seq"`
 	Publisher string `json:"publisher"`
@@ -36,21 +58,82 @@ type jsonMessage struct {
 	Replay    bool   `json:"replay,omitempty"`
 }
 
+type jsonJoined struct {
+	Type      string `json:"type"`
+	Publisher string `json:"publisher"`
+	Epoch     uint64 `json:"epoch"`
+	Endpoint  string `json:"endpoint"`
+}
+
+type jsonLoss struct {
+	Type      string `json:"type"`
+	Publisher string `json:"publisher"`
+	Epoch     uint64 `json:"epoch"`
+	Topic     string `json:"topic"`
+	From      uint64 `json:"from"`
+	To        uint64 `json:"to"`
+	Count     uint64 `json:"count"`
+	Cause     string `json:"cause"`
+}
+
+type jsonCaughtUp struct {
+	Type      string `json:"type"`
+	Publisher string `json:"publisher"`
+	Epoch     uint64 `json:"epoch"`
+	Topic     string `json:"topic"`
+	Seq       uint64 `json:"seq"`
+}
+
+type jsonRestart struct {
+	Type      string `json:"type"`
+	Publisher string `json:"publisher"`
+	Epoch     uint64 `json:"epoch"`
+}
+
+type jsonEnd struct {
+	Type      string `json:"type"`
+	Publisher string `json:"publisher"`
+	Epoch     uint64 `json:"epoch"`
+	Cause     string `json:"cause,omitempty"`
+}
+
+type jsonSummary struct {
+	Type       string `json:"type"`
+	Outcome    string `json:"outcome"`
+	ExitCode   int    `json:"exit_code"`
+	Reason     string `json:"reason,omitempty"`
+	Received   uint64 `json:"received"`
+	Recovered  uint64 `json:"recovered"`
+	Lost       uint64 `json:"lost"`
+	Gaps       uint64 `json:"gaps"`
+	Duplicates uint64 `json:"duplicates"`
+	Restarts   uint64 `json:"restarts"`
+	Ended      int    `json:"publishers_ended"`
+}
+
 func (p *printer) handle(ev coord.Event) {
-	if ev.Type != coord.EventMessage {
+	if ev.Type == coord.EventMessage {
+		p.message(ev)
 		return
 	}
-	p.n++
+	if p.format == "json" {
+		p.jsonEvent(ev)
+	} else if line := eventLine(ev); line != "" {
+		p.events.Println(line)
+	}
+}
+
+func (p *printer) message(ev coord.Event) {
 	switch p.format {
 	case "text":
-		p.w.WriteString(ev.Topic)
-		p.w.WriteByte(' ')
-		p.w.WriteString(strconv.FormatUint(ev.Seq, 10))
-		p.w.WriteByte(' ')
-		p.w.Write(ev.Payload)
-		p.w.WriteByte('\n')
+		p.out.WriteString(ev.Topic)
+		p.out.WriteByte(' ')
+		p.out.WriteString(strconv.FormatUint(ev.Seq, 10))
+		p.out.WriteByte(' ')
+		p.out.Write(ev.Payload)
+		p.out.WriteByte('\n')
 	case "json":
-		m := jsonMessage{Topic: ev.Topic, Seq: ev.Seq, Publisher: ev.Publisher.String(), Epoch: ev.Epoch, Time: ev.Time, Replay: ev.Replay}
+		m := jsonMessage{Type: typeMessage, Topic: ev.Topic, Seq: ev.Seq, Publisher: ev.Publisher.String(), Epoch: ev.Epoch, Time: ev.Time, Replay: ev.Replay}
 		if utf8.Valid(ev.Payload) {
 			m.Payload = string(ev.Payload)
 		} else {
@@ -60,43 +143,62 @@ func (p *printer) handle(ev coord.Event) {
 	}
 }
 
-// summary prints the zguide's closing line for --output count.
-func (p *printer) summary(st coord.SubscriberStats) {
-	if p.format == "count" {
-		fmt.Fprintf(p.w, "Received %d updates\n", st.Received)
-	}
-	p.w.Flush()
-}
-
-// progress shows received, rate and gaps on a terminal at most once a second.
-type progress struct {
-	w        io.Writer
-	received uint64
-	gaps     uint64
-	last     time.Time
-	lastN    uint64
-}
-
-func newProgress(w io.Writer) *progress { return &progress{w: w, last: time.Now()} }
-
-func (p *progress) update(ev coord.Event) {
+func (p *printer) jsonEvent(ev coord.Event) {
+	pub := ev.Publisher.String()
 	switch ev.Type {
-	case coord.EventMessage:
-		p.received++
+	case coord.EventJoined:
+		_ = p.enc.Encode(jsonJoined{typeJoined, pub, ev.Epoch, ev.Endpoint})
 	case coord.EventLoss:
-		p.gaps++
-	default:
-		return
-	}
-	if p.received%1024 != 0 && ev.Type == coord.EventMessage {
-		return // look at the clock only now and then
-	}
-	now := time.Now()
-	if el := now.Sub(p.last); el >= time.Second {
-		rate := float64(p.received-p.lastN) / el.Seconds()
-		fmt.Fprintf(p.w, "\rreceived %d  rate %.0f/s  gaps %d   ", p.received, rate, p.gaps)
-		p.last, p.lastN = now, p.received
+		_ = p.enc.Encode(jsonLoss{typeLoss, pub, ev.Epoch, ev.Topic, ev.From, ev.To, lossCount(ev), ev.Cause})
+	case coord.EventCaughtUp:
+		_ = p.enc.Encode(jsonCaughtUp{typeCaught, pub, ev.Epoch, ev.Topic, ev.Seq})
+	case coord.EventRestart:
+		_ = p.enc.Encode(jsonRestart{typeRestart, pub, ev.Epoch})
+	case coord.EventEnd:
+		_ = p.enc.Encode(jsonEnd{typeEnd, pub, ev.Epoch, ev.Cause})
 	}
 }
 
-func (p *progress) finish() { fmt.Fprintln(p.w) }
+// eventLine renders an event for a person; "" for events not shown.
+func eventLine(ev coord.Event) string {
+	pub := ev.Publisher.Short()
+	switch ev.Type {
+	case coord.EventJoined:
+		return fmt.Sprintf("joined publisher %s (epoch %d) at %s", pub, ev.Epoch, ev.Endpoint)
+	case coord.EventLoss:
+		return fmt.Sprintf("LOST %s %d-%d (%d messages) from publisher %s epoch %d: %s", ev.Topic, ev.From, ev.To, lossCount(ev), pub, ev.Epoch, ev.Cause)
+	case coord.EventCaughtUp:
+		return fmt.Sprintf("caught up: %s live again at seq %d (publisher %s)", ev.Topic, ev.Seq, pub)
+	case coord.EventRestart:
+		return fmt.Sprintf("publisher %s restarted: new epoch %d", pub, ev.Epoch)
+	case coord.EventEnd:
+		if ev.Cause != "" {
+			return fmt.Sprintf("END from publisher %s epoch %d: %s", pub, ev.Epoch, ev.Cause)
+		}
+		return fmt.Sprintf("END from publisher %s epoch %d", pub, ev.Epoch)
+	}
+	return ""
+}
+
+func lossCount(ev coord.Event) uint64 {
+	if ev.To < ev.From {
+		return 0
+	}
+	return ev.To - ev.From + 1
+}
+
+// summary prints how the run ended, then flushes stdout.
+func (p *printer) summary(v verdict, st coord.SubscriberStats, ended int) {
+	outcome := fmt.Sprintf("outcome %s: lost %d, recovered %d, gaps %d", v.outcome, st.Lost, st.Recovered, st.Gaps)
+	switch p.format {
+	case "count":
+		fmt.Fprintf(p.out, "Received %d updates\n%s\n", st.Received, outcome)
+	case "json":
+		_ = p.enc.Encode(jsonSummary{Type: typeSummary, Outcome: v.outcome, ExitCode: v.code, Reason: v.reason,
+			Received: st.Received, Recovered: st.Recovered, Lost: st.Lost, Gaps: st.Gaps,
+			Duplicates: st.Duplicates, Restarts: st.Restarts, Ended: ended})
+	default:
+		p.events.Println(fmt.Sprintf("received %d updates; %s", st.Received, outcome))
+	}
+	p.out.Flush()
+}

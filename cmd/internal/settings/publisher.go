@@ -1,0 +1,115 @@
+package settings
+
+import (
+	"time"
+
+	"github.com/syncmq/syncmq/cmd/internal/cli"
+	"github.com/syncmq/syncmq/recovery"
+)
+
+// QuorumPolicy is what syncpub does when --quorum-timeout passes.
+type QuorumPolicy string
+
+// Choices lists the policies.
+func (QuorumPolicy) Choices() []string { return []string{"fail", "proceed"} }
+
+// QuorumLost is what syncpub does when a membership quorum is lost.
+type QuorumLost string
+
+// Choices lists the policies.
+func (QuorumLost) Choices() []string { return []string{"continue", "pause"} }
+
+// Publisher is syncpub's configuration.
+type Publisher struct {
+	Bind            string        `mapstructure:"bind" help:"PUB endpoint to bind"`
+	SyncBind        string        `mapstructure:"sync-bind" help:"sync (handshake) endpoint to bind"`
+	RecoveryBind    string        `mapstructure:"recovery-bind" help:"recovery endpoint to bind (empty: no recovery)"`
+	HistoryMessages int           `mapstructure:"history-messages" unit:"messages" help:"messages retained per topic for recovery (0: no recovery history)"`
+	HistoryBytes    int           `mapstructure:"history-bytes" unit:"bytes" help:"memory the retained history may use, all topics together"`
+	HistoryTopic    int           `mapstructure:"history-topic-bytes" unit:"bytes" help:"memory one topic's history may use (0: --history-bytes)"`
+	RecoveryRate    int           `mapstructure:"recovery-bytes-rate" unit:"bytes/s" help:"replay bandwidth of all subscribers together"`
+	RecoveryHost    int           `mapstructure:"recovery-host-bytes-rate" unit:"bytes/s" help:"replay bandwidth of one subscriber host"`
+	MaxTopics       int           `mapstructure:"max-topics" unit:"topics" help:"topics that may be published on; more are refused"`
+	MaxSubscribers  int           `mapstructure:"max-subscribers" unit:"subscribers" help:"distinct subscriber ids remembered; a READY beyond is refused (full)"`
+	JoinTimeout     time.Duration `mapstructure:"join-timeout" help:"close a data connection that has not completed the sync handshake after this long"`
+	MaxBatchRecords int           `mapstructure:"max-batch-records" unit:"records" help:"records per batched message (0: up to 65535; 1: no batching)"`
+	Linger          time.Duration `mapstructure:"linger" help:"wait this long for more records before sending a batch (0: send at once)"`
+	Expect          int           `mapstructure:"expect" unit:"subscribers" help:"subscribers that must join before publishing (0: publish at once)"`
+	Count           int           `mapstructure:"count" unit:"messages" help:"messages to publish (ignored with --stdin)"`
+	Payload         string        `mapstructure:"payload" help:"payload of every message"`
+	Size            int           `mapstructure:"size" unit:"bytes" help:"random payload of this many bytes instead of --payload (0: use --payload)"`
+	Topics          []string      `mapstructure:"topics" help:"topics, published round-robin (comma-separated or repeated)"`
+	Rate            float64       `mapstructure:"rate" unit:"messages/s" help:"messages per second (0: as fast as possible)"`
+	Stdin           bool          `mapstructure:"stdin" help:"publish each input line: topic<TAB>payload, or payload on the first topic"`
+	QuorumTimeout   time.Duration `mapstructure:"quorum-timeout" help:"give up waiting for quorum after this long (0: wait forever)"`
+	QuorumPolicy    QuorumPolicy  `mapstructure:"quorum-policy" help:"at quorum timeout: fail (exit 3), or proceed with those present"`
+	DrainTimeout    time.Duration `mapstructure:"drain-timeout" help:"how long to wait at the end for subscribers to take what was published"`
+	ID              string        `mapstructure:"id" help:"publisher id, 32 hex digits (default: derived from host and --bind, so restarts keep it)"`
+	Heartbeat       time.Duration `mapstructure:"heartbeat" help:"heartbeat interval (tail-loss detection)"`
+	SlowTimeout     time.Duration `mapstructure:"slow-timeout" help:"disconnect a subscriber that takes no data for this long"`
+	QueueBytes      int           `mapstructure:"queue-bytes" unit:"bytes" help:"per-subscriber send queue above which the publisher waits, if every subscriber is that far behind"`
+	MaxQueueBytes   int           `mapstructure:"max-queue-bytes" unit:"bytes" help:"per-subscriber send queue above which a subscriber is disconnected as slow"`
+	Quorum          string        `mapstructure:"quorum" help:"with gossip: all, majority or N live subscriber members whose topics match (instead of --expect)"`
+	Settle          time.Duration `mapstructure:"settle" help:"with --quorum: let the cluster gossip its members this long before judging the quorum"`
+	QuorumLost      QuorumLost    `mapstructure:"quorum-lost" help:"with --quorum, when the quorum is lost after start: continue, or pause publishing until it is back"`
+	CheckConfig     bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
+	Gossip          cli.Gossip    `mapstructure:",squash"`
+	Common          cli.Common    `mapstructure:",squash"`
+}
+
+// DefaultPublisher returns syncpub's defaults: the zguide's ports and job.
+func DefaultPublisher() Publisher {
+	return Publisher{
+		Bind:            "tcp://*:5561",
+		SyncBind:        "tcp://*:5562",
+		RecoveryBind:    "tcp://*:5563",
+		HistoryMessages: 100_000,
+		HistoryBytes:    128 << 20,
+		RecoveryRate:    recovery.DefaultGlobalBytesRate,
+		RecoveryHost:    recovery.DefaultHostBytesRate,
+		MaxTopics:       16_384,
+		MaxSubscribers:  4096,
+		JoinTimeout:     30 * time.Second,
+		Expect:          1,
+		Count:           1_000_000,
+		Payload:         "Rhubarb",
+		Topics:          []string{"update"},
+		QuorumPolicy:    "fail",
+		DrainTimeout:    30 * time.Second,
+		Heartbeat:       time.Second,
+		SlowTimeout:     500 * time.Millisecond,
+		QueueBytes:      4 << 20,
+		MaxQueueBytes:   64 << 20,
+		Settle:          2 * time.Second,
+		QuorumLost:      "continue",
+		Gossip:          cli.DefaultGossip(),
+		Common:          cli.DefaultCommon(),
+	}
+}
+
+// Demo is `syncpub demo`'s configuration.
+type Demo struct {
+	Subscribers int        `mapstructure:"subscribers" unit:"subscribers" help:"subscribers to start"`
+	Count       int        `mapstructure:"count" unit:"messages" help:"messages to publish"`
+	Common      cli.Common `mapstructure:",squash"`
+}
+
+// DefaultDemo returns the demo's defaults.
+func DefaultDemo() Demo { return Demo{Subscribers: 3, Count: 100_000, Common: cli.DefaultCommon()} }
+
+// Bench is `syncpub bench`'s configuration.
+type Bench struct {
+	Subscribers int           `mapstructure:"subscribers" unit:"processes" help:"subscriber processes"`
+	Count       int           `mapstructure:"count" unit:"messages" help:"updates to publish"`
+	Payload     string        `mapstructure:"payload" help:"payload of every update"`
+	Raw         bool          `mapstructure:"raw" help:"also run the raw go-zeromq baseline (slow: about 4 minutes for 10 x 1,000,000)"`
+	Timeout     time.Duration `mapstructure:"timeout" help:"give up on a job after this long"`
+	Syncsub     string        `mapstructure:"syncsub" help:"path of the syncsub binary (default: next to syncpub, then PATH)"`
+	Libzmq      string        `mapstructure:"libzmq" help:"also run the zguide's C programs on libzmq from this folder (built by internal/libzmqbench/build.sh)"`
+	Common      cli.Common    `mapstructure:",squash"`
+}
+
+// DefaultBench returns the benchmark's defaults: the zguide job.
+func DefaultBench() Bench {
+	return Bench{Subscribers: 10, Count: 1_000_000, Payload: "Rhubarb", Timeout: 10 * time.Minute, Common: cli.DefaultCommon()}
+}

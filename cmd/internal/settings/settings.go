@@ -1,0 +1,53 @@
+// Package settings declares the configuration of syncpub, syncsub and
+// their subcommands: one struct per command, whose fields are the flags
+// (see cli.AddFlags). The commands resolve them with cli.Load;
+// docs/configuration.md is generated from them, so the two cannot differ.
+package settings
+
+import "github.com/syncmq/syncmq/cmd/internal/cli"
+
+// Environment variable prefixes. Subcommands share their command's.
+const (
+	PublisherPrefix  = "SYNCPUB"
+	SubscriberPrefix = "SYNCSUB"
+)
+
+// Command describes one command for the generated documentation.
+type Command struct {
+	Path     string // as typed: "syncpub", "syncpub demo"
+	Prefix   string // environment variable prefix
+	Summary  string
+	Defaults any // pointer to the settings struct holding the defaults
+}
+
+// Commands lists every command with settings, in documentation order.
+func Commands() []Command {
+	pub, sub := DefaultPublisher(), DefaultSubscriber()
+	demo, bench, diag := DefaultDemo(), DefaultBench(), DefaultDiagnose()
+	return []Command{
+		{"syncpub", PublisherPrefix, "Waits for a quorum of subscribers, publishes, sends END and drains.", &pub},
+		{"syncpub demo", PublisherPrefix, "A publisher and subscribers in one process on loopback.", &demo},
+		{"syncpub bench", PublisherPrefix, "The zguide job as processes, syncmq against go-zeromq and libzmq.", &bench},
+		{"syncsub", SubscriberPrefix, "Joins a publisher's quorum and prints what it receives until END.", &sub},
+		{"syncsub diagnose", SubscriberPrefix, "Watches a stream and walks the zguide's missing-message flowchart.", &diag},
+	}
+}
+
+// PublisherExitCodes says what syncpub's exit codes mean.
+var PublisherExitCodes = []cli.ExitCode{
+	{Code: cli.ExitOK, Meaning: "everything published was handed to the subscribers (END included), also after SIGINT or SIGTERM"},
+	{Code: cli.ExitFailed, Meaning: "the job failed: not everything could be handed to the subscribers within --drain-timeout, or an endpoint could not be bound"},
+	{Code: cli.ExitUsage, Meaning: "bad flags or configuration (every problem is listed)"},
+	{Code: cli.ExitQuorumFailed, Meaning: "the quorum was not reached within --quorum-timeout under --quorum-policy fail"},
+	{Code: cli.ExitInterrupted, Meaning: "interrupted by SIGINT or SIGTERM, and what was published could not be drained"},
+}
+
+// SubscriberExitCodes says what syncsub's exit codes mean.
+var SubscriberExitCodes = []cli.ExitCode{
+	{Code: cli.ExitOK, Meaning: "END came from every publisher and every message up to END was delivered; nothing lost"},
+	{Code: cli.ExitFailed, Meaning: "messages were lost (the summary and the loss events say which)"},
+	{Code: cli.ExitUsage, Meaning: "bad flags or configuration (every problem is listed)"},
+	{Code: cli.ExitQuorumFailed, Meaning: "a publisher ended because its quorum was not reached"},
+	{Code: cli.ExitPublisherGone, Meaning: "a publisher disappeared without END; what it may have sent after the last delivery is reported lost"},
+	{Code: cli.ExitInterrupted, Meaning: "interrupted by SIGINT or SIGTERM before END"},
+}

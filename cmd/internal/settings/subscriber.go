@@ -1,0 +1,76 @@
+package settings
+
+import (
+	"time"
+
+	"github.com/syncmq/syncmq/cmd/internal/cli"
+	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/recovery"
+)
+
+// Output is syncsub's output format.
+type Output string
+
+// Choices lists the formats.
+func (Output) Choices() []string { return []string{"text", "json", "count"} }
+
+// StartAt is where a late joiner's stream starts.
+type StartAt string
+
+// Choices lists the positions.
+func (StartAt) Choices() []string { return []string{"join", "earliest"} }
+
+// Subscriber is syncsub's configuration.
+type Subscriber struct {
+	Connect          string        `mapstructure:"connect" help:"publisher's PUB endpoint"`
+	Sync             string        `mapstructure:"sync" help:"publisher's sync endpoint"`
+	Recovery         string        `mapstructure:"recovery" help:"publisher's recovery endpoint (default: the one its ACK names, on the --connect host)"`
+	StartAt          StartAt       `mapstructure:"start-at" help:"join: deliver from the handshake on; earliest: first replay what the publisher still retains"`
+	RepairTimeout    time.Duration `mapstructure:"repair-timeout" help:"give a gap up as lost when its repair makes no progress this long"`
+	PublisherTimeout time.Duration `mapstructure:"publisher-timeout" help:"end a publisher nothing arrived from for this long (exit 4, its unknown tail reported lost)"`
+	MaxHeldBytes     int           `mapstructure:"max-held-bytes" unit:"bytes" help:"live messages held per topic while a gap is repaired"`
+	Subscribe        []string      `mapstructure:"subscribe" help:"topic prefixes to subscribe to (comma-separated or repeated; default: every topic)"`
+	Output           Output        `mapstructure:"output" help:"text: topic seq payload per line, events on stderr; json: one typed object per line (messages, events, summary); count: the zguide summary at the end"`
+	ID               string        `mapstructure:"id" help:"subscriber id in the quorum (default: random)"`
+	HandshakeTimeout time.Duration `mapstructure:"handshake-timeout" help:"deadline of one READY attempt"`
+	ExitOnEnd        bool          `mapstructure:"exit-on-end" help:"exit when every publisher has sent END"`
+	CheckConfig      bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
+	Gossip           cli.Gossip    `mapstructure:",squash"`
+	Common           cli.Common    `mapstructure:",squash"`
+}
+
+// DefaultSubscriber returns syncsub's defaults: the zguide's endpoints.
+func DefaultSubscriber() Subscriber {
+	return Subscriber{
+		Connect:          "tcp://localhost:5561",
+		Sync:             "tcp://localhost:5562",
+		StartAt:          "join",
+		RepairTimeout:    5 * time.Second,
+		MaxHeldBytes:     recovery.DefaultMaxHeldBytes,
+		PublisherTimeout: coord.DefaultPublisherTimeout,
+		Output:           "text",
+		HandshakeTimeout: time.Second,
+		ExitOnEnd:        true,
+		Gossip:           cli.DefaultGossip(),
+		Common:           cli.DefaultCommon(),
+	}
+}
+
+// Diagnose is `syncsub diagnose`'s configuration.
+type Diagnose struct {
+	Connect   string        `mapstructure:"connect" help:"publisher's PUB endpoint"`
+	Sync      string        `mapstructure:"sync" help:"publisher's sync endpoint"`
+	Recovery  string        `mapstructure:"recovery" help:"publisher's recovery endpoint (default: from the ACK)"`
+	Subscribe []string      `mapstructure:"subscribe" help:"topic prefixes (comma-separated or repeated; default: every topic)"`
+	Duration  time.Duration `mapstructure:"duration" help:"how long to watch the stream (it stops earlier at END)"`
+	Gossip    cli.Gossip    `mapstructure:",squash"`
+	Common    cli.Common    `mapstructure:",squash"`
+}
+
+// DefaultDiagnose returns diagnose's defaults.
+func DefaultDiagnose() Diagnose {
+	return Diagnose{
+		Connect: "tcp://localhost:5561", Sync: "tcp://localhost:5562", Duration: 5 * time.Second,
+		Gossip: cli.DefaultGossip(), Common: cli.DefaultCommon(),
+	}
+}

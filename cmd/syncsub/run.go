@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/syncmq/syncmq/cmd/internal/cli"
+	"github.com/syncmq/syncmq/coord"
+	"go.uber.org/zap"
+)
+
+// runSubscriber receives until every publisher sent END (with
+// --exit-on-end) or a signal, prints the summary and returns the error
+// that carries the exit code (see settings.SubscriberExitCodes).
+func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Status) error {
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	defer out.Flush()
+	p := newPrinter(out, status, o.output)
+	tr := newTracker()
+	ended := make(chan struct{})
+	var current atomic.Pointer[coord.Subscriber] // set once NewSubscriber returned
+	connected := func() int { return publishers(current.Load()) }
+	o.sub.Handler = func(ev coord.Event) {
+		if !tr.ended() { // after END the publisher hangs up: nothing to warn about
+			logEvent(lg, ev)
+		}
+		done := tr.note(ev, connected)
+		p.handle(ev)
+		if done && o.exitOnEnd {
+			close(ended)
+		}
+	}
+	sub, err := coord.NewSubscriber(o.sub)
+	if err != nil {
+		return err
+	}
+	current.Store(sub)
+	lg.Info("subscriber started", zap.String("id", sub.ID()), zap.String("connect", o.sub.Connect), zap.String("sync", o.sub.Sync),
+		zap.String("gossip", sub.GossipAddr()))
+	// Progress goes to a terminal on stderr, unless the messages themselves
+	// are being printed to that terminal.
+	if cli.IsTerminal(os.Stderr) && (o.output == "count" || !cli.IsTerminal(os.Stdout)) {
+		rate := cli.NewRate(time.Now())
+		status.Start(time.Second, func() string {
+			st := sub.Stats()
+			return fmt.Sprintf("received %d  rate %.0f/s  gaps %d", st.Received, rate.Per(time.Now(), st.Received), st.Gaps)
+		})
+	}
+	select {
+	case <-ended:
+	case <-sig.Stop.Done():
+	}
+	_ = sub.Close() // the handler is not called after this
+	status.Stop()
+	st := sub.Stats()
+	v := judge(tr, sig.Interrupted(), st)
+	p.summary(v, st, len(tr.ends))
+	lg.Info("subscriber finished", zap.String("outcome", v.outcome), zap.Uint64("received", st.Received), zap.Uint64("recovered", st.Recovered),
+		zap.Uint64("lost", st.Lost), zap.Uint64("gaps", st.Gaps), zap.Uint64("duplicates", st.Duplicates), zap.Uint64("malformed", st.Malformed),
+		zap.Uint64("disconnects", st.Disconnects))
+	return v.err()
+}
+
+// publishers counts the publishers sub is connected to (at least one).
+func publishers(sub *coord.Subscriber) int {
+	if sub == nil {
+		return 1
+	}
+	return max(1, len(sub.Publishers()))
+}
+
+// logEvent logs what the output does not show: disconnects. Losses are
+// logged by the library with their range and cause.
+func logEvent(lg *zap.Logger, ev coord.Event) {
+	if ev.Type == coord.EventDisconnected {
+		lg.Warn("disconnected from publisher", zap.String("endpoint", ev.Endpoint), zap.Error(ev.Err))
+	}
+}
