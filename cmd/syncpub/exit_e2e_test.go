@@ -114,8 +114,8 @@ func TestBadConfigListsEveryProblem(t *testing.T) {
 		{syncpub, []string{"--config", cfg, "--rate", "-5"}, []string{"SYNCPUB_DRAIN_TIMEOUT=30"}, 4,
 			[]string{`unknown key "bogus-key"`, `queue-bytes: "lots" is not a whole number (file ` + cfg + `)`,
 				"drain-timeout: 30 has no unit", "(environment SYNCPUB_DRAIN_TIMEOUT)", "rate: -5 is negative (flag --rate)"}},
-		{syncsub, []string{"--output", "xml", "--max-held", "x"}, []string{"SYNCSUB_REPAIR_TIMEOUT=later"}, 3,
-			[]string{"syncsub: output:", "syncsub: max-held:", "syncsub: repair-timeout:"}},
+		{syncsub, []string{"--output", "xml", "--max-held-bytes", "x"}, []string{"SYNCSUB_REPAIR_TIMEOUT=later"}, 3,
+			[]string{"syncsub: output:", "syncsub: max-held-bytes:", "syncsub: repair-timeout:"}},
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
