@@ -102,10 +102,11 @@ type subscriber struct {
 	conn     *dataConn // the connection its latest READY proved; nil once gone
 	joinedAt time.Time
 	nonce    [envelope.NonceSize]byte // the nonce its latest READY quoted; BYE must quote it too
-	// firstTable is where every topic stood at its first join: a
-	// subscriber that comes back under the same id (a restart) is told,
-	// so it repairs from there or reports the difference as lost.
-	firstTable []handshake.TopicSeq
+	// firstTable is where every topic stood at its first join (a topic
+	// created later stood at 0): a subscriber that comes back under the
+	// same id (a restart) is told, so it repairs from there or reports
+	// the difference as lost.
+	firstTable map[string]uint64
 	bye        bool
 }
 
@@ -350,7 +351,10 @@ func (c *pubCore) ready(r handshake.Ready, now time.Time) any {
 		if len(c.subs) >= c.cfg.MaxSubscribers {
 			return c.refuse(handshake.CodeFull, fmt.Sprintf("%d subscribers, the limit", len(c.subs)))
 		}
-		s = &subscriber{id: r.Subscriber, joinedAt: now, firstTable: c.table(r.Topics)}
+		s = &subscriber{id: r.Subscriber, joinedAt: now, firstTable: make(map[string]uint64)}
+		for _, t := range c.table(r.Topics) {
+			s.firstTable[t.Topic] = t.Seq
+		}
 		c.subs[r.Subscriber] = s
 	}
 	if s.conn != nil && s.conn != dc {
@@ -363,7 +367,10 @@ func (c *pubCore) ready(r handshake.Ready, now time.Time) any {
 		Recovery: c.recovery, Topics: c.table(r.Topics),
 	}
 	if rejoin {
-		ack.Resume = s.firstTable
+		ack.Resume = make([]handshake.TopicSeq, len(ack.Topics))
+		for i, t := range ack.Topics {
+			ack.Resume[i] = handshake.TopicSeq{Topic: t.Topic, Seq: s.firstTable[t.Topic]}
+		}
 	}
 	c.applyQuorum(ch, now)
 	ack.Joined, ack.Expect, ack.Quorum = len(c.q.counted), c.q.need(), c.q.reached()

@@ -305,6 +305,7 @@ func (s *Subscriber) abandon(ps *pubState, cause recovery.Cause, now time.Time) 
 			continue // END named its last sequence: nothing unknown is left
 		}
 		s.stats.gaps.Add(1)
+		s.stats.unknownTails.Add(1)
 		s.evid.unknownTail(&s.evidMu, cause)
 		s.lg.Warn("messages after the last one received are unknown", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
 			zap.String("topic", ts.topic), zap.Uint64("from", ts.st.Next()), zap.Stringer("cause", cause))

@@ -11,7 +11,7 @@ import (
 )
 
 type subscriberCounters struct {
-	received, recovered, lost, gaps, duplicates, malformed, stale, handshakes, handshakeErrors, disconnects, restarts atomic.Uint64
+	received, recovered, lost, gaps, duplicates, malformed, stale, handshakes, handshakeErrors, disconnects, restarts, unknownTails atomic.Uint64
 }
 
 // SubscriberStats is a snapshot of a Subscriber's counters.
@@ -27,6 +27,11 @@ type SubscriberStats struct {
 	HandshakeErrors uint64
 	Disconnects     uint64
 	Restarts        uint64 // new publisher epochs seen
+	// UnknownTails counts streams whose end could not be known: their
+	// publisher restarted or went silent without END, so what it
+	// published after the last record received was reported as an
+	// open-ended EventLoss (To 0), not counted in Lost.
+	UnknownTails uint64
 }
 
 // Stats returns a snapshot of the counters. Safe from any goroutine.
@@ -36,6 +41,7 @@ func (s *Subscriber) Stats() SubscriberStats {
 		Received: c.received.Load(), Recovered: c.recovered.Load(), Lost: c.lost.Load(), Gaps: c.gaps.Load(), Duplicates: c.duplicates.Load(),
 		Malformed: c.malformed.Load(), Stale: c.stale.Load(), Handshakes: c.handshakes.Load(),
 		HandshakeErrors: c.handshakeErrors.Load(), Disconnects: c.disconnects.Load(), Restarts: c.restarts.Load(),
+		UnknownTails: c.unknownTails.Load(),
 	}
 }
 

@@ -199,3 +199,89 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncsubQuorumFailedExit: a publisher whose quorum times out says so
+// (ABORT) before END, and a subscriber that had joined exits 3 rather than
+// 0 with "Received 0 updates".
+func TestSyncsubQuorumFailedExit(t *testing.T) {
+	syncpub, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pubEP, syncEP := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	sub := proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "json", "--log-level", "error")
+	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", clustertest.FreeEndpoint(t),
+		"--expect", "2", "--quorum-timeout", "2s", "--count", "10", "--log-level", "warn")
+	if code := pub.Wait(ctx); code != 3 {
+		t.Fatalf("syncpub exited %d, want 3: %s", code, pub.Stderr.String())
+	}
+	if code := sub.Wait(ctx); code != 3 {
+		t.Fatalf("syncsub exited %d, want 3: %s", code, sub.Stderr.String())
+	}
+	if sum := summaryLine(t, sub); sum["outcome"] != "quorum-failed" {
+		t.Fatalf("summary %v: want outcome quorum-failed", sum)
+	}
+}
+
+// TestSyncsubPublisherGoneExit: a publisher killed with SIGKILL and not
+// restarted: the subscriber hears nothing for --publisher-timeout, reports
+// the unknown tail as lost (publisher-gone) and exits 4, instead of
+// waiting forever.
+func TestSyncsubPublisherGoneExit(t *testing.T) {
+	syncpub, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pubEP, syncEP := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	sub := proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "json",
+		"--publisher-timeout", "2s", "--log-level", "error")
+	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", clustertest.FreeEndpoint(t),
+		"--expect", "1", "--count", "1000000", "--rate", "2000", "--log-level", "warn")
+	clustertest.WaitFor(t, 30*time.Second, "500 messages", func() bool { return sub.Stdout.Count(`"type":"message"`) >= 500 })
+	if err := pub.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if code := sub.Wait(ctx); code != 4 {
+		t.Fatalf("syncsub exited %d, want 4: %s", code, sub.Stderr.String())
+	}
+	sum := summaryLine(t, sub)
+	if sum["outcome"] != "publisher-gone" {
+		t.Fatalf("summary %v: want outcome publisher-gone", sum)
+	}
+	if !strings.Contains(sub.Stdout.String(), `"cause":"publisher-gone"`) {
+		t.Fatalf("no publisher-gone loss in the output:\n%s", tail(sub.Stdout.String(), 5))
+	}
+}
+
+// TestSubscriberRestartResumes: a subscriber killed with SIGKILL mid-stream
+// and started again with the same id is told where it first joined and
+// delivers everything from there, what it had delivered before included
+// (at least once), so the restarted process ends with every message and
+// exits 0.
+func TestSubscriberRestartResumes(t *testing.T) {
+	syncpub, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const count = 30_000
+	pubEP, syncEP := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	args := []string{"--connect", pubEP, "--sync", syncEP, "--id", "s1", "--output", "count", "--log-level", "error"}
+	first := proctest.Start(t, ctx, syncsub, args...)
+	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", clustertest.FreeEndpoint(t),
+		"--expect", "1", "--count", fmt.Sprint(count), "--rate", "5000", "--log-format", "json")
+	waitLog(t, pub, 30*time.Second, "quorum reached, publishing", "")
+	if err := first.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-first.Done()
+	second := proctest.Start(t, ctx, syncsub, args...)
+	if code := pub.Wait(ctx); code != 0 {
+		t.Fatalf("syncpub exited %d: %s", code, pub.Stderr.String())
+	}
+	if code := second.Wait(ctx); code != 0 || !strings.HasPrefix(second.Stdout.String(), fmt.Sprintf("Received %d updates", count)) {
+		t.Fatalf("restarted syncsub exited %d, printed %q: %s", code, second.Stdout.String(), second.Stderr.String())
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}

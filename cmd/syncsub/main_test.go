@@ -143,10 +143,10 @@ func TestJudge(t *testing.T) {
 		{"signal before end, with loss", nil, 1, true, 5, outcomeInterrupted, cli.ExitInterrupted},
 		{"signal after every end", []coord.Event{end(pubID, "")}, 1, true, 0, outcomeOK, cli.ExitOK},
 		{"signal after one of two ends", []coord.Event{end(pubID, "")}, 2, true, 0, outcomeInterrupted, cli.ExitInterrupted},
-		{"quorum failed", []coord.Event{end(pubID, causeQuorumFailed)}, 1, false, 0, outcomeQuorumFailed, cli.ExitQuorumFailed},
-		{"publisher gone, tail lost", []coord.Event{end(pubID, causePublisherGone)}, 1, false, 7, outcomePublisherGone, cli.ExitPublisherGone},
-		{"gone beats interrupted", []coord.Event{end(pubID, causePublisherGone)}, 2, true, 7, outcomePublisherGone, cli.ExitPublisherGone},
-		{"quorum beats gone", []coord.Event{end(pubID, causePublisherGone), end(other, causeQuorumFailed)}, 2, false, 0, outcomeQuorumFailed, cli.ExitQuorumFailed},
+		{"quorum failed", []coord.Event{end(pubID, coord.EndQuorumFailed)}, 1, false, 0, outcomeQuorumFailed, cli.ExitQuorumFailed},
+		{"publisher gone, tail lost", []coord.Event{end(pubID, coord.EndPublisherGone)}, 1, false, 7, outcomePublisherGone, cli.ExitPublisherGone},
+		{"gone beats interrupted", []coord.Event{end(pubID, coord.EndPublisherGone)}, 2, true, 7, outcomePublisherGone, cli.ExitPublisherGone},
+		{"quorum beats gone", []coord.Event{end(pubID, coord.EndPublisherGone), end(other, coord.EndQuorumFailed)}, 2, false, 0, outcomeQuorumFailed, cli.ExitQuorumFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,13 +8,6 @@ import (
 	"github.com/syncmq/syncmq/proto/envelope"
 )
 
-// Causes of an END that mean the job failed, as coord sets them on
-// EventEnd (and, for the publisher's unknowable tail, on EventLoss).
-const (
-	causeQuorumFailed  = "quorum-failed"
-	causePublisherGone = "publisher-gone"
-)
-
 // Outcomes, as the summary names them.
 const (
 	outcomeOK            = "ok"
@@ -64,13 +57,13 @@ type verdict struct {
 // interruption before the job completed; then losses.
 func judge(t *tracker, interrupted bool, st coord.SubscriberStats) verdict {
 	for id, cause := range t.ends {
-		if cause == causeQuorumFailed {
+		if cause == coord.EndQuorumFailed {
 			return verdict{outcomeQuorumFailed, cli.ExitQuorumFailed,
 				fmt.Sprintf("publisher %s ended without publishing: its quorum was not reached", id.Short())}
 		}
 	}
 	for id, cause := range t.ends {
-		if cause == causePublisherGone {
+		if cause == coord.EndPublisherGone {
 			return verdict{outcomePublisherGone, cli.ExitPublisherGone,
 				fmt.Sprintf("publisher %s disappeared without END; %d messages lost in %d gaps", id.Short(), st.Lost, st.Gaps)}
 		}
@@ -79,9 +72,12 @@ func judge(t *tracker, interrupted bool, st coord.SubscriberStats) verdict {
 		return verdict{outcomeInterrupted, cli.ExitInterrupted,
 			fmt.Sprintf("interrupted before END: received %d messages, %d lost", st.Received, st.Lost)}
 	}
-	if st.Lost > 0 {
-		return verdict{outcomeLost, cli.ExitFailed,
-			fmt.Sprintf("%d messages lost in %d gaps; run 'syncsub diagnose' and see docs/runbook.md", st.Lost, st.Gaps)}
+	if st.Lost > 0 || st.UnknownTails > 0 {
+		reason := fmt.Sprintf("%d messages lost in %d gaps", st.Lost, st.Gaps)
+		if st.UnknownTails > 0 {
+			reason += fmt.Sprintf(", and what %d topic(s) published before a restart without END is unknown", st.UnknownTails)
+		}
+		return verdict{outcomeLost, cli.ExitFailed, reason + "; run 'syncsub diagnose' and see docs/runbook.md"}
 	}
 	return verdict{outcome: outcomeOK, code: cli.ExitOK}
 }
