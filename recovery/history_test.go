@@ -23,7 +23,6 @@ func batchOf(topic string, first uint64, payloads ...[]byte) envelope.Frames {
 	return f
 }
 
-
 func mustHistory(t testing.TB, cfg HistoryConfig) *History {
 	t.Helper()
 	h, err := NewHistory(cfg)
