@@ -125,7 +125,7 @@ func finish(ctx context.Context, subs []*child, pub *child, ready time.Time, gra
 	var errs []error
 	for i, c := range subs {
 		l, err := c.waitLine(wctx, false, "Received ")
-		if err != nil {
+		if err != nil && wctx.Err() != nil {
 			// Ask it for its count: syncsub, like our modes, prints it on SIGINT.
 			_ = c.cmd.Process.Signal(os.Interrupt)
 			ictx, icancel := context.WithTimeout(context.WithoutCancel(ctx), interruptGrace)
@@ -133,8 +133,10 @@ func finish(ctx context.Context, subs []*child, pub *child, ready time.Time, gra
 			icancel()
 			if err2 == nil {
 				got[i], _ = parseReceived(l2.text)
-				err = fmt.Errorf("%w; interrupted, it had counted %d", err, got[i])
+				err = fmt.Errorf("%s %v; interrupted, it had counted %d%s", c.name, context.Cause(wctx), got[i], c.stderrTail())
 			}
+		}
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -144,3 +144,11 @@ func TestFinishInterruptsAStuckSubscriber(t *testing.T) {
 		t.Errorf("counts %v, want [5 3]", got)
 	}
 }
+
+func TestShortErrorDropsStderrTails(t *testing.T) {
+	e := "syncsub 8 not finished 1m0s after the publisher exited; interrupted, it had counted 607434; its stderr ends:\n  a log line\n  another\nsyncpub; its stderr ends:\n  pub line"
+	want := "syncsub 8 not finished 1m0s after the publisher exited; interrupted, it had counted 607434"
+	if got := shortError(e); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

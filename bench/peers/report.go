@@ -205,15 +205,31 @@ func latCell(s summary, d time.Duration, runs int) string {
 
 func appendNotes(notes []string, s shape, ours, peer summary) []string {
 	for _, e := range ours.errs {
-		notes = append(notes, fmt.Sprintf("%s: syncmq run failed: %s", s.name, e))
+		notes = append(notes, fmt.Sprintf("%s: syncmq run failed: %s", s.name, shortError(e)))
 	}
 	for _, e := range peer.errs {
-		notes = append(notes, fmt.Sprintf("%s: nats run failed: %s", s.name, e))
+		notes = append(notes, fmt.Sprintf("%s: nats run failed: %s", s.name, shortError(e)))
 	}
 	for _, n := range peer.notes {
 		notes = append(notes, fmt.Sprintf("%s: nats reported: %s", s.name, n))
 	}
 	return notes
+}
+
+// shortError drops the processes' stderr tails from a run's error: the
+// progress output has them in full, the table's notes only say what failed.
+func shortError(e string) string {
+	var keep []string
+	for _, l := range strings.Split(e, "\n") {
+		if strings.HasPrefix(l, "  ") {
+			continue // a stderr line
+		}
+		l = strings.TrimSuffix(l, "; its stderr ends:")
+		if l != "" && l != "syncpub" {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "; ")
 }
 
 // peerVersions names the NATS modules this binary was built with.
