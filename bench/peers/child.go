@@ -173,6 +173,19 @@ func (c *child) stderrTail() string {
 	return "; its stderr ends:\n  " + strings.Join(c.errTail, "\n  ")
 }
 
+// stderrLines returns the kept stderr lines that contain substr.
+func (c *child) stderrLines(substr string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, l := range c.errHead {
+		if strings.Contains(l.text, substr) {
+			out = append(out, l.text)
+		}
+	}
+	return out
+}
+
 // send writes one line to the child's stdin.
 func (c *child) send(s string) error {
 	_, err := io.WriteString(c.stdin, s+"\n")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -74,12 +75,45 @@ func runOurs(ctx context.Context, e *env, s shape) (r runResult) {
 		r.err = fmt.Errorf("%w\nsyncpub%s", r.err, pub.stderrTail())
 	}
 	r.pubRSS = pub.peakRSSKiB()
-	for _, c := range subs {
-		// syncsub exits 1 when it counted a loss; the count says how much.
+	var notes []string
+	for i, c := range subs {
+		// syncsub exits 1 when it counted a loss; the count says how much,
+		// its log says why.
 		_ = c.wait(ctx)
+		if causes := lossCauses(c); causes != "" && i < len(r.received) {
+			notes = append(notes, fmt.Sprintf("%s counted %d, lost %s", c.name, r.received[i], causes))
+		}
 	}
+	r.note = strings.Join(notes, "; ")
 	if s.latency() && r.err == nil {
 		r.lat, r.err = mergeLatencies(latFiles)
 	}
 	return r
+}
+
+// lossCauseRE finds the cause in syncsub's "messages lost" log line.
+var lossCauseRE = regexp.MustCompile(`"from": (\d+), "to": (\d+), "cause": "([^"]+)"`)
+
+// lossCauses sums the subscriber's logged losses by cause, e.g.
+// "1200 (repair-timeout)"; empty when it logged none.
+func lossCauses(c *child) string {
+	byCause := map[string]uint64{}
+	var order []string
+	for _, l := range c.stderrLines("messages lost") {
+		m := lossCauseRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		from, _ := strconv.ParseUint(m[1], 10, 64)
+		to, _ := strconv.ParseUint(m[2], 10, 64)
+		if _, ok := byCause[m[3]]; !ok {
+			order = append(order, m[3])
+		}
+		byCause[m[3]] += to - from + 1
+	}
+	var parts []string
+	for _, cause := range order {
+		parts = append(parts, fmt.Sprintf("%d (%s)", byCause[cause], cause))
+	}
+	return strings.Join(parts, ", ")
 }

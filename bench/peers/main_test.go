@@ -152,3 +152,15 @@ func TestShortErrorDropsStderrTails(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestLossCausesSumsSyncsubLogLines(t *testing.T) {
+	c := &child{errHead: []line{
+		{text: `2026-11-30T01:01:09.633Z	WARN	subscriber	coord/subscriber_stream.go:80	messages lost	{"subscriber": "bench-1", "publisher": "9020cf33", "epoch": 1, "topic": "update", "from": 10, "to": 19, "cause": "repair-timeout"}`},
+		{text: `... messages lost	{"subscriber": "bench-1", "publisher": "9020cf33", "epoch": 1, "topic": "update", "from": 30, "to": 34, "cause": "repair-timeout"}`},
+		{text: `... messages lost	{"subscriber": "bench-1", "publisher": "9020cf33", "epoch": 1, "topic": "update", "from": 40, "to": 40, "cause": "evicted"}`},
+		{text: `... subscriber started	{"id": "bench-1"}`},
+	}}
+	if got, want := lossCauses(c), "15 (repair-timeout), 1 (evicted)"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

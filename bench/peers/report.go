@@ -210,6 +210,9 @@ func appendNotes(notes []string, s shape, ours, peer summary) []string {
 	for _, e := range peer.errs {
 		notes = append(notes, fmt.Sprintf("%s: nats run failed: %s", s.name, shortError(e)))
 	}
+	for _, n := range ours.notes {
+		notes = append(notes, fmt.Sprintf("%s: syncmq reported: %s", s.name, n))
+	}
 	for _, n := range peer.notes {
 		notes = append(notes, fmt.Sprintf("%s: nats reported: %s", s.name, n))
 	}
