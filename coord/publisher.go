@@ -449,7 +449,11 @@ func (p *Publisher) sendControl(ctx context.Context, kind envelope.Kind, payload
 }
 
 // handleSync answers READY requests on the sync endpoint.
-func (p *Publisher) handleSync(_ context.Context, _ wire.Peer, req [][]byte, reply func(...[]byte) error) error {
+func (p *Publisher) handleSync(_ context.Context, wr wire.Request, reply func(...[]byte) error) error {
+	req := wr.Frames
+	if wr.TooLarge {
+		return reply(p.errorReply(handshake.CodeMalformed, fmt.Sprintf("request of %d bytes is over the size limit", wr.Size)))
+	}
 	if len(req) != 1 {
 		return reply(p.errorReply(handshake.CodeMalformed, fmt.Sprintf("request has %d frames, want 1", len(req))))
 	}
@@ -508,7 +512,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 		close(p.stop)
 		select {
 		case <-p.senderOut:
-			p.closeErr = p.pub.Drain(ctx)
+			p.closeErr = p.pub.Shutdown(ctx, func(wire.ConnID) bool { return true })
 		case <-ctx.Done():
 			p.closeErr = ctx.Err()
 		}

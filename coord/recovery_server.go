@@ -50,13 +50,22 @@ func (rs *recoveryServer) retain(topic string, m *envelope.Message) {
 	}
 }
 
-func (rs *recoveryServer) handle(_ context.Context, peer wire.Peer, req [][]byte, reply func(...[]byte) error) error {
+func (rs *recoveryServer) handle(_ context.Context, wr wire.Request, reply func(...[]byte) error) error {
+	peer, req := wr.Peer, wr.Frames
 	rs.active.Add(1)
 	defer func() {
 		rs.lastDone.Store(time.Now().UnixNano())
 		rs.active.Add(-1)
 	}()
 	p := rs.p
+	if wr.TooLarge {
+		rs.refused.Add(1)
+		var id uint32
+		if len(req) > 0 {
+			id, _ = fetch.RequestID(req[0]) // 0 when even the header is unusable
+		}
+		return reply(fetch.AppendError(nil, id, fetch.ErrorReply{Code: fetch.CodeMalformed, Text: fmt.Sprintf("request of %d bytes is over the size limit", wr.Size)}))
+	}
 	if len(req) != 1 {
 		rs.refused.Add(1)
 		return reply(fetch.AppendError(nil, 0, fetch.ErrorReply{Code: fetch.CodeMalformed, Text: fmt.Sprintf("request has %d frames, want 1", len(req))}))

@@ -1,13 +1,10 @@
 package wire
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -35,8 +32,8 @@ var garbage = []struct {
 }
 
 // hostileClients opens idle TCP connections that never send a byte, and
-// one connection per garbage kind. It returns the garbage connections.
-func hostileClients(t *testing.T, addr string, idle int) []net.Conn {
+// one connection per garbage kind. It returns both.
+func hostileClients(t *testing.T, addr string, idle int) (silent, bad []net.Conn) {
 	t.Helper()
 	for i := 0; i < idle; i++ {
 		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -44,8 +41,8 @@ func hostileClients(t *testing.T, addr string, idle int) []net.Conn {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { nc.Close() })
+		silent = append(silent, nc)
 	}
-	var bad []net.Conn
 	for _, g := range garbage {
 		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
@@ -57,14 +54,14 @@ func hostileClients(t *testing.T, addr string, idle int) []net.Conn {
 		}
 		bad = append(bad, nc)
 	}
-	return bad
+	return silent, bad
 }
 
 // expectClosed checks that the other side closed each garbage connection.
 func expectClosed(t *testing.T, what string, conns []net.Conn) {
 	t.Helper()
 	for i, nc := range conns {
-		if err := nc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		if err := nc.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		_, err := io.Copy(io.Discard, nc) // the greeting, then EOF or reset
@@ -78,27 +75,28 @@ func expectClosed(t *testing.T, what string, conns []net.Conn) {
 // handshake of each new connection inline with no deadline, so one client
 // that connects and says nothing blocks every later one, and its parser
 // crashes on a few bytes of garbage. wire.Pub and wire.Server handshake
-// each connection in its own goroutine with a deadline, behind a guard:
-// with 50 silent and 6 garbage clients on each port, a new subscriber
-// connects and a request is answered within 1 s, the garbage connections
-// are closed and counted, and the silent ones are reaped and counted.
+// each connection in its own goroutine behind a guard: with 50 silent and
+// 6 garbage clients on each port and a HandshakeTimeout far longer than
+// the test, a new subscriber connects and a request is answered (so
+// nobody waited for the silent ones), the garbage connections are closed
+// and counted, and the silent ones are counted when they leave.
 func TestSilentAndGarbageClients(t *testing.T) {
 	const idle = 50
 	ctx := testCtx(t, 30*time.Second)
-	pub, err := Listen("tcp://127.0.0.1:0", PubConfig{HandshakeTimeout: time.Second})
+	pub, err := Listen("tcp://127.0.0.1:0", PubConfig{HandshakeTimeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{HandshakeTimeout: time.Second}, func(ctx context.Context, p Peer, req [][]byte, reply func(...[]byte) error) error {
-		return reply(req...)
+	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{HandshakeTimeout: time.Hour}, func(ctx context.Context, req Request, reply func(...[]byte) error) error {
+		return reply(req.Frames...)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	badPub := hostileClients(t, pub.Addr().String(), idle)
-	badSrv := hostileClients(t, srv.Addr().String(), idle)
+	silentPub, badPub := hostileClients(t, pub.Addr().String(), idle)
+	silentSrv, badSrv := hostileClients(t, srv.Addr().String(), idle)
 
 	start := time.Now()
 	sub := NewSub(SubConfig{}, "t")
@@ -111,7 +109,7 @@ func TestSilentAndGarbageClients(t *testing.T) {
 	}
 	subTook := time.Since(start)
 	start = time.Now()
-	c, _ := NewClient(srv.Endpoint(), ClientConfig{Timeout: time.Second, Attempts: 1})
+	c, _ := NewClient(srv.Endpoint(), ClientConfig{Timeout: 10 * time.Second, Attempts: 1})
 	defer c.Close()
 	reply, err := c.Request(ctx, [][]byte{[]byte("ping")})
 	reqTook := time.Since(start)
@@ -120,13 +118,10 @@ func TestSilentAndGarbageClients(t *testing.T) {
 	}
 	t.Logf("with %d silent and %d garbage clients: subscriber connected in %v, request answered in %v",
 		idle, len(garbage), subTook.Round(time.Microsecond), reqTook.Round(time.Microsecond))
-	if subTook > time.Second || reqTook > time.Second {
-		t.Errorf("subscriber took %v, request %v; want both under 1 s", subTook, reqTook)
-	}
 	// The data path works too.
 	waitFor(t, 5*time.Second, "subscription", func() bool {
 		s := *pub.snap.Load()
-		return len(s) == 1 && s[0].subscribed([]byte("t"))
+		return len(s) == 1 && s[0].subs.match([]byte("t"))
 	})
 	if err := pub.Send(ctx, &Msg{Frames: [][]byte{[]byte("t"), []byte("x")}}); err != nil {
 		t.Fatal(err)
@@ -137,7 +132,12 @@ func TestSilentAndGarbageClients(t *testing.T) {
 
 	expectClosed(t, "pub", badPub)
 	expectClosed(t, "server", badSrv)
-	// Garbage fails at once; the silent ones when HandshakeTimeout passes.
+	waitFor(t, 10*time.Second, "every garbage connection counted", func() bool {
+		return pub.Stats().HandshakeFailed == uint64(len(garbage)) && srv.Stats().HandshakeFailed == uint64(len(garbage))
+	})
+	for _, nc := range append(silentPub, silentSrv...) {
+		nc.Close()
+	}
 	total := uint64(idle + len(garbage))
 	waitFor(t, 10*time.Second, "every hostile connection counted", func() bool {
 		return pub.Stats().HandshakeFailed == total && srv.Broken() == total
@@ -208,10 +208,14 @@ func TestHandshakeGarbageFromServer(t *testing.T) {
 	}
 }
 
-// TestBareZmq4SilentClientBlocksAccept: one TCP client that connects to a
-// zmq4 PUB and says nothing stops the PUB from accepting anybody else.
+// TestBareZmq4SilentClientBlocksAccept asserts that one TCP client that
+// connects to a zmq4 PUB and says nothing still stops the PUB from
+// accepting anybody else: once zmq4 has sent that client its greeting
+// (so its accept loop waits in the handshake), a subscriber does not get
+// connected in 1.5 s, and gets connected once the silent client leaves.
+// If zmq4 ever handshakes off its accept loop, the test fails: revisit
+// docs/transport.md, defect 3.
 func TestBareZmq4SilentClientBlocksAccept(t *testing.T) {
-	requireBare(t)
 	ctx := testCtx(t, 30*time.Second)
 	pub := newZmqPub(t)
 	defer pub.Close()
@@ -220,56 +224,59 @@ func TestBareZmq4SilentClientBlocksAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
+	// zmq4 greets first: reading its greeting proves the accept loop took
+	// this connection and now waits for ours, which never comes.
+	if err := silent.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(silent, make([]byte, greetingSize)); err != nil {
+		t.Fatalf("no greeting from zmq4: %v", err)
+	}
 	sub := NewSub(SubConfig{}, "t")
 	defer sub.Close()
 	if err := sub.Connect(pub.Endpoint()); err != nil {
 		t.Fatal(err)
 	}
-	wait, cancel := context.WithTimeout(ctx, 3*time.Second)
+	wait, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	if _, err := sub.Recv(wait); err != nil {
-		t.Errorf("zmq4: a subscriber could not connect for %v because one TCP client is silent (%v)", time.Since(start).Round(time.Millisecond), err)
+	if d, err := sub.Recv(wait); err == nil {
+		t.Fatalf("zmq4 accepted a subscriber (%v) while a silent client was in its handshake: the defect is fixed, revisit docs/transport.md, defect 3", d.Kind)
 	}
 	left := time.Now()
 	silent.Close() // zmq4's Open fails at last; accept moves on
 	if d, err := sub.Recv(ctx); err != nil || d.Kind != Connected {
 		t.Fatalf("after the silent client left: %+v, %v", d, err)
 	}
-	t.Logf("connected %v after the silent client left", time.Since(left).Round(time.Millisecond))
+	t.Logf("zmq4: no subscriber accepted for 1.5 s behind one silent client; connected %v after it left", time.Since(left).Round(time.Millisecond))
 }
 
-// crashHelperEnv makes TestBareZmq4GarbageCrashes's child process feed
-// garbage to a zmq4 PUB in-process.
-const crashHelperEnv = "SYNCMQ_ZMQ4_CRASH_CHILD"
-
-// TestBareZmq4GarbageCrashes: 11 bytes after a valid greeting crash a
-// process that listens with zmq4 (the panic is in zmq4's accept goroutine,
-// out of the application's reach). The test runs the zmq4 PUB in a child
-// process and reports how it died.
+// TestBareZmq4GarbageCrashes asserts that 11 bytes after a valid
+// greeting still crash a process that listens with zmq4 (the panic is in
+// zmq4's accept goroutine, out of the application's reach). The test runs
+// the zmq4 PUB in a child process and checks how it died. If the child
+// survives, zmq4's parser was fixed: revisit docs/transport.md, defect 3.
 func TestBareZmq4GarbageCrashes(t *testing.T) {
-	if os.Getenv(crashHelperEnv) == "1" {
+	const name = "TestBareZmq4GarbageCrashes"
+	if inChild(name) {
 		pub := newZmqPub(t)
 		nc, err := net.Dial("tcp", pub.s.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		nc.Write(garbage[3].data) // truncated-metadata
-		// The child lives until zmq4 kills it or the parent's deadline does.
+		// Until zmq4 kills the process, or 5 s: then it survived.
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 		io.Copy(io.Discard, nc)
-		select {}
+		nc.Close()
+		pub.Close()
+		printEvidence("survived", 1)
+		return
 	}
-	requireBare(t)
-	ctx := testCtx(t, 15*time.Second)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBareZmq4GarbageCrashes$", "-test.v")
-	cmd.Env = append(os.Environ(), crashHelperEnv+"=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if i := strings.Index(out.String(), "panic:"); i >= 0 {
-		line, _, _ := strings.Cut(out.String()[i:], "\n")
-		t.Errorf("zmq4: %d bytes after the greeting crashed the listening process (%v): %s", len(garbage[3].data)-greetingSize, err, line)
-	} else {
-		t.Logf("child survived (%v):\n%s", err, out.String())
+	out := runChild(t, name, time.Minute)
+	i := strings.Index(out, "panic:")
+	if i < 0 {
+		t.Fatalf("zmq4 survived the garbage: the defect is fixed, revisit docs/transport.md, defect 3:\n%s", out)
 	}
+	line, _, _ := strings.Cut(out[i:], "\n")
+	t.Logf("zmq4: %d bytes after the greeting crashed the listening process: %s", len(garbage[3].data)-greetingSize, line)
 }

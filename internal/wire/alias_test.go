@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-zeromq/zmq4"
 )
 
 // aliasSubscribers starts k wire.Subs on endpoint and a goroutine each
@@ -128,19 +130,42 @@ func TestPooledBuffersNeverCorrupt(t *testing.T) {
 	}
 }
 
-// TestBareZmq4BufferReuseCorrupts: the same with a zmq4 PUB, where the
-// only possible "pool" is reusing a buffer once Send has returned.
+// TestBareZmq4BufferReuseCorrupts asserts that zmq4's Send still keeps
+// the caller's slices: with a subscriber that does not read while 20,000
+// messages of 1 KiB are sent (more than the kernel's buffers take, so
+// zmq4's writer waits with the rest queued), reusing a ring of 64 buffers
+// once Send returned corrupts what the subscriber reads afterwards. The
+// reuse is a data race by nature, so the scenario runs in a child process
+// where the race detector may object. If nothing is corrupted, the test
+// fails: revisit docs/transport.md, defect 7.
 func TestBareZmq4BufferReuseCorrupts(t *testing.T) {
-	requireBare(t)
+	const name = "TestBareZmq4BufferReuseCorrupts"
+	if inChild(name) {
+		bufferReuseChild(t)
+		return
+	}
+	out := runChild(t, name, 2*time.Minute)
+	corrupted, ok := evidence(out, "corrupted")
+	n, _ := evidence(out, "of")
+	if !ok {
+		t.Fatalf("no evidence from the child:\n%s", out)
+	}
+	t.Logf("zmq4: %d of %d delivered messages corrupted by reusing a buffer after Send returned", corrupted, n)
+	if corrupted == 0 {
+		t.Errorf("zmq4 delivered %d messages intact though their buffers were reused: the defect is fixed, revisit docs/transport.md, defect 7", n)
+	}
+}
+
+func bufferReuseChild(t *testing.T) {
 	const n = 20_000
 	ctx := testCtx(t, time.Minute)
 	pub := newZmqPub(t)
 	defer pub.Close()
-	corrupted, warmed, wait := aliasSubscribers(t, pub.Endpoint(), 3, n)
-	probe(t, pub, warmed)
+	nc := dialRawSub(t, pub.Endpoint(), "t", 32<<10)
+	waitFor(t, 5*time.Second, "subscription", func() bool { return len(pub.s.(zmq4.Topics).Topics()) == 1 })
 	ring := make([][]byte, 64)
 	for i := range ring {
-		ring[i] = make([]byte, 256)
+		ring[i] = make([]byte, 1024)
 	}
 	for i := 0; i < n; i++ {
 		b := ring[i%len(ring)]
@@ -149,12 +174,23 @@ func TestBareZmq4BufferReuseCorrupts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	errs := wait()
-	total := corrupted[0].Load() + corrupted[1].Load() + corrupted[2].Load()
-	t.Logf("corrupted per subscriber: %d %d %d (%v)", corrupted[0].Load(), corrupted[1].Load(), corrupted[2].Load(), errs)
-	if total > 0 {
-		t.Errorf("zmq4: %d of %d delivered messages corrupted by reusing a buffer after Send returned", total, 3*n)
+	// Read every message now, checking each payload.
+	if err := nc.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
 	}
+	fr := newFrameReader(nc, ioBufferSize, 2<<10, 4)
+	corrupted, i := 0, 0
+	for ; i < n; i++ {
+		frames, _, err := fr.readMsg(nil)
+		if err != nil {
+			t.Logf("after %d messages: %v", i, err)
+			break
+		}
+		if seq, ok := checkSeq(frames[len(frames)-1]); !ok || seq != uint64(i) {
+			corrupted++
+		}
+	}
+	printEvidence("corrupted", corrupted, "of", i)
 }
 
 // TestConcurrentSubscribe: Subscribe from many goroutines while the Sub
@@ -253,7 +289,7 @@ func TestConcurrentSubscribe(t *testing.T) {
 		pubMu.Lock()
 		var subs []string
 		for _, pr := range *pub.snap.Load() {
-			for _, x := range *pr.subs.Load() {
+			for _, x := range pr.subs.list() {
 				subs = append(subs, string(x))
 			}
 		}

@@ -84,7 +84,7 @@ func benchWire(b *testing.B, size int) float64 {
 	}
 	waitFor(b, 5*time.Second, "subscription", func() bool {
 		s := *pub.snap.Load()
-		return len(s) == 1 && s[0].subscribed([]byte("t"))
+		return len(s) == 1 && s[0].subs.match([]byte("t"))
 	})
 	var received atomic.Int64
 	recvDone := make(chan struct{})

@@ -26,9 +26,18 @@ type ClientConfig struct {
 	Attempts int
 	// MaxFrame bounds a reply frame in bytes. Default 64 MiB.
 	MaxFrame int
+	// IdleClose drops the connection when it was not used for this long,
+	// before the next request is written into it, so that a request never
+	// goes into a connection the server already closed for being idle; the
+	// request dials a new one. It must be below the server's IdleTimeout
+	// (ServerConfig.IdleTimeout, 30 s by default). Default 20 s.
+	IdleClose time.Duration
 	// Security is the ZMTP security mechanism; nil means NULL.
 	Security zmq4.Security
 }
+
+// DefaultClientIdleClose is ClientConfig.IdleClose's default.
+const DefaultClientIdleClose = 20 * time.Second
 
 func (c ClientConfig) withDefaults() ClientConfig {
 	if c.Type == "" {
@@ -39,6 +48,9 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	}
 	if c.Attempts <= 0 {
 		c.Attempts = 3
+	}
+	if c.IdleClose <= 0 {
+		c.IdleClose = DefaultClientIdleClose
 	}
 	return c
 }
@@ -51,11 +63,14 @@ type Client struct {
 	cfg      ClientConfig
 	endpoint string
 	addr     string
+	ctx      context.Context // ends at Close
+	cancel   context.CancelFunc
 
-	mu sync.Mutex
-	nc net.Conn
-	fr *frameReader
-	bw *bufio.Writer
+	mu       sync.Mutex
+	nc       net.Conn
+	fr       *frameReader
+	bw       *bufio.Writer
+	lastUsed time.Time // when the connection last finished a request
 }
 
 // NewClient returns a Client for endpoint. It does not connect until the
@@ -65,7 +80,8 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg.withDefaults(), endpoint: endpoint, addr: addr}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Client{cfg: cfg.withDefaults(), endpoint: endpoint, addr: addr, ctx: ctx, cancel: cancel}, nil
 }
 
 // Endpoint returns the server endpoint.
@@ -73,11 +89,14 @@ func (c *Client) Endpoint() string { return c.endpoint }
 
 // Request sends frames and returns the reply. Each attempt has Timeout;
 // after a failed attempt the connection is recreated and the request sent
-// again, so requests must be idempotent. It returns ctx.Err(), or
-// ErrTimeout wrapping the last failure after Attempts tries.
+// again, so requests must be idempotent. It returns ctx.Err(), ErrClosed
+// if the Client is closed, or ErrTimeout wrapping the last failure after
+// Attempts tries.
 func (c *Client) Request(ctx context.Context, frames [][]byte) ([][]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ctx, done := c.bound(ctx)
+	defer done()
 	var last error
 	for i := 0; i < c.cfg.Attempts; i++ {
 		reply, err := c.attempt(ctx, frames, nil)
@@ -85,8 +104,8 @@ func (c *Client) Request(ctx context.Context, frames [][]byte) ([][]byte, error)
 			return reply, nil
 		}
 		c.reset()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := c.ctxErr(ctx); err != nil {
+			return nil, err
 		}
 		last = err
 	}
@@ -96,23 +115,47 @@ func (c *Client) Request(ctx context.Context, frames [][]byte) ([][]byte, error)
 // Stream sends frames once and passes each reply to fn until fn returns
 // done or an error. Each reply must arrive within Timeout. On any failure
 // the connection is dropped; the caller decides whether to ask again.
+// It returns ErrClosed if the Client is closed.
 func (c *Client) Stream(ctx context.Context, frames [][]byte, fn func(reply [][]byte) (done bool, err error)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ctx, done := c.bound(ctx)
+	defer done()
 	_, err := c.attempt(ctx, frames, fn)
 	if err != nil {
 		c.reset()
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if cerr := c.ctxErr(ctx); cerr != nil {
+			return cerr
 		}
 	}
 	return err
 }
 
+// bound returns ctx ended also by Close.
+func (c *Client) bound(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// ctxErr is ErrClosed after Close, else ctx's error.
+func (c *Client) ctxErr(ctx context.Context) error {
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
 // attempt runs one try. Its deadline covers dial, handshake, the request
 // and the first reply; for Stream each later reply gets a fresh Timeout.
 func (c *Client) attempt(ctx context.Context, frames [][]byte, fn func([][]byte) (bool, error)) ([][]byte, error) {
+	if err := c.ctxErr(ctx); err != nil {
+		return nil, err
+	}
 	deadline := time.Now().Add(c.cfg.Timeout)
+	if c.nc != nil && time.Since(c.lastUsed) >= c.cfg.IdleClose {
+		c.reset() // the server may be closing it as idle right now
+	}
 	if err := c.connect(ctx, deadline); err != nil {
 		return nil, err
 	}
@@ -134,11 +177,11 @@ func (c *Client) attempt(ctx context.Context, frames [][]byte, fn func([][]byte)
 		return nil, err
 	}
 	for {
-		reply, cmd, err := c.fr.readMsg(nil)
+		reply, info, err := c.fr.readMsg(nil)
 		if err != nil {
 			return nil, err
 		}
-		if cmd {
+		if info.cmd {
 			continue
 		}
 		if c.cfg.Type == zmq4.Req {
@@ -147,6 +190,7 @@ func (c *Client) attempt(ctx context.Context, frames [][]byte, fn func([][]byte)
 			}
 			reply = reply[1:]
 		}
+		c.lastUsed = time.Now()
 		if fn == nil {
 			return reply, nil
 		}
@@ -188,8 +232,9 @@ func (c *Client) connect(ctx context.Context, deadline time.Time) error {
 		return err
 	}
 	c.nc = nc
-	c.fr = newFrameReader(nc, c.cfg.MaxFrame, DefaultMaxFrames)
+	c.fr = newFrameReader(nc, ioBufferSize, c.cfg.MaxFrame, DefaultMaxFrames)
 	c.bw = bufio.NewWriterSize(nc, 4096)
+	c.lastUsed = time.Now()
 	return nil
 }
 
@@ -200,9 +245,11 @@ func (c *Client) reset() {
 	}
 }
 
-// Close drops the connection. It is idempotent; the Client may be used
-// again afterwards (it reconnects).
+// Close drops the connection for good: a request in progress returns
+// ErrClosed (Close waits for it), and so does every later one.
+// Idempotent.
 func (c *Client) Close() error {
+	c.cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reset()

@@ -3,6 +3,8 @@ package wire
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"runtime"
 	"strings"
@@ -15,7 +17,7 @@ import (
 )
 
 // drainScenario queues n messages while the subscriber is not reading,
-// then calls finish (Drain and Close, or zmq4's Close) while the
+// then calls finish (Shutdown, or zmq4's Close) while the
 // subscriber reads. It returns what the subscriber got before its
 // connection ended, and how many it had not received when finish began.
 func drainScenario(t *testing.T, pub testPublisher, subscribed func() bool, n int, finish func()) (got, pending int, errs []string) {
@@ -64,10 +66,10 @@ func drainScenario(t *testing.T, pub testPublisher, subscribed func() bool, n in
 
 // TestDrainDeliversEverything is defect 6, first half: zmq4's Close
 // closes the connections while its writer goroutine still holds queued
-// messages, so they are lost. wire.Pub.Drain writes everything queued,
+// messages, so they are lost. wire.Pub.Shutdown writes everything queued,
 // half-closes and waits for the subscriber to hang up: 100,000 messages
 // queued in front of a subscriber that was not reading all arrive.
-func TestDrainDeliversEverything(t *testing.T) {
+func TestShutdownDeliversEverything(t *testing.T) {
 	const n = 100_000
 	var events eventLog
 	p, err := Listen("tcp://127.0.0.1:0", PubConfig{QueueBytes: 16 << 20, SlowTimeout: 20 * time.Second, OnEvent: events.add})
@@ -75,15 +77,14 @@ func TestDrainDeliversEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	got, pending, errs := drainScenario(t, wirePub{p}, func() bool { return p.Peers() == 1 && (*p.snap.Load())[0].subscribed([]byte("t")) }, n, func() {
+	got, pending, errs := drainScenario(t, wirePub{p}, func() bool { return p.Peers() == 1 && (*p.snap.Load())[0].subs.match([]byte("t")) }, n, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := p.Drain(ctx); err != nil {
-			t.Errorf("Drain: %v", err)
+		if err := p.Shutdown(ctx, func(ConnID) bool { return true }); err != nil {
+			t.Errorf("Shutdown: %v", err)
 		}
-		p.Close()
 	})
-	t.Logf("%d of %d messages not yet received when Drain began; subscriber received %d", pending, n, got)
+	t.Logf("%d of %d messages not yet received when Shutdown began; subscriber received %d", pending, n, got)
 	if got != n || len(errs) > 0 {
 		t.Errorf("received %d of %d: %v", got, n, errs)
 	}
@@ -92,16 +93,31 @@ func TestDrainDeliversEverything(t *testing.T) {
 	}
 }
 
-// TestBareZmq4CloseLosesQueued: the same on a zmq4 PUB, closed right after
-// the last Send returned.
+// TestBareZmq4CloseLosesQueued asserts that zmq4's Close still drops
+// what its queue holds: 20,000 messages of 1 KiB (more than the kernel's
+// buffers) sent to a subscriber that does not read, then Close; the
+// subscriber, reading afterwards, gets only what reached its kernel
+// buffers. If it ever gets everything, the test fails: revisit
+// docs/transport.md, defect 6.
 func TestBareZmq4CloseLosesQueued(t *testing.T) {
-	requireBare(t)
-	const n = 100_000
+	const n = 20_000
 	pub := newZmqPub(t)
-	got, pending, errs := drainScenario(t, pub, func() bool { return len(pub.s.(zmq4.Topics).Topics()) == 1 }, n, func() { pub.Close() })
-	t.Logf("%d of %d not yet received at Close; subscriber received %d (%v)", pending, n, got, errs)
-	if got != n {
-		t.Errorf("zmq4: Close lost %d of %d queued messages; there is no way to flush first", n-got, n)
+	stalled := dialRawSub(t, pub.Endpoint(), "t", 32<<10)
+	waitFor(t, 5*time.Second, "subscription", func() bool { return len(pub.s.(zmq4.Topics).Topics()) == 1 })
+	payload := make([]byte, 1024)
+	for i := 0; i < n; i++ {
+		if err := pub.Send(context.Background(), [][]byte{[]byte("t"), payload}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.Close()
+	if err := stalled.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := countMessages(stalled, nil)
+	t.Logf("zmq4: the subscriber got %d of %d messages sent before Close (%v)", got, n, err)
+	if got == n {
+		t.Errorf("zmq4 delivered everything queued before Close: the defect is fixed, revisit docs/transport.md, defect 6")
 	}
 }
 
@@ -116,13 +132,13 @@ func cycle(t *testing.T, order int) {
 		t.Fatal(err)
 	}
 	handlerIn := make(chan struct{}, 1)
-	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{}, func(ctx context.Context, p Peer, req [][]byte, reply func(...[]byte) error) error {
-		if string(req[0]) == "block" {
+	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{}, func(ctx context.Context, req Request, reply func(...[]byte) error) error {
+		if string(req.Frames[0]) == "block" {
 			handlerIn <- struct{}{}
 			<-ctx.Done() // until Close
 			return ctx.Err()
 		}
-		return reply(req...)
+		return reply(req.Frames...)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +154,7 @@ func cycle(t *testing.T, order int) {
 	if d, err := sub.Recv(ctx); err != nil || d.Kind != Connected {
 		t.Fatalf("got %+v, %v", d, err)
 	}
-	waitFor(t, 5*time.Second, "subscription", func() bool { return pub.Peers() == 1 && (*pub.snap.Load())[0].subscribed([]byte("t")) })
+	waitFor(t, 5*time.Second, "subscription", func() bool { return pub.Peers() == 1 && (*pub.snap.Load())[0].subs.match([]byte("t")) })
 	if err := pub.Send(ctx, &Msg{Frames: [][]byte{[]byte("t"), []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -195,26 +211,30 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 }
 
-// TestBareZmq4CloseLeaks counts the goroutines that 20 closed zmq4 PUB,
-// SUB, REP and REQ sockets leave behind.
+// TestBareZmq4CloseLeaks asserts that closing a zmq4 PUB still leaves
+// its writer goroutine (pubMWriter.run) behind: 20 closed sets of PUB,
+// SUB, REP and REQ leave 20 more of them. If none is left, the test
+// fails: revisit docs/transport.md, defect 6 (and TestMain's goleak
+// exceptions).
 func TestBareZmq4CloseLeaks(t *testing.T) {
-	requireBare(t)
-	before := runtime.NumGoroutine()
-	for i := 0; i < 20; i++ {
+	const sets = 20
+	before := zmq4Goroutines()["(*pubMWriter).run"]
+	quiet := zmq4.WithLogger(log.New(io.Discard, "", 0))
+	for i := 0; i < sets; i++ {
 		ctx := context.Background()
-		pub := zmq4.NewPub(ctx)
+		pub := zmq4.NewPub(ctx, quiet)
 		if err := pub.Listen("tcp://127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
-		sub := zmq4.NewSub(ctx)
+		sub := zmq4.NewSub(ctx, quiet)
 		if err := sub.Dial("tcp://" + pub.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
-		rep := zmq4.NewRep(ctx)
+		rep := zmq4.NewRep(ctx, quiet)
 		if err := rep.Listen("tcp://127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
-		req := zmq4.NewReq(ctx)
+		req := zmq4.NewReq(ctx, quiet)
 		if err := req.Dial("tcp://" + rep.Addr().String()); err != nil {
 			t.Fatal(err)
 		}
@@ -222,12 +242,24 @@ func TestBareZmq4CloseLeaks(t *testing.T) {
 			s.Close()
 		}
 	}
-	var leaked int
+	// pubMWriter.run never returns, so its count only grows.
+	var kinds map[string]int
+	leaked := 0
 	pollUntil(2*time.Second, func() bool {
-		leaked = runtime.NumGoroutine() - before
-		return leaked <= 0
+		kinds = zmq4Goroutines()
+		leaked = kinds["(*pubMWriter).run"] - before
+		return leaked >= sets
 	})
-	buf := make([]byte, 1<<20)
+	t.Logf("zmq4: %d writer goroutines left after closing %d sets of sockets; zmq4 goroutines now: %v", leaked, sets, kinds)
+	if leaked < sets {
+		t.Errorf("zmq4 left %d of %d PUB writers running: the defect is fixed, revisit docs/transport.md, defect 6", leaked, sets)
+	}
+}
+
+// zmq4Goroutines counts the goroutines running a zmq4 function, by the
+// innermost zmq4 function on their stack.
+func zmq4Goroutines() map[string]int {
+	buf := make([]byte, 4<<20)
 	stacks := string(buf[:runtime.Stack(buf, true)])
 	kinds := map[string]int{}
 	for _, g := range strings.Split(stacks, "\n\n") {
@@ -236,7 +268,5 @@ func TestBareZmq4CloseLeaks(t *testing.T) {
 			kinds[fn]++
 		}
 	}
-	if leaked > 0 {
-		t.Errorf("zmq4: %d goroutines left after closing 20 sets of sockets: %v", leaked, kinds)
-	}
+	return kinds
 }

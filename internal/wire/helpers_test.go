@@ -2,32 +2,22 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
 )
-
-// bareEnv enables the variants of the defect tests that run the same
-// scenario on bare zmq4 v0.17 sockets. Those variants are expected to
-// FAIL: they are the evidence in docs/transport.md, not regression tests.
-const bareEnv = "SYNCMQ_BARE_ZMQ4"
-
-func bareMode() bool { return os.Getenv(bareEnv) == "1" }
-
-// requireBare skips a bare-zmq4 variant unless SYNCMQ_BARE_ZMQ4=1.
-func requireBare(t *testing.T) {
-	t.Helper()
-	if !bareMode() {
-		t.Skipf("shows a zmq4 v0.17 defect and is expected to fail; run with %s=1", bareEnv)
-	}
-}
 
 // testCtx returns a context that ends at d, so no test can hang.
 func testCtx(t *testing.T, d time.Duration) context.Context {
@@ -38,8 +28,8 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 }
 
 // pollUntil polls cond until it holds or timeout passes, and reports
-// whether it held. For the bare-zmq4 variants, where "never" is the
-// expected answer.
+// whether it held. For the bare-zmq4 tests, where "never" is the expected
+// answer.
 func pollUntil(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -57,7 +47,7 @@ func pollUntil(timeout time.Duration, cond func() bool) bool {
 // handshake as a SUB and subscribes to prefix with a ZMTP 3.0
 // subscription message. What happens next (reading or not) is the
 // caller's: it is the subscriber whose reads a test controls exactly.
-func dialRawSub(t *testing.T, endpoint, prefix string, rcvBuf int) net.Conn {
+func dialRawSub(t testing.TB, endpoint, prefix string, rcvBuf int) net.Conn {
 	t.Helper()
 	addr, err := SplitEndpoint(endpoint)
 	if err != nil {
@@ -198,4 +188,61 @@ func checkSeq(b []byte) (uint64, bool) {
 		}
 	}
 	return seq, true
+}
+
+// childEnv tells a child process started by runChild which test it runs
+// in child mode.
+const childEnv = "SYNCMQ_WIRE_CHILD"
+
+// inChild reports whether this process is a child started by runChild
+// for test name.
+func inChild(name string) bool { return os.Getenv(childEnv) == name }
+
+// runChild runs test name of this test binary in a child process in
+// child mode and returns what the child printed. The child's exit status
+// is not judged: the caller asserts on the evidence lines the child
+// printed (see evidence), because the zmq4 defect under test may crash
+// the child or trip the race detector there.
+func runChild(t *testing.T, name string, timeout time.Duration) string {
+	t.Helper()
+	ctx := testCtx(t, timeout)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+name+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+name)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("child %s did not finish in %v:\n%s", name, timeout, out.String())
+	}
+	t.Logf("child %s: %v", name, err)
+	return out.String()
+}
+
+// printEvidence prints key=value pairs on one line for the parent of a
+// child process to read with evidence.
+func printEvidence(kv ...any) {
+	var b strings.Builder
+	b.WriteString("EVIDENCE")
+	for i := 0; i+1 < len(kv); i += 2 {
+		fmt.Fprintf(&b, " %v=%v", kv[i], kv[i+1])
+	}
+	fmt.Println(b.String())
+}
+
+// evidence returns the value of key on the EVIDENCE line of out, and
+// whether there was one.
+func evidence(out, key string) (int, bool) {
+	for _, line := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(line, "EVIDENCE ")
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Fields(rest) {
+			if k, v, _ := strings.Cut(f, "="); k == key {
+				n, err := strconv.Atoi(v)
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
 }

@@ -30,7 +30,7 @@ func TestPubToZmq4Sub(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "subscription", func() bool {
 		s := *pub.snap.Load()
-		return len(s) == 1 && s[0].subscribed([]byte("a"))
+		return len(s) == 1 && s[0].subs.match([]byte("a"))
 	})
 	for i := 0; i < 100; i++ {
 		topic := "a"
@@ -92,8 +92,8 @@ func TestSubFromZmq4Pub(t *testing.T) {
 func TestClientServerInterop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{}, func(ctx context.Context, p Peer, req [][]byte, reply func(...[]byte) error) error {
-		return reply(append([]byte("re:"), req[0]...))
+	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{}, func(ctx context.Context, req Request, reply func(...[]byte) error) error {
+		return reply(append([]byte("re:"), req.Frames[0]...))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,61 +20,72 @@ import (
 // goroutine that owns its read side and tracks subscriptions.
 //
 // A peer is reported gone (PeerSlow, PeerDisconnected) only once three
-// things happened: kill, the writer's exit, and the PeerConnected event.
-// By then the writer knows which messages of the batch it was writing
-// never reached the kernel, so the report counts every message the
-// connection lost, and PeerConnected always comes first.
+// things happened: kill, the writer's exit and the reader's exit. The
+// reader starts after PeerConnected and emits every PeerSubscribed, so
+// the report comes after all of them; and the writer knows by then which
+// messages of the batch it was writing never reached the kernel, so the
+// report counts every message the connection lost.
 type peer struct {
 	pub    *Pub
+	id     ConnID
 	nc     net.Conn
+	ip     netip.Addr
 	remote string
 	q      sendQueue
-	subs   atomic.Pointer[[][]byte]
+	subs   *subSet
 
 	killOnce sync.Once
 	gone     chan struct{}
 	err      error // why kill was called; set before gone is closed
-	queued   int   // messages kill discarded from the queue
+	queued   int   // messages kill discarded, or refused for MaxQueueBytes
 	inFlight int   // messages of the writer's last batch that were not written
 	parts    atomic.Int32
 }
 
-// peerParts is how many of kill, writer exit and PeerConnected precede the report.
+// peerParts is how many of kill, writer exit and reader exit precede the report.
 const peerParts = 3
 
-func newPeer(p *Pub, nc net.Conn) *peer {
-	pr := &peer{
+// Reading side limits of a Pub connection: it only ever receives
+// subscriptions, so its buffer is small and frames are allocated one by
+// one (an idle connection holds no slab).
+const (
+	peerReadBuffer = 512
+	peerMaxFrame   = 4096
+	peerMaxFrames  = 4
+)
+
+func newPeer(p *Pub, id ConnID, nc net.Conn, ip netip.Addr) *peer {
+	return &peer{
 		pub:    p,
+		id:     id,
 		nc:     nc,
+		ip:     ip,
 		remote: nc.RemoteAddr().String(),
 		q:      newSendQueue(),
+		subs:   newSubSet(),
 		gone:   make(chan struct{}),
 	}
-	pr.subs.Store(&[][]byte{})
-	return pr
 }
 
-// subscribed reports whether any of the peer's prefixes matches topic.
-func (pr *peer) subscribed(topic []byte) bool {
-	for _, s := range *pr.subs.Load() {
-		if bytes.HasPrefix(topic, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// kill disconnects the peer once, for cause err (nil: orderly hang-up).
-// Send stops seeing the peer at once; the report follows in done.
-func (pr *peer) kill(err error) {
+// kill disconnects the peer, for cause err (nil: orderly), and reports
+// whether this call did it. Send stops seeing the peer at once; the
+// report follows in done.
+func (pr *peer) kill(err error) bool {
+	killed := false
 	pr.killOnce.Do(func() {
+		killed = true
 		pr.err = err
-		pr.queued = pr.q.discard()
+		msgs, dropped := pr.q.discard()
+		for _, m := range msgs {
+			pr.pub.unref(m, m.size())
+		}
+		pr.queued = dropped
 		pr.nc.Close()
 		close(pr.gone)
 		pr.pub.remove(pr)
 		pr.done()
 	})
+	return killed
 }
 
 // done marks one of the peerParts; the last one reports the peer gone.
@@ -80,101 +93,188 @@ func (pr *peer) done() {
 	if pr.parts.Add(1) != peerParts {
 		return
 	}
+	p := pr.pub
 	dropped := pr.queued + pr.inFlight
-	if errors.Is(pr.err, errSlowConsumer) {
-		pr.pub.slow.Add(1)
-		pr.pub.dropped.Add(uint64(dropped))
-		pr.pub.emit(PeerEvent{Type: PeerSlow, Remote: pr.remote, Dropped: dropped, Err: pr.err})
+	if errors.Is(pr.err, ErrSlowConsumer) {
+		p.slow.Add(1)
+		p.dropped.Add(uint64(dropped))
+		p.emit(PeerEvent{Type: PeerSlow, Conn: pr.id, Remote: pr.remote, Dropped: dropped, Err: pr.err})
+		p.rl.Warn("slow-consumer", "subscriber disconnected as a slow consumer", zap.String("remote", pr.remote), zap.Int("dropped", dropped), zap.Error(pr.err))
 	}
-	pr.pub.emit(PeerEvent{Type: PeerDisconnected, Remote: pr.remote, Dropped: dropped, Err: pr.err})
-	pr.pub.cfg.Logger.Debug("subscriber disconnected", zap.String("remote", pr.remote), zap.Int("dropped", dropped), zap.Error(pr.err))
+	p.emit(PeerEvent{Type: PeerDisconnected, Conn: pr.id, Remote: pr.remote, Dropped: dropped, Err: pr.err})
+	p.cfg.Logger.Debug("subscriber disconnected", zap.String("remote", pr.remote), zap.Int("dropped", dropped), zap.Error(pr.err))
 }
 
+// smallBatch is the largest batch a writer encodes into its own small
+// buffer; larger batches go through a borrowed 64 KiB buffered writer.
+const smallBatch = 2 << 10
+
+// writeLoop writes what Send queues. A connection that receives a
+// message now and then (heartbeats) writes each batch from a small buffer
+// of its own; one that is busy borrows a 64 KiB buffered writer from a
+// pool and gives it back when its traffic turns small again, so only
+// busy connections hold one.
 func (pr *peer) writeLoop() {
 	defer pr.done()
-	cw := &countingWriter{w: pr.nc}
-	bw := bufio.NewWriterSize(cw, ioBufferSize)
-	var batch []*Msg
-	var ends []int64 // stream offset at which each written message of the batch ends
-	var fed int64    // bytes handed to bw so far
+	p := pr.pub
+	dw := &deadlineWriter{nc: pr.nc, timeout: p.cfg.SlowTimeout}
+	var (
+		bw    *bufio.Writer // borrowed while busy
+		small []byte        // encodes small batches
+		batch []*Msg
+		ends  []int64 // stream offset at which each written message of the batch ends
+		fed   int64   // bytes handed to a buffer so far
+	)
+	defer func() {
+		if bw != nil {
+			pubWriters.put(bw)
+		}
+	}()
 	for {
 		select {
 		case <-pr.q.ready:
 		case <-pr.gone:
 			return
 		}
-		var closing bool
-		batch, closing = pr.q.take(batch[:0])
-		ends = ends[:0]
-		err := pr.nc.SetWriteDeadline(time.Now().Add(pr.pub.cfg.SlowTimeout))
-		for _, m := range batch {
-			if err == nil {
-				var n int
-				n, err = writeMsg(bw, m.Frames)
-				fed += int64(n)
+		for {
+			var closing, linger bool
+			batch, closing, linger = pr.q.take(batch[:0])
+			if len(batch) == 0 && !closing {
+				break
+			}
+			total := 0
+			for _, m := range batch {
+				total += m.size()
+			}
+			ends = ends[:0]
+			var err error
+			if total <= smallBatch {
+				if bw != nil {
+					pubWriters.put(bw) // quiet again
+					bw = nil
+				}
+				small = small[:0]
+				for _, m := range batch {
+					small = appendMsg(small, m.Frames)
+					ends = append(ends, fed+int64(len(small)))
+					pr.written(m)
+				}
+				fed += int64(len(small))
+				if len(small) > 0 {
+					_, err = dw.Write(small)
+				}
+			} else {
+				if bw == nil {
+					bw = pubWriters.get(dw)
+				}
+				for _, m := range batch {
+					if err == nil {
+						var n int
+						n, err = writeMsg(bw, m.Frames)
+						fed += int64(n)
+						if err == nil {
+							ends = append(ends, fed)
+						}
+					}
+					pr.written(m)
+				}
 				if err == nil {
-					ends = append(ends, fed)
+					err = bw.Flush()
 				}
 			}
-			m.release()
-		}
-		clear(batch)
-		if err == nil {
-			err = bw.Flush()
-		}
-		if err != nil {
-			// A message is delivered once its last byte is with the kernel;
-			// the rest of the batch is lost with the connection.
-			pr.inFlight = len(batch) - len(ends)
-			for _, end := range ends {
-				if end > cw.n {
-					pr.inFlight++
+			n := len(batch)
+			clear(batch)
+			if err != nil {
+				// A message is delivered once its last byte is with the
+				// kernel; the rest of the batch is lost with the connection.
+				pr.inFlight = n - len(ends)
+				for _, end := range ends {
+					if end > dw.n {
+						pr.inFlight++
+					}
 				}
+				if isTimeout(err) {
+					err = fmt.Errorf("%w: no %d bytes written within %v", ErrSlowConsumer, ioBufferSize, p.cfg.SlowTimeout)
+				}
+				pr.kill(err)
+				return
 			}
-			if isTimeout(err) {
-				err = errSlowConsumer
+			if closing {
+				// Everything queued before Shutdown is with the kernel.
+				if tc, ok := pr.nc.(*net.TCPConn); ok && linger {
+					// FIN after the data; the reader sees the peer hang up.
+					_ = tc.CloseWrite()
+					return
+				}
+				pr.kill(nil)
+				return
 			}
-			pr.kill(err)
-			return
-		}
-		if closing {
-			// Everything queued before Drain is with the kernel: send FIN and
-			// let the reader see the subscriber hang up.
-			if tc, ok := pr.nc.(*net.TCPConn); ok {
-				_ = tc.CloseWrite()
-			}
-			return
 		}
 	}
 }
 
-// countingWriter counts the bytes its writer accepted.
-type countingWriter struct {
-	w io.Writer
-	n int64
+// written accounts for message m handed to a write buffer: its queue
+// shrinks (waking a Send that waits for it), and its reference goes.
+func (pr *peer) written(m *Msg) {
+	p := pr.pub
+	size := m.size()
+	if before, after := pr.q.written(size); before > int64(p.cfg.QueueBytes) && after <= int64(p.cfg.QueueBytes) {
+		p.wake()
+	}
+	p.unref(m, size)
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+// deadlineWriter writes to a connection in pieces of at most ioBufferSize
+// bytes, each with its own deadline, so a subscriber is cut only when it
+// stops taking data, not when a large message takes long. It counts the
+// bytes the connection accepted.
+type deadlineWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+	n       int64
 }
 
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	total := 0
+	for len(b) > 0 {
+		if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+			return total, err
+		}
+		n, err := w.nc.Write(b[:min(len(b), ioBufferSize)])
+		total += n
+		w.n += int64(n)
+		b = b[n:]
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// readLoop reads subscriptions until the connection fails. It runs on
+// the goroutine that reported PeerConnected.
 func (pr *peer) readLoop() {
-	fr := newFrameReader(pr.nc, 4096, 4)
+	defer pr.done()
+	p := pr.pub
+	fr := newFrameReader(pr.nc, peerReadBuffer, peerMaxFrame, peerMaxFrames)
+	fr.slabSize = 0
 	var frames [][]byte
 	for {
-		var cmd bool
+		var info msgInfo
 		var err error
-		frames, cmd, err = fr.readMsg(frames)
+		frames, info, err = fr.readMsg(frames)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = nil
+			switch {
+			case errors.Is(err, io.EOF):
+				err = nil // the subscriber hung up
+			case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrTooManyFrames):
+				p.badInput.Add(1)
+				p.rl.Warn("bad-input", "subscriber sent a message over the limits", zap.String("remote", pr.remote), zap.Error(err))
 			}
 			pr.kill(err)
 			return
 		}
-		if cmd {
+		if info.cmd {
 			switch name, data := commandName(frames[0]); name {
 			case "SUBSCRIBE":
 				pr.setSub(data, true)
@@ -190,25 +290,29 @@ func (pr *peer) readLoop() {
 	}
 }
 
-// setSub adds or removes one prefix. Only the reader calls it, so a
-// copy-on-write store is enough for Send to read without locking.
+// setSub adds or removes one prefix, enforcing MaxSubscriptions.
 func (pr *peer) setSub(prefix []byte, on bool) {
-	old := *pr.subs.Load()
-	next := make([][]byte, 0, len(old)+1)
-	found := false
-	for _, s := range old {
-		if bytes.Equal(s, prefix) {
-			found = true
-			if !on {
-				continue
-			}
+	if !on {
+		pr.subs.remove(prefix)
+		return
+	}
+	if !pr.subs.add(prefix) {
+		return
+	}
+	p := pr.pub
+	if max := p.cfg.MaxSubscriptions; pr.subs.len() > max {
+		if pr.kill(fmt.Errorf("%w: more than %d prefixes", ErrTooManySubscriptions, max)) {
+			p.tooManySubs.Add(1)
+			p.rl.Warn("too-many-subscriptions", "subscriber disconnected for too many subscriptions", zap.String("remote", pr.remote), zap.Int("limit", max))
 		}
-		next = append(next, s)
+		return
 	}
-	if on && !found {
-		next = append(next, bytes.Clone(prefix))
+	select {
+	case <-pr.gone:
+		return
+	default:
 	}
-	pr.subs.Store(&next)
+	p.emit(PeerEvent{Type: PeerSubscribed, Conn: pr.id, Remote: pr.remote, Prefix: bytes.Clone(prefix)})
 }
 
 func isTimeout(err error) bool {
@@ -216,105 +320,25 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// sendQueue is a byte-bounded queue of messages for one connection. Send
-// appends; the writer takes everything queued at once, so a busy
-// connection writes large batches and an idle one writes each message
-// immediately.
-type sendQueue struct {
-	mu      sync.Mutex
-	msgs    []*Msg
-	bytes   int
-	waiting bool // Send found the queue full and waits with one more message
-	closing bool // Drain asked for a flush and half-close
-	dead    bool
-	ready   chan struct{} // signalled when messages arrive
-	space   chan struct{} // signalled when the writer took messages
+// writerPool lends bufio.Writers of one size, so that connections hold a
+// write buffer only while they write.
+type writerPool struct {
+	size int
+	pool sync.Pool
 }
 
-func newSendQueue() sendQueue {
-	return sendQueue{ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
-}
+var pubWriters = &writerPool{size: ioBufferSize}
 
-// pushResult says what push did with a message.
-type pushResult int
-
-const (
-	pushed   pushResult = iota // queued
-	pushFull                   // not queued: over the limit; the queue now counts it as waiting
-	pushGone                   // not queued: the connection is going away (killed or draining)
-)
-
-// push queues m unless that would exceed limit on a non-empty queue.
-func (q *sendQueue) push(m *Msg, size, limit int) pushResult {
-	q.mu.Lock()
-	if q.dead || q.closing {
-		q.mu.Unlock()
-		return pushGone
+func (wp *writerPool) get(w io.Writer) *bufio.Writer {
+	if bw, ok := wp.pool.Get().(*bufio.Writer); ok {
+		bw.Reset(w)
+		return bw
 	}
-	if q.bytes > 0 && q.bytes+size > limit {
-		q.waiting = true
-		q.mu.Unlock()
-		return pushFull
-	}
-	q.waiting = false
-	m.retain()
-	q.msgs = append(q.msgs, m)
-	q.bytes += size
-	q.mu.Unlock()
-	signal(q.ready)
-	return pushed
+	return bufio.NewWriterSize(w, wp.size)
 }
 
-// stopWaiting withdraws the waiting message (Send gave up on it). It
-// reports false if the queue died first, which counted it as dropped.
-func (q *sendQueue) stopWaiting() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.waiting = false
-	return !q.dead
-}
-
-// take moves every queued message into buf.
-func (q *sendQueue) take(buf []*Msg) ([]*Msg, bool) {
-	q.mu.Lock()
-	buf = append(buf, q.msgs...)
-	clear(q.msgs)
-	q.msgs = q.msgs[:0]
-	q.bytes = 0
-	closing := q.closing
-	q.mu.Unlock()
-	signal(q.space)
-	return buf, closing
-}
-
-func (q *sendQueue) closeAfterFlush() {
-	q.mu.Lock()
-	q.closing = true
-	q.mu.Unlock()
-	signal(q.ready)
-}
-
-// discard kills the queue and releases what it held; it returns how many
-// messages were dropped, counting one that Send was waiting to queue.
-func (q *sendQueue) discard() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.dead = true
-	n := len(q.msgs)
-	if q.waiting {
-		n++
-	}
-	for _, m := range q.msgs {
-		m.release()
-	}
-	clear(q.msgs)
-	q.msgs = nil
-	return n
-}
-
-func signal(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
+// put takes back bw; whatever it still buffers is discarded.
+func (wp *writerPool) put(bw *bufio.Writer) {
+	bw.Reset(nil)
+	wp.pool.Put(bw)
 }

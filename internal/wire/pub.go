@@ -2,136 +2,94 @@ package wire
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/syncmq/syncmq/internal/gogroup"
+	"github.com/syncmq/syncmq/internal/ratelog"
 	"go.uber.org/zap"
 )
 
-// PubConfig configures a Pub. Zero fields take the defaults shown.
-type PubConfig struct {
-	// QueueBytes bounds each subscriber's queue (frame bytes plus 9 bytes of
-	// framing per frame). A message larger than the bound is still queued
-	// when the queue is empty. Default 4 MiB.
-	QueueBytes int
-	// SlowTimeout is how long a subscriber may keep its queue full, or a
-	// write blocked, before it is disconnected as a slow consumer. While
-	// Send waits for it, it waits for no other subscriber. Default 500 ms.
-	SlowTimeout time.Duration
-	// HandshakeTimeout bounds a new connection's ZMTP handshake. Default 2 s.
-	HandshakeTimeout time.Duration
-	// MaxPending bounds connections that are still handshaking; more are
-	// closed at once. Default 256.
-	MaxPending int
-	// MaxPeers bounds connected subscribers; more are refused. Default 4096.
-	MaxPeers int
-	// Security is the ZMTP security mechanism; nil means NULL.
-	Security zmq4.Security
-	// OnEvent, if set, is called for connects, disconnects and slow
-	// consumers. It is called from the Pub's goroutines and must not block.
-	OnEvent func(PeerEvent)
-	// Logger receives debug lines about connections; nil means none.
-	Logger *zap.Logger
-}
-
-func (c PubConfig) withDefaults() PubConfig {
-	if c.QueueBytes <= 0 {
-		c.QueueBytes = 4 << 20
-	}
-	if c.SlowTimeout <= 0 {
-		c.SlowTimeout = 500 * time.Millisecond
-	}
-	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.MaxPending <= 0 {
-		c.MaxPending = 256
-	}
-	if c.MaxPeers <= 0 {
-		c.MaxPeers = 4096
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	return c
-}
-
-// PeerEventType says what happened to a connection.
-type PeerEventType int
-
-// Peer event types.
-const (
-	PeerConnected PeerEventType = iota + 1
-	PeerDisconnected
-	// PeerSlow is reported just before a slow consumer is disconnected.
-	PeerSlow
-)
-
-func (t PeerEventType) String() string {
-	switch t {
-	case PeerConnected:
-		return "connected"
-	case PeerDisconnected:
-		return "disconnected"
-	case PeerSlow:
-		return "slow-consumer"
-	}
-	return "unknown"
-}
-
-// PeerEvent reports a change of one connection.
-type PeerEvent struct {
-	Type   PeerEventType
-	Remote string
-	// Dropped (PeerSlow, PeerDisconnected) counts the messages addressed to
-	// the connection that did not reach its kernel buffer: its queue, the
-	// unwritten part of the batch being written, and a message Send was
-	// waiting to queue.
-	Dropped int
-	Err     error
-}
-
 // PubStats is a snapshot of a Pub's counters.
 type PubStats struct {
-	Peers           int
-	Sent            uint64 // messages addressed to subscribers (queued, or dropped for a slow one), summed over subscribers
-	SlowConsumers   uint64 // subscribers disconnected for being slow
-	Dropped         uint64 // messages addressed to slow consumers that never reached their kernel buffers
-	HandshakeFailed uint64 // connections that failed or timed out in handshake
-	Refused         uint64 // connections closed because of MaxPending or MaxPeers
-	Waits           uint64 // Sends that found a full queue and had to wait
+	Peers int
+	// Sent counts messages addressed to subscribers (queued, or refused
+	// for MaxQueueBytes), summed over subscribers.
+	Sent uint64
+	// SlowConsumers counts subscribers disconnected as slow consumers.
+	SlowConsumers uint64
+	// Dropped counts messages addressed to slow consumers that never
+	// reached their kernel buffers.
+	Dropped uint64
+	// QueuedBytes is what the queues hold now, each message counted once.
+	QueuedBytes int64
+	// Waits counts Sends that found every matching queue above QueueBytes
+	// and waited.
+	Waits uint64
+	// HandshakeFailed counts connections that failed or timed out in handshake.
+	HandshakeFailed uint64
+	// BadInput counts connections closed for a message over the limits.
+	BadInput uint64
+	// TooManySubscriptions counts connections closed for MaxSubscriptions.
+	TooManySubscriptions uint64
+	// Kicked counts connections closed by Kick.
+	Kicked uint64
+	// Refused counts connections closed on arrival, the sum of the next three.
+	Refused uint64
+	// RefusedPending: MaxPending handshakes were running.
+	RefusedPending uint64
+	// RefusedPeers: MaxPeers subscribers were connected.
+	RefusedPeers uint64
+	// RefusedPerIP: the source address had MaxConnsPerIP connections.
+	RefusedPerIP uint64
 }
 
-// Pub is a ZeroMQ PUB socket that binds one TCP endpoint. Send must be
-// called from one goroutine at a time; every other method is safe for
-// concurrent use.
+// Pub is a ZeroMQ PUB socket that binds one TCP endpoint. All methods are
+// safe for concurrent use.
 type Pub struct {
 	cfg     PubConfig
 	ln      net.Listener
 	g       gogroup.Group
 	pending chan struct{}
+	ips     *ipLimiter
+	rl      *ratelog.Logger
+	nextID  atomic.Uint64
 
 	mu      sync.Mutex
-	peers   map[*peer]struct{}
+	peers   map[ConnID]*peer
 	shaking map[net.Conn]struct{}   // connections still in handshake, closed by Close
 	snap    atomic.Pointer[[]*peer] // copy-on-write view for Send
 
+	stopOnce  sync.Once
+	stopping  chan struct{} // closed by Shutdown or Close: no new peers or Sends
+	shutOnce  sync.Once
+	shutErr   error
 	closeOnce sync.Once
 	closed    chan struct{}
-	timer     *time.Timer
 
-	sent, slow, dropped, hsFailed, refused, waits atomic.Uint64
+	// Sends waiting for a queue to drop to QueueBytes wait on waitCh,
+	// which wake closes and replaces.
+	waiters atomic.Int32
+	waitMu  sync.Mutex
+	waitCh  chan struct{}
+
+	held    atomic.Int64 // bytes of distinct messages referenced by queues or Sends
+	evictMu sync.Mutex
+
+	sent, slow, dropped, waits, hsFailed, badInput, tooManySubs, kicked atomic.Uint64
+	refusedPending, refusedPeers, refusedPerIP                          atomic.Uint64
 }
 
 // Listen binds endpoint ("tcp://*:5561", "tcp://127.0.0.1:0") and starts
 // accepting subscribers.
 func Listen(endpoint string, cfg PubConfig) (*Pub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	addr, err := SplitEndpoint(endpoint)
 	if err != nil {
 		return nil, err
@@ -142,15 +100,17 @@ func Listen(endpoint string, cfg PubConfig) (*Pub, error) {
 	}
 	cfg = cfg.withDefaults()
 	p := &Pub{
-		cfg:     cfg,
-		ln:      ln,
-		pending: make(chan struct{}, cfg.MaxPending),
-		peers:   make(map[*peer]struct{}),
-		shaking: make(map[net.Conn]struct{}),
-		closed:  make(chan struct{}),
-		timer:   time.NewTimer(time.Hour),
+		cfg:      cfg,
+		ln:       ln,
+		pending:  make(chan struct{}, cfg.MaxPending),
+		ips:      newIPLimiter(cfg.MaxConnsPerIP),
+		rl:       ratelog.New(cfg.Logger, 0),
+		peers:    make(map[ConnID]*peer),
+		shaking:  make(map[net.Conn]struct{}),
+		stopping: make(chan struct{}),
+		closed:   make(chan struct{}),
+		waitCh:   make(chan struct{}),
 	}
-	p.timer.Stop()
 	empty := []*peer{}
 	p.snap.Store(&empty)
 	p.g.Go(p.acceptLoop)
@@ -166,27 +126,45 @@ func (p *Pub) Endpoint() string { return "tcp://" + p.ln.Addr().String() }
 func (p *Pub) acceptLoop() { acceptLoop(p.ln, p.closed, p.admit) }
 
 // admit starts the handshake of a new connection, or refuses it when
-// MaxPending handshakes are already running.
+// MaxPending handshakes are running or its address has MaxConnsPerIP.
 func (p *Pub) admit(nc net.Conn) bool {
 	select {
 	case p.pending <- struct{}{}:
 	default:
-		p.refused.Add(1)
-		nc.Close()
+		p.refuse(nc, &p.refusedPending, "refused-pending", "connection refused: too many handshakes in progress", p.cfg.MaxPending)
 		return true
 	}
+	ip := sourceIP(nc)
+	if !p.ips.acquire(ip) {
+		<-p.pending
+		p.refuse(nc, &p.refusedPerIP, "refused-per-ip", "connection refused: too many connections from its address", p.cfg.MaxConnsPerIP)
+		return true
+	}
+	id := ConnID(p.nextID.Add(1))
 	p.mu.Lock()
 	p.shaking[nc] = struct{}{}
-	p.mu.Unlock()
-	if !p.g.Go(func() { p.open(nc) }) {
-		nc.Close()
-		return false
+	ok := p.g.Go(func() { p.open(nc, id, ip) })
+	if !ok {
+		delete(p.shaking, nc)
 	}
-	return true
+	p.mu.Unlock()
+	if !ok {
+		<-p.pending
+		p.ips.release(ip)
+		nc.Close()
+	}
+	return ok
 }
 
-// open handshakes a new connection off the accept loop and registers it.
-func (p *Pub) open(nc net.Conn) {
+func (p *Pub) refuse(nc net.Conn, counter *atomic.Uint64, key, msg string, limit int) {
+	counter.Add(1)
+	p.rl.Warn(key, msg, zap.Stringer("remote", nc.RemoteAddr()), zap.Int("limit", limit))
+	nc.Close()
+}
+
+// open handshakes a new connection off the accept loop, registers it,
+// and then reads its subscriptions until it ends.
+func (p *Pub) open(nc net.Conn, id ConnID, ip netip.Addr) {
 	peerType, err := handshake(nc, zmq4.Pub, p.cfg.Security, true, p.cfg.HandshakeTimeout)
 	<-p.pending
 	p.mu.Lock()
@@ -197,51 +175,55 @@ func (p *Pub) open(nc net.Conn) {
 	}
 	if err != nil {
 		p.hsFailed.Add(1)
-		p.cfg.Logger.Debug("handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
+		p.rl.Warn("handshake", "subscriber handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
 		nc.Close()
+		p.ips.release(ip)
 		return
 	}
-	pr := newPeer(p, nc)
+	pr := newPeer(p, id, nc, ip)
 	p.mu.Lock()
 	select {
-	case <-p.closed:
+	case <-p.stopping:
 		p.mu.Unlock()
 		nc.Close()
+		p.ips.release(ip)
 		return
 	default:
 	}
 	if len(p.peers) >= p.cfg.MaxPeers {
 		p.mu.Unlock()
-		p.refused.Add(1)
-		nc.Close()
+		p.ips.release(ip)
+		p.refuse(nc, &p.refusedPeers, "refused-peers", "connection refused: too many subscribers", p.cfg.MaxPeers)
 		return
 	}
-	p.peers[pr] = struct{}{}
+	p.peers[id] = pr
 	p.publishSnapLocked()
-	// Start both goroutines under the lock so Close, which takes it, sees them.
+	// Start the writer under the lock so Close, which takes it, sees it.
 	p.g.Go(pr.writeLoop)
-	p.g.Go(pr.readLoop)
 	p.mu.Unlock()
-	p.emit(PeerEvent{Type: PeerConnected, Remote: pr.remote})
-	pr.done() // the peer's disconnection may be reported from now on
+	p.emit(PeerEvent{Type: PeerConnected, Conn: id, Remote: pr.remote})
+	pr.readLoop()
 }
 
 func (p *Pub) publishSnapLocked() {
 	s := make([]*peer, 0, len(p.peers))
-	for pr := range p.peers {
+	for _, pr := range p.peers {
 		s = append(s, pr)
 	}
 	p.snap.Store(&s)
 }
 
-// remove takes pr out of the set Send delivers to.
+// remove takes pr out of the set Send delivers to, and releases whatever
+// waited on it.
 func (p *Pub) remove(pr *peer) {
 	p.mu.Lock()
-	if _, ok := p.peers[pr]; ok {
-		delete(p.peers, pr)
+	if _, ok := p.peers[pr.id]; ok {
+		delete(p.peers, pr.id)
 		p.publishSnapLocked()
+		p.ips.release(pr.ip)
 	}
 	p.mu.Unlock()
+	p.wake()
 }
 
 func (p *Pub) emit(ev PeerEvent) {
@@ -250,130 +232,318 @@ func (p *Pub) emit(ev PeerEvent) {
 	}
 }
 
-// Send queues m for every subscriber whose subscription matches frame 0.
-// It returns as soon as every matching queue accepted it; a full queue
-// makes it wait up to SlowTimeout, after which that subscriber is dropped
-// as a slow consumer. The Pub keeps m until every connection wrote it (see
-// Msg). Send returns ctx.Err() or ErrClosed; it reports no per-subscriber
-// failure, those arrive as PeerEvents.
-func (p *Pub) Send(ctx context.Context, m *Msg) error {
-	select {
-	case <-p.closed:
-		return ErrClosed
-	default:
+// ref takes the caller's reference to m, counting its bytes as held when
+// it is the first.
+func (p *Pub) ref(m *Msg, size int) {
+	if m.retain() {
+		p.held.Add(int64(size))
 	}
-	m.refs.Store(1)
-	defer m.release()
-	var topic []byte
+}
+
+// unref drops a reference taken by ref or a queue; size is m.size(),
+// taken before the release since m belongs to its owner after.
+func (p *Pub) unref(m *Msg, size int) {
+	if m.release() {
+		p.held.Add(-int64(size))
+	}
+}
+
+func topicOf(m *Msg) []byte {
 	if len(m.Frames) > 0 {
-		topic = m.Frames[0]
-	}
-	size := m.size()
-	for _, pr := range *p.snap.Load() {
-		if !pr.subscribed(topic) {
-			continue
-		}
-		switch pr.q.push(m, size, p.cfg.QueueBytes) {
-		case pushed:
-			p.sent.Add(1)
-		case pushFull:
-			p.waits.Add(1)
-			if err := p.sendSlow(ctx, pr, m, size); err != nil {
-				return err
-			}
-		case pushGone:
-			// Disconnecting or draining: the subscriber is as good as gone.
-		}
+		return m.Frames[0]
 	}
 	return nil
 }
 
-// sendSlow waits for room in pr's queue, up to SlowTimeout. A message it
-// gives up on because the subscriber died counts as sent to it, and the
-// subscriber's report counts it as dropped (see sendQueue.waiting).
-func (p *Pub) sendSlow(ctx context.Context, pr *peer, m *Msg, size int) error {
-	p.timer.Reset(p.cfg.SlowTimeout)
-	defer p.timer.Stop()
+// Send queues m for every connection whose subscriptions match frame 0,
+// without waiting for any one of them. Then, to pace the caller to the
+// fastest matching subscriber, it waits while every matching connection
+// has more than QueueBytes queued; a connection that is slower than the
+// others falls behind alone, until MaxQueueBytes or SlowTimeout cuts it.
+// The Pub keeps m until every connection wrote it (see Msg).
+//
+// Send returns nil, or ctx.Err() or ErrClosed if the wait was cut short
+// (m is queued nonetheless), or ErrClosed at once after Shutdown or Close
+// began. It reports no per-subscriber failure; those arrive as PeerEvents.
+func (p *Pub) Send(ctx context.Context, m *Msg) error {
+	if p.isStopping() {
+		return ErrClosed
+	}
+	topic, size := topicOf(m), m.size()
+	p.ref(m, size)
+	defer p.unref(m, size)
+	matched, room := false, false
+	for _, pr := range *p.snap.Load() {
+		if !pr.subs.match(topic) {
+			continue
+		}
+		matched = true
+		if p.queue(pr, m, size) {
+			room = true
+		}
+	}
+	if p.held.Load() > int64(p.cfg.MaxQueueBytes) {
+		p.evict()
+	}
+	if room || !matched {
+		return nil
+	}
+	p.waits.Add(1)
+	return p.pace(ctx, topic, nil)
+}
+
+// SendTo queues m for connection id alone, and only if its subscriptions
+// match frame 0, so a reply to a subscription never overtakes it. It
+// reports whether m was queued: false if the connection is gone, not
+// (yet) subscribed, or was cut because m took it above MaxQueueBytes. It
+// then waits while that connection has more than QueueBytes queued; an
+// error says the wait was cut short (ctx.Err() or ErrClosed).
+func (p *Pub) SendTo(ctx context.Context, id ConnID, m *Msg) (bool, error) {
+	if p.isStopping() {
+		return false, ErrClosed
+	}
+	p.mu.Lock()
+	pr := p.peers[id]
+	p.mu.Unlock()
+	topic := topicOf(m)
+	if pr == nil || !pr.subs.match(topic) {
+		return false, nil
+	}
+	size := m.size()
+	p.ref(m, size)
+	defer p.unref(m, size)
+	b, res := pr.q.push(m, size, p.cfg.MaxQueueBytes)
+	switch res {
+	case pushOver:
+		p.sent.Add(1)
+		pr.kill(fmt.Errorf("%w: queue would exceed MaxQueueBytes (%d)", ErrSlowConsumer, p.cfg.MaxQueueBytes))
+		return false, nil
+	case pushGone:
+		return false, nil
+	}
+	p.sent.Add(1)
+	if p.held.Load() > int64(p.cfg.MaxQueueBytes) {
+		p.evict()
+	}
+	if b <= int64(p.cfg.QueueBytes) {
+		return true, nil
+	}
+	p.waits.Add(1)
+	return true, p.pace(ctx, nil, pr)
+}
+
+// queue offers m to pr and reports whether pr's queue is within
+// QueueBytes afterwards. A queue that m would take above MaxQueueBytes
+// cuts the connection.
+func (p *Pub) queue(pr *peer, m *Msg, size int) bool {
+	b, res := pr.q.push(m, size, p.cfg.MaxQueueBytes)
+	switch res {
+	case pushed:
+		p.sent.Add(1)
+		return b <= int64(p.cfg.QueueBytes)
+	case pushOver:
+		p.sent.Add(1) // and dropped: the queue counts it
+		pr.kill(fmt.Errorf("%w: queue would exceed MaxQueueBytes (%d)", ErrSlowConsumer, p.cfg.MaxQueueBytes))
+	}
+	return false
+}
+
+// evict enforces MaxQueueBytes on the Pub as a whole: while the queues
+// hold more, it cuts the connection furthest behind, if that one is more
+// than 2 × QueueBytes behind and holds more than one message. A
+// connection that paces Send is never that far behind.
+func (p *Pub) evict() {
+	if !p.evictMu.TryLock() {
+		return // another Send is at it
+	}
+	defer p.evictMu.Unlock()
+	for p.held.Load() > int64(p.cfg.MaxQueueBytes) {
+		var victim *peer
+		most := 2 * int64(p.cfg.QueueBytes)
+		for _, pr := range *p.snap.Load() {
+			if b := pr.q.bytes.Load(); b > most && pr.q.count.Load() > 1 {
+				victim, most = pr, b
+			}
+		}
+		if victim == nil {
+			return
+		}
+		victim.kill(fmt.Errorf("%w: %d bytes behind while the publisher holds more than MaxQueueBytes (%d)", ErrSlowConsumer, most, p.cfg.MaxQueueBytes))
+	}
+}
+
+// pace waits until a connection that matches topic (or only, if set) has
+// at most QueueBytes queued, or none is left.
+func (p *Pub) pace(ctx context.Context, topic []byte, only *peer) error {
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
 	for {
+		p.waitMu.Lock()
+		ch := p.waitCh
+		p.waitMu.Unlock()
+		if p.paced(topic, only) {
+			return nil
+		}
 		select {
-		case <-pr.q.space:
-			switch pr.q.push(m, size, p.cfg.QueueBytes) {
-			case pushed, pushGone:
-				p.sent.Add(1)
-				return nil
-			}
-		case <-pr.gone:
-			p.sent.Add(1)
-			return nil
-		case <-p.timer.C:
-			pr.kill(errSlowConsumer)
-			p.sent.Add(1)
-			return nil
+		case <-ch:
 		case <-ctx.Done():
-			if !pr.q.stopWaiting() {
-				p.sent.Add(1)
-			}
 			return ctx.Err()
-		case <-p.closed:
-			if !pr.q.stopWaiting() {
-				p.sent.Add(1)
-			}
+		case <-p.stopping:
 			return ErrClosed
 		}
 	}
 }
 
-var errSlowConsumer = errors.New("wire: slow consumer")
+func (p *Pub) paced(topic []byte, only *peer) bool {
+	soft := int64(p.cfg.QueueBytes)
+	if only != nil {
+		select {
+		case <-only.gone:
+			return true
+		default:
+		}
+		return only.q.bytes.Load() <= soft
+	}
+	matched := false
+	for _, pr := range *p.snap.Load() {
+		if !pr.subs.match(topic) {
+			continue
+		}
+		if pr.q.bytes.Load() <= soft {
+			return true
+		}
+		matched = true
+	}
+	return !matched // no matching connection left
+}
+
+// wake releases the Sends waiting in pace, to look again.
+func (p *Pub) wake() {
+	if p.waiters.Load() == 0 {
+		return
+	}
+	p.waitMu.Lock()
+	close(p.waitCh)
+	p.waitCh = make(chan struct{})
+	p.waitMu.Unlock()
+}
+
+// Kick closes connection id; err says why (PeerEvent.Err wraps it in
+// ErrKicked). Its queue is dropped. It is counted once, in
+// PubStats.Kicked; kicking a connection that is gone does nothing. It
+// does not block.
+func (p *Pub) Kick(id ConnID, err error) {
+	p.mu.Lock()
+	pr := p.peers[id]
+	p.mu.Unlock()
+	if pr == nil {
+		return
+	}
+	cause := ErrKicked
+	if err != nil {
+		cause = fmt.Errorf("%w: %w", ErrKicked, err)
+	}
+	if pr.kill(cause) {
+		p.kicked.Add(1)
+		p.cfg.Logger.Debug("subscriber kicked", zap.String("remote", pr.remote), zap.Error(err))
+	}
+}
 
 // Peers returns the number of connected subscribers.
 func (p *Pub) Peers() int { return len(*p.snap.Load()) }
 
 // Stats returns a snapshot of the counters.
 func (p *Pub) Stats() PubStats {
-	return PubStats{
-		Peers:           p.Peers(),
-		Sent:            p.sent.Load(),
-		SlowConsumers:   p.slow.Load(),
-		Dropped:         p.dropped.Load(),
-		HandshakeFailed: p.hsFailed.Load(),
-		Refused:         p.refused.Load(),
-		Waits:           p.waits.Load(),
+	st := PubStats{
+		Peers:                p.Peers(),
+		Sent:                 p.sent.Load(),
+		SlowConsumers:        p.slow.Load(),
+		Dropped:              p.dropped.Load(),
+		QueuedBytes:          p.held.Load(),
+		Waits:                p.waits.Load(),
+		HandshakeFailed:      p.hsFailed.Load(),
+		BadInput:             p.badInput.Load(),
+		TooManySubscriptions: p.tooManySubs.Load(),
+		Kicked:               p.kicked.Load(),
+		RefusedPending:       p.refusedPending.Load(),
+		RefusedPeers:         p.refusedPeers.Load(),
+		RefusedPerIP:         p.refusedPerIP.Load(),
+	}
+	st.Refused = st.RefusedPending + st.RefusedPeers + st.RefusedPerIP
+	return st
+}
+
+func (p *Pub) isStopping() bool {
+	select {
+	case <-p.stopping:
+		return true
+	default:
+		return false
 	}
 }
 
-// Drain waits until every subscriber's queue is written to the kernel, then
-// half-closes each connection and waits for the subscribers to hang up, so
-// no queued message is lost to the close. It stops waiting at ctx's
-// deadline. Drain does not stop new connections; call Close afterwards.
-func (p *Pub) Drain(ctx context.Context) error {
-	for _, pr := range *p.snap.Load() {
-		pr.q.closeAfterFlush()
+// stopLocked ends admissions and Sends, and releases waiting Sends with
+// ErrClosed. It returns the connected peers. p.mu must be held.
+func (p *Pub) stopLocked() []*peer {
+	p.stopOnce.Do(func() { close(p.stopping) })
+	for nc := range p.shaking {
+		nc.Close()
 	}
-	for _, pr := range *p.snap.Load() {
-		select {
-		case <-pr.gone:
-		case <-ctx.Done():
-			return ctx.Err()
+	peers := make([]*peer, 0, len(p.peers))
+	for _, pr := range p.peers {
+		peers = append(peers, pr)
+	}
+	return peers
+}
+
+// Shutdown is the graceful Close. It stops accepting connections and
+// Sends (waiting Sends return ErrClosed), has every writer flush its
+// queue to the kernel, and then closes each connection: those for which
+// waitFor returns true are half-closed (FIN after the data) and waited
+// for until the subscriber hangs up, so it reads everything; the others
+// are closed once flushed, and not waited for beyond that. It then Closes.
+//
+// Shutdown blocks until every connection is gone or ctx ends, and returns
+// ctx.Err() in the latter case. waitFor (nil: none) is called once per
+// connection and must not block. Idempotent: later calls wait for the
+// first and return nil.
+func (p *Pub) Shutdown(ctx context.Context, waitFor func(ConnID) bool) error {
+	first := false
+	p.shutOnce.Do(func() {
+		first = true
+		p.mu.Lock()
+		peers := p.stopLocked()
+		p.mu.Unlock()
+		p.ln.Close()
+		for _, pr := range peers {
+			pr.q.closeAfterFlush(waitFor != nil && waitFor(pr.id))
 		}
+		for _, pr := range peers {
+			select {
+			case <-pr.gone:
+			case <-ctx.Done():
+				p.shutErr = ctx.Err()
+				return
+			}
+		}
+	})
+	p.Close()
+	if !first {
+		return nil
 	}
-	return nil
+	return p.shutErr
 }
 
 // Close stops accepting, closes every connection at once and waits for
-// every goroutine of the Pub. Queued messages are discarded; call Drain
-// first to deliver them. Close is idempotent.
+// every goroutine of the Pub. Queued messages are discarded (counted in
+// the PeerEvents); call Shutdown to deliver them. Sends waiting return
+// ErrClosed. Idempotent.
 func (p *Pub) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
+		peers := p.stopLocked()
 		close(p.closed)
 		p.g.Stop()
-		peers := make([]*peer, 0, len(p.peers))
-		for pr := range p.peers {
-			peers = append(peers, pr)
-		}
-		for nc := range p.shaking {
-			nc.Close()
-		}
 		p.mu.Unlock()
 		p.ln.Close()
 		for _, pr := range peers {

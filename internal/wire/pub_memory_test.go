@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"sync"
@@ -96,11 +97,12 @@ func (h *heapSampler) finish() uint64 {
 }
 
 // memScenario is defect 2: one publisher, a subscriber that reads
-// everything and one that reads nothing, and a million 64-byte messages
+// everything and one that reads nothing, and 300,000 messages of 64 B
 // pumped as fast as Send takes them.
 type memScenario struct {
-	n, size    int
-	queueBytes int
+	n, size       int
+	queueBytes    int
+	maxQueueBytes int
 }
 
 func (sc memScenario) counted() int { return len("t") + 9 + sc.size + 9 }
@@ -119,35 +121,36 @@ func (sc memScenario) subscribers(t *testing.T, endpoint string) (healthy *atomi
 	return healthy, healthyDone, stalled
 }
 
-var defect2 = memScenario{n: 1_000_000, size: 64, queueBytes: 1 << 20}
+var defect2 = memScenario{n: 300_000, size: 64, queueBytes: 256 << 10, maxQueueBytes: 1 << 20}
 
 // TestPubMemoryBounded is defect 2: zmq4's PUB queues without limit in
 // front of a writer that is blocked on the slowest subscriber. wire.Pub
-// holds at most two queues' worth per subscriber (the queue, and the batch
-// its writer is writing), so its heap stays under a bound that depends on
-// QueueBytes, not on how much is published. It also shows the losses are
-// counted: every message addressed to the stalled subscriber either
-// reached it or is in PubStats.Dropped.
+// shares queued messages between connections and bounds them: the
+// stalled subscriber is cut once its queue would pass MaxQueueBytes, so
+// the Pub never holds more messages at once than MaxQueueBytes takes,
+// however many are published. It also shows the losses are counted:
+// every message addressed to the stalled subscriber either reached it or
+// is in PubStats.Dropped. Heap growth is logged, not asserted.
 func TestPubMemoryBounded(t *testing.T) {
 	sc := defect2
 	if testing.Short() {
-		sc.n = 200_000
+		sc.n = 100_000
 	}
 	ctx := testCtx(t, 2*time.Minute)
 	var events eventLog
 	heap := startHeapSampler()
-	p, err := Listen("tcp://127.0.0.1:0", PubConfig{QueueBytes: sc.queueBytes, SlowTimeout: 200 * time.Millisecond, OnEvent: events.add})
+	// SlowTimeout is long: MaxQueueBytes, a count, cuts the stalled
+	// subscriber, not the clock.
+	p, err := Listen("tcp://127.0.0.1:0", PubConfig{QueueBytes: sc.queueBytes, MaxQueueBytes: sc.maxQueueBytes, SlowTimeout: 20 * time.Second, OnEvent: events.add})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	healthy, healthyDone, stalled := sc.subscribers(t, p.Endpoint())
-	waitFor(t, 5*time.Second, "two subscriptions", func() bool {
-		s := *p.snap.Load()
-		return len(s) == 2 && s[0].subscribed([]byte("t")) && s[1].subscribed([]byte("t"))
-	})
+	waitFor(t, 5*time.Second, "two subscriptions", func() bool { return len(events.of(PeerSubscribed)) == 2 })
 
 	pool := newMsgPool("t", sc.size)
+	var maxQueued int64
 	start := time.Now()
 	for i := 0; i < sc.n; i++ {
 		m := pool.get()
@@ -155,6 +158,7 @@ func TestPubMemoryBounded(t *testing.T) {
 		if err := p.Send(ctx, m); err != nil {
 			t.Fatal(err)
 		}
+		maxQueued = max(maxQueued, p.Stats().QueuedBytes)
 	}
 	elapsed := time.Since(start)
 	waitFor(t, 30*time.Second, "the reading subscriber to get everything", func() bool { return healthy.Load() == int64(sc.n) })
@@ -166,33 +170,24 @@ func TestPubMemoryBounded(t *testing.T) {
 	if err := stalled.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	readStart := time.Now()
 	got, err := countMessages(stalled, nil)
-	t.Logf("stalled subscriber read its backlog in %v", time.Since(readStart).Round(time.Millisecond))
 	if err == nil || isTimeout(err) {
 		t.Fatalf("stalled subscriber: %d messages, then %v; want EOF", got, err)
 	}
 	st := p.Stats()
 	slow := events.of(PeerSlow)
 	made, _ := pool.outstanding()
-	perQueue := sc.queueBytes/sc.counted() + 1
-	t.Logf("%d messages of %d B in %v (%.0f msg/s); pool made %d messages (%d per full queue); heap grew %.1f MiB; stalled subscriber got %d; stats %+v",
-		sc.n, sc.size, elapsed.Round(time.Millisecond), float64(sc.n)/elapsed.Seconds(), made, perQueue, float64(grew)/(1<<20), got, st)
+	perMax := sc.maxQueueBytes/sc.counted() + 1
+	t.Logf("%d messages of %d B in %v (%.0f msg/s); the Pub held at most %d messages (MaxQueueBytes holds %d), %d bytes; heap grew %.1f MiB; stalled subscriber got %d; stats %+v",
+		sc.n, sc.size, elapsed.Round(time.Millisecond), float64(sc.n)/elapsed.Seconds(), made, perMax, maxQueued, float64(grew)/(1<<20), got, st)
 
-	// Held messages: per subscriber a full queue plus a full batch being
-	// written plus the one Send waits with; the two subscribers share them.
-	if limit := 2 * (2*perQueue + 1); made > limit+1 {
-		t.Errorf("the Pub held %d messages at once, limit %d", made, limit)
+	// Both subscribers take the same stream, so the messages they hold are
+	// shared: at most what MaxQueueBytes holds, plus the one being sent.
+	if made > perMax+1 {
+		t.Errorf("the Pub held %d messages at once, MaxQueueBytes holds %d", made, perMax)
 	}
-	// Heap: those messages (topic shared; 64 B payload, its 48 B Frames
-	// array and the 48 B Msg), and for each of them, per subscriber, a slot
-	// in the queue, the writer's batch and its offsets (8 B each, twice for
-	// what append growth leaves to the GC); per subscriber a 64 KiB write
-	// buffer and 128 KiB read side; the test's two 64 KiB readers; 1 MiB
-	// of slack for the runtime and the GC's timing.
-	const perMsg = 64 + 48 + 48 + 2*3*8*2
-	if limit := uint64(made*perMsg + 2*(192<<10) + 2*(64<<10) + 1<<20); grew > limit {
-		t.Errorf("heap grew %.1f MiB, limit %.1f MiB", float64(grew)/(1<<20), float64(limit)/(1<<20))
+	if limit := int64(sc.maxQueueBytes + sc.counted()); maxQueued > limit {
+		t.Errorf("QueuedBytes reached %d, limit %d", maxQueued, limit)
 	}
 	if len(slow) != 1 || st.SlowConsumers != 1 || st.Dropped == 0 || st.Dropped != uint64(slow[0].Dropped) {
 		t.Errorf("slow events %+v, stats %+v: want one slow consumer with its drops counted", slow, st)
@@ -209,21 +204,96 @@ func TestPubMemoryBounded(t *testing.T) {
 	if made, free := pool.outstanding(); made != free {
 		t.Errorf("after Close %d of %d messages never came back through OnFree", made-free, made)
 	}
+	if st := p.Stats(); st.QueuedBytes != 0 {
+		t.Errorf("QueuedBytes %d after Close", st.QueuedBytes)
+	}
 }
 
-// TestBareZmq4PubMemoryUnbounded: the same pump into a zmq4 PUB. Send never
-// pushes back; every message waits in an unbounded queue behind the
-// writer that is blocked on the stalled subscriber.
+// TestPubMemoryBoundedDisjointTopics: subscribers that take different
+// topics hold different messages, so one bound per connection would let
+// the Pub hold k × MaxQueueBytes for k stalled subscribers behind one
+// fast one. The Pub-wide bound cuts the connection furthest behind
+// instead: with 16 stalled subscribers on 16 topics and one reader of
+// everything, the queues never hold more than MaxQueueBytes plus
+// 2 × QueueBytes per topic, every stalled subscriber is cut, and the
+// reader gets every message.
+func TestPubMemoryBoundedDisjointTopics(t *testing.T) {
+	const (
+		topics = 16
+		n      = 100_000
+		soft   = 16 << 10
+		hard   = 1 << 20
+	)
+	ctx := testCtx(t, 2*time.Minute)
+	var events eventLog
+	p, err := Listen("tcp://127.0.0.1:0", PubConfig{QueueBytes: soft, MaxQueueBytes: hard, SlowTimeout: 20 * time.Second, OnEvent: events.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	reader := dialRawSub(t, p.Endpoint(), "", 0)
+	var read atomic.Int64
+	go countMessages(reader, func(int) { read.Add(1) })
+	stalled := map[string]bool{}
+	for i := 0; i < topics; i++ {
+		nc := dialRawSub(t, p.Endpoint(), fmt.Sprintf("t%02d", i), 32<<10)
+		stalled[nc.LocalAddr().String()] = true
+	}
+	waitFor(t, 5*time.Second, "every subscription", func() bool { return len(events.of(PeerSubscribed)) == topics+1 })
+	var maxQueued int64
+	payload := make([]byte, 1024) // 6 MiB per topic: more than a stalled connection's kernel buffers
+	names := make([][]byte, topics)
+	for i := range names {
+		names[i] = []byte(fmt.Sprintf("t%02d", i))
+	}
+	for i := 0; i < n; i++ {
+		if err := p.Send(ctx, &Msg{Frames: [][]byte{names[i%topics], payload}}); err != nil {
+			t.Fatal(err)
+		}
+		maxQueued = max(maxQueued, p.Stats().QueuedBytes)
+	}
+	waitFor(t, 30*time.Second, "the reader to get everything", func() bool { return read.Load() == n })
+	st := p.Stats()
+	t.Logf("queues held at most %d bytes; stats %+v", maxQueued, st)
+	if limit := int64(hard + topics*2*soft); maxQueued > limit {
+		t.Errorf("queues held %d bytes, limit %d", maxQueued, limit)
+	}
+	slow := events.of(PeerSlow)
+	for _, ev := range slow {
+		if !stalled[ev.Remote] {
+			t.Errorf("the reader was cut: %v", ev.Err)
+		}
+	}
+	if len(slow) != topics {
+		t.Errorf("%d slow consumers, want %d", len(slow), topics)
+	}
+}
+
+// liveHeap returns HeapInuse after a collection: the memory still reachable.
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// TestBareZmq4PubMemoryUnbounded asserts that zmq4's PUB still queues
+// without limit: a pump of 20,000 messages of 1 KiB (20 MiB, far more
+// than the kernel's buffers) with one subscriber that does not read
+// leaves more than 8 MiB reachable in zmq4's queue, where wire.Pub holds
+// at most its MaxQueueBytes. Send never pushes back; every message waits
+// behind the writer that is blocked on the stalled subscriber. (Fewer and
+// larger messages than TestPubMemoryBounded's: zmq4's Send is slow under
+// the race detector.) If zmq4 ever bounds it, the test fails: revisit
+// docs/transport.md, defect 2.
 func TestBareZmq4PubMemoryUnbounded(t *testing.T) {
-	requireBare(t)
-	sc := defect2
-	heap := startHeapSampler()
+	sc := memScenario{n: 20_000, size: 1024}
 	pub := newZmqPub(t)
 	defer pub.Close()
 	healthy, _, stalled := sc.subscribers(t, pub.Endpoint())
 	defer stalled.Close()
 	waitFor(t, 5*time.Second, "subscriptions", func() bool { return len(pub.s.(zmq4.Topics).Topics()) == 1 })
-	start := time.Now()
+	base := liveHeap()
 	for i := 0; i < sc.n; i++ {
 		payload := make([]byte, sc.size) // zmq4 keeps the slice: no reuse
 		fillSeq(payload, uint64(i))
@@ -231,21 +301,20 @@ func TestBareZmq4PubMemoryUnbounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	elapsed := time.Since(start)
-	grew := heap.finish()
-	t.Logf("%d messages in %v; heap grew %.1f MiB; the reading subscriber has %d", sc.n, elapsed, float64(grew)/(1<<20), healthy.Load())
-	if limit := uint64(16 << 20); grew > limit {
-		t.Errorf("zmq4: heap grew %.1f MiB with one stalled subscriber (wire.Pub's bound here: ~%d MiB)", float64(grew)/(1<<20), limit>>20)
+	held := int64(liveHeap()) - int64(base)
+	t.Logf("zmq4: %d messages sent; %.1f MiB still reachable; the reading subscriber has %d", sc.n, float64(held)/(1<<20), healthy.Load())
+	if held < 8<<20 {
+		t.Errorf("zmq4 holds only %.1f MiB after %d messages behind a stalled subscriber: the defect may be fixed, revisit docs/transport.md, defect 2", float64(held)/(1<<20), sc.n)
 	}
 }
 
-// TestBareZmq4HWMDropsSilently: zmq4's only bound is the HWM option, one
-// limit for the whole socket, and a message over it is dropped with a nil
-// error and no counter (pubMWriter.write), so the healthy subscriber
-// loses messages and nobody can tell.
+// TestBareZmq4HWMDropsSilently asserts that zmq4's only bound, the HWM
+// option (one limit for the whole socket), still drops messages with a
+// nil error and no counter (pubMWriter.write): the healthy subscriber
+// loses messages and nobody can tell. If it ever gets every message, the
+// test fails: revisit docs/transport.md, defect 2.
 func TestBareZmq4HWMDropsSilently(t *testing.T) {
-	requireBare(t)
-	const n = 100_000
+	const n, size = 20_000, 512
 	ctx := testCtx(t, time.Minute)
 	pub := newZmqPub(t)
 	defer pub.Close()
@@ -277,8 +346,10 @@ func TestBareZmq4HWMDropsSilently(t *testing.T) {
 			got.Add(1)
 		}
 	}()
+	// 20,000 × 521 B is more than the stalled connection's kernel buffers
+	// take, so zmq4's writer blocks on it and its queue passes the HWM.
 	for i := 0; i < n; i++ {
-		if err := pub.Send(ctx, [][]byte{[]byte("t"), seqPayload(nil, uint64(i), 64)}); err != nil {
+		if err := pub.Send(ctx, [][]byte{[]byte("t"), seqPayload(nil, uint64(i), size)}); err != nil {
 			t.Fatalf("Send %d: %v", i, err)
 		}
 	}
@@ -299,8 +370,8 @@ func TestBareZmq4HWMDropsSilently(t *testing.T) {
 			t.Fatal("end marker never arrived")
 		}
 	}
-	t.Logf("Send returned nil %d times; the reading subscriber got %d", n, got.Load())
-	if got.Load() != n {
-		t.Errorf("zmq4: %d of %d messages silently dropped: every Send returned nil and no counter exists", n-got.Load(), n)
+	t.Logf("zmq4: Send returned nil %d times; the reading subscriber got %d", n, got.Load())
+	if got.Load() == n {
+		t.Errorf("zmq4 delivered all %d messages past its HWM: the defect may be fixed, revisit docs/transport.md, defect 2", n)
 	}
 }

@@ -142,7 +142,7 @@ func TestSubReconnectsAfterPubRestart(t *testing.T) {
 	subscribed := func(p *Pub) func() bool {
 		return func() bool {
 			s := *p.snap.Load()
-			return len(s) == 1 && s[0].subscribed(nil)
+			return len(s) == 1 && s[0].subs.match(nil)
 		}
 	}
 	waitFor(t, 5*time.Second, "both subscriptions", func() bool { return subscribed(p1)() && subscribed(p2)() })
@@ -199,11 +199,39 @@ func TestSubReconnectsAfterPubRestart(t *testing.T) {
 	}
 }
 
-// TestBareZmq4SubDoesNotReconnect: a zmq4 SUB with WithAutomaticReconnect
-// dialled to two publishers; one restarts after an outage longer than
-// zmq4's 10 dial retries of 250 ms.
+// TestBareZmq4SubDoesNotReconnect asserts that zmq4's automatic
+// reconnect still dials the wrong endpoint: a zmq4 SUB dialled to two
+// publishers redials sck.ep, the endpoint passed to its last Dial, when
+// the first one goes away, so it never gets back to the restarted
+// publisher and holds two connections to the other one, which delivers
+// every message twice. zmq4's readers race on sck.ep when two connections
+// drop at once (the race detector reports it), so the scenario runs in a
+// child process. If it ever reconnects to the right one, the test fails:
+// revisit docs/transport.md, defect 4.
 func TestBareZmq4SubDoesNotReconnect(t *testing.T) {
-	requireBare(t)
+	const name = "TestBareZmq4SubDoesNotReconnect"
+	if inChild(name) {
+		noReconnectChild(t)
+		return
+	}
+	out := runChild(t, name, 2*time.Minute)
+	restarted, ok := evidence(out, "restarted_peers")
+	other, _ := evidence(out, "other_peers")
+	fromRestarted, _ := evidence(out, "from_restarted")
+	dup, _ := evidence(out, "duplicates")
+	if !ok {
+		t.Fatalf("no evidence from the child:\n%s", out)
+	}
+	t.Logf("zmq4: peers of the restarted publisher %d, of the other %d; messages from the restarted one %d; duplicates %d", restarted, other, fromRestarted, dup)
+	if restarted != 0 || fromRestarted != 0 {
+		t.Errorf("zmq4 reconnected to the restarted publisher: the defect is fixed, revisit docs/transport.md, defect 4")
+	}
+	if other != 2 || dup == 0 {
+		t.Errorf("zmq4 no longer redials the other publisher: the behaviour changed, revisit docs/transport.md, defect 4")
+	}
+}
+
+func noReconnectChild(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	p1, err := Listen("tcp://127.0.0.1:0", PubConfig{})
 	if err != nil {
@@ -244,34 +272,35 @@ func TestBareZmq4SubDoesNotReconnect(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, 5*time.Second, "subscriptions", func() bool { return p1.Peers() == 1 && p2.Peers() == 1 && (*p1.snap.Load())[0].subscribed(nil) })
+	waitFor(t, 5*time.Second, "subscriptions", func() bool {
+		return p1.Peers() == 1 && p2.Peers() == 1 && (*p1.snap.Load())[0].subs.match(nil) && (*p2.snap.Load())[0].subs.match(nil)
+	})
 	p1.Close()
-	outage := time.NewTimer(3 * time.Second) // the outage itself, not synchronisation
-	<-outage.C
-	p1, err = Listen(ep1, PubConfig{})
+	p1, err = Listen(ep1, PubConfig{}) // back at once: a working reconnect would find it
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p1.Close()
-	reconnected := pollUntil(3*time.Second, func() bool { return p1.Peers() > 0 })
+	// zmq4 reconnects as soon as it sees the connection drop; where to is
+	// the question.
+	if !pollUntil(10*time.Second, func() bool { return p1.Peers() > 0 || p2.Peers() == 2 }) || p1.Peers() > 0 {
+		printEvidence("restarted_peers", p1.Peers(), "other_peers", p2.Peers(), "from_restarted", 0, "duplicates", 0)
+		return
+	}
+	waitFor(t, 5*time.Second, "the second subscription", func() bool {
+		s := *p2.snap.Load()
+		return len(s) == 2 && s[0].subs.match(nil) && s[1].subs.match(nil)
+	})
 	for i := uint64(0); i < 100; i++ {
 		p1.Send(ctx, restartMsg("a", 2, i))
 		p2.Send(ctx, restartMsg("b", 1, i))
 	}
-	// The end marker on p2, resent until it arrives, bounds the wait.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for done := false; !done; {
-		p2.Send(ctx, restartMsg("b", 9, 0))
+	// Both of p2's connections take everything: wait for the last message twice.
+	waitFor(t, 10*time.Second, "the last message on both connections", func() bool {
 		mu.Lock()
-		done = got["b 9 0"] > 0
-		mu.Unlock()
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatal("end marker never arrived")
-		}
-	}
+		defer mu.Unlock()
+		return got["b 1 99"] == 2
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	a, dup := 0, 0
@@ -279,15 +308,9 @@ func TestBareZmq4SubDoesNotReconnect(t *testing.T) {
 		if strings.HasPrefix(k, "a ") {
 			a += c
 		}
-		if c > 1 && !strings.HasPrefix(k, "b 9") {
+		if c > 1 {
 			dup += c - 1
 		}
 	}
-	t.Logf("reconnected: %v; peers of the restarted publisher: %d, of the other: %d; messages from the restarted one: %d; duplicates: %d", reconnected, p1.Peers(), p2.Peers(), a, dup)
-	if a == 0 {
-		t.Errorf("zmq4: the SUB never reconnected to the restarted publisher")
-	}
-	if dup > 0 {
-		t.Errorf("zmq4: %d duplicate messages (the automatic reconnect dialled the other endpoint again)", dup)
-	}
+	printEvidence("restarted_peers", p1.Peers(), "other_peers", p2.Peers(), "from_restarted", a, "duplicates", dup)
 }

@@ -7,66 +7,41 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/syncmq/syncmq/internal/gogroup"
+	"github.com/syncmq/syncmq/internal/ratelog"
 	"go.uber.org/zap"
 )
 
-// ServerConfig configures a Server. Zero fields take the defaults shown.
-type ServerConfig struct {
-	// HandshakeTimeout bounds a new connection's ZMTP handshake. Default 2 s.
-	HandshakeTimeout time.Duration
-	// WriteTimeout bounds writing one reply. Default 2 s.
-	WriteTimeout time.Duration
-	// MaxConns bounds open connections; more are closed at once. Default 1024.
-	MaxConns int
-	// MaxFrame bounds a request frame in bytes. Default 64 KiB.
-	MaxFrame int
-	// MaxFrames bounds the frames of a request. Default 8.
-	MaxFrames int
-	// Security is the ZMTP security mechanism; nil means NULL.
-	Security zmq4.Security
-	// Logger receives debug lines about broken connections; nil means none.
-	Logger *zap.Logger
+// ServerStats is a snapshot of a Server's counters.
+type ServerStats struct {
+	// Conns is the number of open connections.
+	Conns int
+	// Requests counts requests handed to the handler.
+	Requests uint64
+	// TooLarge counts requests handed to the handler marked TooLarge.
+	TooLarge uint64
+	// HandshakeFailed counts connections that failed or timed out in handshake.
+	HandshakeFailed uint64
+	// BadInput counts connections closed for a request over the hard cap
+	// or a REQ peer without its envelope.
+	BadInput uint64
+	// HandlerErrors counts connections closed because the handler failed.
+	HandlerErrors uint64
+	// IdleClosed counts connections closed after IdleTimeout without a request.
+	IdleClosed uint64
+	// Refused counts connections closed on arrival, the sum of the next two.
+	Refused uint64
+	// RefusedConns: MaxConns connections were open.
+	RefusedConns uint64
+	// RefusedPerIP: the source address had MaxConnsPerIP connections.
+	RefusedPerIP uint64
 }
-
-func (c ServerConfig) withDefaults() ServerConfig {
-	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 2 * time.Second
-	}
-	if c.MaxConns <= 0 {
-		c.MaxConns = 1024
-	}
-	if c.MaxFrame <= 0 {
-		c.MaxFrame = 64 << 10
-	}
-	if c.MaxFrames <= 0 {
-		c.MaxFrames = 8
-	}
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	return c
-}
-
-// Peer describes the client connection a request came from.
-type Peer struct {
-	Remote string
-	Type   zmq4.SocketType
-}
-
-// Handler serves one request. It may call reply any number of times (a
-// REQ peer expects exactly one). Returning an error closes the connection.
-// Requests of one connection are served one at a time, in order; requests
-// of different connections concurrently.
-type Handler func(ctx context.Context, p Peer, req [][]byte, reply func(frames ...[]byte) error) error
 
 // Server is the reply side of request/reply: it binds like a ZeroMQ ROUTER,
 // accepts REQ and DEALER peers, and answers each on its own connection.
@@ -78,6 +53,8 @@ type Server struct {
 	g    gogroup.Group
 	ctx  context.Context
 	stop context.CancelFunc
+	ips  *ipLimiter
+	rl   *ratelog.Logger
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
@@ -85,11 +62,21 @@ type Server struct {
 	draining bool          // Shutdown started: no new requests
 	idle     chan struct{} // signalled when busy drops to zero while draining
 
-	refused, broken atomic.Uint64
+	requests, tooLarge, hsFailed, badInput, handlerErrs, idleClosed, refusedConns, refusedPerIP atomic.Uint64
 }
+
+// serverWriters lend reply buffers, so an idle connection holds none.
+var serverWriters = &writerPool{size: 16 << 10}
+
+// serverReadBuffer is a Server connection's read buffer: requests are
+// small, and larger frames are read straight into their own allocation.
+const serverReadBuffer = 4 << 10
 
 // Serve binds endpoint and serves requests with h until Close.
 func Serve(endpoint string, cfg ServerConfig, h Handler) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	addr, err := SplitEndpoint(endpoint)
 	if err != nil {
 		return nil, err
@@ -98,8 +85,15 @@ func Serve(endpoint string, cfg ServerConfig, h Handler) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: listen %s: %w", endpoint, err)
 	}
+	cfg = cfg.withDefaults()
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg.withDefaults(), ln: ln, h: h, ctx: ctx, stop: stop, conns: make(map[net.Conn]struct{}), idle: make(chan struct{}, 1)}
+	s := &Server{
+		cfg: cfg, ln: ln, h: h, ctx: ctx, stop: stop,
+		ips:   newIPLimiter(cfg.MaxConnsPerIP),
+		rl:    ratelog.New(cfg.Logger, 0),
+		conns: make(map[net.Conn]struct{}),
+		idle:  make(chan struct{}, 1),
+	}
 	s.g.Go(s.acceptLoop)
 	return s, nil
 }
@@ -110,34 +104,74 @@ func (s *Server) Endpoint() string { return "tcp://" + s.ln.Addr().String() }
 // Addr returns the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Broken counts connections closed for bad input or failed handshakes.
-func (s *Server) Broken() uint64 { return s.broken.Load() }
+// Broken counts connections closed for bad input, failed handshakes or
+// handler errors.
+func (s *Server) Broken() uint64 {
+	return s.hsFailed.Load() + s.badInput.Load() + s.handlerErrs.Load()
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	conns := len(s.conns)
+	s.mu.Unlock()
+	st := ServerStats{
+		Conns:           conns,
+		Requests:        s.requests.Load(),
+		TooLarge:        s.tooLarge.Load(),
+		HandshakeFailed: s.hsFailed.Load(),
+		BadInput:        s.badInput.Load(),
+		HandlerErrors:   s.handlerErrs.Load(),
+		IdleClosed:      s.idleClosed.Load(),
+		RefusedConns:    s.refusedConns.Load(),
+		RefusedPerIP:    s.refusedPerIP.Load(),
+	}
+	st.Refused = st.RefusedConns + st.RefusedPerIP
+	return st
+}
 
 func (s *Server) acceptLoop() { acceptLoop(s.ln, s.ctx.Done(), s.admit) }
 
-// admit starts serving a new connection, or refuses it beyond MaxConns.
+// admit starts serving a new connection, or refuses it beyond MaxConns
+// or MaxConnsPerIP.
 func (s *Server) admit(nc net.Conn) bool {
+	ip := sourceIP(nc)
 	s.mu.Lock()
 	if len(s.conns) >= s.cfg.MaxConns {
 		s.mu.Unlock()
-		s.refused.Add(1)
-		nc.Close()
+		s.refuse(nc, &s.refusedConns, "refused-conns", "connection refused: too many connections", s.cfg.MaxConns)
+		return true
+	}
+	if !s.ips.acquire(ip) {
+		s.mu.Unlock()
+		s.refuse(nc, &s.refusedPerIP, "refused-per-ip", "connection refused: too many connections from its address", s.cfg.MaxConnsPerIP)
 		return true
 	}
 	s.conns[nc] = struct{}{}
-	ok := s.g.Go(func() { s.serveConn(nc) })
+	ok := s.g.Go(func() { s.serveConn(nc, ip) })
+	if !ok {
+		delete(s.conns, nc)
+	}
 	s.mu.Unlock()
 	if !ok {
+		s.ips.release(ip)
 		nc.Close()
 	}
 	return ok
 }
 
-func (s *Server) serveConn(nc net.Conn) {
+func (s *Server) refuse(nc net.Conn, counter *atomic.Uint64, key, msg string, limit int) {
+	counter.Add(1)
+	s.rl.Warn(key, msg, zap.Stringer("remote", nc.RemoteAddr()), zap.Int("limit", limit))
+	nc.Close()
+}
+
+func (s *Server) serveConn(nc net.Conn, ip netip.Addr) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, nc)
 		s.mu.Unlock()
+		s.ips.release(ip)
 		nc.Close()
 	}()
 	peerType, err := handshake(nc, zmq4.Router, s.cfg.Security, true, s.cfg.HandshakeTimeout)
@@ -145,68 +179,120 @@ func (s *Server) serveConn(nc net.Conn) {
 		err = fmt.Errorf("wire: ROUTER does not talk to %q", peerType)
 	}
 	if err != nil {
-		s.broken.Add(1)
-		s.cfg.Logger.Debug("handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
+		s.hsFailed.Add(1)
+		s.rl.Warn("handshake", "client handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
 		return
 	}
-	p := Peer{Remote: nc.RemoteAddr().String(), Type: peerType}
-	fr := newFrameReader(nc, s.cfg.MaxFrame, s.cfg.MaxFrames)
-	bw := bufio.NewWriterSize(nc, 16<<10)
-	isReq := peerType == zmq4.Req
-	reply := func(frames ...[]byte) error {
-		if isReq {
-			frames = append([][]byte{{}}, frames...)
-		}
-		if err := nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
-			return err
-		}
-		_, err := writeMsg(bw, frames)
-		return err
-	}
-	var frames [][]byte
+	c := &serverConn{s: s, nc: nc, peer: Peer{Remote: nc.RemoteAddr().String(), Type: peerType}}
+	defer c.releaseWriter()
+	c.serve()
+}
+
+// serverConn is one connection of a Server after its handshake.
+type serverConn struct {
+	s     *Server
+	nc    net.Conn
+	peer  Peer
+	bw    *bufio.Writer // borrowed from serverWriters while a reply is written
+	delim bool          // the request being served had an empty delimiter frame
+}
+
+func (c *serverConn) serve() {
+	s := c.s
+	fr := newFrameReader(c.nc, serverReadBuffer, s.cfg.MaxFrame, s.cfg.MaxFrames)
+	fr.slabSize = 0
+	fr.hardCap = s.cfg.hardCap()
 	for {
-		var cmd bool
-		frames, cmd, err = fr.readMsg(frames)
-		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.broken.Add(1)
-				s.cfg.Logger.Debug("request read failed", zap.String("remote", p.Remote), zap.Error(err))
-			}
+		if err := c.nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)); err != nil {
 			return
 		}
-		if cmd {
+		frames, info, err := fr.readMsg(nil)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if info.cmd {
 			continue
 		}
-		req := frames
-		if isReq {
-			if len(req) < 2 || len(req[0]) != 0 {
-				s.broken.Add(1)
-				return // not a REQ envelope: the peer's state machine is broken
-			}
-			req = req[1:]
+		frames, delim, ok := stripDelimiter(c.peer.Type, frames)
+		if !ok {
+			s.badInput.Add(1)
+			s.rl.Warn("bad-input", "REQ request without its envelope", zap.String("remote", c.peer.Remote))
+			return // the peer's state machine is broken
+		}
+		c.delim = delim
+		req := Request{Peer: c.peer, Frames: frames, TooLarge: info.tooLarge, Size: info.size}
+		s.requests.Add(1)
+		if info.tooLarge {
+			s.tooLarge.Add(1)
+			s.rl.Warn("request-too-large", "request over MaxFrame or MaxFrames, answered by the handler", zap.String("remote", c.peer.Remote), zap.Int64("size", info.size), zap.Int("max_frame", s.cfg.MaxFrame))
 		}
 		if !s.beginRequest() {
 			return // shutting down: the peer retries elsewhere or later
 		}
-		err = s.serveRequest(nc, bw, p, req, reply)
+		err = c.serveRequest(req)
 		s.endRequest()
 		if err != nil {
 			return
 		}
+		if fr.br.Buffered() == 0 {
+			c.releaseWriter() // idle until the next request
+		}
+	}
+}
+
+// readFailed counts and logs why reading a request failed.
+func (c *serverConn) readFailed(err error) {
+	s := c.s
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case isTimeout(err):
+		s.idleClosed.Add(1)
+		s.cfg.Logger.Debug("idle connection closed", zap.String("remote", c.peer.Remote), zap.Duration("idle_timeout", s.cfg.IdleTimeout))
+	case errors.Is(err, ErrFrameTooLarge):
+		s.badInput.Add(1)
+		s.rl.Warn("bad-input", "request over the hard cap; connection closed", zap.String("remote", c.peer.Remote), zap.Error(err))
+	default:
+		s.cfg.Logger.Debug("request read failed", zap.String("remote", c.peer.Remote), zap.Error(err))
+	}
+}
+
+func (c *serverConn) reply(frames ...[]byte) error {
+	if c.bw == nil {
+		c.bw = serverWriters.get(c.nc)
+	}
+	if c.delim {
+		frames = append([][]byte{{}}, frames...)
+	}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+		return err
+	}
+	_, err := writeMsg(c.bw, frames)
+	return err
+}
+
+func (c *serverConn) releaseWriter() {
+	if c.bw != nil {
+		serverWriters.put(c.bw)
+		c.bw = nil
 	}
 }
 
 // serveRequest runs the handler and flushes its reply.
-func (s *Server) serveRequest(nc net.Conn, bw *bufio.Writer, p Peer, req [][]byte, reply func(...[]byte) error) error {
-	if err := s.h(s.ctx, p, req, reply); err != nil {
-		s.broken.Add(1)
-		s.cfg.Logger.Debug("handler closed connection", zap.String("remote", p.Remote), zap.Error(err))
+func (c *serverConn) serveRequest(req Request) error {
+	s := c.s
+	if err := s.h(s.ctx, req, c.reply); err != nil {
+		s.handlerErrs.Add(1)
+		s.cfg.Logger.Debug("handler closed connection", zap.String("remote", c.peer.Remote), zap.Error(err))
 		return err
 	}
-	if err := nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+	if c.bw == nil {
+		return nil // no reply
+	}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
 		return err
 	}
-	return bw.Flush()
+	return c.bw.Flush()
 }
 
 // beginRequest counts a request in service, unless Shutdown started.
@@ -234,10 +320,10 @@ func (s *Server) endRequest() {
 
 // Shutdown is the graceful Close: it stops accepting connections and
 // requests, waits until every request being served has flushed its reply
-// or ctx ends, then closes as Close does. A handler may have acted on a
-// request (a publisher counted a subscriber) before its reply is written;
-// Shutdown makes sure that reply still goes out. Idempotent, and safe
-// after Close.
+// or ctx ends (then it returns ctx.Err()), then closes as Close does. A
+// handler may have acted on a request (a publisher counted a subscriber)
+// before its reply is written; Shutdown makes sure that reply still goes
+// out. Idempotent, and safe after Close.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true

@@ -13,7 +13,7 @@ import (
 func TestServerShutdownFlushesReplyInService(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	entered, release := make(chan struct{}), make(chan struct{})
-	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{}, func(ctx context.Context, p Peer, req [][]byte, reply func(...[]byte) error) error {
+	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{}, func(ctx context.Context, req Request, reply func(...[]byte) error) error {
 		close(entered)
 		<-release
 		return reply([]byte("counted"))
@@ -61,7 +61,7 @@ func TestServerShutdownFlushesReplyInService(t *testing.T) {
 func TestServerShutdownBoundedByContext(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{}, func(ctx context.Context, p Peer, req [][]byte, reply func(...[]byte) error) error {
+	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{}, func(ctx context.Context, req Request, reply func(...[]byte) error) error {
 		close(entered)
 		select {
 		case <-release:

@@ -263,7 +263,7 @@ func (s *Sub) session(ctx context.Context, c *subConn, endpoint, addr string) er
 	if !s.deliver(ctx, Delivery{Kind: Connected, Endpoint: endpoint}) {
 		return nil
 	}
-	fr := newFrameReader(nc, s.cfg.MaxFrame, DefaultMaxFrames)
+	fr := newFrameReader(nc, ioBufferSize, s.cfg.MaxFrame, DefaultMaxFrames)
 	var deadlineSet time.Time
 	for {
 		if idle := s.cfg.IdleTimeout; idle > 0 {
@@ -276,13 +276,13 @@ func (s *Sub) session(ctx context.Context, c *subConn, endpoint, addr string) er
 				deadlineSet = now
 			}
 		}
-		frames, cmd, err := fr.readMsg(make([][]byte, 0, 3))
+		frames, info, err := fr.readMsg(make([][]byte, 0, 3))
 		if err != nil {
 			behind := time.Since(time.Unix(0, s.behindAt.Load())) < behindWindow
 			s.deliver(ctx, Delivery{Kind: Disconnected, Endpoint: endpoint, Err: err, Behind: behind})
 			return fmt.Errorf("%w: %v", errSessionEnded, err)
 		}
-		if cmd {
+		if info.cmd {
 			continue // PUB sends no commands we act on
 		}
 		if !s.deliver(ctx, Delivery{Kind: Message, Endpoint: endpoint, Frames: frames}) {

@@ -146,6 +146,11 @@ func (c *handshakeConn) check(b []byte) error {
 	return nil
 }
 
+// TooLargeHead is how many bytes of an oversized frame a Server keeps
+// and hands to its Handler (Request.TooLarge): enough for a request
+// header with an id, so the application can answer with its own error.
+const TooLargeHead = 256
+
 // frameReader reads ZMTP messages from a buffered connection. Frame bodies
 // are carved out of slabs that are never reused, so a frame stays valid for
 // as long as anyone holds it, at the cost of one allocation per slab.
@@ -153,75 +158,128 @@ type frameReader struct {
 	br        *bufio.Reader
 	maxFrame  int
 	maxFrames int
-	slab      []byte
+	// slabSize is the size of the slabs frames are carved from; 0 gives
+	// each frame its own allocation (for readers that see few messages
+	// and should cost nothing while idle).
+	slabSize int
+	slab     []byte
+	// hardCap, if positive, makes the reader lenient: a message with a
+	// frame above maxFrame or more than maxFrames frames is read anyway
+	// as long as its frames total at most hardCap bytes (headers
+	// included); what exceeds the limits is discarded and the message is
+	// reported tooLarge. Beyond hardCap the connection must close.
+	hardCap int64
 }
 
-func newFrameReader(r io.Reader, maxFrame, maxFrames int) *frameReader {
+// msgInfo describes a message readMsg returned.
+type msgInfo struct {
+	// cmd: the message is a command; frames holds its single body (name
+	// length, name, data).
+	cmd bool
+	// tooLarge (lenient readers only): the message exceeded maxFrame or
+	// maxFrames. An oversized frame is cut to its first TooLargeHead
+	// bytes, and frames beyond maxFrames are dropped.
+	tooLarge bool
+	// size is the sum of the frame sizes the peer announced.
+	size int64
+}
+
+func newFrameReader(r io.Reader, bufSize, maxFrame, maxFrames int) *frameReader {
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrame
 	}
 	if maxFrames <= 0 {
 		maxFrames = DefaultMaxFrames
 	}
-	return &frameReader{br: bufio.NewReaderSize(r, ioBufferSize), maxFrame: maxFrame, maxFrames: maxFrames}
+	return &frameReader{br: bufio.NewReaderSize(r, bufSize), maxFrame: maxFrame, maxFrames: maxFrames, slabSize: slabSize}
 }
 
 func (r *frameReader) alloc(n int) []byte {
 	if n > len(r.slab) {
-		if n > slabSize/4 {
+		if r.slabSize == 0 || n > r.slabSize/4 {
 			return make([]byte, n)
 		}
-		r.slab = make([]byte, slabSize)
+		r.slab = make([]byte, r.slabSize)
 	}
 	b := r.slab[:n:n]
 	r.slab = r.slab[n:]
 	return b
 }
 
-// readMsg reads one message or command. For a command, frames holds its
-// single body (name length, name, data) and cmd is true.
-func (r *frameReader) readMsg(frames [][]byte) (_ [][]byte, cmd bool, err error) {
+// readMsg reads one message or command.
+func (r *frameReader) readMsg(frames [][]byte) (_ [][]byte, info msgInfo, err error) {
 	frames = frames[:0]
+	var total int64 // header and body bytes of the message so far
 	for {
 		flags, err := r.br.ReadByte()
 		if err != nil {
-			if len(frames) > 0 {
+			if len(frames) > 0 || total > 0 {
 				err = noEOF(err) // inside a multipart message
 			}
-			return frames, false, err
+			return frames, info, err
 		}
 		var size uint64
+		hdr := int64(2)
 		if flags&flagLong != 0 {
 			// Peek, not ReadFull into an array: the array would escape.
 			b, err := r.br.Peek(8)
 			if err != nil {
-				return frames, false, noEOF(err)
+				return frames, info, noEOF(err)
 			}
 			size = binary.BigEndian.Uint64(b)
 			_, _ = r.br.Discard(8)
+			hdr = 9
 		} else {
 			b, err := r.br.ReadByte()
 			if err != nil {
-				return frames, false, noEOF(err)
+				return frames, info, noEOF(err)
 			}
 			size = uint64(b)
 		}
-		if size > uint64(r.maxFrame) {
-			return frames, false, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, size, r.maxFrame)
+		over := size > uint64(r.maxFrame) || len(frames) == r.maxFrames
+		if over && r.hardCap <= 0 {
+			if size > uint64(r.maxFrame) {
+				return frames, info, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, size, r.maxFrame)
+			}
+			return frames, info, fmt.Errorf("%w: limit %d", ErrTooManyFrames, r.maxFrames)
 		}
-		if len(frames) == r.maxFrames {
-			return frames, false, fmt.Errorf("%w: limit %d", ErrTooManyFrames, r.maxFrames)
+		if r.hardCap > 0 {
+			if size > uint64(r.hardCap) || total+hdr+int64(size) > r.hardCap {
+				return frames, info, fmt.Errorf("%w: message of more than %d bytes", ErrFrameTooLarge, r.hardCap)
+			}
+			total += hdr + int64(size)
 		}
-		body := r.alloc(int(size))
-		if _, err := io.ReadFull(r.br, body); err != nil {
-			return frames, false, noEOF(err)
+		info.size += int64(size)
+		switch {
+		case !over:
+			body := r.alloc(int(size))
+			if _, err := io.ReadFull(r.br, body); err != nil {
+				return frames, info, noEOF(err)
+			}
+			frames = append(frames, body)
+		case len(frames) < r.maxFrames:
+			// Keep the head of an oversized frame, discard the rest.
+			info.tooLarge = true
+			body := r.alloc(min(int(size), TooLargeHead))
+			if _, err := io.ReadFull(r.br, body); err != nil {
+				return frames, info, noEOF(err)
+			}
+			frames = append(frames, body)
+			if _, err := r.br.Discard(int(size) - len(body)); err != nil {
+				return frames, info, noEOF(err)
+			}
+		default:
+			info.tooLarge = true // a frame beyond maxFrames
+			if _, err := r.br.Discard(int(size)); err != nil {
+				return frames, info, noEOF(err)
+			}
 		}
-		frames = append(frames, body)
 		if flags&flagCommand != 0 {
-			return frames, true, nil
+			info.cmd = true
+			return frames, info, nil
 		}
 		if flags&flagMore == 0 {
-			return frames, false, nil
+			return frames, info, nil
 		}
 	}
 }
@@ -281,4 +339,22 @@ func commandName(body []byte) (name string, data []byte) {
 		return "", nil
 	}
 	return string(body[1 : 1+body[0]]), body[1+body[0]:]
+}
+
+// appendMsg appends frames as one ZMTP message to dst.
+func appendMsg(dst []byte, frames [][]byte) []byte {
+	for i, f := range frames {
+		var flags byte
+		if i < len(frames)-1 {
+			flags = flagMore
+		}
+		if len(f) > 255 {
+			dst = append(dst, flags|flagLong)
+			dst = binary.BigEndian.AppendUint64(dst, uint64(len(f)))
+		} else {
+			dst = append(dst, flags, byte(len(f)))
+		}
+		dst = append(dst, f...)
+	}
+	return dst
 }

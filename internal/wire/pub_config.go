@@ -1,0 +1,129 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"go.uber.org/zap"
+)
+
+// PubConfig configures a Pub. Zero fields take the defaults of
+// DefaultPubConfig.
+type PubConfig struct {
+	// QueueBytes is the soft bound of each connection's queue, in bytes
+	// (frame bytes plus 9 bytes of framing per frame): Send paces the
+	// publisher to the fastest matching subscriber by waiting while every
+	// matching connection has more than QueueBytes queued. A subscriber
+	// slower than the others falls behind without slowing them. Default
+	// 4 MiB.
+	QueueBytes int
+	// MaxQueueBytes is the hard bound, in bytes. A connection whose queue
+	// would exceed it is disconnected as a slow consumer. It also bounds
+	// the Pub's total of queued bytes, each message counted once however
+	// many connections hold it: when a Send takes the total above it, the
+	// connection furthest behind is disconnected, provided it is more than
+	// 2 × QueueBytes behind. A message larger than the bound is still
+	// queued for a connection whose queue is empty. Default 64 MiB; at
+	// least QueueBytes.
+	MaxQueueBytes int
+	// SlowTimeout is how long a write of at most 64 KiB to a subscriber
+	// may take; a subscriber that does not take that much within it is
+	// disconnected as a slow consumer. Default 500 ms.
+	SlowTimeout time.Duration
+	// HandshakeTimeout bounds a new connection's ZMTP handshake. Default 2 s.
+	HandshakeTimeout time.Duration
+	// MaxPending bounds connections that are still handshaking; more are
+	// closed at once. Default 256.
+	MaxPending int
+	// MaxPeers bounds connected subscribers; more are closed after their
+	// handshake. Default 4096.
+	MaxPeers int
+	// MaxConnsPerIP bounds the connections (handshaking or connected) from
+	// one source IP address; more are closed at once. Default 256.
+	MaxConnsPerIP int
+	// MaxSubscriptions bounds the distinct prefixes one connection may
+	// subscribe; the connection that subscribes one more is closed.
+	// Default 1024.
+	MaxSubscriptions int
+	// Security is the ZMTP security mechanism; nil means NULL.
+	Security zmq4.Security
+	// OnEvent, if set, is called for connects, subscriptions, disconnects
+	// and slow consumers (see PeerEvent for their order). It is called from
+	// the Pub's goroutines and must not block.
+	OnEvent func(PeerEvent)
+	// Logger receives warnings about refused and misbehaving connections,
+	// at most one line per reason per 10 s, and debug lines about
+	// disconnections; nil means none.
+	Logger *zap.Logger
+}
+
+// DefaultPubConfig returns the configuration zero fields default to.
+func DefaultPubConfig() PubConfig {
+	return PubConfig{
+		QueueBytes:       4 << 20,
+		MaxQueueBytes:    64 << 20,
+		SlowTimeout:      500 * time.Millisecond,
+		HandshakeTimeout: DefaultHandshakeTimeout,
+		MaxPending:       256,
+		MaxPeers:         4096,
+		MaxConnsPerIP:    256,
+		MaxSubscriptions: 1024,
+	}
+}
+
+func (c PubConfig) withDefaults() PubConfig {
+	d := DefaultPubConfig()
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = d.QueueBytes
+	}
+	if c.MaxQueueBytes <= 0 {
+		c.MaxQueueBytes = max(d.MaxQueueBytes, c.QueueBytes)
+	}
+	if c.SlowTimeout <= 0 {
+		c.SlowTimeout = d.SlowTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = d.MaxPending
+	}
+	if c.MaxPeers <= 0 {
+		c.MaxPeers = d.MaxPeers
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = d.MaxConnsPerIP
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = d.MaxSubscriptions
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// Validate reports a configuration Listen would refuse: negative values
+// and a MaxQueueBytes below QueueBytes.
+func (c PubConfig) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"QueueBytes", int64(c.QueueBytes)}, {"MaxQueueBytes", int64(c.MaxQueueBytes)},
+		{"SlowTimeout", int64(c.SlowTimeout)}, {"HandshakeTimeout", int64(c.HandshakeTimeout)},
+		{"MaxPending", int64(c.MaxPending)}, {"MaxPeers", int64(c.MaxPeers)},
+		{"MaxConnsPerIP", int64(c.MaxConnsPerIP)}, {"MaxSubscriptions", int64(c.MaxSubscriptions)},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("wire: PubConfig.%s is negative", f.name))
+		}
+	}
+	if d := c.withDefaults(); d.MaxQueueBytes < d.QueueBytes {
+		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxQueueBytes %d is below QueueBytes %d", d.MaxQueueBytes, d.QueueBytes))
+	}
+	return errors.Join(errs...)
+}
