@@ -181,6 +181,9 @@ func (p *Pub) open(nc net.Conn, id ConnID, ip netip.Addr) {
 		p.ips.release(ip)
 		return
 	}
+	if tc, ok := nc.(*net.TCPConn); ok && p.cfg.SendBuffer > 0 {
+		_ = tc.SetWriteBuffer(p.cfg.SendBuffer) // best effort: the OS may clamp it
+	}
 	pr := newPeer(p, id, nc, ip)
 	p.mu.Lock()
 	select {
