@@ -16,7 +16,7 @@ import (
 )
 
 // testPublisher is the PUB side of a scenario: a wire.Pub, or a bare zmq4
-// PUB for the SYNCMQ_BARE_ZMQ4 variants.
+// PUB for the bare-zmq4 tests.
 type testPublisher interface {
 	Endpoint() string
 	Send(ctx context.Context, frames [][]byte) error
