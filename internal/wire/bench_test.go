@@ -2,7 +2,10 @@ package wire
 
 import (
 	"context"
+	"net"
+	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,6 +46,7 @@ func timedRun(b *testing.B, size int, send func() error, received *atomic.Int64,
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		if err := send(); err != nil {
@@ -57,6 +61,7 @@ func timedRun(b *testing.B, size int, send func() error, received *atomic.Int64,
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	reportCPU(b, cpu0)
 	got := received.Load()
 	if got < int64(b.N) {
 		b.Logf("received %d of %d within %v", got, b.N, benchBox)
@@ -139,4 +144,65 @@ func benchZmq4(b *testing.B, size int) float64 {
 	sub.Close() // ends a Recv still waiting after the box
 	<-recvDone
 	return rate
+}
+
+// BenchmarkIdleConns measures what 1,000 idle subscriber connections
+// (handshaked and subscribed, nothing published) cost a Pub: heap and
+// goroutine stack per connection, after a collection. The test's own
+// side of each connection (a net.Conn) is included.
+//
+//	go test -run '^$' -bench IdleConns -benchtime 1x -count 3 ./internal/wire/
+func BenchmarkIdleConns(b *testing.B) {
+	const n = 1000
+	for i := 0; i < b.N; i++ {
+		heap0, stack0 := memInUse()
+		subscribed := make(chan struct{}, n)
+		p, err := Listen("tcp://127.0.0.1:0", PubConfig{MaxConnsPerIP: n, OnEvent: func(ev PeerEvent) {
+			if ev.Type == PeerSubscribed {
+				subscribed <- struct{}{}
+			}
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns := make([]net.Conn, 0, n)
+		for j := 0; j < n; j++ {
+			conns = append(conns, dialRawSub(b, p.Endpoint(), "t", 0))
+		}
+		for j := 0; j < n; j++ {
+			<-subscribed
+		}
+		heap1, stack1 := memInUse()
+		b.ReportMetric(float64(heap1-heap0)/n, "heap-B/conn")
+		b.ReportMetric(float64(stack1-stack0)/n, "stack-B/conn")
+		p.Close()
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}
+}
+
+// memInUse returns the heap and stack memory in use after a collection.
+func memInUse() (heap, stack uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse, ms.StackInuse
+}
+
+// processCPU returns the CPU time the process used so far, user and
+// system. Benchmarks report it per operation next to the wall time: on a
+// shared machine the wall time says as much about the neighbours as about
+// the code.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the process CPU time per operation since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((processCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

@@ -65,6 +65,7 @@ type Client struct {
 	addr     string
 	ctx      context.Context // ends at Close
 	cancel   context.CancelFunc
+	now      func() time.Time // the clock IdleClose is measured on; tests replace it
 
 	mu       sync.Mutex
 	nc       net.Conn
@@ -81,7 +82,7 @@ func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Client{cfg: cfg.withDefaults(), endpoint: endpoint, addr: addr, ctx: ctx, cancel: cancel}, nil
+	return &Client{cfg: cfg.withDefaults(), endpoint: endpoint, addr: addr, ctx: ctx, cancel: cancel, now: time.Now}, nil
 }
 
 // Endpoint returns the server endpoint.
@@ -153,7 +154,7 @@ func (c *Client) attempt(ctx context.Context, frames [][]byte, fn func([][]byte)
 		return nil, err
 	}
 	deadline := time.Now().Add(c.cfg.Timeout)
-	if c.nc != nil && time.Since(c.lastUsed) >= c.cfg.IdleClose {
+	if c.nc != nil && c.now().Sub(c.lastUsed) >= c.cfg.IdleClose {
 		c.reset() // the server may be closing it as idle right now
 	}
 	if err := c.connect(ctx, deadline); err != nil {
@@ -190,7 +191,7 @@ func (c *Client) attempt(ctx context.Context, frames [][]byte, fn func([][]byte)
 			}
 			reply = reply[1:]
 		}
-		c.lastUsed = time.Now()
+		c.lastUsed = c.now()
 		if fn == nil {
 			return reply, nil
 		}
@@ -234,7 +235,7 @@ func (c *Client) connect(ctx context.Context, deadline time.Time) error {
 	c.nc = nc
 	c.fr = newFrameReader(nc, ioBufferSize, c.cfg.MaxFrame, DefaultMaxFrames)
 	c.bw = bufio.NewWriterSize(nc, 4096)
-	c.lastUsed = time.Now()
+	c.lastUsed = c.now()
 	return nil
 }
 

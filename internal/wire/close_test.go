@@ -17,8 +17,7 @@ import (
 )
 
 // drainScenario queues n messages while the subscriber is not reading,
-// then calls finish (Shutdown, or zmq4's Close) while the
-// subscriber reads. It returns what the subscriber got before its
+// then calls finish (Shutdown) while the subscriber reads. It returns what the subscriber got before its
 // connection ended, and how many it had not received when finish began.
 func drainScenario(t *testing.T, pub testPublisher, subscribed func() bool, n int, finish func()) (got, pending int, errs []string) {
 	ctx := testCtx(t, time.Minute)
@@ -64,7 +63,7 @@ func drainScenario(t *testing.T, pub testPublisher, subscribed func() bool, n in
 	return got, pending, errs
 }
 
-// TestDrainDeliversEverything is defect 6, first half: zmq4's Close
+// TestShutdownDeliversEverything is defect 6, first half: zmq4's Close
 // closes the connections while its writer goroutine still holds queued
 // messages, so they are lost. wire.Pub.Shutdown writes everything queued,
 // half-closes and waits for the subscriber to hang up: 100,000 messages

@@ -126,26 +126,12 @@ func zmtpGreeting(server bool) []byte {
 type eventLog struct {
 	mu     sync.Mutex
 	events []PeerEvent
-	at     []time.Time
 }
 
 func (l *eventLog) add(ev PeerEvent) {
 	l.mu.Lock()
 	l.events = append(l.events, ev)
-	l.at = append(l.at, time.Now())
 	l.mu.Unlock()
-}
-
-// firstAt returns when the first event of typ was recorded.
-func (l *eventLog) firstAt(typ PeerEventType) time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i, ev := range l.events {
-		if ev.Type == typ {
-			return l.at[i]
-		}
-	}
-	return time.Time{}
 }
 
 func (l *eventLog) of(typ PeerEventType) []PeerEvent {

@@ -157,9 +157,12 @@ func (pr *peer) writeLoop() {
 				for _, m := range batch {
 					small = appendMsg(small, m.Frames)
 					ends = append(ends, fed+int64(len(small)))
-					pr.written(m)
 				}
 				fed += int64(len(small))
+				pr.written(int64(total))
+				for _, m := range batch {
+					p.unref(m, m.size())
+				}
 				if len(small) > 0 {
 					_, err = dw.Write(small)
 				}
@@ -167,7 +170,9 @@ func (pr *peer) writeLoop() {
 				if bw == nil {
 					bw = pubWriters.get(dw)
 				}
+				var handed int64 // bytes handed to bw and not yet accounted for
 				for _, m := range batch {
+					size := m.size()
 					if err == nil {
 						var n int
 						n, err = writeMsg(bw, m.Frames)
@@ -176,8 +181,15 @@ func (pr *peer) writeLoop() {
 							ends = append(ends, fed)
 						}
 					}
-					pr.written(m)
+					p.unref(m, size)
+					// Account in steps of the buffer size: often enough for
+					// a waiting Send, rarely enough to stay cheap.
+					if handed += int64(size); handed >= ioBufferSize {
+						pr.written(handed)
+						handed = 0
+					}
 				}
+				pr.written(handed)
 				if err == nil {
 					err = bw.Flush()
 				}
@@ -213,15 +225,13 @@ func (pr *peer) writeLoop() {
 	}
 }
 
-// written accounts for message m handed to a write buffer: its queue
-// shrinks (waking a Send that waits for it), and its reference goes.
-func (pr *peer) written(m *Msg) {
-	p := pr.pub
-	size := m.size()
-	if before, after := pr.q.written(size); before > int64(p.cfg.QueueBytes) && after <= int64(p.cfg.QueueBytes) {
-		p.wake()
+// written accounts for n bytes of messages handed to a write buffer: the
+// queue shrinks, waking a Send that waits for it.
+func (pr *peer) written(n int64) {
+	soft := int64(pr.pub.cfg.QueueBytes)
+	if before, after := pr.q.written(n); before > soft && after <= soft {
+		pr.pub.wake()
 	}
-	p.unref(m, size)
 }
 
 // deadlineWriter writes to a connection in pieces of at most ioBufferSize

@@ -77,7 +77,8 @@ type Pub struct {
 	waitMu  sync.Mutex
 	waitCh  chan struct{}
 
-	held    atomic.Int64 // bytes of distinct messages referenced by queues or Sends
+	held    atomic.Int64  // bytes of distinct messages referenced by queues or Sends
+	sendSeq atomic.Uint64 // numbers Sends, so queues know how far behind they are
 	evictMu sync.Mutex
 
 	sent, slow, dropped, waits, hsFailed, badInput, tooManySubs, kicked atomic.Uint64
@@ -180,6 +181,9 @@ func (p *Pub) open(nc net.Conn, id ConnID, ip netip.Addr) {
 		p.ips.release(ip)
 		return
 	}
+	if tc, ok := nc.(*net.TCPConn); ok && p.cfg.SendBuffer > 0 {
+		_ = tc.SetWriteBuffer(p.cfg.SendBuffer) // best effort: the OS may clamp it
+	}
 	pr := newPeer(p, id, nc, ip)
 	p.mu.Lock()
 	select {
@@ -272,13 +276,14 @@ func (p *Pub) Send(ctx context.Context, m *Msg) error {
 	topic, size := topicOf(m), m.size()
 	p.ref(m, size)
 	defer p.unref(m, size)
+	seq := p.sendSeq.Add(1)
 	matched, room := false, false
 	for _, pr := range *p.snap.Load() {
 		if !pr.subs.match(topic) {
 			continue
 		}
 		matched = true
-		if p.queue(pr, m, size) {
+		if p.queue(pr, m, seq, size) {
 			room = true
 		}
 	}
@@ -312,7 +317,7 @@ func (p *Pub) SendTo(ctx context.Context, id ConnID, m *Msg) (bool, error) {
 	size := m.size()
 	p.ref(m, size)
 	defer p.unref(m, size)
-	b, res := pr.q.push(m, size, p.cfg.MaxQueueBytes)
+	b, res := pr.q.push(m, p.sendSeq.Add(1), size, p.cfg.MaxQueueBytes)
 	switch res {
 	case pushOver:
 		p.sent.Add(1)
@@ -335,8 +340,8 @@ func (p *Pub) SendTo(ctx context.Context, id ConnID, m *Msg) (bool, error) {
 // queue offers m to pr and reports whether pr's queue is within
 // QueueBytes afterwards. A queue that m would take above MaxQueueBytes
 // cuts the connection.
-func (p *Pub) queue(pr *peer, m *Msg, size int) bool {
-	b, res := pr.q.push(m, size, p.cfg.MaxQueueBytes)
+func (p *Pub) queue(pr *peer, m *Msg, seq uint64, size int) bool {
+	b, res := pr.q.push(m, seq, size, p.cfg.MaxQueueBytes)
 	switch res {
 	case pushed:
 		p.sent.Add(1)
@@ -349,9 +354,13 @@ func (p *Pub) queue(pr *peer, m *Msg, size int) bool {
 }
 
 // evict enforces MaxQueueBytes on the Pub as a whole: while the queues
-// hold more, it cuts the connection furthest behind, if that one is more
-// than 2 × QueueBytes behind and holds more than one message. A
-// connection that paces Send is never that far behind.
+// hold more, it cuts the connection furthest behind, the one whose oldest
+// unwritten message is the oldest, among those more than 2 × QueueBytes
+// behind with messages waiting behind the batch their writer is writing
+// (one huge message alone is not a reason). A connection that paces Send
+// is never that far behind; and a reader of many topics, whose queue is
+// long because its traffic is, is not taken for the subscriber of one
+// topic that stopped reading long ago.
 func (p *Pub) evict() {
 	if !p.evictMu.TryLock() {
 		return // another Send is at it
@@ -359,16 +368,18 @@ func (p *Pub) evict() {
 	defer p.evictMu.Unlock()
 	for p.held.Load() > int64(p.cfg.MaxQueueBytes) {
 		var victim *peer
-		most := 2 * int64(p.cfg.QueueBytes)
+		var victimBytes int64
+		var oldest uint64
 		for _, pr := range *p.snap.Load() {
-			if b := pr.q.bytes.Load(); b > most && pr.q.count.Load() > 1 {
-				victim, most = pr, b
+			b, first, waiting := pr.q.behind()
+			if b > 2*int64(p.cfg.QueueBytes) && waiting && (victim == nil || first < oldest) {
+				victim, victimBytes, oldest = pr, b, first
 			}
 		}
 		if victim == nil {
 			return
 		}
-		victim.kill(fmt.Errorf("%w: %d bytes behind while the publisher holds more than MaxQueueBytes (%d)", ErrSlowConsumer, most, p.cfg.MaxQueueBytes))
+		victim.kill(fmt.Errorf("%w: %d bytes behind while the publisher holds more than MaxQueueBytes (%d)", ErrSlowConsumer, victimBytes, p.cfg.MaxQueueBytes))
 	}
 }
 
@@ -402,14 +413,14 @@ func (p *Pub) paced(topic []byte, only *peer) bool {
 			return true
 		default:
 		}
-		return only.q.bytes.Load() <= soft
+		return only.q.queued() <= soft
 	}
 	matched := false
 	for _, pr := range *p.snap.Load() {
 		if !pr.subs.match(topic) {
 			continue
 		}
-		if pr.q.bytes.Load() <= soft {
+		if pr.q.queued() <= soft {
 			return true
 		}
 		matched = true

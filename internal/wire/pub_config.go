@@ -28,6 +28,13 @@ type PubConfig struct {
 	// queued for a connection whose queue is empty. Default 64 MiB; at
 	// least QueueBytes.
 	MaxQueueBytes int
+	// SendBuffer sets each connection's kernel send buffer (SO_SNDBUF), in
+	// bytes; Linux doubles it. Zero leaves it to the OS, which grows it
+	// up to net.ipv4.tcp_wmem's maximum (4 MiB by default). What a stalled
+	// subscriber holds in the kernel is not in its queue: until that
+	// buffer is full, its queue stays empty and it paces Send as if it
+	// were fast.
+	SendBuffer int
 	// SlowTimeout is how long a write of at most 64 KiB to a subscriber
 	// may take; a subscriber that does not take that much within it is
 	// disconnected as a slow consumer. Default 500 ms.
@@ -113,7 +120,7 @@ func (c PubConfig) Validate() error {
 		name string
 		v    int64
 	}{
-		{"QueueBytes", int64(c.QueueBytes)}, {"MaxQueueBytes", int64(c.MaxQueueBytes)},
+		{"QueueBytes", int64(c.QueueBytes)}, {"MaxQueueBytes", int64(c.MaxQueueBytes)}, {"SendBuffer", int64(c.SendBuffer)},
 		{"SlowTimeout", int64(c.SlowTimeout)}, {"HandshakeTimeout", int64(c.HandshakeTimeout)},
 		{"MaxPending", int64(c.MaxPending)}, {"MaxPeers", int64(c.MaxPeers)},
 		{"MaxConnsPerIP", int64(c.MaxConnsPerIP)}, {"MaxSubscriptions", int64(c.MaxSubscriptions)},

@@ -31,8 +31,9 @@ type ServerConfig struct {
 	// A request of more than 16 × MaxFrame bytes in all closes the
 	// connection. Default 64 KiB.
 	MaxFrame int
-	// MaxFrames bounds the frames of a request; frames beyond it are
-	// discarded and the request is marked TooLarge. Default 8.
+	// MaxFrames bounds the frames of a request as sent, an empty
+	// delimiter included; frames beyond it are discarded and the request
+	// is marked TooLarge. Default 8.
 	MaxFrames int
 	// Security is the ZMTP security mechanism; nil means NULL.
 	Security zmq4.Security

@@ -9,7 +9,7 @@ import (
 
 // smallSubs is how many prefixes a subSet keeps in a plain slice, matched
 // by scanning; beyond it, prefixes live in a map.
-const smallSubs = 8
+const smallSubs = 16
 
 // subSet is the set of subscription prefixes of one connection. One
 // goroutine (the connection's reader) changes it; any number match
