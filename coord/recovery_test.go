@@ -192,6 +192,12 @@ func TestRecoveryStalledSubscriber(t *testing.T) {
 				c.Expect = 2
 				c.History = recovery.HistoryConfig{MaxMessages: tc.retention, MaxBytes: 256 << 20, MaxTopics: 4}
 				c.Wire.SlowTimeout = 200 * time.Millisecond
+				// Send paces to the fastest subscriber: the stalled one is cut
+				// once it is MaxQueueBytes behind, or its buffers are full and
+				// it takes nothing for SlowTimeout. Keep those buffers small
+				// enough for the stall to fill them.
+				c.Wire.MaxQueueBytes = 16 << 20
+				c.Wire.SendBuffer = 64 << 10
 			})
 			healthy, stalled := newRecorder(n), newRecorder(0)
 			stream := recovery.DefaultStreamConfig()
@@ -199,6 +205,7 @@ func TestRecoveryStalledSubscriber(t *testing.T) {
 			testSubscriber(t, SubscriberConfig{Connect: p.Endpoint(), Sync: p.SyncEndpoint(), ID: "healthy"}, healthy)
 			cfg := SubscriberConfig{Connect: p.Endpoint(), Sync: p.SyncEndpoint(), ID: "stalled", Stream: stream,
 				Handler: stall(stalled, 20_000, 5*time.Second)}
+			cfg.Wire.RecvQueue = 16
 			sub, err := NewSubscriber(cfg)
 			if err != nil {
 				t.Fatal(err)
