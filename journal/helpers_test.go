@@ -25,9 +25,11 @@ func payloadOf(topic string, seq uint64, size int) []byte {
 		size = int(seq*7%53) + 1
 	}
 	p := make([]byte, size)
-	binary.BigEndian.PutUint64(p[:min(8, size)], seq)
-	copy(p[min(8, size):], topic)
-	for i := 8 + len(topic); i < size; i++ {
+	var s [8]byte
+	binary.LittleEndian.PutUint64(s[:], seq) // low bytes first, so short payloads differ too
+	n := copy(p, s[:])
+	n += copy(p[n:], topic)
+	for i := n; i < size; i++ {
 		p[i] = byte(seq) + byte(i)
 	}
 	return p
@@ -185,3 +187,7 @@ func must(t testing.TB, err error) {
 }
 
 var _ = fmt.Sprint
+
+func filepathGlob(dir, pattern string) ([]string, error) { return filepath.Glob(filepath.Join(dir, pattern)) }
+
+func removeFile(p string) error { return os.Remove(p) }
