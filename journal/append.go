@@ -432,28 +432,61 @@ func (j *Journal) newSegment() error {
 }
 
 // roll seals the active segment and starts the next. Called with wmu held
-// and nothing staged. If the new segment cannot be created, the journal
-// has no active segment and the next append tries again.
+// and nothing staged. The sealed segment's fsync, close and snapshot are
+// left to the background goroutine, so Append does not wait for them. If
+// the new segment cannot be created, the journal has no active segment
+// and the next append tries again.
 func (j *Journal) roll() error {
-	if err := j.seal(true); err != nil {
-		return err
-	}
+	j.seal(true)
 	return j.newSegment()
 }
 
-// seal syncs (unless SyncNever) and closes the active segment and writes
-// its index snapshot (with snapshot). Called with wmu held.
-func (j *Journal) seal(snapshot bool) error {
+// sealJob is a sealed segment whose file the background goroutine syncs,
+// closes and snapshots.
+type sealJob struct {
+	seg *segment
+	f   segmentFile
+}
+
+// seal takes the active segment out of service. With async it queues the
+// rest for the background goroutine and returns nil; otherwise it syncs
+// (unless SyncNever or failed), closes and snapshots it now. Called with
+// wmu held.
+func (j *Journal) seal(async bool) error {
 	seg, f := j.act, j.actFile
 	j.fileMu.Lock()
 	j.syncF = nil
 	j.fileMu.Unlock()
+	j.mu.Lock()
+	j.act = nil
+	j.mu.Unlock()
+	j.actFile = nil
+	if async {
+		j.sealMu.Lock()
+		j.sealQ = append(j.sealQ, sealJob{seg: seg, f: f})
+		j.sealMu.Unlock()
+		select {
+		case j.sealWake <- struct{}{}:
+		default:
+		}
+		return nil
+	}
+	err := j.finishSeal(seg, f, j.failed == nil)
+	if err != nil {
+		j.fail(err)
+	}
+	return err
+}
+
+// finishSeal syncs (when doSync and the mode syncs), closes and, unless
+// the segment was deleted meanwhile, snapshots a sealed segment. A
+// failed sync is returned for the caller to fail the journal with.
+func (j *Journal) finishSeal(seg *segment, f segmentFile, doSync bool) error {
 	var err error
-	if j.cfg.Sync != SyncNever && j.failed == nil {
+	if doSync && j.cfg.Sync == SyncInterval {
 		if err = f.Sync(); err != nil {
 			j.st.syncErrors.Add(1)
 			err = fmt.Errorf("journal: sync segment %d: %w", seg.id, err)
-			j.fail(err)
 		} else {
 			j.st.syncs.Add(1)
 		}
@@ -461,23 +494,45 @@ func (j *Journal) seal(snapshot bool) error {
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("journal: close segment %d: %w", seg.id, cerr)
 	}
-	j.mu.Lock()
-	j.act = nil
-	j.mu.Unlock()
-	j.actFile = nil
-	if snapshot && err == nil {
+	if err == nil {
 		j.writeSnapshot(seg)
 	}
 	return err
 }
 
-// writeSnapshot writes the index snapshot of a sealed segment. A failure
-// is logged, not returned: the snapshot only speeds up Open.
+// runSeals finishes the queued seals. Called by the background goroutine.
+func (j *Journal) runSeals() {
+	for {
+		j.sealMu.Lock()
+		if len(j.sealQ) == 0 {
+			j.sealMu.Unlock()
+			return
+		}
+		job := j.sealQ[0]
+		j.sealQ[0] = sealJob{}
+		j.sealQ = j.sealQ[1:]
+		j.sealMu.Unlock()
+		if err := j.finishSeal(job.seg, job.f, !j.failedFlag.Load()); err != nil {
+			j.wmu.Lock()
+			j.fail(err)
+			j.wmu.Unlock()
+		}
+	}
+}
+
+// writeSnapshot writes the index snapshot of a sealed segment, unless it
+// was deleted. A failure is logged, not returned: the snapshot only
+// speeds up Open. A snapshot written just as the segment is deleted is
+// removed by the next Open.
 func (j *Journal) writeSnapshot(seg *segment) {
 	j.mu.RLock()
-	j.tmp = appendSnapshot(j.tmp[:0], seg)
+	if j.idx.seg(seg.id) != seg {
+		j.mu.RUnlock()
+		return
+	}
+	j.snapBuf = appendSnapshot(j.snapBuf[:0], seg)
 	j.mu.RUnlock()
-	if err := j.writeFileAtomic(seg.snapPath(), j.tmp, false); err != nil {
+	if err := j.writeFileAtomic(seg.snapPath(), j.snapBuf, false); err != nil {
 		j.lg.Warn("journal: cannot write index snapshot; the segment will be scanned at the next open",
 			zap.Uint32("segment", seg.id), zap.Error(err))
 	}

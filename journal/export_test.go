@@ -61,3 +61,6 @@ func DecodeSnapshot(b []byte) error { _, err := decodeSnapshot(b); return err }
 
 // DecodeMeta exposes the JOURNAL file decoder to the fuzz target.
 func DecodeMeta(b []byte) error { _, err := decodeMeta(b); return err }
+
+// EncodeSegmentHeader encodes the header of segment id.
+func EncodeSegmentHeader(pub envelope.ID, id uint32) []byte { return appendSegHeader(nil, pub, id) }

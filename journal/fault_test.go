@@ -30,7 +30,9 @@ type diskFile struct {
 	size int64
 }
 
-func (d *disk) wrap(f journal.SegmentFile) journal.SegmentFile { return &diskFile{SegmentFile: f, d: d} }
+func (d *disk) wrap(f journal.SegmentFile) journal.SegmentFile {
+	return &diskFile{SegmentFile: f, d: d}
+}
 
 func (d *disk) set(f func(d *disk)) {
 	d.mu.Lock()

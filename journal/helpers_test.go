@@ -3,7 +3,6 @@ package journal_test
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -186,8 +185,9 @@ func must(t testing.TB, err error) {
 	}
 }
 
-var _ = fmt.Sprint
 
-func filepathGlob(dir, pattern string) ([]string, error) { return filepath.Glob(filepath.Join(dir, pattern)) }
+func filepathGlob(dir, pattern string) ([]string, error) {
+	return filepath.Glob(filepath.Join(dir, pattern))
+}
 
 func removeFile(p string) error { return os.Remove(p) }

@@ -58,6 +58,14 @@ type Journal struct {
 	act *segment    // active segment; nil if creating it failed
 	cur *epochState // active epoch; nil before the first Begin or Append
 
+	// sealQ holds sealed segments for the background goroutine.
+	sealMu   sync.Mutex
+	sealQ    []sealJob
+	sealWake chan struct{}
+	// snapBuf encodes snapshots: used by Open, then by the background
+	// goroutine, then by Close after it stopped; never by two at once.
+	snapBuf []byte
+
 	maxEpoch   atomic.Uint64
 	failedFlag atomic.Bool
 	closed     atomic.Bool
@@ -99,7 +107,7 @@ func Open(dir string, cfg Config) (*Journal, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	j := &Journal{dir: dir, cfg: cfg, lg: cfg.Logger}
+	j := &Journal{dir: dir, cfg: cfg, lg: cfg.Logger, sealWake: make(chan struct{}, 1)}
 	if j.lg == nil {
 		j.lg = zap.NewNop()
 	}
@@ -358,8 +366,9 @@ func (j *Journal) syncActive(force bool) error {
 	return nil
 }
 
-// background syncs the active segment every SyncInterval (SyncInterval
-// mode) and applies Retention.MaxAge about every second.
+// background finishes sealed segments (sync, close, snapshot), syncs the
+// active segment every SyncInterval (SyncInterval mode) and applies
+// Retention.MaxAge about every second.
 func (j *Journal) background() {
 	defer close(j.done)
 	var syncC, ageC <-chan time.Time
@@ -376,7 +385,10 @@ func (j *Journal) background() {
 	for {
 		select {
 		case <-j.stop:
+			j.runSeals()
 			return
+		case <-j.sealWake:
+			j.runSeals()
 		case <-syncC:
 			_ = j.syncActive(false) // a failure is kept in j.failed and logged
 		case <-ageC:
@@ -413,7 +425,7 @@ func (j *Journal) Close() error {
 		errs = append(errs, err)
 	}
 	if j.act != nil {
-		errs = append(errs, j.seal(j.failed == nil))
+		errs = append(errs, j.seal(false))
 	}
 	errs = append(errs, j.lock.Close())
 	return errors.Join(errs...)

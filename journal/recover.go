@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -137,11 +138,16 @@ func (j *Journal) loadSnapshot(seg *segment) bool {
 		return false
 	}
 	streams := make([]*stream, len(sn.streams))
+	counts := make([]int, len(sn.streams))
+	for _, se := range sn.entries {
+		counts[se.stream]++
+	}
 	for i, ss := range sn.streams {
 		s := j.idx.addEpoch(ss.epoch).streamString(ss.topic)
 		s.last = max(s.last, ss.last)
 		s.curSeg, s.curIdx = seg.id, len(seg.streams)
 		seg.streams = append(seg.streams, segStream{s: s, last: ss.last})
+		s.ents = slices.Grow(s.ents, counts[i])
 		streams[i] = s
 	}
 	for _, se := range sn.entries {

@@ -3,6 +3,7 @@ package journal
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 
 	"github.com/syncmq/syncmq/proto/envelope"
 )
@@ -73,9 +74,12 @@ func appendSnapshot(dst []byte, seg *segment) []byte {
 	}
 	n := 0
 	for i, ss := range seg.streams {
-		for _, e := range ss.s.held() {
+		h := ss.s.held()
+		// Segment ids grow along a stream: find the first of seg's.
+		k := sort.Search(len(h), func(k int) bool { return h[k].seg >= seg.id })
+		for _, e := range h[k:] {
 			if e.seg != seg.id {
-				continue
+				break
 			}
 			dst = binary.BigEndian.AppendUint32(dst, uint32(i))
 			dst = binary.BigEndian.AppendUint64(dst, e.seq)
