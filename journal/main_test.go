@@ -1,9 +1,15 @@
 package journal_test
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		os.Exit(appendUntilKilled(dir))
+	}
+	goleak.VerifyTestMain(m)
+}
