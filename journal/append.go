@@ -543,7 +543,9 @@ func (j *Journal) writeSnapshot(seg *segment) {
 func (j *Journal) stageEnd(ep *epochState) error {
 	now := time.Now().UnixNano()
 	ents := j.endBuf[:0]
+	emitted := false
 	emit := func() error {
+		emitted = true
 		size := recHeadSize + endFixed
 		for _, e := range ents {
 			size += 1 + len(e.topic) + 8
@@ -569,8 +571,8 @@ func (j *Journal) stageEnd(ep *epochState) error {
 		}
 	}
 	var err error
-	if len(ents) > 0 || len(ep.order) == 0 {
-		err = emit()
+	if len(ents) > 0 || !emitted {
+		err = emit() // an epoch without batches still ends with a record
 	}
 	j.endBuf = ents[:0]
 	return err

@@ -185,7 +185,6 @@ func must(t testing.TB, err error) {
 	}
 }
 
-
 func filepathGlob(dir, pattern string) ([]string, error) {
 	return filepath.Glob(filepath.Join(dir, pattern))
 }

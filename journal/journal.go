@@ -251,12 +251,12 @@ func (j *Journal) Publisher() envelope.ID { return j.pub }
 // Dir returns the journal's directory.
 func (j *Journal) Dir() string { return j.dir }
 
-// NextEpoch returns an epoch for a new incarnation of the publisher: min
-// (typically the start time in Unix ns), raised if needed to one above
+// NextEpoch returns an epoch for a new incarnation of the publisher:
+// atLeast (typically the start time in Unix ns), raised if needed to one above
 // every epoch the journal has seen, so epochs keep growing even if the
 // clock went back. It does not begin the epoch; see Begin.
-func (j *Journal) NextEpoch(min uint64) uint64 {
-	return max(min, j.maxEpoch.Load()+1)
+func (j *Journal) NextEpoch(atLeast uint64) uint64 {
+	return max(atLeast, j.maxEpoch.Load()+1)
 }
 
 // Begin makes epoch the active epoch. It is a no-op for the active epoch.
@@ -427,6 +427,7 @@ func (j *Journal) Close() error {
 	if j.act != nil {
 		errs = append(errs, j.seal(false))
 	}
+	j.runSeals() // segments the end record rolled over, after the goroutine stopped
 	errs = append(errs, j.lock.Close())
 	return errors.Join(errs...)
 }

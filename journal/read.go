@@ -219,7 +219,7 @@ func (r *reader) record(k int) ([]byte, error) {
 	if e.seg == r.wSeg && start >= r.wOff && end <= r.wOff+int64(len(r.win)) {
 		return r.win[start-r.wOff : end-r.wOff], nil
 	}
-	if r.f == nil || r.fSeg != e.seg {
+	if r.fSeg != e.seg || (r.f == nil && r.fErr == nil) {
 		if r.f != nil {
 			r.f.Close()
 		}

@@ -279,7 +279,7 @@ func (j *Journal) scanSegment(seg *segment, last bool) error {
 			break
 		}
 		j.st.corrupt.Add(1)
-		j.lg.Warn("journal: skipped damaged bytes up to the next valid record",
+		j.rl.Warn("scan-corrupt", "journal: skipped damaged bytes up to the next valid record",
 			zap.Uint32("segment", seg.id), zap.Int64("offset", off), zap.Int64("bytes", next-off))
 		off = next + int64(n)
 		end = off
