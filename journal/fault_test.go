@@ -2,9 +2,12 @@ package journal_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -350,15 +353,59 @@ func TestOpenErrors(t *testing.T) {
 		}
 	})
 	t.Run("read-only directory", func(t *testing.T) {
-		if os.Geteuid() == 0 {
-			t.Skip("root ignores permission bits; TestSegmentCreateFails covers a read-only file system")
-		}
 		dir := t.TempDir()
 		must(t, open(t, dir, testConfig()).Close())
-		must(t, os.Chmod(dir, 0o500))
+		must(t, os.Chmod(dir, 0o555))
 		t.Cleanup(func() { os.Chmod(dir, 0o700) })
-		if _, err := journal.Open(dir, testConfig()); !errors.Is(err, journal.ErrDirectory) && !errors.Is(err, os.ErrPermission) {
-			t.Fatalf("got %v", err)
+		if os.Geteuid() != 0 {
+			if _, err := journal.Open(dir, testConfig()); !errors.Is(err, journal.ErrDirectory) || !errors.Is(err, os.ErrPermission) {
+				t.Fatalf("got %v", err)
+			}
+			return
+		}
+		// Root ignores permission bits: open it from a process running
+		// as nobody.
+		got := openAsNobody(t, dir)
+		t.Log(got)
+		if !strings.Contains(got, "is not writable") || !strings.Contains(got, "permission denied") {
+			t.Fatalf("Open as nobody: %q", got)
 		}
 	})
+}
+
+// openChildEnv names a journal directory a child process (this test
+// binary) opens, printing the error.
+const openChildEnv = "SYNCMQ_JOURNAL_TEST_OPEN"
+
+func openAndReport(dir string) int {
+	j, err := journal.Open(dir, testConfig())
+	if err == nil {
+		j.Close()
+		fmt.Println("opened")
+		return 0
+	}
+	fmt.Println(err)
+	return 0
+}
+
+// openAsNobody runs Open on dir in a copy of this test binary running as
+// user nobody and returns what it printed. The copy and dir's parents
+// are made reachable for that user.
+func openAsNobody(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "journal.test")
+	self, err := os.ReadFile(os.Args[0])
+	must(t, err)
+	must(t, os.WriteFile(bin, self, 0o755))
+	for _, d := range []string{filepath.Dir(bin), filepath.Dir(filepath.Dir(bin)), filepath.Dir(dir), filepath.Dir(filepath.Dir(dir))} {
+		must(t, os.Chmod(d, 0o755))
+	}
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), openChildEnv+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v: %s", err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -11,5 +11,8 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(appendUntilKilled(dir))
 	}
+	if dir := os.Getenv(openChildEnv); dir != "" {
+		os.Exit(openAndReport(dir))
+	}
 	goleak.VerifyTestMain(m)
 }
