@@ -3,8 +3,10 @@ package coord
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/syncmq/syncmq/journal"
 	"github.com/syncmq/syncmq/proto/handshake"
 
 	"github.com/syncmq/syncmq/internal/wire"
@@ -82,9 +84,22 @@ type PublisherConfig struct {
 	// RecoveryBind is the recovery (ROUTER side) endpoint that replays
 	// retained history, e.g. "tcp://*:5563". Empty disables recovery.
 	RecoveryBind string
-	// History bounds the retained envelopes replayed over the recovery
-	// channel. Zero value: recovery.DefaultHistoryConfig().
+	// History bounds the batches retained in memory and replayed over the
+	// recovery channel, when DataDir is empty. Zero value:
+	// recovery.DefaultHistoryConfig().
 	History recovery.HistoryConfig
+	// DataDir keeps the history on disk instead, in a journal (package
+	// journal, docs/durability.md): every batch is written there before
+	// it is handed to the socket, and the recovery endpoint serves this
+	// epoch and earlier ones from it, across restarts and crashes. The
+	// directory belongs to one publisher id: with ID zero the directory's
+	// is used, and with Epoch zero a new epoch above every earlier one.
+	// Empty means memory only.
+	DataDir string
+	// Journal configures the journal in DataDir (fsync policy, segment
+	// size, retention, disk budget); Publisher and Logger are set by
+	// coord. Zero value: journal.DefaultConfig().
+	Journal journal.Config
 	// RecoveryLimit rate-limits recovery requests per subscriber host.
 	// Zero value: recovery.DefaultLimiterConfig().
 	RecoveryLimit recovery.LimiterConfig
@@ -95,10 +110,12 @@ type PublisherConfig struct {
 	// has been idle this long (bounded by Close's ctx), so subscribers can
 	// repair a lost tail. Default 1 s.
 	RecoveryLinger time.Duration
-	// ID identifies the publisher; zero means random.
+	// ID identifies the publisher; zero means random (with DataDir, the
+	// directory's).
 	ID envelope.ID
 	// Epoch distinguishes incarnations; zero means the start time in Unix
-	// nanoseconds, which grows across restarts.
+	// nanoseconds, which grows across restarts (with DataDir, also above
+	// every epoch the journal has seen).
 	Epoch uint64
 	// Expect is the quorum: distinct subscribers that must complete the
 	// handshake before anything is published. Zero publishes at once.
@@ -250,6 +267,11 @@ func (c *PublisherConfig) Validate() error {
 	if c.QuorumTimeout < 0 {
 		errs = append(errs, fmt.Errorf("quorum-timeout: %v is negative", c.QuorumTimeout))
 	}
+	if c.DataDir != "" {
+		if err := c.Journal.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("journal: %w", err))
+		}
+	}
 	if c.MaxTopics < 0 || c.MaxTopics > maxTopicsLimit {
 		errs = append(errs, fmt.Errorf("max-topics: %d is not in 0..%d", c.MaxTopics, maxTopicsLimit))
 	}
@@ -312,11 +334,11 @@ func (c PublisherConfig) withDefaults() PublisherConfig {
 	if !c.Quorum.membership() {
 		c.Quorum = QuorumRule{Kind: QuorumStatic, N: c.Expect}
 	}
-	if c.ID == (envelope.ID{}) {
+	if c.ID == (envelope.ID{}) && c.DataDir == "" {
 		c.ID = envelope.NewID()
 	}
-	if c.Epoch == 0 {
-		c.Epoch = uint64(time.Now().UnixNano())
+	if c.Epoch == 0 && c.DataDir == "" {
+		c.Epoch = newEpoch()
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -382,8 +404,19 @@ type SubscriberConfig struct {
 	ID string
 	// Subscribe lists topic prefixes; empty means every topic.
 	Subscribe []string
-	// StartAt is StartAtJoin (default) or StartAtEarliest.
+	// StartAt is StartAtJoin (default), StartAtEarliest, or a sequence
+	// number in decimal: every topic starts there (earlier sequences the
+	// publisher still retains are replayed first; what it no longer holds
+	// is reported as a before-join loss). With StateDir, a checkpoint
+	// takes precedence.
 	StartAt string
+	// StateDir keeps this subscriber's checkpoints (the last sequence
+	// delivered per publisher, epoch and topic, written after the Handler
+	// returned) so that a restart resumes where it stopped: delivery is at
+	// least once, repeating at most one envelope per topic after a crash.
+	// Empty means no state: a restarted subscriber starts where the
+	// publisher says its id first joined (Ack.Resume), or at its join.
+	StateDir string
 	// HandshakeTimeout bounds one READY attempt. Default 1 s.
 	HandshakeTimeout time.Duration
 	// HandshakeAttempts is how many READY attempts one HELLO triggers before
@@ -446,7 +479,9 @@ func (c *SubscriberConfig) Validate() error {
 	switch c.StartAt {
 	case "", StartAtJoin, StartAtEarliest:
 	default:
-		errs = append(errs, fmt.Errorf("start-at: %q is not join or earliest", c.StartAt))
+		if n, err := strconv.ParseUint(c.StartAt, 10, 64); err != nil || n == 0 {
+			errs = append(errs, fmt.Errorf("start-at: %q is not join, earliest or a sequence number of at least 1", c.StartAt))
+		}
 	}
 	if c.Stream != (recovery.StreamConfig{}) {
 		if err := c.Stream.Validate(); err != nil {

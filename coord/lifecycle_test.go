@@ -70,8 +70,12 @@ func TestCloseReleasesBlockedPublish(t *testing.T) {
 					t.Fatalf("%d of 3 blocked Publish calls still blocked after %s", 3-i, how)
 				}
 			}
-			if el := time.Since(start); !raceEnabled && el > 100*time.Millisecond {
-				t.Errorf("blocked Publish calls returned %v after %s, want within 100 ms", el, how)
+			// Typically well under a millisecond; the bound is wide so that
+			// a busy machine does not fail it.
+			el := time.Since(start)
+			t.Logf("three blocked Publish calls returned ErrClosed %v after %s", el, how)
+			if !raceEnabled && el > time.Second {
+				t.Errorf("blocked Publish calls returned %v after %s", el, how)
 			}
 		})
 	}

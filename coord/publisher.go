@@ -35,7 +35,11 @@ type Publisher struct {
 	pub  *wire.Pub
 	sync *wire.Server
 	rec  *recoveryServer // nil when recovery is off
-	g    gogroup.Group
+	// store keeps what was sent for repairs: the journal with DataDir,
+	// else the memory History when recovery is on; nil for neither.
+	store   retained
+	backlog []*outMsg // batches the store could not keep yet; run only
+	g       gogroup.Group
 
 	cluster *cluster // nil without Gossip
 
@@ -56,8 +60,8 @@ type Publisher struct {
 	shutdownErr             error
 	pool                    sync.Pool
 
-	published, batches, controls, kicked atomic.Uint64
-	waiting                              atomic.Int64 // Publish calls blocked
+	published, batches, controls, kicked, keepFailed atomic.Uint64
+	waiting                                          atomic.Int64 // Publish calls blocked
 }
 
 // NewPublisher binds the PUB, sync and recovery endpoints and starts
@@ -67,10 +71,15 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	lg := cfg.Logger.Named("publisher").With(zap.String("publisher", cfg.ID.Short()))
+	store, err := openStore(&cfg) // with DataDir, the journal decides ID and Epoch
+	if err != nil {
+		return nil, err
+	}
+	lg := cfg.Logger.Named("publisher").With(zap.String("publisher", cfg.ID.Short()), zap.Uint64("epoch", cfg.Epoch))
 	p := &Publisher{
 		cfg:     cfg,
 		lg:      lg,
+		store:   store,
 		rl:      ratelog.New(lg, 0),
 		changed: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
@@ -94,8 +103,10 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			userEvent(ev)
 		}
 	}
-	var err error
 	if p.pub, err = wire.Listen(cfg.Bind, wcfg); err != nil {
+		if store != nil {
+			_ = store.close()
+		}
 		return nil, err
 	}
 	fail := func(err error) (*Publisher, error) {
@@ -106,13 +117,16 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		if p.rec != nil {
 			p.rec.close()
 		}
+		if p.store != nil {
+			_ = p.store.close()
+		}
 		return nil, err
 	}
 	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: lg}, p.handleSync); err != nil {
 		return fail(err)
 	}
 	if cfg.RecoveryBind != "" {
-		if p.rec, err = newRecoveryServer(p); err != nil {
+		if p.rec, err = newRecoveryServer(p, p.store); err != nil {
 			return fail(err)
 		}
 	}
@@ -280,6 +294,7 @@ func (p *Publisher) shutdown(ctx context.Context) error {
 		err = p.pub.Shutdown(ctx, p.joinedConn)
 	case <-ctx.Done():
 		err = ctx.Err()
+		p.closeFn() // run may wait for the store: stop it, without END
 	}
 	if p.rec != nil && ctx.Err() == nil {
 		// Subscribers that lost the tail ask for it right after END;
@@ -304,6 +319,11 @@ func (p *Publisher) release(ctx context.Context) {
 	p.g.Wait()
 	if p.rec != nil {
 		p.rec.close()
+	}
+	if p.store != nil {
+		if err := p.store.close(); err != nil {
+			p.lg.Warn("closing the retained store", zap.Error(err))
+		}
 	}
 	_ = p.sync.Shutdown(ctx)
 	if p.cluster != nil {

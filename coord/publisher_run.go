@@ -20,10 +20,13 @@ func (p *Publisher) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var (
-		batches []*outMsg
-		tick    tickResult
-		evs     []wire.PeerEvent
-		next    time.Time // when the core next needs a tick
+		batches  []*outMsg
+		tick     tickResult
+		evs      []wire.PeerEvent
+		next     time.Time // when the core next needs a tick
+		held     bool      // batches wait for the store (p.backlog)
+		retryAt  time.Time
+		deadline time.Time
 	)
 	for {
 		now := time.Now()
@@ -31,11 +34,17 @@ func (p *Publisher) run() {
 			p.connectionEvents(ctx, evs, now)
 			next = time.Time{} // a new connection may need a HELLO or a join deadline
 		}
-		batches = p.sendBatches(ctx, batches)
-		if !now.Before(next) {
-			next = p.tick(ctx, now, &tick)
-			timer.Reset(time.Until(next))
+		if !held || !now.Before(retryAt) {
+			batches, held = p.sendBatches(ctx, batches)
+			retryAt = now.Add(keepRetry)
 		}
+		if !now.Before(next) {
+			next = p.tick(ctx, now, &tick, held)
+		}
+		if deadline = next; held && retryAt.Before(deadline) {
+			deadline = retryAt
+		}
+		timer.Reset(time.Until(deadline))
 		select {
 		case <-p.wake:
 			if p.cfg.Linger > 0 {
@@ -119,39 +128,62 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 }
 
 // sendBatches takes the core's batches and hands them to the socket in
-// order, retaining each in the history first: once sent, a batch may be
-// back in the pool.
-func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) []*outMsg {
+// order, after the retained store kept them (memory History or journal):
+// once sent, a batch may be back in the pool, and whatever a subscriber
+// could have seen must be repairable. Batches the store could not keep
+// (the journal's disk is full) wait in p.backlog, in order, and nothing
+// newer is sent before them; run retries every keepRetry. It reports
+// whether a backlog is left.
+func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) ([]*outMsg, bool) {
+	batches = append(batches[:0], p.backlog...)
+	clear(p.backlog)
+	p.backlog = p.backlog[:0]
 	p.mu.Lock()
-	batches = p.core.take(batches[:0])
+	fresh := len(batches)
+	batches = p.core.take(batches)
 	p.mu.Unlock()
 	if len(batches) == 0 {
-		return batches
+		return batches, false
 	}
 	now := time.Now().UnixNano()
-	sent, records := 0, 0
-	for _, m := range batches {
+	for _, m := range batches[fresh:] {
 		m.finish(now)
-		if p.rec != nil {
-			p.rec.retain(m)
+	}
+	n := len(batches)
+	if p.store != nil {
+		var err error
+		if n, err = p.store.keep(batches); err != nil {
+			p.keepFailed.Add(1)
+			p.rl.Warn("keep-failed", "cannot retain batches; holding them back until the store takes them",
+				zap.Int("held_back", len(batches)-n), zap.Error(err))
 		}
+	}
+	sent, records := 0, 0
+	for _, m := range batches[:n] {
 		sent += m.bytes
 		records += m.b.Count()
 		if err := p.pub.Send(ctx, &m.Msg); err != nil && !errors.Is(err, wire.ErrClosed) && !errors.Is(err, context.Canceled) {
 			p.lg.Debug("send failed", zap.Error(err))
 		}
 	}
+	p.backlog = append(p.backlog, batches[n:]...)
 	p.published.Add(uint64(records))
-	p.batches.Add(uint64(len(batches)))
+	p.batches.Add(uint64(n))
 	p.locked(func(c *pubCore) { c.sent(sent) })
 	clear(batches)
-	return batches
+	return batches, len(p.backlog) > 0
 }
+
+// keepRetry is how often run retries batches the store could not keep.
+const keepRetry = 100 * time.Millisecond
 
 // tick lets the core act on the time: HELLOs to connections that have not
 // joined yet, heartbeats, the quorum's deadlines, and connections that
 // never joined. It returns when the core needs the next tick.
-func (p *Publisher) tick(ctx context.Context, now time.Time, res *tickResult) time.Time {
+// While batches wait for the store (held), heartbeats carry an empty
+// table: the core's tables include them, and a subscriber must not be
+// told of sequences it cannot have yet.
+func (p *Publisher) tick(ctx context.Context, now time.Time, res *tickResult, held bool) time.Time {
 	p.mu.Lock()
 	p.core.tick(now, res)
 	next := p.core.nextDeadline()
@@ -166,6 +198,9 @@ func (p *Publisher) tick(ctx context.Context, now time.Time, res *tickResult) ti
 		p.kicked.Add(1)
 	}
 	if res.heartbeat != nil {
+		if held {
+			res.heartbeat = res.heartbeat[:0]
+		}
 		p.sendControl(ctx, envelope.KindHeartbeat, envelope.AppendTable(nil, res.heartbeat))
 	}
 	p.logEvents(evs)
@@ -177,8 +212,23 @@ var errNoHandshake = errors.New("coord: no sync handshake within JoinTimeout")
 // finish sends what was accepted before Shutdown, then END: the last
 // sequence of every topic. A publisher whose quorum failed says so first
 // (ABORT), so subscribers do not mistake the empty epoch for a job done.
+//
+// Batches the store still holds back are retried until they are kept or
+// Shutdown gives up (its ctx ended: it closes the publisher hard, and
+// then no END goes out, so subscribers see the tail as unknown rather
+// than as published).
 func (p *Publisher) finish(ctx context.Context, batches []*outMsg) {
-	p.sendBatches(ctx, batches)
+	for held := true; held; {
+		if batches, held = p.sendBatches(ctx, batches); held {
+			t := time.NewTimer(keepRetry)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+	}
 	p.mu.Lock()
 	table, failure := p.core.end()
 	p.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/journal"
 	"github.com/syncmq/syncmq/recovery"
 )
 
@@ -20,9 +21,15 @@ type PublisherStats struct {
 	// Refused counts READY and BYE requests refused, by error code.
 	Refused  map[string]uint64
 	Recovery RecoveryStats
+	// Retained is the memory History (without DataDir), Journal the
+	// journal on disk (with DataDir).
 	Retained recovery.HistoryStats
-	Quorum   bool      // publishing has started
-	QuorumAt time.Time // when it started
+	Journal  journal.Stats
+	// KeepFailed counts passes in which the store could not keep batches
+	// (the journal's disk was full): they were held back, not sent.
+	KeepFailed uint64
+	Quorum     bool      // publishing has started
+	QuorumAt   time.Time // when it started
 	// Live is how many subscribers count toward the quorum now, Need how
 	// many it requires; under a static quorum Live equals Joined.
 	Live, Need int
@@ -34,11 +41,12 @@ type PublisherStats struct {
 // Stats returns a snapshot of the counters. Safe from any goroutine.
 func (p *Publisher) Stats() PublisherStats {
 	st := PublisherStats{
-		Published: p.published.Load(),
-		Batches:   p.batches.Load(),
-		Control:   p.controls.Load(),
-		Kicked:    p.kicked.Load(),
-		Wire:      p.pub.Stats(),
+		Published:  p.published.Load(),
+		Batches:    p.batches.Load(),
+		Control:    p.controls.Load(),
+		Kicked:     p.kicked.Load(),
+		KeepFailed: p.keepFailed.Load(),
+		Wire:       p.pub.Stats(),
 	}
 	p.mu.Lock()
 	c := p.core
@@ -51,7 +59,10 @@ func (p *Publisher) Stats() PublisherStats {
 	}
 	p.mu.Unlock()
 	if p.rec != nil {
-		st.Recovery, st.Retained = p.rec.stats(), p.rec.history.Stats()
+		st.Recovery = p.rec.stats()
+	}
+	if p.store != nil {
+		p.store.stats(&st)
 	}
 	return st
 }

@@ -15,15 +15,16 @@ import (
 	"go.uber.org/zap"
 )
 
-// recoveryServer answers FETCH requests on the publisher's recovery
-// endpoint from its retained history.
+// recoveryServer answers FETCH and FETCH_MANY requests on the
+// publisher's recovery endpoint from what it retained (memory History,
+// or the journal with DataDir).
 type recoveryServer struct {
 	p       *Publisher
-	history *recovery.History
+	store   retained
 	limiter *recovery.Limiter
 	srv     *wire.Server
+	hdrs    sync.Pool // *[]byte: REPLAY response headers, reused
 
-	bufs                      sync.Pool    // *replayBuf, reused across requests
 	active                    atomic.Int64 // requests being served
 	lastDone                  atomic.Int64 // Unix ns when the last request finished
 	served, replayed, refused atomic.Uint64
@@ -36,26 +37,17 @@ type RecoveryStats struct {
 	Refused  uint64 // requests answered with an ERROR
 }
 
-func newRecoveryServer(p *Publisher) (*recoveryServer, error) {
-	h, err := recovery.NewHistory(p.cfg.History)
-	if err != nil {
-		return nil, err
-	}
+func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
 	lim, err := recovery.NewLimiter(p.cfg.RecoveryLimit)
 	if err != nil {
 		return nil, err
 	}
-	rs := &recoveryServer{p: p, history: h, limiter: lim}
+	rs := &recoveryServer{p: p, store: store, limiter: lim}
 	rs.srv, err = wire.Serve(p.cfg.RecoveryBind, wire.ServerConfig{Logger: p.lg}, rs.handle)
 	if err != nil {
 		return nil, err
 	}
 	return rs, nil
-}
-
-// retain keeps a batch about to be sent.
-func (rs *recoveryServer) retain(m *outMsg) {
-	_ = rs.history.AppendBatch(m.topic.name, m.first, m.b.Count(), m.frames[1], m.frames[2]) // sequences only grow
 }
 
 func (rs *recoveryServer) stats() RecoveryStats {
@@ -113,7 +105,7 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 		if outcomes[i].Status > fetch.StatusPartial {
 			continue // nothing to replay
 		}
-		if err := rs.replay(ctx, host, id, rg, reply); err != nil {
+		if err := rs.replay(ctx, host, id, epoch, rg, reply); err != nil {
 			if errors.Is(err, errReplayBudget) {
 				return rs.refuse(reply, id, fetch.CodeRateLimited, "replay bandwidth exhausted; back off and ask for the rest")
 			}
@@ -128,20 +120,25 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 }
 
 // outcome decides one range's status: unknown epoch, unknown topic,
+// outcome decides one range's status: unknown epoch, unknown topic,
 // beyond the end (FETCH_MANY only: a 1.0 DONE cannot say it, so FETCH
-// keeps answering complete), partial or complete.
+// keeps answering complete), partial or complete. With a journal, earlier
+// epochs are served as the current one is; LastSeq of a closed epoch is
+// its final sequence.
 func (rs *recoveryServer) outcome(pub envelope.ID, epoch uint64, rg fetch.Range, many bool) fetch.RangeDone {
-	if pub != rs.p.cfg.ID || epoch != rs.p.cfg.Epoch {
+	if pub != rs.p.cfg.ID {
 		return fetch.RangeDone{Status: fetch.StatusUnknownEpoch}
 	}
-	b := rs.history.Bounds(rg.Topic)
-	d := fetch.RangeDone{FirstHeld: b.First, LastSeq: b.Published}
+	b := rs.store.bounds(epoch, rg.Topic)
+	d := fetch.RangeDone{FirstHeld: b.first, LastSeq: b.published}
 	switch {
-	case !b.Known:
+	case !b.epochKnown && epoch != rs.p.cfg.Epoch:
+		d.Status = fetch.StatusUnknownEpoch
+	case !b.known:
 		d.Status = fetch.StatusUnknownTopic
-	case rg.From > b.Published && many:
+	case rg.From > b.published && many:
 		d.Status = fetch.StatusBeyondEnd
-	case b.First == 0 || b.First > rg.From:
+	case b.first == 0 || b.first > rg.From:
 		d.Status = fetch.StatusPartial
 	default:
 		d.Status = fetch.StatusComplete
@@ -182,68 +179,31 @@ func (rs *recoveryServer) pace(ctx context.Context, host string, n int) error {
 	}
 }
 
-// replayCopyBytes bounds what one pass copies out of the history before
-// sending it: the history's lock is never held while the socket is
-// written, so a slow subscriber cannot stall the publisher's sender, and
-// memory per request stays small.
-const replayCopyBytes = 256 << 10
-
 // replay sends the retained batches overlapping r as REPLAY responses,
 // as they were sent live but for the REPLAY flag: no re-encoding. A first
 // or last batch may extend outside r; subscribers drop what they have.
 // Each batch waits for the replay bandwidth budget of its host and of all
 // hosts (RecoveryLimit), so replays cannot crowd out the live stream.
-func (rs *recoveryServer) replay(ctx context.Context, host string, id uint32, r fetch.Range, reply func(...[]byte) error) error {
-	rb, _ := rs.bufs.Get().(*replayBuf)
-	if rb == nil {
-		rb = &replayBuf{}
+func (rs *recoveryServer) replay(ctx context.Context, host string, id uint32, epoch uint64, r fetch.Range, reply func(...[]byte) error) error {
+	hp, _ := rs.hdrs.Get().(*[]byte)
+	if hp == nil {
+		hp = new([]byte)
 	}
-	defer rs.bufs.Put(rb)
-	rb.hdr = fetch.AppendResponseHeader(rb.hdr[:0], fetch.TypeReplay, id)
-	rb.topic = append(rb.topic[:0], r.Topic...)
-	hdr, topic := rb.hdr, rb.topic
-	for from := r.From; from <= r.To; {
-		buf, spans := rb.buf[:0], rb.spans[:0]
-		next := from
-		rs.history.Batches(r.Topic, from, r.To, func(b recovery.Batch) bool {
-			off := len(buf)
-			buf = append(append(buf, b.Header...), b.Payload...)
-			spans = append(spans, span{off, len(buf), b.Count})
-			next = b.Last() + 1
-			return len(buf) < replayCopyBytes
-		})
-		rb.buf, rb.spans = buf, spans
-		if len(spans) == 0 {
-			return nil
+	defer rs.hdrs.Put(hp)
+	*hp = fetch.AppendResponseHeader((*hp)[:0], fetch.TypeReplay, id)
+	hdr := *hp
+	return rs.store.replay(epoch, r.Topic, r.From, r.To, func(f envelope.Frames, count int) error {
+		envelope.SetFlags(f[1], envelope.FlagReplay)
+		if err := rs.pace(ctx, host, len(hdr)+len(f[0])+len(f[1])+len(f[2])); err != nil {
+			return err
 		}
-		for _, s := range spans {
-			h := buf[s.hdr : s.hdr+envelope.HeaderSize]
-			envelope.SetFlags(h, envelope.FlagReplay)
-			if err := rs.pace(ctx, host, len(hdr)+len(topic)+s.end-s.hdr); err != nil {
-				return err
-			}
-			if err := reply(hdr, topic, h, buf[s.hdr+envelope.HeaderSize:s.end]); err != nil {
-				return err
-			}
-			rs.replayed.Add(uint64(s.count))
+		if err := reply(hdr, f[0], f[1], f[2]); err != nil {
+			return err
 		}
-		if next <= from { // cannot happen: batches hold increasing sequences
-			return nil
-		}
-		from = next
-	}
-	return nil
+		rs.replayed.Add(uint64(count))
+		return nil
+	})
 }
-
-// replayBuf is what one replay copies batches into, reused across
-// requests so a replay allocates nothing per record.
-type replayBuf struct {
-	hdr, topic, buf []byte
-	spans           []span
-}
-
-// span locates one copied batch in replayBuf.buf.
-type span struct{ hdr, end, count int }
 
 // linger waits until done reports true, or no request has been served
 // for d, or ctx ends.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/syncmq/syncmq/internal/gogroup"
+	"github.com/syncmq/syncmq/internal/ratelog"
 	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
@@ -41,6 +42,10 @@ type Subscriber struct {
 	results chan any                  // from handshake and fetch goroutines to run
 	local   []any                     // results run posts to itself
 	pubs    map[envelope.ID]*pubState // owned by run
+	old     []*pubState               // earlier incarnations still repairing, owned by run
+	ckpt    *checkpoints              // nil without StateDir; owned by run
+	dirty   []*topicStream            // streams to checkpoint after this pass, owned by run
+	rl      *ratelog.Logger
 	repair  map[*topicStream]struct{} // streams with a repair outstanding, owned by run
 	reqID   uint32                    // owned by run
 	evid    evidence                  // owned by run; read under evidMu
@@ -68,8 +73,11 @@ type pubState struct {
 	boundNonce  string    // the nonce of the last accepted READY; BYE quotes it
 	retryAt     time.Time // when a failed READY is tried again with nonce (zero: none due)
 	retryEvery  time.Duration
-	lastHeard   time.Time          // anything at all arrived from this incarnation
-	abort       string             // ABORT's reason: the publisher gave the epoch up
+	lastHeard   time.Time // anything at all arrived from this incarnation
+	abort       string    // ABORT's reason: the publisher gave the epoch up
+	// restarted: this subscriber followed an earlier epoch of the
+	// publisher, so all of this one is after its join: streams start at 1.
+	restarted   bool
 	held        []envelope.Message // DATA and tables that arrived before the ACK
 	heldRecords int
 	overflowed  bool
@@ -106,12 +114,20 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		links:   make(map[string]*link),
+		rl:      ratelog.New(lg, 0),
 		results: make(chan any, 256),
 		pubs:    make(map[envelope.ID]*pubState),
 		repair:  make(map[*topicStream]struct{}),
 		ready:   make(chan struct{}),
 	}
 	s.evid.topics = make(map[string]struct{})
+	if cfg.StateDir != "" {
+		var err error
+		if s.ckpt, err = openCheckpoints(cfg.StateDir); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	s.g.Go(s.run)
 	if cfg.Connect != "" {
 		if err := s.AddPublisher(Endpoints{Pub: cfg.Connect, Sync: cfg.Sync, Recovery: cfg.Recovery}); err != nil {
@@ -163,15 +179,18 @@ func (s *Subscriber) run() {
 			s.local = s.local[1:]
 			s.onResult(r)
 		}
+		s.flushCheckpoints()
 	}
 }
 
 // emit hands ev to the Handler, unless Close was called (perhaps by the
 // Handler itself, from this goroutine).
-func (s *Subscriber) emit(ev Event) {
-	if !s.closed.Load() {
-		s.cfg.Handler(ev)
+func (s *Subscriber) emit(ev Event) bool {
+	if s.closed.Load() {
+		return false
 	}
+	s.cfg.Handler(ev)
+	return true
 }
 
 func (s *Subscriber) linkFor(endpoint string) *link {
@@ -269,12 +288,12 @@ func (s *Subscriber) relink(endpoint string) {
 
 // newIncarnation starts tracking a publisher, or a restarted one.
 func (s *Subscriber) newIncarnation(old *pubState, id envelope.ID, epoch uint64, endpoint string) *pubState {
-	ps := &pubState{id: id, epoch: epoch, link: s.linkFor(endpoint), streams: make(map[string]*topicStream)}
+	ps := &pubState{id: id, epoch: epoch, link: s.linkFor(endpoint), streams: make(map[string]*topicStream), restarted: old != nil}
 	if old != nil {
 		s.stats.restarts.Add(1)
 		s.lg.Warn("publisher restarted", zap.String("publisher", id.Short()), zap.Uint64("old_epoch", old.epoch), zap.Uint64("epoch", epoch))
 		s.emit(Event{Type: EventRestart, Publisher: id, Epoch: epoch})
-		s.retire(old)
+		s.drainOld(old, time.Now())
 	}
 	s.pubs[id] = ps
 	return ps
@@ -286,6 +305,7 @@ func (s *Subscriber) retire(old *pubState) {
 	if !old.finished {
 		s.abandon(old, recovery.CausePublisherRestart, time.Now())
 	}
+	s.retireState(old.id, old.epoch)
 	for _, ts := range old.streams {
 		s.retiredDuplicates += ts.st.Stats().Duplicates
 	}
@@ -296,22 +316,32 @@ func (s *Subscriber) retire(old *pubState) {
 // the rest, which nobody can know any more, as an open-ended loss (To 0).
 func (s *Subscriber) abandon(ps *pubState, cause recovery.Cause, now time.Time) {
 	for _, ts := range ps.streams {
-		delete(s.repair, ts)
-		if ts.st.Finished() {
-			continue
-		}
-		ts.st.Abandon(cause, now) // what is known missing
-		if ts.ended {
-			continue // END named its last sequence: nothing unknown is left
-		}
-		s.stats.gaps.Add(1)
-		s.stats.unknownTails.Add(1)
-		s.evid.unknownTail(&s.evidMu, cause)
-		s.lg.Warn("messages after the last one received are unknown", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
-			zap.String("topic", ts.topic), zap.Uint64("from", ts.st.Next()), zap.Stringer("cause", cause))
-		s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic, From: ts.st.Next(), To: 0, Cause: cause.String()})
+		s.abandonStream(ts, cause, now)
 	}
 	ps.finished, ps.ended = true, true
+}
+
+// abandonStream gives up one stream: what it knows is missing, and,
+// unless END named its last sequence, the unknown rest (To 0).
+func (s *Subscriber) abandonStream(ts *topicStream, cause recovery.Cause, now time.Time) {
+	delete(s.repair, ts)
+	ts.probeID = 0
+	if ts.st.Finished() || ts.abandoned {
+		return
+	}
+	ts.abandoned = true
+	ts.st.Abandon(cause, now) // what is known missing
+	if ts.ended {
+		return // END named its last sequence: nothing unknown is left
+	}
+	ts.ended = true
+	ps := ts.ps
+	s.stats.gaps.Add(1)
+	s.stats.unknownTails.Add(1)
+	s.evid.unknownTail(&s.evidMu, cause)
+	s.lg.Warn("messages after the last one received are unknown", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
+		zap.String("topic", ts.topic), zap.Uint64("from", ts.st.Next()), zap.Stringer("cause", cause))
+	s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic, From: ts.st.Next(), To: 0, Cause: cause.String()})
 }
 
 func (s *Subscriber) hold(ps *pubState, m envelope.Message) {
@@ -392,6 +422,7 @@ func (s *Subscriber) onTick(now time.Time) {
 			ts.st.Tick(now)
 		}
 	}
+	s.drainTick(now)
 	for _, ps := range s.pubs {
 		if !ps.retryAt.IsZero() && !now.Before(ps.retryAt) {
 			s.startHandshake(ps)
@@ -444,6 +475,12 @@ func (s *Subscriber) Close() error {
 		s.g.Stop()
 		s.g.Wait() // from the Handler, run is this goroutine: Wait skips it
 		s.sumDuplicates()
+		if s.ckpt != nil {
+			s.flushCheckpoints()
+			if err := s.ckpt.close(); err != nil {
+				s.lg.Warn("closing the checkpoints", zap.Error(err))
+			}
+		}
 		s.sub.Close()
 		s.mu.Lock()
 		for _, l := range s.links {

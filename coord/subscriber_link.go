@@ -208,6 +208,10 @@ func (s *Subscriber) onAck(r ackResult) {
 	for _, t := range r.ack.Resume {
 		resume[t.Topic] = t.Seq
 	}
+	var ckpt map[string]uint64
+	if !rejoin {
+		ckpt = s.resumePoints(ps)
+	}
 	var before uint64
 	now := timeNow()
 	for _, t := range r.ack.Topics {
@@ -220,12 +224,22 @@ func (s *Subscriber) onAck(r ackResult) {
 		// at 1 for StartAtEarliest. An existing stream (this incarnation
 		// was joined through an older connection) keeps its place and
 		// learns from the table what it missed meanwhile.
-		start, joined := t.Seq+1, t.Seq
+		// Where a new stream starts, by priority: after this subscriber's
+		// own checkpoint (StateDir); at 1 when it followed an earlier epoch
+		// of this publisher, or rejoins this one on a new connection (all of
+		// a topic new to it came after its join); where this id first
+		// joined, if the publisher says it did (a restart without state);
+		// at StartAt; after the join.
+		start, joined := s.startAt(t.Seq), t.Seq
 		if first, ok := resume[t.Topic]; ok && first < t.Seq {
 			start, joined = first+1, first
 		}
-		if s.cfg.StartAt == StartAtEarliest {
-			start = 1
+		if ps.restarted || rejoin {
+			// Joined before: a topic new to this subscriber began after its join.
+			start, joined = 1, 0
+		}
+		if last, ok := ckpt[t.Topic]; ok {
+			start, joined = last+1, last
 		}
 		ts := s.stream(ps, t.Topic, start, joined)
 		if ts.st.Next() <= t.Seq {

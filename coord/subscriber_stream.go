@@ -3,6 +3,7 @@ package coord
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/syncmq/syncmq/proto/envelope"
@@ -22,7 +23,31 @@ type topicStream struct {
 	st    *recovery.Stream
 	reqID uint32 // id of the outstanding FETCH; older answers are stale
 	time  int64  // publish time of the envelope being fed
-	ended bool   // END named this topic
+	ended bool   // END named this topic, a probe found its end, or it was abandoned
+	// abandoned: its losses, known and unknown, were reported; nothing
+	// more will be delivered.
+	abandoned bool
+	dirty     bool   // delivered in this pass: checkpoint it (StateDir)
+	handed    uint64 // every sequence up to it was handed to the Handler, delivered or lost
+
+	// A stream of an incarnation that ended without END probes the
+	// restarted publisher for its end (subscriber_drain.go).
+	probeID      uint32 // id of the outstanding probe; 0 when none
+	probeUntil   time.Time
+	probeRetryAt time.Time
+}
+
+// startAt is where StartAt makes a new stream start, for a topic whose
+// last sequence at the join was joined.
+func (s *Subscriber) startAt(joined uint64) uint64 {
+	switch s.cfg.StartAt {
+	case StartAtJoin:
+		return joined + 1
+	case StartAtEarliest:
+		return 1
+	}
+	n, _ := strconv.ParseUint(s.cfg.StartAt, 10, 64) // Validate checked it
+	return n
 }
 
 // stream returns the stream of topic, creating it to start at start; joined
@@ -48,8 +73,11 @@ func (ts *topicStream) Deliver(seq uint64, payload []byte, replayed bool) {
 	if replayed {
 		ts.s.stats.recovered.Add(1)
 	}
-	ts.s.emit(Event{Type: EventMessage, Publisher: ts.ps.id, Epoch: ts.ps.epoch, Topic: ts.topic,
-		Seq: seq, Payload: payload, Time: ts.time, Replay: replayed})
+	if ts.s.emit(Event{Type: EventMessage, Publisher: ts.ps.id, Epoch: ts.ps.epoch, Topic: ts.topic,
+		Seq: seq, Payload: payload, Time: ts.time, Replay: replayed}) {
+		ts.handed = seq
+		ts.s.markDelivered(ts)
+	}
 }
 
 // Request implements recovery.Handler: queue a FETCH for the link's
@@ -82,7 +110,10 @@ func (ts *topicStream) Loss(from, to uint64, cause recovery.Cause) {
 	s.evid.lost(&s.evidMu, cause, to-from+1)
 	s.lg.Warn("messages lost", zap.String("publisher", ts.ps.id.Short()), zap.Uint64("epoch", ts.ps.epoch),
 		zap.String("topic", ts.topic), zap.Uint64("from", from), zap.Uint64("to", to), zap.Stringer("cause", cause))
-	s.emit(Event{Type: EventLoss, Publisher: ts.ps.id, Epoch: ts.ps.epoch, Topic: ts.topic, From: from, To: to, Cause: cause.String()})
+	if s.emit(Event{Type: EventLoss, Publisher: ts.ps.id, Epoch: ts.ps.epoch, Topic: ts.topic, From: from, To: to, Cause: cause.String()}) {
+		ts.handed = to
+		s.markDelivered(ts)
+	}
 }
 
 // CaughtUp implements recovery.Handler.
@@ -97,6 +128,7 @@ type fetchJob struct {
 	ts       *topicStream
 	endpoint string
 	req      fetch.Request
+	probe    bool // asks where an old epoch ended, see subscriber_drain.go
 }
 
 // fetchResult is one answer to a FETCH: a replayed envelope, the final
@@ -196,7 +228,7 @@ func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
 			return false, nil
 		case fetch.TypeDone:
 			d := resp.Done
-			s.post(fetchResult{job: job, done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld}})
+			s.post(fetchResult{job: job, done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld, LastSeq: d.LastSeq}})
 		case fetch.TypeError:
 			s.post(fetchResult{job: job, code: resp.Error.Code})
 		}
@@ -256,7 +288,7 @@ func (s *Subscriber) fetchMany(ctx context.Context, l *link, batch []fetchJob) {
 			for i, job := range batch {
 				if i < len(resp.Many.Ranges) {
 					d := resp.Many.Ranges[i]
-					s.post(fetchResult{job: job, done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld}})
+					s.post(fetchResult{job: job, done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld, LastSeq: d.LastSeq}})
 				}
 			}
 		case fetch.TypeError:
@@ -285,6 +317,12 @@ func (s *Subscriber) fetchMany(ctx context.Context, l *link, batch []fetchJob) {
 func (s *Subscriber) onFetch(r fetchResult) {
 	ts := r.job.ts
 	now := timeNow()
+	if r.job.probe && r.msg == nil {
+		if !r.progress {
+			s.onProbe(r, now)
+		}
+		return
+	}
 	switch {
 	case r.msg != nil:
 		m := r.msg

@@ -104,3 +104,12 @@ func (j *Journal) Stats() Stats {
 	st.Failed = j.failedFlag.Load()
 	return st
 }
+
+// KnowsEpoch reports whether the journal holds anything of epoch (a
+// batch or its end record), or epoch is the active one. A recovery server
+// tells "unknown epoch" from "unknown topic" with it.
+func (j *Journal) KnowsEpoch(epoch uint64) bool {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	return j.idx.epoch(epoch) != nil || (j.cur != nil && j.cur.epoch == epoch)
+}
