@@ -61,6 +61,7 @@ type Publisher struct {
 	pool                    sync.Pool
 
 	published, batches, controls, kicked, keepFailed atomic.Uint64
+	publishedBytes, handshakes                       atomic.Uint64
 	waiting                                          atomic.Int64 // Publish calls blocked
 }
 

@@ -168,6 +168,7 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) ([]*outM
 	}
 	p.backlog = append(p.backlog, batches[n:]...)
 	p.published.Add(uint64(records))
+	p.publishedBytes.Add(uint64(sent - 4*records)) // without the length prefixes
 	p.batches.Add(uint64(n))
 	p.locked(func(c *pubCore) { c.sent(sent) })
 	clear(batches)

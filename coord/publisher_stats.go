@@ -10,11 +10,15 @@ import (
 
 // PublisherStats is a snapshot of a Publisher's counters.
 type PublisherStats struct {
-	Published uint64 // records handed to the socket
-	Batches   uint64 // DATA messages those records travelled in
-	Control   uint64 // HELLO, HEARTBEAT, ABORT and END messages
-	Joined    int    // distinct subscribers counted by the quorum
-	Topics    int    // topics published on
+	Published      uint64 // records handed to the socket
+	PublishedBytes uint64 // their payload bytes
+	Batches        uint64 // DATA messages those records travelled in
+	Control        uint64 // HELLO, HEARTBEAT, ABORT and END messages
+	Joined         int    // distinct subscribers counted by the quorum
+	Topics         int    // topics published on
+	// Handshakes counts READY requests answered with an ACK (a
+	// subscriber that reconnects handshakes again).
+	Handshakes uint64
 	// Kicked counts data connections closed for not completing the sync
 	// handshake within JoinTimeout.
 	Kicked uint64
@@ -30,29 +34,42 @@ type PublisherStats struct {
 	KeepFailed uint64
 	Quorum     bool      // publishing has started
 	QuorumAt   time.Time // when it started
+	// Publishing is set once the quorum was reached (or forced by policy
+	// proceed) until Shutdown or Close starts. Under QuorumLost pause,
+	// Publish also waits while QuorumLost is set.
+	Publishing bool
 	// Live is how many subscribers count toward the quorum now, Need how
 	// many it requires; under a static quorum Live equals Joined.
 	Live, Need int
 	// QuorumLost is set when a membership quorum reached before is lost.
 	QuorumLost bool
-	Wire       wire.PubStats
+	// Wire counts the PUB socket's connections; SyncWire and
+	// RecoveryWire the sync and recovery endpoints' (RecoveryWire is zero
+	// when recovery is off).
+	Wire         wire.PubStats
+	SyncWire     wire.ServerStats
+	RecoveryWire wire.ServerStats
 }
 
 // Stats returns a snapshot of the counters. Safe from any goroutine.
 func (p *Publisher) Stats() PublisherStats {
 	st := PublisherStats{
-		Published:  p.published.Load(),
-		Batches:    p.batches.Load(),
-		Control:    p.controls.Load(),
-		Kicked:     p.kicked.Load(),
-		KeepFailed: p.keepFailed.Load(),
-		Wire:       p.pub.Stats(),
+		Published:      p.published.Load(),
+		PublishedBytes: p.publishedBytes.Load(),
+		Batches:        p.batches.Load(),
+		Control:        p.controls.Load(),
+		Kicked:         p.kicked.Load(),
+		KeepFailed:     p.keepFailed.Load(),
+		Handshakes:     p.handshakes.Load(),
+		Wire:           p.pub.Stats(),
+		SyncWire:       p.sync.Stats(),
 	}
 	p.mu.Lock()
 	c := p.core
 	st.Joined, st.Topics = len(c.q.counted), len(c.topics)
 	st.Live, st.Need, st.QuorumLost = c.q.live(), c.q.need(), c.q.lost()
 	st.Quorum, st.QuorumAt = c.q.reached(), c.q.reachedAt
+	st.Publishing = c.phase == phasePublishing
 	st.Refused = make(map[string]uint64, len(c.refused))
 	for code, n := range c.refused {
 		st.Refused[code] = n
@@ -60,6 +77,7 @@ func (p *Publisher) Stats() PublisherStats {
 	p.mu.Unlock()
 	if p.rec != nil {
 		st.Recovery = p.rec.stats()
+		st.RecoveryWire = p.rec.srv.Stats()
 	}
 	if p.store != nil {
 		p.store.stats(&st)

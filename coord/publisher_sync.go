@@ -36,6 +36,9 @@ func (p *Publisher) handleSync(_ context.Context, wr wire.Request, reply func(..
 	evs = p.core.takeEvents(evs)
 	p.noteChangeLocked()
 	p.mu.Unlock()
+	if _, ok := answer.(handshake.Ack); ok {
+		p.handshakes.Add(1)
+	}
 	p.logEvents(evs)
 	return reply(handshake.Encode(answer))
 }

@@ -51,7 +51,7 @@ type Subscriber struct {
 	evid    evidence                  // owned by run; read under evidMu
 	evidMu  sync.Mutex
 
-	retiredDuplicates uint64 // duplicates counted by streams of replaced incarnations, owned by run
+	retired streamTotals // what streams of replaced incarnations counted, owned by run
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -203,10 +203,11 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 	switch d.Kind {
 	case wire.Connected:
 		s.relink(d.Endpoint)
+		s.noteConnection(d.Endpoint, true)
 		s.emit(Event{Type: EventConnected, Endpoint: d.Endpoint})
 		return
 	case wire.Disconnected:
-		s.stats.disconnects.Add(1)
+		s.noteConnection(d.Endpoint, false)
 		now := time.Now()
 		for _, ps := range s.pubs {
 			if ps.link != nil && ps.link.eps.Pub == d.Endpoint {
@@ -307,7 +308,7 @@ func (s *Subscriber) retire(old *pubState) {
 	}
 	s.retireState(old.id, old.epoch)
 	for _, ts := range old.streams {
-		s.retiredDuplicates += ts.st.Stats().Duplicates
+		s.retired.add(ts.st.Stats())
 	}
 }
 
@@ -374,6 +375,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 				continue
 			}
 			ts := s.stream(ps, e.Topic, 1, 0)
+			ts.heard = max(ts.heard, e.Seq)
 			if m.Kind == envelope.KindEnd {
 				ts.ended = true
 				ts.st.End(e.Seq, now)
@@ -432,7 +434,7 @@ func (s *Subscriber) onTick(now time.Time) {
 		}
 		s.checkEnd(ps)
 	}
-	s.sumDuplicates()
+	s.refreshStreamStats()
 }
 
 // publisherGone ends an incarnation nothing was heard from for
@@ -474,7 +476,7 @@ func (s *Subscriber) Close() error {
 		s.cancel()
 		s.g.Stop()
 		s.g.Wait() // from the Handler, run is this goroutine: Wait skips it
-		s.sumDuplicates()
+		s.refreshStreamStats()
 		if s.ckpt != nil {
 			s.flushCheckpoints()
 			if err := s.ckpt.close(); err != nil {

@@ -32,6 +32,10 @@ type link struct {
 
 	mu  sync.Mutex
 	rec map[string]*wire.Client // by recovery endpoint
+
+	// up is set while the data connection is up, wasUp once it has been;
+	// owned by the Subscriber's run goroutine (noteConnection).
+	up, wasUp bool
 }
 
 // AddPublisher connects to another publisher. Adding the same PUB endpoint
@@ -242,6 +246,7 @@ func (s *Subscriber) onAck(r ackResult) {
 			start, joined = last+1, last
 		}
 		ts := s.stream(ps, t.Topic, start, joined)
+		ts.heard = max(ts.heard, t.Seq)
 		if ts.st.Next() <= t.Seq {
 			ts.st.Heartbeat(t.Seq, now) // ask for what was published before
 		}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/syncmq/syncmq/diagnose"
 	"github.com/syncmq/syncmq/recovery"
@@ -12,37 +13,86 @@ import (
 
 type subscriberCounters struct {
 	received, recovered, lost, gaps, duplicates, malformed, stale, handshakes, handshakeErrors, disconnects, restarts, unknownTails atomic.Uint64
+	receivedBytes, reconnects                                                                                                       atomic.Uint64
+	latency                                                                                                                         latencyHistogram
+	tally                                                                                                                           deliveryTally // owned by run
+
+	// Summed over the streams by refreshStreamStats, on the subscriber's
+	// tick: the streams count without atomics.
+	gapsDetected, repairRequests, repairTimeouts, overflows atomic.Uint64
+	held, heldBytes, lag                                    atomic.Int64
+	connected, joined, repairing                            atomic.Int64
 }
 
-// SubscriberStats is a snapshot of a Subscriber's counters.
+// SubscriberStats is a snapshot of a Subscriber's counters and gauges.
+// The counters only grow. Fields marked "tick" are refreshed by the
+// subscriber's goroutine every 20 ms while it is not inside the Handler
+// (a Handler that blocks freezes them), and once more by Close.
 type SubscriberStats struct {
 	Received        uint64 // records delivered to the handler
+	ReceivedBytes   uint64 // payload bytes of those records (tick)
 	Recovered       uint64 // of those, records repaired over the recovery channel
 	Lost            uint64 // records reported in EventLoss
 	Gaps            uint64 // EventLoss events
-	Duplicates      uint64 // records received again, or from before the join, and dropped
+	Duplicates      uint64 // records received again, or from before the join, and dropped (tick)
 	Malformed       uint64 // messages that failed to decode
 	Stale           uint64 // records of an older epoch after a restart
 	Handshakes      uint64
 	HandshakeErrors uint64
-	Disconnects     uint64
+	Disconnects     uint64 // data connections lost
+	Reconnects      uint64 // data connections established again after one was lost
 	Restarts        uint64 // new publisher epochs seen
 	// UnknownTails counts streams whose end could not be known: their
 	// publisher restarted or went silent without END, so what it
 	// published after the last record received was reported as an
 	// open-ended EventLoss (To 0), not counted in Lost.
 	UnknownTails uint64
+	// LostByCause splits Lost by the cause its EventLoss named; causes
+	// with nothing lost are absent.
+	LostByCause map[recovery.Cause]uint64
+	// GapsDetected counts the gaps the streams found, whether repaired or
+	// lost (tick); RepairRequests the ranges they asked the recovery
+	// channel for; RepairTimeouts the repairs given up after
+	// StreamConfig.RepairTimeout without progress; Overflows the gaps
+	// given up because the records held behind them reached
+	// StreamConfig.MaxHeldBytes.
+	GapsDetected, RepairRequests, RepairTimeouts, Overflows uint64
+	// Held and HeldBytes are the records held behind gaps now, and their
+	// memory in bytes (tick).
+	Held      int
+	HeldBytes int64
+	// Lag is how many records the latest heartbeat (or ACK, or END) of
+	// each publisher said were published that have not been delivered or
+	// reported lost yet, summed over the streams (tick). Records still in
+	// the socket's queues are not seen by the subscriber and not counted.
+	Lag uint64
+	// Connected counts the publishers whose data connection is up,
+	// Joined the publisher incarnations joined and not ended, Repairing
+	// the streams with a gap being repaired (all tick).
+	Connected, Joined, Repairing int
+	// Latency is the publish-to-deliver latency of the records delivered
+	// live (tick).
+	Latency LatencyHistogram
 }
 
-// Stats returns a snapshot of the counters. Safe from any goroutine.
+// Stats returns a snapshot of the counters. Safe from any goroutine; it
+// takes no lock the delivery path takes.
 func (s *Subscriber) Stats() SubscriberStats {
 	c := &s.stats
-	return SubscriberStats{
-		Received: c.received.Load(), Recovered: c.recovered.Load(), Lost: c.lost.Load(), Gaps: c.gaps.Load(), Duplicates: c.duplicates.Load(),
-		Malformed: c.malformed.Load(), Stale: c.stale.Load(), Handshakes: c.handshakes.Load(),
-		HandshakeErrors: c.handshakeErrors.Load(), Disconnects: c.disconnects.Load(), Restarts: c.restarts.Load(),
-		UnknownTails: c.unknownTails.Load(),
+	st := SubscriberStats{
+		Received: c.received.Load(), ReceivedBytes: c.receivedBytes.Load(), Recovered: c.recovered.Load(), Lost: c.lost.Load(),
+		Gaps: c.gaps.Load(), Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), Stale: c.stale.Load(),
+		Handshakes: c.handshakes.Load(), HandshakeErrors: c.handshakeErrors.Load(), Disconnects: c.disconnects.Load(),
+		Reconnects: c.reconnects.Load(), Restarts: c.restarts.Load(), UnknownTails: c.unknownTails.Load(),
+		GapsDetected: c.gapsDetected.Load(), RepairRequests: c.repairRequests.Load(), RepairTimeouts: c.repairTimeouts.Load(),
+		Overflows: c.overflows.Load(), Held: int(c.held.Load()), HeldBytes: c.heldBytes.Load(), Lag: uint64(c.lag.Load()),
+		Connected: int(c.connected.Load()), Joined: int(c.joined.Load()), Repairing: int(c.repairing.Load()),
+		Latency: c.latency.snapshot(),
 	}
+	s.evidMu.Lock()
+	st.LostByCause = maps.Clone(s.evid.lostByCause)
+	s.evidMu.Unlock()
+	return st
 }
 
 // evidence collects what Diagnose needs beyond the counters.
@@ -123,14 +173,106 @@ func (s *Subscriber) Evidence() diagnose.Evidence {
 	}
 }
 
-// sumDuplicates refreshes the duplicate counter from the streams, which
-// count them without atomics. Called by run, or after run has exited.
-func (s *Subscriber) sumDuplicates() {
-	n := s.retiredDuplicates
+// delivered tallies one record delivered to the Handler, of the batch
+// sent at sent (Event.Time, Unix ns). Called by run only: this is the
+// hot path, so it touches no shared counter unless a new batch starts.
+func (c *subscriberCounters) delivered(sent int64, size int, replayed bool) {
+	t := &c.tally
+	if sent != t.sent {
+		c.flushTally()
+		t.sent, t.received = sent, timeNow()
+	}
+	t.size += uint64(size)
+	if !replayed {
+		t.live++
+	}
+}
+
+// flushTally adds the tally to the shared counters. A batch without a
+// time (a publisher that does not stamp it) has no latency.
+func (c *subscriberCounters) flushTally() {
+	t := &c.tally
+	if t.live > 0 && t.sent != 0 {
+		c.latency.observe(t.received.Sub(time.Unix(0, t.sent)), t.live)
+	}
+	if t.size > 0 {
+		c.receivedBytes.Add(t.size)
+	}
+	t.live, t.size = 0, 0
+}
+
+// streamTotals are the counters of streams that are gone (their
+// publisher incarnation was replaced), kept so the sums never go down.
+type streamTotals struct {
+	duplicates, gaps, requests, timeouts, overflows uint64
+}
+
+func (t *streamTotals) add(st recovery.StreamStats) {
+	t.duplicates += st.Duplicates
+	t.gaps += st.Gaps
+	t.requests += st.Requests
+	t.timeouts += st.Timeouts
+	t.overflows += st.Overflows
+}
+
+// refreshStreamStats sums what the streams count without atomics into
+// the shared counters, with the gauges only run can compute, and flushes
+// the delivery tally. Called by run on every tick, or after run has
+// exited.
+func (s *Subscriber) refreshStreamStats() {
+	s.stats.flushTally()
+	t := s.retired
+	var held, heldBytes, lag int64
+	var joined int64
 	for _, ps := range s.pubs {
+		if ps.joined && !ps.finished {
+			joined++
+		}
 		for _, ts := range ps.streams {
-			n += ts.st.Stats().Duplicates
+			st := ts.st.Stats()
+			t.add(st)
+			held += int64(st.Held)
+			heldBytes += st.HeldBytes
+			if done := ts.st.Next() - 1; ts.heard > done {
+				lag += int64(ts.heard - done)
+			}
 		}
 	}
-	s.stats.duplicates.Store(n)
+	c := &s.stats
+	c.duplicates.Store(t.duplicates)
+	c.gapsDetected.Store(t.gaps)
+	c.repairRequests.Store(t.requests)
+	c.repairTimeouts.Store(t.timeouts)
+	c.overflows.Store(t.overflows)
+	c.held.Store(held)
+	c.heldBytes.Store(heldBytes)
+	c.lag.Store(lag)
+	c.joined.Store(joined)
+	c.repairing.Store(int64(len(s.repair)))
+	var connected int64
+	s.mu.Lock()
+	for _, l := range s.links {
+		if l.up {
+			connected++
+		}
+	}
+	s.mu.Unlock()
+	c.connected.Store(connected)
+}
+
+// noteConnection counts a data connection to endpoint that came up or
+// went down. Called by run only, which owns link.up and link.wasUp.
+func (s *Subscriber) noteConnection(endpoint string, up bool) {
+	if !up {
+		s.stats.disconnects.Add(1)
+	}
+	l := s.linkFor(endpoint)
+	if l == nil {
+		return
+	}
+	if up && l.wasUp {
+		s.stats.reconnects.Add(1)
+	}
+	l.up = up
+	l.wasUp = l.wasUp || up
 }

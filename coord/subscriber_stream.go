@@ -23,6 +23,7 @@ type topicStream struct {
 	st    *recovery.Stream
 	reqID uint32 // id of the outstanding FETCH; older answers are stale
 	time  int64  // publish time of the envelope being fed
+	heard uint64 // the highest sequence a heartbeat, ACK or END named: Stats.Lag
 	ended bool   // END named this topic, a probe found its end, or it was abandoned
 	// abandoned: its losses, known and unknown, were reported; nothing
 	// more will be delivered.
