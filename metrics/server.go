@@ -1,0 +1,223 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/syncmq/syncmq/internal/ratelog"
+	"go.uber.org/zap"
+)
+
+// ServerConfig configures the HTTP server of Serve. Use
+// DefaultServerConfig and change what you need.
+type ServerConfig struct {
+	// Addr is the TCP address to listen on, "host:port"; port 0 lets the
+	// OS choose (see Server.Addr). Required.
+	Addr string
+	// MaxConns bounds the connections open at once; one more is closed
+	// on arrival and counted (ServerStats.Refused). Zero means 64.
+	MaxConns int
+	// ReadHeaderTimeout bounds reading a request's headers. Zero means 5 s.
+	ReadHeaderTimeout time.Duration
+	// WriteTimeout bounds handling a request and writing its response.
+	// Zero means 30 s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection idle this long. Zero
+	// means 60 s.
+	IdleTimeout time.Duration
+	// Logger receives refused connections and HTTP errors, at most one
+	// line per kind per 10 s; nil means none.
+	Logger *zap.Logger
+}
+
+// DefaultServerConfig returns the defaults (Addr is left empty).
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{MaxConns: 64, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+}
+
+// Validate reports every invalid field.
+func (c ServerConfig) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("metrics address %q: want host:port (%v)", c.Addr, err))
+	}
+	if c.MaxConns < 0 || c.ReadHeaderTimeout < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0 {
+		errs = append(errs, errors.New("metrics server: limits and timeouts must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	d := DefaultServerConfig()
+	if c.MaxConns == 0 {
+		c.MaxConns = d.MaxConns
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = d.ReadHeaderTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// ServerStats counts what the server refused.
+type ServerStats struct {
+	Conns   int    // connections open now
+	Refused uint64 // connections closed on arrival: MaxConns were open
+}
+
+// Server serves one http.Handler (usually NewHandler's) on a TCP
+// listener of its own. It is also a prometheus.Collector of its own
+// counters (syncmq_metrics_http_*).
+type Server struct {
+	srv  *http.Server
+	ln   *limitListener
+	done chan struct{} // closed when Serve's goroutine returned
+
+	stopOnce sync.Once
+	stopErr  error
+
+	connsDesc, refusedDesc *prometheus.Desc
+}
+
+// Serve listens on cfg.Addr and serves h on its own goroutine. It does
+// not block; stop it with Shutdown or Close.
+func Serve(cfg ServerConfig, h http.Handler) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	rl := ratelog.New(cfg.Logger.Named("metrics"), 0)
+	s := &Server{
+		ln:   &limitListener{Listener: ln, max: int64(cfg.MaxConns), rl: rl},
+		done: make(chan struct{}),
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			WriteTimeout:      cfg.WriteTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          log.New(errorLog{rl}, "", 0),
+		},
+		connsDesc:   prometheus.NewDesc("syncmq_metrics_http_connections", "Connections open to the metrics and health endpoint.", nil, nil),
+		refusedDesc: prometheus.NewDesc("syncmq_metrics_http_refused_connections_total", "Connections to the metrics and health endpoint closed on arrival: the connection limit was reached.", nil, nil),
+	}
+	go func() {
+		defer close(s.done)
+		_ = s.srv.Serve(s.ln) // ErrServerClosed once stopped; nothing else ends it
+	}()
+	return s, nil
+}
+
+// Addr returns the address listened on, with the port the OS chose.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Stats returns the server's counters. Safe from any goroutine.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{Conns: int(s.ln.open.Load()), Refused: s.ln.refused.Load()}
+}
+
+// Shutdown stops accepting, lets the requests in progress finish, bounded
+// by ctx, and waits for the serving goroutine. It returns ctx.Err() if
+// ctx ended first (the remaining connections are then closed).
+// Idempotent: later calls, and Close, return the first call's result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		s.stopErr = s.srv.Shutdown(ctx)
+		if s.stopErr != nil {
+			_ = s.srv.Close()
+		}
+		<-s.done
+	})
+	return s.stopErr
+}
+
+// Close stops at once: the listener and every connection are closed. It
+// waits for the serving goroutine and is idempotent.
+func (s *Server) Close() error {
+	s.stopOnce.Do(func() {
+		s.stopErr = s.srv.Close()
+		<-s.done
+	})
+	return s.stopErr
+}
+
+// Describe implements prometheus.Collector.
+func (s *Server) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.connsDesc
+	ch <- s.refusedDesc
+}
+
+// Collect implements prometheus.Collector.
+func (s *Server) Collect(ch chan<- prometheus.Metric) {
+	st := s.Stats()
+	ch <- prometheus.MustNewConstMetric(s.connsDesc, prometheus.GaugeValue, float64(st.Conns))
+	ch <- prometheus.MustNewConstMetric(s.refusedDesc, prometheus.CounterValue, float64(st.Refused))
+}
+
+// limitListener closes connections beyond max on arrival, so a client
+// opening many cannot hold the process's descriptors.
+type limitListener struct {
+	net.Listener
+	max     int64
+	rl      *ratelog.Logger
+	open    atomic.Int64
+	refused atomic.Uint64
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.open.Add(1) <= l.max {
+			return &limitConn{Conn: c, l: l}, nil
+		}
+		l.open.Add(-1)
+		l.refused.Add(1)
+		l.rl.Warn("max-conns", "metrics endpoint: connection limit reached; closed a new connection",
+			zap.Int64("max_conns", l.max), zap.String("remote", c.RemoteAddr().String()))
+		_ = c.Close()
+	}
+}
+
+type limitConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *limitConn) Close() error {
+	c.once.Do(func() { c.l.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// errorLog turns the http.Server's error lines (bad requests, broken
+// connections: what any client can cause) into rate-limited warnings.
+type errorLog struct{ rl *ratelog.Logger }
+
+func (e errorLog) Write(p []byte) (int, error) {
+	e.rl.Warn("http-error", "metrics endpoint: HTTP error", zap.String("error", strings.TrimSpace(string(p))))
+	return len(p), nil
+}
