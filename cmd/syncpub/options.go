@@ -23,6 +23,7 @@ type options struct {
 	rate    float64
 	stdin   bool
 	drain   time.Duration
+	metrics string // --metrics-addr; empty: off
 }
 
 // buildOptions turns the settings into the publisher's configuration. It
@@ -86,6 +87,9 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 			problems = append(problems, fmt.Errorf("topics: %v", err))
 		}
 	}
+	if err := cli.CheckMetricsAddr(s.MetricsAddr); err != nil {
+		problems = append(problems, err)
+	}
 	if s.Size > cfg.MaxPayload {
 		problems = append(problems, fmt.Errorf("size: %d exceeds the %d-byte payload limit", s.Size, cfg.MaxPayload))
 	}
@@ -97,7 +101,7 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	}
 	return options{
 		pub: cfg, count: s.Count, payload: []byte(s.Payload), size: s.Size,
-		topics: s.Topics, rate: s.Rate, stdin: s.Stdin, drain: s.DrainTimeout,
+		topics: s.Topics, rate: s.Rate, stdin: s.Stdin, drain: s.DrainTimeout, metrics: s.MetricsAddr,
 	}, nil
 }
 

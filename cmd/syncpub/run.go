@@ -9,6 +9,7 @@ import (
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/metrics"
 	"go.uber.org/zap"
 )
 
@@ -21,6 +22,12 @@ func runPublisher(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Statu
 	if err != nil {
 		return err
 	}
+	msrv, err := cli.ServeMetrics(o.metrics, lg, metrics.PublisherReadiness(pub), metrics.NewPublisherCollector(pub))
+	if err != nil {
+		pub.Close()
+		return err
+	}
+	defer cli.StopMetrics(msrv) // after the drain: scrapes see the end
 	drain := func() error {
 		ctx, cancel := context.WithTimeout(sig.Abort, o.drain)
 		defer cancel()

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
@@ -68,7 +70,7 @@ func TestTextOutput(t *testing.T) {
 
 func TestCountOutput(t *testing.T) {
 	out, errs := render("count", verdict{outcome: outcomeOK}, coord.SubscriberStats{Received: 1, Recovered: 1})
-	if want := "Received 1 updates\noutcome ok: lost 0, recovered 1, gaps 0\n"; out != want {
+	if want := "Received 1 updates\noutcome ok: lost 0, recovered 1, gaps 0\nlatency: no live deliveries\n"; out != want {
 		t.Fatalf("stdout %q, want %q", out, want)
 	}
 	if len(errs) != 5 {
@@ -187,5 +189,31 @@ func TestTrackerCompletesOnce(t *testing.T) {
 	}
 	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: envelope.ID{2}}, two) {
 		t.Fatal("completed twice")
+	}
+}
+
+// TestCountOutputLatency: the count summary reports p50 and p99 from the
+// subscriber's latency histogram.
+func TestCountOutputLatency(t *testing.T) {
+	st := coord.SubscriberStats{Received: 200}
+	bounds := coord.LatencyBounds()
+	i := slices.Index(bounds, 200*time.Microsecond)         // the bucket (100 µs, 200 µs]
+	st.Latency.Counts[i], st.Latency.Counts[i+3] = 100, 100 // and (1 ms, 2 ms]
+	st.Latency.Count = 200
+	out, _ := render("count", verdict{outcome: outcomeOK}, st)
+	want := "Received 200 updates\noutcome ok: lost 0, recovered 0, gaps 0\nlatency p50 200µs, p99 1.98ms (publish to deliver, 200 live deliveries)\n"
+	if out != want {
+		t.Fatalf("stdout %q, want %q", out, want)
+	}
+}
+
+func TestFormatLatency(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		2500 * time.Nanosecond: "2.5µs", 83 * time.Microsecond: "83µs", 1234 * time.Microsecond: "1.23ms",
+		56780 * time.Microsecond: "56.8ms", 1500 * time.Millisecond: "1.50s",
+	} {
+		if got := formatLatency(d); got != want {
+			t.Errorf("formatLatency(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

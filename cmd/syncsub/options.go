@@ -14,6 +14,7 @@ type options struct {
 	sub       coord.SubscriberConfig
 	output    string
 	exitOnEnd bool
+	metrics   string // --metrics-addr; empty: off
 }
 
 // buildOptions turns the settings into the subscriber's configuration. It
@@ -28,10 +29,13 @@ func buildOptions(s settings.Subscriber, r *cli.Resolved) (options, error) {
 	cfg.Stream.MaxHeldBytes = int64(s.MaxHeldBytes)
 	cfg.PublisherTimeout = s.PublisherTimeout
 	problems := withGossip(s.Gossip, r, &cfg)
+	if err := cli.CheckMetricsAddr(s.MetricsAddr); err != nil {
+		problems = append(problems, err)
+	}
 	if err := validate(&cfg, problems); err != nil {
 		return options{}, err
 	}
-	return options{sub: cfg, output: string(s.Output), exitOnEnd: s.ExitOnEnd}, nil
+	return options{sub: cfg, output: string(s.Output), exitOnEnd: s.ExitOnEnd, metrics: s.MetricsAddr}, nil
 }
 
 // validate adds cfg's own problems to problems and returns them as one

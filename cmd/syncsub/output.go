@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/syncmq/syncmq/coord"
@@ -180,6 +181,31 @@ func eventLine(ev coord.Event) string {
 	return ""
 }
 
+// latencyLine reports the publish-to-deliver latency percentiles from the
+// subscriber's histogram, as the benchmarks report theirs.
+func latencyLine(h coord.LatencyHistogram) string {
+	if h.Count == 0 {
+		return "latency: no live deliveries"
+	}
+	return fmt.Sprintf("latency p50 %s, p99 %s (publish to deliver, %d live deliveries)",
+		formatLatency(h.Quantile(0.50)), formatLatency(h.Quantile(0.99)), h.Count)
+}
+
+// formatLatency prints d with about three significant digits.
+func formatLatency(d time.Duration) string {
+	switch {
+	case d < 10*time.Microsecond:
+		return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond))
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
+}
+
 func lossCount(ev coord.Event) uint64 {
 	if ev.To < ev.From {
 		return 0
@@ -192,7 +218,7 @@ func (p *printer) summary(v verdict, st coord.SubscriberStats, ended int) {
 	outcome := fmt.Sprintf("outcome %s: lost %d, recovered %d, gaps %d", v.outcome, st.Lost, st.Recovered, st.Gaps)
 	switch p.format {
 	case "count":
-		fmt.Fprintf(p.out, "Received %d updates\n%s\n", st.Received, outcome)
+		fmt.Fprintf(p.out, "Received %d updates\n%s\n%s\n", st.Received, outcome, latencyLine(st.Latency))
 	case "json":
 		_ = p.enc.Encode(jsonSummary{Type: typeSummary, Outcome: v.outcome, ExitCode: v.code, Reason: v.reason,
 			Received: st.Received, Recovered: st.Recovered, Lost: st.Lost, Gaps: st.Gaps,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/metrics"
 	"go.uber.org/zap"
 )
 
@@ -38,6 +39,12 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 		return err
 	}
 	current.Store(sub)
+	msrv, err := cli.ServeMetrics(o.metrics, lg, metrics.SubscriberReadiness(sub), metrics.NewSubscriberCollector(sub))
+	if err != nil {
+		sub.Close()
+		return err
+	}
+	defer cli.StopMetrics(msrv)
 	lg.Info("subscriber started", zap.String("id", sub.ID()), zap.String("connect", o.sub.Connect), zap.String("sync", o.sub.Sync),
 		zap.String("gossip", sub.GossipAddr()))
 	// Progress goes to a terminal on stderr, unless the messages themselves

@@ -52,6 +52,7 @@ type Publisher struct {
 	Quorum          string        `mapstructure:"quorum" help:"with gossip: all, majority or N live subscriber members whose topics match (instead of --expect)"`
 	Settle          time.Duration `mapstructure:"settle" help:"with --quorum: let the cluster gossip its members this long before judging the quorum"`
 	QuorumLost      QuorumLost    `mapstructure:"quorum-lost" help:"with --quorum, when the quorum is lost after start: continue, or pause publishing until it is back"`
+	MetricsAddr     string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while publishing with the quorum) on this host:port (empty: off)"`
 	CheckConfig     bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
 	Gossip          cli.Gossip    `mapstructure:",squash"`
 	Common          cli.Common    `mapstructure:",squash"`

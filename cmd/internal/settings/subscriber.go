@@ -34,6 +34,7 @@ type Subscriber struct {
 	ID               string        `mapstructure:"id" help:"subscriber id in the quorum (default: random)"`
 	HandshakeTimeout time.Duration `mapstructure:"handshake-timeout" help:"deadline of one READY attempt"`
 	ExitOnEnd        bool          `mapstructure:"exit-on-end" help:"exit when every publisher has sent END"`
+	MetricsAddr      string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while joined and caught up) on this host:port (empty: off)"`
 	CheckConfig      bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
 	Gossip           cli.Gossip    `mapstructure:",squash"`
 	Common           cli.Common    `mapstructure:",squash"`
