@@ -16,7 +16,8 @@ func WriteDoc(w io.Writer) {
 	writeExitCodes(w, "syncpub", PublisherExitCodes)
 	writeExitCodes(w, "syncsub", SubscriberExitCodes)
 	fmt.Fprintln(w, "`syncsub diagnose` exits 1 when a step of the flowchart fails, `syncpub demo`")
-	fmt.Fprintln(w, "and `syncpub bench` when a subscriber missed messages or a process failed.")
+	fmt.Fprintln(w, "when a stage did not behave as expected, and `syncpub bench` when a subscriber")
+	fmt.Fprintln(w, "missed messages or a process failed.")
 	fmt.Fprintln(w, "Every exit other than 0 prints a one-line reason on stderr (bad configuration:")
 	fmt.Fprintln(w, "one line per problem).")
 	for _, c := range Commands() {

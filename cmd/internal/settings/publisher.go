@@ -88,15 +88,26 @@ func DefaultPublisher() Publisher {
 	}
 }
 
-// Demo is `syncpub demo`'s configuration.
+// DemoLogLevel is the demo's log level: the others' levels, or off.
+type DemoLogLevel string
+
+// Choices lists the levels.
+func (DemoLogLevel) Choices() []string { return []string{"off", "debug", "info", "warn", "error"} }
+
+// Demo is `syncpub demo`'s configuration. Unlike the other commands it
+// logs nothing unless asked: its summary is the output.
 type Demo struct {
-	Subscribers int        `mapstructure:"subscribers" unit:"subscribers" help:"subscribers to start"`
-	Count       int        `mapstructure:"count" unit:"messages" help:"messages to publish"`
-	Common      cli.Common `mapstructure:",squash"`
+	Subscribers int           `mapstructure:"subscribers" unit:"subscribers" help:"subscribers the quorum waits for (2 to 16)"`
+	Count       int           `mapstructure:"count" unit:"messages" help:"messages published in each stage (100 to 10000)"`
+	Config      string        `mapstructure:"config" only:"flag" help:"YAML file with settings; keys are the flag names"`
+	LogLevel    DemoLogLevel  `mapstructure:"log-level" help:"log lines at this level and above go to stderr (off: only the summary)"`
+	LogFormat   cli.LogFormat `mapstructure:"log-format" help:"log line format"`
 }
 
 // DefaultDemo returns the demo's defaults.
-func DefaultDemo() Demo { return Demo{Subscribers: 3, Count: 100_000, Common: cli.DefaultCommon()} }
+func DefaultDemo() Demo {
+	return Demo{Subscribers: 3, Count: 5000, LogLevel: "off", LogFormat: "console"}
+}
 
 // Bench is `syncpub bench`'s configuration.
 type Bench struct {

@@ -26,7 +26,7 @@ func Commands() []Command {
 	demo, bench, diag := DefaultDemo(), DefaultBench(), DefaultDiagnose()
 	return []Command{
 		{"syncpub", PublisherPrefix, "Waits for a quorum of subscribers, publishes, sends END and drains.", &pub},
-		{"syncpub demo", PublisherPrefix, "A publisher and subscribers in one process on loopback.", &demo},
+		{"syncpub demo", PublisherPrefix, "The quorum gate, a repair, a late joiner and a reported loss, in one process on loopback.", &demo},
 		{"syncpub bench", PublisherPrefix, "The zguide job as processes, syncmq against go-zeromq and libzmq.", &bench},
 		{"syncsub", SubscriberPrefix, "Joins a publisher's quorum and prints what it receives until END.", &sub},
 		{"syncsub diagnose", SubscriberPrefix, "Watches a stream and walks the zguide's missing-message flowchart.", &diag},
