@@ -55,6 +55,9 @@ func SubscriberReady(st coord.SubscriberStats) (bool, string) {
 	case st.Repairing > 0:
 		return false, fmt.Sprintf("catching up: %d streams repairing, %d messages behind", st.Repairing, st.Lag)
 	}
+	if st.Joined == 1 {
+		return true, "joined 1 publisher, caught up"
+	}
 	return true, fmt.Sprintf("joined %d publishers, caught up", st.Joined)
 }
 

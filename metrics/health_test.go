@@ -44,6 +44,7 @@ func TestSubscriberReady(t *testing.T) {
 		{coord.SubscriberStats{Handshakes: 1, Joined: 1}, false, "disconnected from every publisher; reconnecting"},
 		{coord.SubscriberStats{Handshakes: 1, Joined: 1, Connected: 1, Repairing: 2, Lag: 40}, false, "catching up: 2 streams repairing, 40 messages behind"},
 		{coord.SubscriberStats{Handshakes: 1, Joined: 2, Connected: 2}, true, "joined 2 publishers, caught up"},
+		{coord.SubscriberStats{Handshakes: 1, Joined: 1, Connected: 1}, true, "joined 1 publisher, caught up"},
 	} {
 		ready, why := SubscriberReady(c.st)
 		if ready != c.ready || why != c.why {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -393,5 +396,42 @@ func TestMetricNamesFollowPrometheusConventions(t *testing.T) {
 	h := f["syncmq_subscriber_delivery_latency_seconds"].GetMetric()[0].GetHistogram()
 	if h.GetSampleCount() != 2 || h.GetBucket()[3].GetCumulativeCount() != 2 || h.GetBucket()[3].GetUpperBound() != 10e-6 {
 		t.Errorf("latency histogram %v: want 2 samples in the 10 µs bucket", h)
+	}
+}
+
+// TestOperationsDocListsEveryMetric keeps the docs and the collectors in
+// step: every metric exported is in the tables of docs/operations.md,
+// and every syncmq_ name that document or the runbook mentions is
+// exported.
+func TestOperationsDocListsEveryMetric(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runbook, err := os.ReadFile(filepath.Join("..", "docs", "runbook.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveTest(t, DefaultServerConfig(), http.NotFoundHandler())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewPublisherCollector(fixedPub{}), NewSubscriberCollector(fixedSub{}), srv)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, mf := range mfs {
+		exported[mf.GetName()] = true
+		if !strings.Contains(string(doc), "| `"+mf.GetName()+"` |") {
+			t.Errorf("%s is not in the tables of docs/operations.md", mf.GetName())
+		}
+	}
+	for file, text := range map[string][]byte{"operations.md": doc, "runbook.md": runbook} {
+		for _, name := range regexp.MustCompile(`syncmq_[a-z_]+`).FindAllString(string(text), -1) {
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count"), "_sum")
+			if !exported[name] && !exported[base] {
+				t.Errorf("docs/%s mentions %s, which is not exported", file, name)
+			}
+		}
 	}
 }

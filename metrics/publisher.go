@@ -53,7 +53,7 @@ func NewPublisherCollector(src PublisherSource) *PublisherCollector {
 			counter(sub, "handshakes_total", "READY requests answered with an ACK.", func(s *st) float64 { return float64(s.Handshakes) }),
 			counter(sub, "kicked_connections_total", "Data connections closed for not completing the sync handshake within the join timeout.", func(s *st) float64 { return float64(s.Kicked) }),
 			counter(sub, "slow_consumer_disconnects_total", "Subscribers disconnected as slow consumers.", func(s *st) float64 { return float64(s.Wire.SlowConsumers) }),
-			counter(sub, "slow_consumer_dropped_messages_total", "Envelopes addressed to slow consumers that never reached them.", func(s *st) float64 { return float64(s.Wire.Dropped) }),
+			counter(sub, "slow_consumer_dropped_envelopes_total", "Envelopes addressed to slow consumers that never reached them.", func(s *st) float64 { return float64(s.Wire.Dropped) }),
 			counter(sub, "send_waits_total", "Sends that waited because every subscriber's queue was above the queue bound.", func(s *st) float64 { return float64(s.Wire.Waits) }),
 			counter(sub, "recovery_replayed_messages_total", "Messages replayed over the recovery channel.", func(s *st) float64 { return float64(s.Recovery.Replayed) }),
 			counter(sub, "history_evicted_messages_total", "Messages dropped from the recovery history to stay within its limits.", func(s *st) float64 { return float64(s.Retained.Evicted) }),
