@@ -40,7 +40,7 @@ func (d *demo) quorumGate() error {
 		st := d.pub.Stats()
 		select {
 		case r := <-first:
-			return fmt.Errorf("Publish returned (seq %d, %v) with %d of %d subscribers joined", r.seq, r.err, i, d.n)
+			return fmt.Errorf("the first Publish returned (seq %d, %v) with %d of %d subscribers joined", r.seq, r.err, i, d.n)
 		default:
 		}
 		if st.Published != 0 || st.Joined != i {
@@ -52,7 +52,7 @@ func (d *demo) quorumGate() error {
 	select {
 	case r = <-first:
 	case <-d.ctx.Done():
-		return fmt.Errorf("Publish still waiting with every subscriber joined: %w", d.ctx.Err())
+		return fmt.Errorf("the first Publish still waits with every subscriber joined: %w", d.ctx.Err())
 	}
 	if r.err != nil || r.seq != 1 {
 		return fmt.Errorf("the waiting Publish returned seq %d, %v; want seq 1", r.seq, r.err)
