@@ -224,10 +224,7 @@ func (s *Subscriber) refreshStreamStats() {
 	t := s.retired
 	var held, heldBytes, lag int64
 	var joined int64
-	for _, ps := range s.pubs {
-		if ps.joined && !ps.finished {
-			joined++
-		}
+	count := func(ps *pubState) {
 		for _, ts := range ps.streams {
 			st := ts.st.Stats()
 			t.add(st)
@@ -237,6 +234,15 @@ func (s *Subscriber) refreshStreamStats() {
 				lag += int64(ts.heard - done)
 			}
 		}
+	}
+	for _, ps := range s.pubs {
+		if ps.joined && !ps.finished {
+			joined++
+		}
+		count(ps)
+	}
+	for _, old := range s.old { // earlier epochs still repairing from a journal
+		count(old)
 	}
 	c := &s.stats
 	c.duplicates.Store(t.duplicates)

@@ -74,6 +74,7 @@ func (ts *topicStream) Deliver(seq uint64, payload []byte, replayed bool) {
 	if replayed {
 		ts.s.stats.recovered.Add(1)
 	}
+	ts.s.stats.delivered(ts.time, len(payload), replayed)
 	if ts.s.emit(Event{Type: EventMessage, Publisher: ts.ps.id, Epoch: ts.ps.epoch, Topic: ts.topic,
 		Seq: seq, Payload: payload, Time: ts.time, Replay: replayed}) {
 		ts.handed = seq
