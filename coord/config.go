@@ -106,10 +106,13 @@ type PublisherConfig struct {
 	// MaxReplayRange bounds the sequences one recovery request may ask
 	// for; larger requests get a "range too large" error. Default 65536.
 	MaxReplayRange uint64
-	// RecoveryLinger keeps the recovery endpoint open after END until it
-	// has been idle this long (bounded by Close's ctx), so subscribers can
-	// repair a lost tail. Default 1 s.
-	RecoveryLinger time.Duration
+	// RepairWindow is how long after END the recovery endpoint keeps
+	// serving repairs, so a subscriber that was behind at END can fetch
+	// its tail; it closes earlier once every subscriber that joined said
+	// BYE. The ACK announces it (repair_window_ms). With DataDir, a
+	// restarted publisher serves earlier epochs again as long as
+	// retention holds them. Default 5 s; Shutdown's ctx bounds it.
+	RepairWindow time.Duration
 	// ID identifies the publisher; zero means random (with DataDir, the
 	// directory's).
 	ID envelope.ID
@@ -197,7 +200,7 @@ func DefaultPublisherConfig() PublisherConfig {
 		History:           recovery.DefaultHistoryConfig(),
 		RecoveryLimit:     recovery.DefaultLimiterConfig(),
 		MaxReplayRange:    65536,
-		RecoveryLinger:    time.Second,
+		RepairWindow:      5 * time.Second,
 		HelloInterval:     50 * time.Millisecond,
 		HeartbeatInterval: time.Second,
 		MaxBatchBytes:     64 << 10,
@@ -307,8 +310,8 @@ func (c PublisherConfig) withDefaults() PublisherConfig {
 	if c.MaxReplayRange == 0 {
 		c.MaxReplayRange = d.MaxReplayRange
 	}
-	if c.RecoveryLinger <= 0 {
-		c.RecoveryLinger = d.RecoveryLinger
+	if c.RepairWindow <= 0 {
+		c.RepairWindow = d.RepairWindow
 	}
 	if c.MaxBatchRecords <= 0 || c.MaxBatchRecords > envelope.MaxRecords {
 		c.MaxBatchRecords = envelope.MaxRecords
@@ -417,6 +420,13 @@ type SubscriberConfig struct {
 	// Empty means no state: a restarted subscriber starts where the
 	// publisher says its id first joined (Ack.Resume), or at its join.
 	StateDir string
+	// BeforeCheckpoint, with StateDir, is called before checkpoints are
+	// written, after the Handler calls they cover: a Handler that buffers
+	// what it was handed (an output writer) makes it durable here, so a
+	// crash after the checkpoint loses nothing. An error skips that
+	// checkpoint (the records are delivered again after a restart). Called
+	// from the Handler's goroutine.
+	BeforeCheckpoint func() error
 	// HandshakeTimeout bounds one READY attempt. Default 1 s.
 	HandshakeTimeout time.Duration
 	// HandshakeAttempts is how many READY attempts one HELLO triggers before

@@ -366,6 +366,9 @@ func (c *pubCore) ready(r handshake.Ready, now time.Time) any {
 		V: handshake.Version, Type: handshake.TypeAck, Publisher: c.cfg.ID.String(), Epoch: c.cfg.Epoch,
 		Recovery: c.recovery, Topics: c.table(r.Topics),
 	}
+	if c.recovery != "" {
+		ack.RepairWindowMS = c.cfg.RepairWindow.Milliseconds()
+	}
 	if rejoin {
 		ack.Resume = make([]handshake.TopicSeq, len(ack.Topics))
 		for i, t := range ack.Topics {

@@ -265,7 +265,7 @@ func signal(c chan struct{}) {
 // Shutdown waits until every subscriber that joined has taken everything
 // (a connection that never joined is not waited for) and, with recovery
 // on, keeps the recovery endpoint open until those that lost a tail have
-// repaired it (RecoveryLinger), all bounded by ctx. Then it closes the
+// repaired it (RepairWindow), all bounded by ctx. Then it closes the
 // sockets, leaves the gossip cluster and waits for every goroutine.
 //
 // It returns nil when everything was handed over, ctx.Err() when ctx
@@ -300,7 +300,7 @@ func (p *Publisher) shutdown(ctx context.Context) error {
 	if p.rec != nil && ctx.Err() == nil {
 		// Subscribers that lost the tail ask for it right after END;
 		// those that have everything say bye.
-		p.rec.linger(ctx, p.cfg.RecoveryLinger, p.allSaidBye)
+		p.rec.linger(ctx, p.cfg.RepairWindow, p.allSaidBye)
 	}
 	if p.isClosed() {
 		err = ErrClosed

@@ -26,7 +26,6 @@ type recoveryServer struct {
 	hdrs    sync.Pool // *[]byte: REPLAY response headers, reused
 
 	active                    atomic.Int64 // requests being served
-	lastDone                  atomic.Int64 // Unix ns when the last request finished
 	served, replayed, refused atomic.Uint64
 }
 
@@ -56,10 +55,7 @@ func (rs *recoveryServer) stats() RecoveryStats {
 
 func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply func(...[]byte) error) error {
 	rs.active.Add(1)
-	defer func() {
-		rs.lastDone.Store(time.Now().UnixNano())
-		rs.active.Add(-1)
-	}()
+	defer rs.active.Add(-1)
 	req := wr.Frames
 	var id uint32
 	if len(req) > 0 {
@@ -205,15 +201,15 @@ func (rs *recoveryServer) replay(ctx context.Context, host string, id uint32, ep
 	})
 }
 
-// linger waits until done reports true, or no request has been served
-// for d, or ctx ends.
+// linger keeps the recovery endpoint open after END: until done reports
+// true (every subscriber said BYE) and no request is being served, or the
+// window d has passed, or ctx ends.
 func (rs *recoveryServer) linger(ctx context.Context, d time.Duration, done func() bool) {
 	t := time.NewTicker(min(d/10, 10*time.Millisecond))
 	defer t.Stop()
-	start := time.Now().UnixNano()
+	end := time.Now().Add(d)
 	for {
-		last := max(rs.lastDone.Load(), start)
-		if rs.active.Load() == 0 && (done() || time.Since(time.Unix(0, last)) >= d) {
+		if rs.active.Load() == 0 && (done() || !time.Now().Before(end)) {
 			return
 		}
 		select {

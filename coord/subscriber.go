@@ -402,6 +402,11 @@ func (s *Subscriber) checkEnd(ps *pubState) {
 			return
 		}
 	}
+	for _, old := range s.old {
+		if old.id == ps.id {
+			return // the job is not done while an earlier epoch is still being repaired
+		}
+	}
 	ps.finished = true
 	if ps.link != nil && ps.boundNonce != "" {
 		// Before the event: a handler that closes the Subscriber on END

@@ -31,6 +31,13 @@ func (s *Subscriber) flushCheckpoints() {
 	if len(s.dirty) == 0 {
 		return
 	}
+	if s.cfg.BeforeCheckpoint != nil {
+		if err := s.cfg.BeforeCheckpoint(); err != nil {
+			// Keep the streams dirty: the next pass tries again.
+			s.rl.Warn("checkpoint", "BeforeCheckpoint failed; checkpoints not written", zap.Error(err))
+			return
+		}
+	}
 	for _, ts := range s.dirty {
 		ts.dirty = false
 		s.ckpt.note(ckptKey{pub: ts.ps.id, epoch: ts.ps.epoch, topic: ts.topic}, ts.handed)

@@ -10,6 +10,7 @@ import (
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/cmd/internal/settings"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/journal"
 	"github.com/syncmq/syncmq/proto/envelope"
 )
 
@@ -38,6 +39,15 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	cfg.RecoveryLimit.GlobalBytesRate, cfg.RecoveryLimit.GlobalBytesBurst = float64(s.RecoveryRate), int64(s.RecoveryRate)
 	cfg.RecoveryLimit.HostBytesRate, cfg.RecoveryLimit.HostBytesBurst = float64(s.RecoveryHost), int64(s.RecoveryHost)
 	cfg.MaxTopics, cfg.MaxSubscribers, cfg.JoinTimeout = s.MaxTopics, s.MaxSubscribers, s.JoinTimeout
+	cfg.RepairWindow = s.RepairWindow
+	if s.DataDir != "" {
+		cfg.DataDir = s.DataDir
+		cfg.Journal = journal.DefaultConfig()
+		cfg.Journal.Sync = map[settings.Fsync]journal.SyncMode{"interval": journal.SyncInterval, "always": journal.SyncAlways, "never": journal.SyncNever}[s.Fsync]
+		cfg.Journal.SyncInterval = s.FsyncInterval
+		cfg.Journal.MaxBytes = int64(s.DataBytes)
+		cfg.Journal.Retention = journal.Retention{MaxMessages: int64(s.HistoryMessages), MaxAge: s.RetentionAge}
+	}
 	cfg.MaxBatchRecords = s.MaxBatchRecords
 	cfg.Linger = s.Linger
 	cfg.Expect = s.Expect
@@ -76,9 +86,9 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 			problems = append(problems, fmt.Errorf("id: %v", err))
 		}
 		cfg.ID = id
-	} else {
+	} else if s.DataDir == "" {
 		cfg.ID = stableID(cfg.Bind)
-	}
+	} // with --data-dir, the directory keeps the id
 	if len(s.Topics) == 0 {
 		problems = append(problems, errors.New("topics: at least one topic is needed"))
 	}

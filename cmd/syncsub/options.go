@@ -22,7 +22,7 @@ type options struct {
 func buildOptions(s settings.Subscriber, r *cli.Resolved) (options, error) {
 	cfg := coord.SubscriberConfig{
 		Connect: s.Connect, Sync: s.Sync, Recovery: s.Recovery, ID: s.ID,
-		Subscribe: s.Subscribe, StartAt: string(s.StartAt), HandshakeTimeout: s.HandshakeTimeout,
+		Subscribe: s.Subscribe, StartAt: s.StartAt, StateDir: s.StateDir, HandshakeTimeout: s.HandshakeTimeout,
 	}
 	cfg.Stream = recovery.DefaultStreamConfig()
 	cfg.Stream.RepairTimeout = s.RepairTimeout

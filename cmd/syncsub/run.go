@@ -24,6 +24,11 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 	ended := make(chan struct{})
 	var current atomic.Pointer[coord.Subscriber] // set once NewSubscriber returned
 	connected := func() int { return publishers(current.Load()) }
+	if o.sub.StateDir != "" {
+		// What was printed must be out of the buffer before the checkpoint
+		// says it was delivered, or a crash would lose it.
+		o.sub.BeforeCheckpoint = out.Flush
+	}
 	o.sub.Handler = func(ev coord.Event) {
 		if !tr.ended() { // after END the publisher hangs up: nothing to warn about
 			logEvent(lg, ev)

@@ -77,6 +77,10 @@ type Ack struct {
 	Quorum    bool       `json:"quorum"` // whether publishing has started
 	Topics    []TopicSeq `json:"topics"` // where every topic stood at the ACK
 	Recovery  string     `json:"recovery,omitempty"`
+	// RepairWindowMS is how long, in milliseconds, the recovery endpoint
+	// keeps serving repairs after END (it may close earlier once every
+	// subscriber said BYE). Absent from 1.0 publishers.
+	RepairWindowMS int64 `json:"repair_window_ms,omitempty"`
 	// Resume is set when this subscriber id joined this epoch before on
 	// another data connection (it reconnected or restarted): where every
 	// topic stood at its first join. A subscriber that lost its place

@@ -19,6 +19,12 @@ type QuorumLost string
 // Choices lists the policies.
 func (QuorumLost) Choices() []string { return []string{"continue", "pause"} }
 
+// Fsync is when the journal syncs to disk.
+type Fsync string
+
+// Choices lists the policies.
+func (Fsync) Choices() []string { return []string{"interval", "always", "never"} }
+
 // Publisher is syncpub's configuration.
 type Publisher struct {
 	Bind            string        `mapstructure:"bind" help:"PUB endpoint to bind"`
@@ -27,6 +33,12 @@ type Publisher struct {
 	HistoryMessages int           `mapstructure:"history-messages" unit:"messages" help:"messages retained per topic for recovery (0: no recovery history)"`
 	HistoryBytes    int           `mapstructure:"history-bytes" unit:"bytes" help:"memory the retained history may use, all topics together"`
 	HistoryTopic    int           `mapstructure:"history-topic-bytes" unit:"bytes" help:"memory one topic's history may use (0: --history-bytes)"`
+	DataDir         string        `mapstructure:"data-dir" help:"keep the history on disk in this directory (a journal), across restarts and crashes (empty: memory only)"`
+	Fsync           Fsync         `mapstructure:"fsync" help:"with --data-dir: sync the journal every --fsync-interval, after every batch (always), or leave it to the OS (never)"`
+	FsyncInterval   time.Duration `mapstructure:"fsync-interval" help:"with --fsync interval: how often the journal is synced; a power loss loses at most this much"`
+	DataBytes       int           `mapstructure:"data-bytes" unit:"bytes" help:"with --data-dir: disk the journal may use, all topics and epochs together"`
+	RetentionAge    time.Duration `mapstructure:"retention-age" help:"with --data-dir: drop batches older than this (0: no age limit)"`
+	RepairWindow    time.Duration `mapstructure:"repair-window" help:"keep serving repairs this long after END (sooner once every subscriber said bye); announced in the ACK"`
 	RecoveryRate    int           `mapstructure:"recovery-bytes-rate" unit:"bytes/s" help:"replay bandwidth of all subscribers together"`
 	RecoveryHost    int           `mapstructure:"recovery-host-bytes-rate" unit:"bytes/s" help:"replay bandwidth of one subscriber host"`
 	MaxTopics       int           `mapstructure:"max-topics" unit:"topics" help:"topics that may be published on; more are refused"`
@@ -68,6 +80,10 @@ func DefaultPublisher() Publisher {
 		HistoryBytes:    128 << 20,
 		RecoveryRate:    recovery.DefaultGlobalBytesRate,
 		RecoveryHost:    recovery.DefaultHostBytesRate,
+		Fsync:           "interval",
+		FsyncInterval:   time.Second,
+		DataBytes:       1 << 30,
+		RepairWindow:    5 * time.Second,
 		MaxTopics:       16_384,
 		MaxSubscribers:  4096,
 		JoinTimeout:     30 * time.Second,

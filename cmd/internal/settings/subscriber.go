@@ -14,18 +14,13 @@ type Output string
 // Choices lists the formats.
 func (Output) Choices() []string { return []string{"text", "json", "count"} }
 
-// StartAt is where a late joiner's stream starts.
-type StartAt string
-
-// Choices lists the positions.
-func (StartAt) Choices() []string { return []string{"join", "earliest"} }
-
 // Subscriber is syncsub's configuration.
 type Subscriber struct {
 	Connect          string        `mapstructure:"connect" help:"publisher's PUB endpoint"`
 	Sync             string        `mapstructure:"sync" help:"publisher's sync endpoint"`
 	Recovery         string        `mapstructure:"recovery" help:"publisher's recovery endpoint (default: the one its ACK names, on the --connect host)"`
-	StartAt          StartAt       `mapstructure:"start-at" help:"join: deliver from the handshake on; earliest: first replay what the publisher still retains"`
+	StartAt          string        `mapstructure:"start-at" help:"join: deliver from the handshake on; earliest: first replay what the publisher still retains; N: from sequence N of every topic"`
+	StateDir         string        `mapstructure:"state-dir" help:"checkpoint what was delivered here, and resume from it after a restart (empty: no state)"`
 	RepairTimeout    time.Duration `mapstructure:"repair-timeout" help:"give a gap up as lost when its repair makes no progress this long"`
 	PublisherTimeout time.Duration `mapstructure:"publisher-timeout" help:"end a publisher nothing arrived from for this long (exit 4, its unknown tail reported lost)"`
 	MaxHeldBytes     int           `mapstructure:"max-held-bytes" unit:"bytes" help:"live messages held per topic while a gap is repaired"`
