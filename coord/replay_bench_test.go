@@ -11,12 +11,21 @@ import (
 // subscriber joins late with StartAtEarliest and repairs a 100,000-message
 // gap from the publisher's retained history, then catches up.
 func BenchmarkReplay(b *testing.B) {
-	const gap = 100_000
-	for _, size := range []int{7, 1024} {
-		b.Run(fmt.Sprintf("gap=%d/size=%d", gap, size), func(b *testing.B) {
+	for _, tc := range []struct {
+		store     string
+		gap, size int
+	}{
+		{"memory", 100_000, 7}, {"memory", 100_000, 1024},
+		{"journal", 100_000, 7}, {"journal", 100_000, 1024}, {"journal", 1_000_000, 7},
+	} {
+		gap, size := tc.gap, tc.size
+		b.Run(fmt.Sprintf("store=%s/gap=%d/size=%d", tc.store, gap, size), func(b *testing.B) {
 			cfg := loopbackConfig()
 			cfg.History.MaxMessages = gap
 			cfg.History.MaxBytes = 256 << 20
+			if tc.store == "journal" {
+				cfg.DataDir = b.TempDir()
+			}
 			// The benchmark measures the replay path, not the bandwidth limit.
 			cfg.RecoveryLimit.RequestRate, cfg.RecoveryLimit.RequestBurst = 1e6, 1e6
 			cfg.RecoveryLimit.HostBytesRate, cfg.RecoveryLimit.HostBytesBurst = 1<<40, 1<<40
@@ -33,7 +42,7 @@ func BenchmarkReplay(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			for pub.Stats().Published < gap {
+			for pub.Stats().Published < uint64(gap) {
 				time.Sleep(time.Millisecond)
 			}
 			b.SetBytes(int64(gap * size))
@@ -45,7 +54,7 @@ func BenchmarkReplay(b *testing.B) {
 					Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: fmt.Sprint("replayer-", i),
 					StartAt: StartAtEarliest,
 					Handler: func(ev Event) {
-						if ev.Type == EventCaughtUp && ev.Seq == gap {
+						if ev.Type == EventCaughtUp && ev.Seq == uint64(gap) {
 							close(caught)
 						}
 						if ev.Type == EventLoss {
