@@ -9,6 +9,7 @@ import (
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/journal"
 	"github.com/syncmq/syncmq/metrics"
 	"go.uber.org/zap"
 )
@@ -19,6 +20,9 @@ import (
 // or until a second signal.
 func runPublisher(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Status) error {
 	pub, err := coord.NewPublisher(o.pub)
+	if errors.Is(err, journal.ErrPublisher) || errors.Is(err, journal.ErrDirectory) {
+		return &cli.UsageError{Err: fmt.Errorf("data-dir: %w", err)} // fix the flag, then start again
+	}
 	if err != nil {
 		return err
 	}
