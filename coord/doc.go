@@ -33,7 +33,10 @@
 //
 // With RecoveryBind set the publisher keeps recent batches (History, one
 // memory budget for all topics) and replays them to subscribers that lost
-// some, over the recovery endpoint.
+// some, over the recovery endpoint. With DataDir it keeps them on disk
+// instead (package journal): a publisher that crashes and comes back on
+// the same directory still serves what its earlier epoch sent, and its
+// subscribers repair the rest of that epoch before they go on.
 //
 // # Subscribing
 //
@@ -55,10 +58,12 @@
 // cannot be repaired is reported as an EventLoss, never skipped silently.
 // The Handler may call Close or Shutdown.
 //
-// A subscriber that comes back under the same ID (a restart) is told by
-// the publisher where it first joined and starts each topic there: what it
-// had delivered before is delivered again (at least once), and what the
-// publisher no longer retains is reported lost.
+// With StateDir a subscriber checkpoints what it handed to the Handler and
+// resumes there after a restart (at least once: at most one batch per topic
+// again). Without it, a subscriber that comes back under the same ID is
+// told by the publisher where it first joined and starts each topic there:
+// what it had delivered before is delivered again, and what the publisher
+// no longer retains is reported lost.
 //
 // # Discovery
 //
@@ -80,7 +85,7 @@
 // # Observing
 //
 // Publisher.Stats and Subscriber.Stats return snapshots of counters and
-// gauges; Subscriber.Evidence
+// gauges (package metrics exports them to Prometheus); Subscriber.Evidence
 // feeds package diagnose. Limits a peer can hit (connections, subscribers,
 // topics, request rates) are counted there and logged at most once per
 // interval.
