@@ -46,7 +46,7 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 		cfg.Journal.Sync = map[settings.Fsync]journal.SyncMode{"interval": journal.SyncInterval, "always": journal.SyncAlways, "never": journal.SyncNever}[s.Fsync]
 		cfg.Journal.SyncInterval = s.FsyncInterval
 		cfg.Journal.MaxBytes = int64(s.DataBytes)
-		cfg.Journal.Retention = journal.Retention{MaxMessages: int64(s.HistoryMessages), MaxAge: s.RetentionAge}
+		cfg.Journal.Retention = journal.Retention{MaxMessages: int64(s.HistoryMessages), MaxBytes: int64(s.HistoryTopic), MaxAge: s.RetentionAge}
 	}
 	cfg.MaxBatchRecords = s.MaxBatchRecords
 	cfg.Linger = s.Linger

@@ -203,6 +203,8 @@ func (s *Sub) Close() error {
 
 func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint, addr string) {
 	backoff := s.cfg.ReconnectMin
+	var failingSince time.Time // when the current run of failed dials began
+	var warned time.Time
 	for ctx.Err() == nil {
 		err := s.session(ctx, c, endpoint, addr)
 		if ctx.Err() != nil {
@@ -210,9 +212,22 @@ func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint, addr string) 
 		}
 		if err != nil && !errors.Is(err, errSessionEnded) {
 			s.cfg.Logger.Debug("connection failed", zap.String("endpoint", endpoint), zap.Error(err), zap.Duration("retry_in", backoff))
+			// An endpoint that cannot be resolved or reached is said at warn
+			// level after a few seconds, and again now and then, not only
+			// at debug: the subscriber would otherwise wait in silence.
+			now := time.Now()
+			if failingSince.IsZero() {
+				failingSince = now
+			}
+			if now.Sub(failingSince) >= unreachableAfter && now.Sub(warned) >= unreachableEvery {
+				warned = now
+				s.cfg.Logger.Warn("cannot reach publisher; still trying", zap.String("endpoint", endpoint),
+					zap.Duration("for", now.Sub(failingSince).Round(time.Second)), zap.Error(err))
+			}
 		}
 		if errors.Is(err, errSessionEnded) {
 			backoff = s.cfg.ReconnectMin
+			failingSince, warned = time.Time{}, time.Time{}
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -226,6 +241,13 @@ func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint, addr string) 
 }
 
 var errSessionEnded = errors.New("wire: connection lost")
+
+// An endpoint that keeps failing is reported at warn level once it has
+// failed for unreachableAfter, then every unreachableEvery.
+const (
+	unreachableAfter = 3 * time.Second
+	unreachableEvery = 30 * time.Second
+)
 
 // session dials once and reads until the connection breaks.
 func (s *Sub) session(ctx context.Context, c *subConn, endpoint, addr string) error {

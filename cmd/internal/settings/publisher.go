@@ -32,7 +32,7 @@ type Publisher struct {
 	RecoveryBind    string        `mapstructure:"recovery-bind" help:"recovery endpoint to bind (empty: no recovery)"`
 	HistoryMessages int           `mapstructure:"history-messages" unit:"messages" help:"messages retained per topic for recovery (0: no recovery history)"`
 	HistoryBytes    int           `mapstructure:"history-bytes" unit:"bytes" help:"memory the retained history may use, all topics together"`
-	HistoryTopic    int           `mapstructure:"history-topic-bytes" unit:"bytes" help:"memory one topic's history may use (0: --history-bytes)"`
+	HistoryTopic    int           `mapstructure:"history-topic-bytes" unit:"bytes" help:"what one topic's history may use, in memory or with --data-dir on disk (0: no per-topic limit below --history-bytes or --data-bytes)"`
 	DataDir         string        `mapstructure:"data-dir" help:"keep the history on disk in this directory (a journal), across restarts and crashes (empty: memory only)"`
 	Fsync           Fsync         `mapstructure:"fsync" help:"with --data-dir: sync the journal every --fsync-interval, after every batch (always), or leave it to the OS (never)"`
 	FsyncInterval   time.Duration `mapstructure:"fsync-interval" help:"with --fsync interval: how often the journal is synced; a power loss loses at most this much"`
