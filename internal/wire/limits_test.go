@@ -61,7 +61,10 @@ func TestPubMaxConnsPerIP(t *testing.T) {
 	if len(lines) != 1 || !strings.HasPrefix(lines[0].ContextMap()["remote"].(string), "127.0.0.1:") {
 		t.Errorf("log lines %+v: want one with the remote address", lines)
 	}
-	if st := p.Stats(); st.Refused != 2 || st.Peers != 3 {
+	// The server registers a peer after its side of the handshake, which
+	// may come just after the client's: wait for it.
+	waitFor(t, 5*time.Second, "three peers", func() bool { return p.Stats().Peers == 3 })
+	if st := p.Stats(); st.Refused != 2 {
 		t.Errorf("stats %+v", st)
 	}
 	subs[0].Close()
