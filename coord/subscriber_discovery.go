@@ -1,8 +1,6 @@
 package coord
 
 import (
-	"context"
-
 	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/proto/handshake"
 
@@ -81,14 +79,3 @@ func (s *Subscriber) Members() []membership.Member { return s.cluster.members() 
 
 // GossipAddr returns the bound gossip address; "" without Gossip.
 func (s *Subscriber) GossipAddr() string { return s.cluster.addr() }
-
-// leaveCluster announces the subscriber's departure, so publishers stop
-// counting it at once, and stops discovery.
-func (s *Subscriber) leaveCluster() {
-	if s.cluster == nil {
-		return
-	}
-	if err := s.cluster.close(context.Background()); err != nil { // bounded by the broadcast timeout
-		s.lg.Debug("gossip leave", zap.Error(err))
-	}
-}

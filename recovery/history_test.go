@@ -342,6 +342,9 @@ func TestHistoryConcurrentReaders(t *testing.T) {
 }
 
 func TestHistoryAppendDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	h := mustHistory(t, HistoryConfig{MaxMessages: 1000, MaxBytes: 1 << 20, MaxTopics: 1})
 	f := batchOf("a", 1, bytes.Repeat([]byte("x"), 100))
 	seq := uint64(1)
