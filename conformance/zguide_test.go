@@ -23,9 +23,9 @@ func zguideJob() (subs, count int) {
 
 // classic is one implementation of the zguide's syncpub and syncsub.
 type classic struct {
-	name    string
-	pub     func(pub, sync string, subs, count int) []string // argv
-	sub     func(pub, sync string) []string
+	name string
+	pub  func(pub, sync string, subs, count int) []string // argv
+	sub  func(pub, sync string) []string
 }
 
 func classics(t *testing.T) []classic {
