@@ -117,8 +117,11 @@ type PublisherConfig struct {
 	// directory's).
 	ID envelope.ID
 	// Epoch distinguishes incarnations; zero means the start time in Unix
-	// nanoseconds, which grows across restarts (with DataDir, also above
-	// every epoch the journal has seen).
+	// microseconds, which grows across restarts and stays below 2^53 so
+	// JSON carries it exactly (with DataDir, also above every epoch the
+	// journal has seen, which keeps a journal of protocol 1.0's
+	// nanosecond epochs in that range). Subscribers order epochs with
+	// envelope.EpochAfter.
 	Epoch uint64
 	// Expect is the quorum: distinct subscribers that must complete the
 	// handshake before anything is published. Zero publishes at once.

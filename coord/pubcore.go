@@ -234,6 +234,10 @@ func (c *pubCore) addTopic(topic string) (*topicState, error) {
 	if err := envelope.CheckTopic([]byte(topic), envelope.KindData, envelope.Limits{}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadTopic, err)
 	}
+	if err := handshake.CheckTopic(topic); err != nil {
+		// The ACK names topics in JSON: other bytes would arrive altered.
+		return nil, fmt.Errorf("%w: %v", ErrBadTopic, err)
+	}
 	if !envelope.MatchesAny(c.cfg.Topics, topic) {
 		// Subscribers found this publisher by its announced topics; one
 		// outside them could reach nobody who needs it.
@@ -326,7 +330,7 @@ func (c *pubCore) dataGone(id connID, now time.Time) {
 
 // ready answers a READY: an Ack, or an ErrorReply for the subscriber.
 func (c *pubCore) ready(r handshake.Ready, now time.Time) any {
-	if r.Publisher != c.cfg.ID.String() || r.Epoch != c.cfg.Epoch {
+	if !c.isMe(r) {
 		return c.refuse(handshake.CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", c.cfg.ID, c.cfg.Epoch))
 	}
 	if c.phase >= phaseEnding {
@@ -386,22 +390,35 @@ func (c *pubCore) ready(r handshake.Ready, now time.Time) any {
 // bye answers a BYE: the subscriber has everything up to END. Only the
 // subscriber that proved a data connection may say it, by quoting the
 // same nonce, so nobody can say bye for another.
+//
+// A BYE is accepted at any time, also before END; it changes nothing but
+// the end: once END went out and every subscriber that joined said bye,
+// the recovery endpoint closes without waiting out RepairWindow. The
+// subscriber keeps counting toward the quorum and keeps receiving.
 func (c *pubCore) bye(r handshake.Ready) any {
-	s := c.subs[r.Subscriber]
-	if s == nil || r.Publisher != c.cfg.ID.String() || r.Epoch != c.cfg.Epoch {
-		return c.refuse(handshake.CodeMalformed, "bye from a subscriber that never joined this epoch")
+	if !c.isMe(r) {
+		return c.refuse(handshake.CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", c.cfg.ID, c.cfg.Epoch))
 	}
-	if r.Nonce != hex.EncodeToString(s.nonce[:]) {
-		return c.refuse(handshake.CodeBadNonce, "bye must quote the nonce of the subscriber's last READY")
+	s := c.subs[r.Subscriber]
+	var nonce [envelope.NonceSize]byte
+	if _, err := hex.Decode(nonce[:], []byte(r.Nonce)); err != nil || s == nil || nonce != s.nonce { // DecodeReady checked the length
+		return c.refuse(handshake.CodeBadNonce, "bye must come from a subscriber that joined this epoch and quote the nonce of its last accepted READY")
 	}
 	s.bye = true
 	return handshake.ByeReply()
 }
 
+// isMe reports whether a READY or BYE names this publisher and epoch.
+// Hex digits may be of either case.
+func (c *pubCore) isMe(r handshake.Ready) bool {
+	id, err := envelope.ParseID(r.Publisher)
+	return err == nil && id == c.cfg.ID && r.Epoch == c.cfg.Epoch
+}
+
 func (c *pubCore) refuse(code, msg string) handshake.ErrorReply {
 	c.refused[code]++
 	c.emit(coreEvent{kind: evRefused, code: code, reason: msg})
-	return handshake.ErrorReply{V: handshake.Version, Type: handshake.TypeError, Code: code, Message: msg}
+	return handshake.NewErrorReply(code, msg)
 }
 
 // table lists the last sequence taken on every topic that one of prefixes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -425,5 +426,45 @@ func TestCoreLimits(t *testing.T) {
 	h.c.shutdown()
 	if _, err := h.c.publish("a", nil); err != ErrClosed {
 		t.Fatalf("publish after shutdown: %v", err)
+	}
+}
+
+// TestCoreProtocol11 pins the 1.1 answers: hex of either case, BYE's
+// codes, and topics that JSON carries exactly.
+func TestCoreProtocol11(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0 })
+	_, n := h.connect()
+	r := h.readyMsg("s", strings.ToUpper(n))
+	r.Publisher = strings.ToUpper(r.Publisher)
+	if _, ok := h.c.ready(r, h.now).(handshake.Ack); !ok {
+		t.Fatalf("READY in upper-case hex refused: %+v", h.c.ready(r, h.now))
+	}
+	bye := r
+	bye.Type = handshake.TypeBye
+	for _, tc := range []struct {
+		name string
+		edit func(*handshake.Ready)
+		code string
+	}{
+		{"another epoch", func(b *handshake.Ready) { b.Epoch++ }, handshake.CodeWrongPublisher},
+		{"never joined", func(b *handshake.Ready) { b.Subscriber = "stranger" }, handshake.CodeBadNonce},
+		{"another nonce", func(b *handshake.Ready) { b.Nonce = strings.Repeat("0", 32) }, handshake.CodeBadNonce},
+	} {
+		b := bye
+		tc.edit(&b)
+		if e, ok := h.c.bye(b).(handshake.ErrorReply); !ok || e.Code != tc.code {
+			t.Errorf("bye, %s: got %+v, want %s", tc.name, h.c.bye(b), tc.code)
+		}
+	}
+	if _, ok := h.c.bye(bye).(handshake.ErrorReply); ok || !h.c.allSaidBye() {
+		t.Fatal("bye in upper-case hex refused")
+	}
+	if e := h.c.refuse(handshake.CodeVersion, "v2"); len(e.Versions) == 0 {
+		t.Fatal("a version error without the versions")
+	}
+	for _, topic := range []string{"bad\xff", "tab\there"} {
+		if _, err := h.c.publish(topic, nil); !errors.Is(err, ErrBadTopic) {
+			t.Errorf("publish on %q: %v", topic, err)
+		}
 	}
 }

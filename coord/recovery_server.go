@@ -86,6 +86,9 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 		pub, epoch, ranges, many = m.Publisher, m.Epoch, m.Ranges, true
 	} else {
 		r, err := fetch.DecodeRequest(req[0])
+		if errors.Is(err, fetch.ErrVersion) {
+			return rs.refuse(reply, id, fetch.CodeVersion, fmt.Sprintf("%v; this server speaks version %d", err, fetch.Version))
+		}
 		if err != nil {
 			return rs.refuse(reply, id, fetch.CodeMalformed, err.Error())
 		}
@@ -115,7 +118,6 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 	return reply(fetch.AppendDone(nil, id, fetch.Done{Status: o.Status, FirstHeld: o.FirstHeld, LastSeq: o.LastSeq, Epoch: rs.p.cfg.Epoch}))
 }
 
-// outcome decides one range's status: unknown epoch, unknown topic,
 // outcome decides one range's status: unknown epoch, unknown topic,
 // beyond the end (FETCH_MANY only: a 1.0 DONE cannot say it, so FETCH
 // keeps answering complete), partial or complete. With a journal, earlier

@@ -179,9 +179,11 @@ func (s *journalStore) stats(st *PublisherStats) { st.Journal = s.j.Stats() }
 
 func (s *journalStore) close() error { return s.j.Close() }
 
-// newEpoch is a fresh epoch: the time in Unix nanoseconds, which grows
-// across restarts.
-func newEpoch() uint64 { return uint64(time.Now().UnixNano()) }
+// newEpoch is a fresh epoch: the time in Unix microseconds, which grows
+// across restarts and stays below 2^53, so JSON carries it exactly
+// (envelope.EpochAt). With a journal, NextEpoch keeps it above every
+// epoch the journal has seen, nanosecond epochs of protocol 1.0 included.
+func newEpoch() uint64 { return envelope.EpochAt(time.Now()) }
 
 // replayBuf is what one memory replay copies batches into, reused across
 // requests so a replay allocates nothing per record.

@@ -3,6 +3,7 @@ package coord
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -225,13 +226,18 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 	m, err := envelope.Decode(d.Frames, envelope.Limits{})
 	if err != nil {
 		s.stats.malformed.Add(1)
+		if errors.Is(err, envelope.ErrVersion) {
+			s.stats.otherVersion.Add(1)
+			s.rl.Warn("other-version", "dropped an envelope of a protocol version this subscriber does not speak", zap.String("endpoint", d.Endpoint), zap.Error(err))
+			return
+		}
 		s.lg.Debug("malformed message", zap.String("endpoint", d.Endpoint), zap.Error(err))
 		return
 	}
 	ps := s.pubs[m.Publisher]
-	if ps == nil || m.Epoch > ps.epoch {
+	if ps == nil || envelope.EpochAfter(m.Epoch, ps.epoch) {
 		ps = s.newIncarnation(ps, m.Publisher, m.Epoch, d.Endpoint)
-	} else if m.Epoch < ps.epoch {
+	} else if m.Epoch != ps.epoch {
 		s.stats.stale.Add(uint64(max(m.Count, 1)))
 		return // sent before a restart and still in flight
 	}

@@ -58,7 +58,7 @@ func (s *Subscriber) resumePoints(ps *pubState) map[string]uint64 {
 	}
 	eps := s.ckpt.epochs(ps.id)
 	for epoch, topics := range eps {
-		if epoch >= ps.epoch {
+		if !envelope.EpochAfter(ps.epoch, epoch) {
 			continue
 		}
 		ps.restarted = true // followed an earlier epoch: all of this one is after the join

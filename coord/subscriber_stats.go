@@ -13,7 +13,7 @@ import (
 
 type subscriberCounters struct {
 	received, recovered, lost, gaps, duplicates, malformed, stale, handshakes, handshakeErrors, disconnects, restarts, unknownTails atomic.Uint64
-	receivedBytes, reconnects                                                                                                       atomic.Uint64
+	receivedBytes, reconnects, otherVersion                                                                                         atomic.Uint64
 	latency                                                                                                                         latencyHistogram
 	tally                                                                                                                           deliveryTally // owned by run
 
@@ -29,13 +29,17 @@ type subscriberCounters struct {
 // subscriber's goroutine every 20 ms while it is not inside the Handler
 // (a Handler that blocks freezes them), and once more by Close.
 type SubscriberStats struct {
-	Received        uint64 // records delivered to the handler
-	ReceivedBytes   uint64 // payload bytes of those records (tick)
-	Recovered       uint64 // of those, records repaired over the recovery channel
-	Lost            uint64 // records reported in EventLoss
-	Gaps            uint64 // EventLoss events
-	Duplicates      uint64 // records received again, or from before the join, and dropped (tick)
-	Malformed       uint64 // messages that failed to decode
+	Received      uint64 // records delivered to the handler
+	ReceivedBytes uint64 // payload bytes of those records (tick)
+	Recovered     uint64 // of those, records repaired over the recovery channel
+	Lost          uint64 // records reported in EventLoss
+	Gaps          uint64 // EventLoss events
+	Duplicates    uint64 // records received again, or from before the join, and dropped (tick)
+	Malformed     uint64 // messages that failed to decode
+	// OtherVersion counts those of Malformed whose header carries an
+	// envelope version this subscriber does not speak (a publisher of a
+	// later protocol): dropped like the rest, and logged.
+	OtherVersion    uint64
 	Stale           uint64 // records of an older epoch after a restart
 	Handshakes      uint64
 	HandshakeErrors uint64
@@ -81,7 +85,7 @@ func (s *Subscriber) Stats() SubscriberStats {
 	c := &s.stats
 	st := SubscriberStats{
 		Received: c.received.Load(), ReceivedBytes: c.receivedBytes.Load(), Recovered: c.recovered.Load(), Lost: c.lost.Load(),
-		Gaps: c.gaps.Load(), Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), Stale: c.stale.Load(),
+		Gaps: c.gaps.Load(), Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), OtherVersion: c.otherVersion.Load(), Stale: c.stale.Load(),
 		Handshakes: c.handshakes.Load(), HandshakeErrors: c.handshakeErrors.Load(), Disconnects: c.disconnects.Load(),
 		Reconnects: c.reconnects.Load(), Restarts: c.restarts.Load(), UnknownTails: c.unknownTails.Load(),
 		GapsDetected: c.gapsDetected.Load(), RepairRequests: c.repairRequests.Load(), RepairTimeouts: c.repairTimeouts.Load(),

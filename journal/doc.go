@@ -28,7 +28,7 @@
 // own, see Config.Publisher):
 //
 //	j, err := journal.Open(dir, cfg)             // recovers; ErrPublisher, ErrLocked, ErrDirectory
-//	epoch := j.NextEpoch(uint64(time.Now().UnixNano()))
+//	epoch := j.NextEpoch(uint64(time.Now().UnixMicro()))
 //	err = j.Begin(epoch)                         // the incarnation's epoch; above every earlier one
 //
 // In the sender, for the batches of one pass, before sending any of them:

@@ -252,7 +252,7 @@ func (j *Journal) Publisher() envelope.ID { return j.pub }
 func (j *Journal) Dir() string { return j.dir }
 
 // NextEpoch returns an epoch for a new incarnation of the publisher:
-// atLeast (typically the start time in Unix ns), raised if needed to one above
+// atLeast (typically the start time in Unix microseconds), raised if needed to one above
 // every epoch the journal has seen, so epochs keep growing even if the
 // clock went back. It does not begin the epoch; see Begin.
 func (j *Journal) NextEpoch(atLeast uint64) uint64 {

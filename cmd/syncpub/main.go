@@ -61,6 +61,9 @@ environment, then the file. docs/configuration.md lists every setting.
 			o.pub.Logger = lg
 			sig := cli.WatchSignals(cmd.Context())
 			defer sig.Close()
+			if o.compat {
+				return runCompat(sig, o, lg)
+			}
 			return runPublisher(sig, o, lg, status)
 		},
 	}

@@ -25,6 +25,7 @@ type options struct {
 	stdin   bool
 	drain   time.Duration
 	metrics string // --metrics-addr; empty: off
+	compat  bool   // --compat zguide: serve the zguide's plain syncsub (compat.go)
 }
 
 // buildOptions turns the settings into the publisher's configuration. It
@@ -112,6 +113,7 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	return options{
 		pub: cfg, count: s.Count, payload: []byte(s.Payload), size: s.Size,
 		topics: s.Topics, rate: s.Rate, stdin: s.Stdin, drain: s.DrainTimeout, metrics: s.MetricsAddr,
+		compat: s.Compat == "zguide",
 	}, nil
 }
 

@@ -22,10 +22,7 @@ func publish(ctx context.Context, pub *coord.Publisher, o options) (int, error) 
 	payload := o.payload
 	var random []byte
 	if o.size > 0 {
-		// A pool twice the size gives each message a different window
-		// without generating randomness per message.
-		random = make([]byte, 2*o.size+4096)
-		_, _ = rand.Read(random)
+		random = randomPool(o.size)
 	}
 	pace := newPacer(o.rate)
 	for i := 0; i < o.count; i++ {
@@ -44,6 +41,15 @@ func publish(ctx context.Context, pub *coord.Publisher, o options) (int, error) 
 		}
 	}
 	return o.count, nil
+}
+
+// randomPool returns random bytes for payloads of size bytes: a pool
+// twice the size gives each message a different window without
+// generating randomness per message.
+func randomPool(size int) []byte {
+	random := make([]byte, 2*size+4096)
+	_, _ = rand.Read(random)
+	return random
 }
 
 // publishLines publishes each line of r. The reader runs on its own

@@ -64,6 +64,9 @@ environment, then the file. docs/configuration.md lists every setting.
 			o.sub.Logger = lg
 			sig := cli.WatchSignals(cmd.Context())
 			defer sig.Close()
+			if o.compat {
+				return runCompat(sig, o, lg)
+			}
 			return runSubscriber(sig, o, lg, status)
 		},
 	}

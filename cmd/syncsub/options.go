@@ -15,6 +15,7 @@ type options struct {
 	output    string
 	exitOnEnd bool
 	metrics   string // --metrics-addr; empty: off
+	compat    bool   // --compat zguide: talk to the zguide's plain syncpub (compat.go)
 }
 
 // buildOptions turns the settings into the subscriber's configuration. It
@@ -32,10 +33,13 @@ func buildOptions(s settings.Subscriber, r *cli.Resolved) (options, error) {
 	if err := cli.CheckMetricsAddr(s.MetricsAddr); err != nil {
 		problems = append(problems, err)
 	}
+	if s.Compat == "zguide" && s.Output == "json" {
+		problems = append(problems, errors.New("compat zguide: --output json is not supported (use text or count); updates carry no topic or sequence"))
+	}
 	if err := validate(&cfg, problems); err != nil {
 		return options{}, err
 	}
-	return options{sub: cfg, output: string(s.Output), exitOnEnd: s.ExitOnEnd, metrics: s.MetricsAddr}, nil
+	return options{sub: cfg, output: string(s.Output), exitOnEnd: s.ExitOnEnd, metrics: s.MetricsAddr, compat: s.Compat == "zguide"}, nil
 }
 
 // validate adds cfg's own problems to problems and returns them as one

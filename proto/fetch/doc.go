@@ -105,7 +105,7 @@
 //	                3 = unknown topic (the publisher holds no history for the
 //	                    topic; nothing was replayed)
 //	  9   8 first sequence still held for the topic, 0 if none
-//	 17   8 last sequence published on the topic (in the current epoch)
+//	 17   8 last sequence published on the topic (in the requested epoch)
 //	 25   8 publisher's current epoch
 //
 // A first held sequence, when not 0, is not above the last sequence. A
@@ -141,14 +141,17 @@
 //	off len field
 //	  0   8 header
 //	  8   2 code: 1 = malformed request, 2 = rate limited, 3 = range too
-//	          large, 4 = busy; unknown codes are accepted and mean "failed"
+//	          large, 4 = busy, 5 = version (protocol 1.1: the request's
+//	          version is not the server's, which the ERROR's own version
+//	          byte names); unknown codes are accepted and mean "failed"
 //	 10   m message: UTF-8 text for humans, m <= 1024
 //
 // What a client does with an ERROR: 2 and 4, ask again after a backoff
 // (recovery.Stream waits 100 ms by default); 3, split the range or the FETCH_MANY and ask again; 1,
 // do not repeat the request unchanged (see the FETCH_MANY fallback above).
 //
-// A server answers a request it cannot decode with ERROR code 1, echoing
-// the request id if the frame starts with a valid 8-byte header (see
-// RequestID), else id 0.
+// A server answers a request it cannot decode with ERROR code 1, and one
+// of another version with ERROR code 5, echoing the request id if the
+// frame starts with the magic and has at least 8 bytes, whatever its
+// version byte (see RequestID), else id 0.
 package fetch

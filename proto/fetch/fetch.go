@@ -123,9 +123,15 @@ const (
 	CodeRangeTooLarge ErrorCode = 3
 	// CodeBusy means the server is overloaded; retry later.
 	CodeBusy ErrorCode = 4
+	// CodeVersion means the request's version byte is one the server
+	// does not speak; the ERROR's own version byte is the version it
+	// speaks. Added in protocol 1.1; a 1.0 client takes it, like any
+	// unknown code, to mean "failed".
+	CodeVersion ErrorCode = 5
 )
 
-// String returns malformed, rate-limited, range-too-large, busy or code(n).
+// String returns malformed, rate-limited, range-too-large, busy, version
+// or code(n).
 func (c ErrorCode) String() string {
 	switch c {
 	case CodeMalformed:
@@ -136,6 +142,8 @@ func (c ErrorCode) String() string {
 		return "range-too-large"
 	case CodeBusy:
 		return "busy"
+	case CodeVersion:
+		return "version"
 	}
 	return fmt.Sprintf("code(%d)", uint16(c))
 }
@@ -221,12 +229,16 @@ func parseHeader(b []byte) (Type, uint32, error) {
 	return Type(b[3]), binary.BigEndian.Uint32(b[4:]), nil
 }
 
-// RequestID returns the request id of a frame that has at least a valid
-// 8-byte header, so a server can echo it in an ERROR for a request it could
-// not decode. ok is false when even the header is unusable.
+// RequestID returns the request id of a frame that starts with the magic
+// and is at least 8 bytes long, whatever its version byte says, so a
+// server can echo it in an ERROR for a request it could not decode (or
+// whose version it does not speak). ok is false when even that is
+// missing.
 func RequestID(frame []byte) (id uint32, ok bool) {
-	_, id, err := parseHeader(frame)
-	return id, err == nil
+	if len(frame) < ResponseHeaderSize || frame[0] != protoMagic[0] || frame[1] != protoMagic[1] {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(frame[4:]), true
 }
 
 // DecodeRequest decodes one FETCH frame. It copies the topic, so the frame

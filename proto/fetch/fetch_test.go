@@ -123,6 +123,22 @@ func TestDecodeRequestErrors(t *testing.T) {
 	if _, ok := RequestID([]byte("SR")); ok {
 		t.Error("RequestID of a 2-byte frame")
 	}
+	// A request of another version still names its id, so the ERROR
+	// answering it reaches the client waiting for it (1.0 answered id 0).
+	v2 := EncodeRequest(nil, Request{ID: 77, From: 1, To: 1, Topic: "t"})
+	v2[2] = 2
+	if _, err := DecodeRequest(v2); !errors.Is(err, ErrVersion) {
+		t.Errorf("version 2 FETCH: %v", err)
+	}
+	if id, ok := RequestID(v2); !ok || id != 77 {
+		t.Errorf("RequestID of a version 2 FETCH = %d, %v; want 77", id, ok)
+	}
+	if _, ok := RequestID([]byte("XX\x01\x01\x00\x00\x00\x01")); ok {
+		t.Error("RequestID without the magic")
+	}
+	if CodeVersion.String() != "version" {
+		t.Error(CodeVersion.String())
+	}
 }
 
 // replayFrames builds a REPLAY response for records of seqs starting at seq.

@@ -15,14 +15,31 @@ import (
 	"github.com/syncmq/syncmq/proto/envelope"
 )
 
-// Version is the version of the sync handshake messages.
+// Version is the version of the sync handshake messages this package
+// writes. Protocol 1.1 is still handshake version 1: its additions are
+// optional fields a 1.0 peer ignores.
 const Version = 1
+
+// Versions lists the handshake versions this package reads, in the
+// "versions" field of a version error.
+var Versions = []int{Version}
 
 // Handshake limits. A request outside them gets an error reply.
 const (
+	// MaxHandshakeSize bounds a READY or BYE request frame in bytes.
 	MaxHandshakeSize = 64 << 10
-	MaxSubscriberID  = 128
-	MaxTopics        = 1024
+	// MaxReplySize bounds a reply frame in bytes. An ACK lists up to
+	// MaxAckTopics topics twice (topics and resume), each entry at most
+	// 552 bytes (a 255-byte topic whose every byte needs a JSON escape
+	// of two bytes, and a 20-digit sequence), which fits.
+	MaxReplySize = 64 << 20
+	// MaxAckTopics bounds the entries of an ACK's topic table (and of
+	// its resume table): the most topics a publisher may have.
+	MaxAckTopics = 60_000
+	// MaxSubscriberID bounds the subscriber id in bytes.
+	MaxSubscriberID = 128
+	// MaxTopics bounds the prefixes a READY may list.
+	MaxTopics = 1024
 )
 
 // Handshake message types, the "type" field of every message.
@@ -32,17 +49,17 @@ const (
 	TypeError = "error"
 	// TypeBye is sent by a subscriber that has everything up to END, so
 	// the publisher can close without waiting out its recovery linger.
-	// Same fields as READY except the nonce; the reply is a bare
-	// {"v":1,"type":"bye"}.
+	// Same fields as READY; the nonce is the one its last accepted READY
+	// quoted. The reply is a bare {"v":1,"type":"bye"}.
 	TypeBye = "bye"
 )
 
 // Error reply codes.
 const (
-	CodeMalformed      = "malformed"       // not a valid READY request
-	CodeVersion        = "version"         // unsupported "v"
-	CodeBadNonce       = "bad_nonce"       // nonce not one this publisher sent recently
-	CodeWrongPublisher = "wrong_publisher" // publisher id or epoch is not this publisher's
+	CodeMalformed      = "malformed"       // not a valid READY or BYE request (or over MaxHandshakeSize)
+	CodeVersion        = "version"         // unsupported "v"; the reply lists Versions
+	CodeBadNonce       = "bad_nonce"       // nonce not of a live data connection, or a BYE not quoting the last READY's
+	CodeWrongPublisher = "wrong_publisher" // publisher id or epoch is not this publisher's, or it has ended
 	CodeFull           = "full"            // too many subscribers
 )
 
@@ -53,10 +70,17 @@ type Ready struct {
 	V          int      `json:"v"`
 	Type       string   `json:"type"`
 	Subscriber string   `json:"subscriber"`
-	Publisher  string   `json:"publisher"` // 32 hex digits
+	Publisher  string   `json:"publisher"` // 32 hex digits, either case
 	Epoch      uint64   `json:"epoch"`
-	Nonce      string   `json:"nonce"` // 32 hex digits
+	Nonce      string   `json:"nonce"` // 32 hex digits, either case
 	Topics     []string `json:"topics,omitempty"`
+}
+
+// readyWire is how a request is read: V as a pointer tells a missing "v"
+// (malformed) from an unsupported one (version). It shadows Ready.V.
+type readyWire struct {
+	Ready
+	V *int `json:"v"`
 }
 
 // TopicSeq is one entry of the ACK's topic table: the last sequence
@@ -102,6 +126,19 @@ type ErrorReply struct {
 	Type    string `json:"type"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Versions lists the handshake versions the publisher speaks; set
+	// with CodeVersion only.
+	Versions []int `json:"versions,omitempty"`
+}
+
+// NewErrorReply returns the error reply for code, listing Versions when
+// the code is CodeVersion.
+func NewErrorReply(code, msg string) ErrorReply {
+	r := ErrorReply{V: Version, Type: TypeError, Code: code, Message: msg}
+	if code == CodeVersion {
+		r.Versions = Versions
+	}
+	return r
 }
 
 func (e *ErrorReply) Error() string {
@@ -110,20 +147,29 @@ func (e *ErrorReply) Error() string {
 
 // DecodeReady parses and validates a READY (or BYE) request frame. It never panics;
 // errors wrap ErrFailed and carry the reply code to send.
+//
+// A request without "v" (or whose "v" is not an integer) is malformed; one
+// with a "v" other than Version gets CodeVersion, checked before anything
+// else, so a client of a later version learns what to fall back to.
 func DecodeReady(b []byte) (Ready, error) {
-	var r Ready
+	var w readyWire
 	if len(b) > MaxHandshakeSize {
-		return r, handshakeErr(CodeMalformed, "request is %d bytes, limit %d", len(b), MaxHandshakeSize)
+		return Ready{}, handshakeErr(CodeMalformed, "request is %d bytes, limit %d", len(b), MaxHandshakeSize)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&r); err != nil {
-		return r, handshakeErr(CodeMalformed, "not a JSON object: %v", err)
+	if err := dec.Decode(&w); err != nil {
+		return Ready{}, handshakeErr(CodeMalformed, "not a JSON object: %v", err)
 	}
 	if dec.More() {
-		return r, handshakeErr(CodeMalformed, "trailing data after the JSON object")
+		return Ready{}, handshakeErr(CodeMalformed, "trailing data after the JSON object")
 	}
+	if w.V == nil {
+		return Ready{}, handshakeErr(CodeMalformed, `no "v": every request names its version`)
+	}
+	r := w.Ready
+	r.V = *w.V
 	if r.V != Version {
-		return r, handshakeErr(CodeVersion, "version %d, this publisher speaks %d", r.V, Version)
+		return r, handshakeErr(CodeVersion, "version %d, this publisher speaks %v", r.V, Versions)
 	}
 	if r.Type != TypeReady && r.Type != TypeBye {
 		return r, handshakeErr(CodeMalformed, "type %q, want %q or %q", r.Type, TypeReady, TypeBye)
@@ -134,7 +180,7 @@ func DecodeReady(b []byte) (Ready, error) {
 	if _, err := envelope.ParseID(r.Publisher); err != nil {
 		return r, handshakeErr(CodeMalformed, "publisher: %v", err)
 	}
-	if n, err := hex.DecodeString(r.Nonce); r.Type == TypeReady && (err != nil || len(n) != envelope.NonceSize) {
+	if n, err := hex.DecodeString(r.Nonce); err != nil || len(n) != envelope.NonceSize {
 		return r, handshakeErr(CodeMalformed, "nonce must be %d hex digits", 2*envelope.NonceSize)
 	}
 	if len(r.Topics) > MaxTopics {
@@ -161,11 +207,29 @@ func CheckSubscriberID(id string) error {
 	return nil
 }
 
+// CheckTopic reports whether a data topic can be named in a handshake
+// message as it is: UTF-8 without control characters, so its JSON form is
+// exact and at most twice its length. A publisher publishes no other
+// topics (protocol 1.1).
+func CheckTopic(topic string) error {
+	if !utf8.ValidString(topic) {
+		return handshakeErr(CodeMalformed, "topic %q is not UTF-8", topic)
+	}
+	for _, r := range topic {
+		if r < 0x20 || r == 0x7f {
+			return handshakeErr(CodeMalformed, "topic %q contains control characters", topic)
+		}
+	}
+	return nil
+}
+
 // DecodeReply parses the publisher's reply: an *Ack for READY, nil and
-// nil for BYE, or an *ErrorReply returned as the error.
+// nil for BYE, or an *ErrorReply returned as the error. An error reply is
+// read whatever its "v", so a version error from a publisher of another
+// version still says which versions it speaks.
 func DecodeReply(b []byte) (*Ack, error) {
-	if len(b) > MaxHandshakeSize {
-		return nil, handshakeErr(CodeMalformed, "reply is %d bytes, limit %d", len(b), MaxHandshakeSize)
+	if len(b) > MaxReplySize {
+		return nil, handshakeErr(CodeMalformed, "reply is %d bytes, limit %d", len(b), MaxReplySize)
 	}
 	var head struct {
 		V    int    `json:"v"`
@@ -174,7 +238,7 @@ func DecodeReply(b []byte) (*Ack, error) {
 	if err := json.Unmarshal(b, &head); err != nil {
 		return nil, handshakeErr(CodeMalformed, "reply is not a JSON object: %v", err)
 	}
-	if head.V != Version {
+	if head.V != Version && head.Type != TypeError {
 		return nil, handshakeErr(CodeVersion, "reply version %d, want %d", head.V, Version)
 	}
 	switch head.Type {
@@ -186,8 +250,8 @@ func DecodeReply(b []byte) (*Ack, error) {
 		if _, err := envelope.ParseID(a.Publisher); err != nil {
 			return nil, handshakeErr(CodeMalformed, "ack publisher: %v", err)
 		}
-		if len(a.Topics) > envelope.MaxTableEntries {
-			return nil, handshakeErr(CodeMalformed, "ack has %d topics", len(a.Topics))
+		if len(a.Topics) > MaxAckTopics || len(a.Resume) > MaxAckTopics {
+			return nil, handshakeErr(CodeMalformed, "ack has %d topics and %d resume entries, limit %d", len(a.Topics), len(a.Resume), MaxAckTopics)
 		}
 		return &a, nil
 	case TypeBye:
@@ -220,11 +284,15 @@ func handshakeErr(code, format string, args ...any) error {
 	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Encode marshals one of this package's message types.
+// Encode marshals one of this package's message types. It does not
+// escape <, > and & (JSON does not need it), so a topic's JSON form is at
+// most twice its length and an ACK stays within MaxReplySize.
 func Encode(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		panic(fmt.Sprintf("handshake: marshal %T: %v", v, err)) // only our own fixed types get here
 	}
-	return b
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }

@@ -65,6 +65,7 @@ type Publisher struct {
 	Settle          time.Duration `mapstructure:"settle" help:"with --quorum: let the cluster gossip its members this long before judging the quorum"`
 	QuorumLost      QuorumLost    `mapstructure:"quorum-lost" help:"with --quorum, when the quorum is lost after start: continue, or pause publishing until it is back"`
 	MetricsAddr     string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while publishing with the quorum) on this host:port (empty: off)"`
+	Compat          Compat        `mapstructure:"compat" help:"zguide: serve the zguide's plain syncsub (empty sync request and reply, one-frame updates, a bare END; no sequence numbers, no repair)"`
 	CheckConfig     bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
 	Gossip          cli.Gossip    `mapstructure:",squash"`
 	Common          cli.Common    `mapstructure:",squash"`
@@ -99,6 +100,7 @@ func DefaultPublisher() Publisher {
 		MaxQueueBytes:   64 << 20,
 		Settle:          2 * time.Second,
 		QuorumLost:      "continue",
+		Compat:          "none",
 		Gossip:          cli.DefaultGossip(),
 		Common:          cli.DefaultCommon(),
 	}

@@ -12,6 +12,14 @@ const (
 	SubscriberPrefix = "SYNCSUB"
 )
 
+// Compat is the wire protocol syncpub and syncsub speak.
+type Compat string
+
+// Choices lists the protocols: syncmq's own, or the zguide's plain
+// synchronized publisher and subscriber (docs/runbook.md says what that
+// gives up).
+func (Compat) Choices() []string { return []string{"none", "zguide"} }
+
 // Command describes one command for the generated documentation.
 type Command struct {
 	Path     string // as typed: "syncpub", "syncpub demo"

@@ -30,6 +30,7 @@ type Subscriber struct {
 	HandshakeTimeout time.Duration `mapstructure:"handshake-timeout" help:"deadline of one READY attempt"`
 	ExitOnEnd        bool          `mapstructure:"exit-on-end" help:"exit when every publisher has sent END"`
 	MetricsAddr      string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while joined and caught up) on this host:port (empty: off)"`
+	Compat           Compat        `mapstructure:"compat" help:"zguide: talk to the zguide's plain syncpub (empty sync request, counts one-frame updates until END; no sequence numbers, no gap detection)"`
 	CheckConfig      bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
 	Gossip           cli.Gossip    `mapstructure:",squash"`
 	Common           cli.Common    `mapstructure:",squash"`
@@ -47,6 +48,7 @@ func DefaultSubscriber() Subscriber {
 		Output:           "text",
 		HandshakeTimeout: time.Second,
 		ExitOnEnd:        true,
+		Compat:           "none",
 		Gossip:           cli.DefaultGossip(),
 		Common:           cli.DefaultCommon(),
 	}

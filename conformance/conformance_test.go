@@ -1,0 +1,115 @@
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/syncmq/syncmq/internal/clustertest"
+	"github.com/syncmq/syncmq/internal/proctest"
+)
+
+// TestSubscriberAgainstSyncpub runs the reference pyzmq subscriber against
+// syncpub: handshake, batches, records kept from before the ACK, gap
+// repair over the recovery channel (one subscriber pretends to lose every
+// fifth message), END, BYE, and nothing after END.
+func TestSubscriberAgainstSyncpub(t *testing.T) {
+	needPyzmq(t)
+	syncpub, _ := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	pub, sync := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	const n = 20_000
+	p := start(t, ctx, syncpub, "--bind", pub, "--sync-bind", sync, "--recovery-bind", clustertest.FreeEndpoint(t),
+		"--expect", "2", "--count", fmt.Sprint(n), "--max-batch-records", "10", "--heartbeat", "200ms", "--log-level", "warn")
+	lossy := start(t, ctx, python, script("subscriber.py"), "--pub", pub, "--sync", sync, "--id", "py-lossy", "--drop", "5", "--quiet-after-end", "1")
+	clean := start(t, ctx, python, script("subscriber.py"), "--pub", pub, "--sync", sync, "--id", "py-clean", "--topics", "up")
+	wait(t, ctx, "lossy subscriber", lossy, 0)
+	wait(t, ctx, "clean subscriber", clean, 0)
+	wait(t, ctx, "syncpub", p, 0)
+	for name, s := range map[string]*proctest.Proc{"lossy": lossy, "clean": clean} {
+		lines := strings.Split(strings.TrimSpace(s.Stdout.String()), "\n")
+		if len(lines) != n {
+			t.Fatalf("%s subscriber printed %d records, want %d", name, len(lines), n)
+		}
+		for i, l := range lines {
+			if want := fmt.Sprintf("update %d b'Rhubarb'", i+1); l != want {
+				t.Fatalf("%s subscriber line %d is %q, want %q", name, i+1, l, want)
+			}
+		}
+	}
+	if r := repaired(t, lossy.Stderr.String()); r == 0 {
+		t.Fatalf("the lossy subscriber repaired nothing: %s", lossy.Stderr.String())
+	}
+}
+
+func repaired(t *testing.T, stderr string) int {
+	m := regexp.MustCompile(`received (\d+), repaired (\d+), lost 0`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no summary without losses in %q", stderr)
+	}
+	r, _ := strconv.Atoi(m[2])
+	return r
+}
+
+// TestPublisherServesSyncsub runs syncsub against the reference pyzmq
+// publisher, which keeps every fifth batch off the live stream: syncsub
+// must repair them over the recovery channel, with FETCH_MANY or, against
+// a publisher that answers it as 1.0 did, with FETCH. Both subscribers
+// say BYE, which is what lets the publisher exit 0.
+func TestPublisherServesSyncsub(t *testing.T) {
+	needPyzmq(t)
+	_, syncsub := proctest.Binaries(t)
+	for _, mode := range []string{"fetch-many", "fetch-only"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			pub, sync := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+			args := []string{script("publisher.py"), "--bind", pub, "--sync", sync, "--recovery", clustertest.FreeEndpoint(t),
+				"--expect", "2", "--count", "20000", "--skip", "5", "--topics", "a", "b"}
+			if mode == "fetch-only" {
+				args = append(args, "--fetch-only")
+			}
+			p := start(t, ctx, python, args...)
+			var subs []*proctest.Proc
+			for i := range 2 {
+				subs = append(subs, start(t, ctx, syncsub, "--connect", pub, "--sync", sync, "--output", "count",
+					"--id", fmt.Sprint("go-", i), "--log-level", "warn"))
+			}
+			for i, s := range subs {
+				wait(t, ctx, fmt.Sprint("syncsub ", i), s, 0)
+				out := s.Stdout.String()
+				m := regexp.MustCompile(`outcome ok: lost 0, recovered (\d+)`).FindStringSubmatch(out)
+				if !strings.Contains(out, "Received 20000 updates") || m == nil || m[1] == "0" {
+					t.Fatalf("syncsub %d: %s", i, out)
+				}
+			}
+			wait(t, ctx, "publisher.py", p, 0)
+			if !strings.Contains(p.Stderr.String(), "2 of 2 said bye") {
+				t.Fatalf("publisher.py: %s", p.Stderr.String())
+			}
+		})
+	}
+}
+
+// TestNegative provokes every error code syncpub answers with libzmq
+// clients: negative.py lists them one by one.
+func TestNegative(t *testing.T) {
+	needPyzmq(t)
+	syncpub, _ := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	pub, sync, rec := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	p := start(t, ctx, syncpub, "--bind", pub, "--sync-bind", sync, "--recovery-bind", rec, "--expect", "2", "--max-subscribers", "2",
+		"--count", "100000", "--rate", "200", "--history-messages", "100", "--log-level", "error")
+	neg := start(t, ctx, python, script("negative.py"), "--pub", pub, "--sync", sync, "--recovery", rec)
+	wait(t, ctx, "negative.py", neg, 0)
+	if n := neg.Stdout.Count("ok "); n < 30 {
+		t.Fatalf("negative.py passed only %d checks:\n%s", n, neg.Stdout.String())
+	}
+	t.Log(neg.Stdout.String())
+	_ = p.Cmd.Process.Kill()
+}
