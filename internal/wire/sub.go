@@ -35,6 +35,10 @@ type SubConfig struct {
 	IdleTimeout time.Duration
 	// Security is the ZMTP security mechanism; nil means NULL.
 	Security zmq4.Security
+	// TLS is this side's certificate and the CA pool that verifies
+	// publishers, for tls:// endpoints, which require it; tcp:// endpoints
+	// do not use it.
+	TLS *TLS
 	// Logger receives debug lines about connections; nil means none.
 	Logger *zap.Logger
 }
@@ -144,7 +148,7 @@ func (s *Sub) Subscribe(prefix string) {
 // the Connected delivery says when the connection is up. Connecting twice
 // to one endpoint is a no-op.
 func (s *Sub) Connect(endpoint string) error {
-	addr, err := SplitEndpoint(endpoint)
+	tg, err := newTarget(endpoint, s.cfg.TLS)
 	if err != nil {
 		return err
 	}
@@ -159,7 +163,7 @@ func (s *Sub) Connect(endpoint string) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &subConn{cancel: cancel}
 	s.conns[endpoint] = c
-	s.g.Go(func() { s.supervise(ctx, c, endpoint, addr) })
+	s.g.Go(func() { s.supervise(ctx, c, endpoint, tg) })
 	return nil
 }
 
@@ -201,10 +205,10 @@ func (s *Sub) Close() error {
 	return nil
 }
 
-func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint, addr string) {
+func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint string, tg target) {
 	backoff := s.cfg.ReconnectMin
 	for ctx.Err() == nil {
-		err := s.session(ctx, c, endpoint, addr)
+		err := s.session(ctx, c, endpoint, tg)
 		if ctx.Err() != nil {
 			return
 		}
@@ -228,23 +232,27 @@ func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint, addr string) 
 var errSessionEnded = errors.New("wire: connection lost")
 
 // session dials once and reads until the connection breaks.
-func (s *Sub) session(ctx context.Context, c *subConn, endpoint, addr string) error {
+func (s *Sub) session(ctx context.Context, c *subConn, endpoint string, tg target) error {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
 	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", addr)
-	cancel()
+	raw, err := d.DialContext(dctx, "tcp", tg.addr)
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
-	defer nc.Close()
+	defer raw.Close()
+	nc, err := tg.secure(dctx, raw)
+	if err != nil {
+		return err
+	}
 	peerType, err := handshake(nc, zmq4.Sub, s.cfg.Security, false, s.cfg.HandshakeTimeout)
 	if err == nil && !zmq4.Sub.IsCompatible(peerType) {
 		err = fmt.Errorf("wire: SUB does not talk to %q", peerType)
 	}
 	if err != nil {
-		return err
+		return explainTLS(err)
 	}
 	c.wmu.Lock()
 	c.nc = nc
