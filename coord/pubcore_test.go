@@ -40,7 +40,7 @@ func newCoreHarness(t *testing.T, mutate func(*PublisherConfig)) *coreHarness {
 func (h *coreHarness) connect() (connID, string) {
 	h.t.Helper()
 	h.next++
-	h.c.dataConnected(h.next, h.now)
+	h.c.dataConnected(h.next, "", h.now)
 	if _, ok := h.c.dataSubscribed(h.next, []byte("prices."), h.now); ok {
 		h.t.Fatal("a HELLO for a data subscription")
 	}
@@ -59,7 +59,7 @@ func (h *coreHarness) readyMsg(id, nonce string) handshake.Ready {
 // join sends a READY and expects an ACK.
 func (h *coreHarness) join(id, nonce string) handshake.Ack {
 	h.t.Helper()
-	switch r := h.c.ready(h.readyMsg(id, nonce), h.now).(type) {
+	switch r := h.c.ready(h.readyMsg(id, nonce), "", h.now).(type) {
 	case handshake.Ack:
 		return r
 	case handshake.ErrorReply:
@@ -71,7 +71,7 @@ func (h *coreHarness) join(id, nonce string) handshake.Ack {
 // refused sends a READY and expects the error code.
 func (h *coreHarness) refused(id, nonce, code string) {
 	h.t.Helper()
-	r, ok := h.c.ready(h.readyMsg(id, nonce), h.now).(handshake.ErrorReply)
+	r, ok := h.c.ready(h.readyMsg(id, nonce), "", h.now).(handshake.ErrorReply)
 	if !ok || r.Code != code {
 		h.t.Fatalf("READY of %s: got %+v, want error %s", id, r, code)
 	}
@@ -258,18 +258,18 @@ func TestCoreBye(t *testing.T) {
 	h.join("s", n)
 	bye := h.readyMsg("s", "")
 	bye.Type = handshake.TypeBye
-	if r, ok := h.c.bye(bye).(handshake.ErrorReply); !ok || r.Code != handshake.CodeBadNonce {
+	if r, ok := h.c.bye(bye, "").(handshake.ErrorReply); !ok || r.Code != handshake.CodeBadNonce {
 		t.Fatalf("bye without the nonce: %+v", r)
 	}
 	bye.Subscriber = "stranger"
-	if _, ok := h.c.bye(bye).(handshake.ErrorReply); !ok {
+	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); !ok {
 		t.Fatal("bye from a stranger accepted")
 	}
 	if h.c.allSaidBye() {
 		t.Fatal("all said bye")
 	}
 	bye.Subscriber, bye.Nonce = "s", n
-	if _, ok := h.c.bye(bye).(handshake.ErrorReply); ok || !h.c.allSaidBye() {
+	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); ok || !h.c.allSaidBye() {
 		t.Fatal("bye with the nonce refused")
 	}
 }

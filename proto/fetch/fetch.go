@@ -123,9 +123,14 @@ const (
 	CodeRangeTooLarge ErrorCode = 3
 	// CodeBusy means the server is overloaded; retry later.
 	CodeBusy ErrorCode = 4
+	// CodeForbidden means the requester's certificate identity is not on
+	// the publisher's allow-list (tls:// endpoints only); asking again
+	// does not help.
+	CodeForbidden ErrorCode = 5
 )
 
-// String returns malformed, rate-limited, range-too-large, busy or code(n).
+// String returns malformed, rate-limited, range-too-large, busy,
+// forbidden or code(n).
 func (c ErrorCode) String() string {
 	switch c {
 	case CodeMalformed:
@@ -136,6 +141,8 @@ func (c ErrorCode) String() string {
 		return "range-too-large"
 	case CodeBusy:
 		return "busy"
+	case CodeForbidden:
+		return "forbidden"
 	}
 	return fmt.Sprintf("code(%d)", uint16(c))
 }

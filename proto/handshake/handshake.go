@@ -44,6 +44,10 @@ const (
 	CodeBadNonce       = "bad_nonce"       // nonce not one this publisher sent recently
 	CodeWrongPublisher = "wrong_publisher" // publisher id or epoch is not this publisher's
 	CodeFull           = "full"            // too many subscribers
+	// CodeForbidden: on a TLS endpoint, the subscriber id is not the
+	// identity of the requester's certificate (or of the data connection
+	// whose nonce it quotes), or the publisher's allow-list does not name it.
+	CodeForbidden = "forbidden"
 )
 
 // Ready is the READY request a subscriber sends to the publisher's sync
