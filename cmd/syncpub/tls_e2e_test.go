@@ -86,6 +86,13 @@ func TestTLSJob(t *testing.T) {
 			t.Errorf("%s joined: %s", name, p.Stderr.String())
 		}
 	}
+	// Each refused subscriber says why.
+	if log := eve.Stderr.String(); !strings.Contains(log, "the server refused this side's certificate") || !strings.Contains(log, "bad certificate") {
+		t.Errorf("the refused subscriber's log does not say why:\n%s", log)
+	}
+	if log := plain.Stderr.String(); !strings.Contains(log, "handshake with the publisher failed") {
+		t.Errorf("the plaintext subscriber's log does not say why:\n%s", log)
+	}
 	if n := pub.Stderr.Count("subscriber joined"); n != 3 {
 		t.Errorf("%d joins in the publisher's log, want 3", n)
 	}

@@ -12,8 +12,17 @@ import (
 // statistics and the quorum, and a subscriber id has at most 128 bytes.
 const MaxIdentity = 255
 
-// errNotAllowed is why a connection whose identity Allow refused ended.
+// errNotAllowed is why a tcp:// connection Allow refused ended.
 var errNotAllowed = errors.New("wire: identity not allowed")
+
+// notAllowedError fails the TLS handshake of a client whose certificate
+// names an identity Allow refused; the client gets a bad_certificate
+// alert.
+type notAllowedError struct{ identity string }
+
+func (e *notAllowedError) Error() string {
+	return fmt.Sprintf("identity %q is not allowed", truncate(e.identity, 64))
+}
 
 // CertIdentity returns the identity a certificate names, the first that
 // is present of: its first URI subject alternative name

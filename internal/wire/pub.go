@@ -2,6 +2,8 @@ package wire
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -60,14 +62,15 @@ type PubStats struct {
 // Pub is a ZeroMQ PUB socket that binds one TCP endpoint. All methods are
 // safe for concurrent use.
 type Pub struct {
-	cfg     PubConfig
-	ln      net.Listener
-	scheme  string
-	g       gogroup.Group
-	pending chan struct{}
-	ips     *ipLimiter
-	rl      *ratelog.Logger
-	nextID  atomic.Uint64
+	cfg       PubConfig
+	ln        net.Listener
+	scheme    string
+	tlsServer *tls.Config // tls:// only: the TLS configuration, with Allow
+	g         gogroup.Group
+	pending   chan struct{}
+	ips       *ipLimiter
+	rl        *ratelog.Logger
+	nextID    atomic.Uint64
 
 	mu      sync.Mutex
 	peers   map[ConnID]*peer
@@ -118,6 +121,12 @@ func Listen(endpoint string, cfg PubConfig) (*Pub, error) {
 		stopping: make(chan struct{}),
 		closed:   make(chan struct{}),
 		waitCh:   make(chan struct{}),
+	}
+	if cfg.TLS != nil {
+		p.tlsServer = cfg.TLS.server
+		if cfg.Allow != nil {
+			p.tlsServer = cfg.TLS.allowing(cfg.Allow)
+		}
 	}
 	empty := []*peer{}
 	p.snap.Store(&empty)
@@ -195,7 +204,7 @@ func (p *Pub) open(nc net.Conn, id ConnID, ip netip.Addr) {
 	p.mu.Lock()
 	delete(p.shaking, nc)
 	p.mu.Unlock()
-	if err == nil && p.cfg.Allow != nil && !p.cfg.Allow(identity) {
+	if err == nil && p.cfg.TLS == nil && p.cfg.Allow != nil && !p.cfg.Allow(identity) {
 		p.refusedID.Add(1)
 		p.rl.Warn("refused-identity", "connection refused: identity not allowed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", identity))
 		err = errNotAllowed
@@ -237,8 +246,13 @@ func (p *Pub) secure(nc net.Conn, deadline time.Time) (net.Conn, string, error) 
 	if p.cfg.TLS == nil {
 		return nc, "", nil
 	}
-	conn, identity, err := p.cfg.TLS.accept(nc, deadline)
-	if err != nil {
+	conn, identity, err := p.cfg.TLS.accept(nc, p.tlsServer, deadline)
+	var refused *notAllowedError
+	switch {
+	case errors.As(err, &refused):
+		p.refusedID.Add(1)
+		p.rl.Warn("refused-identity", "connection refused: identity not allowed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", refused.identity))
+	case err != nil:
 		p.tlsFailed.Add(1)
 		p.rl.Warn("tls", "subscriber TLS handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
 	}

@@ -61,11 +61,13 @@ type PubConfig struct {
 	// TLS is the certificate and CA pool of a tls:// endpoint, which
 	// requires it; a tcp:// endpoint must leave it nil.
 	TLS *TLS
-	// Allow, if set, decides after the TLS handshake whether a peer of
-	// this identity (CertIdentity of its verified certificate; "" on
-	// tcp://) may subscribe. A refused connection is closed before
-	// PeerConnected, counted in PubStats.RefusedIdentity and logged. It is
-	// called from the connection's goroutine and must not block.
+	// Allow, if set, decides whether a peer of this identity may
+	// subscribe: on tls:// during the TLS handshake, from CertIdentity of
+	// the verified certificate (a refused client gets a bad_certificate
+	// alert), on tcp:// after the ZMTP handshake, with identity "". A
+	// refused connection is closed before PeerConnected, counted in
+	// PubStats.RefusedIdentity and logged. It is called from the
+	// connection's goroutine and must not block.
 	Allow func(identity string) bool
 	// OnEvent, if set, is called for connects, subscriptions, disconnects
 	// and slow consumers (see PeerEvent for their order). It is called from

@@ -183,7 +183,7 @@ func (s *Server) serveConn(nc net.Conn, ip netip.Addr) {
 	conn, identity := nc, ""
 	if s.cfg.TLS != nil {
 		var err error
-		if conn, identity, err = s.cfg.TLS.accept(nc, deadline); err != nil {
+		if conn, identity, err = s.cfg.TLS.accept(nc, s.cfg.TLS.server, deadline); err != nil {
 			s.tlsFailed.Add(1)
 			s.rl.Warn("tls", "client TLS handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
 			return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/syncmq/syncmq/internal/gogroup"
+	"github.com/syncmq/syncmq/internal/ratelog"
 	"go.uber.org/zap"
 )
 
@@ -39,7 +40,8 @@ type SubConfig struct {
 	// publishers, for tls:// endpoints, which require it; tcp:// endpoints
 	// do not use it.
 	TLS *TLS
-	// Logger receives debug lines about connections; nil means none.
+	// Logger receives debug lines about connections, and a warning when
+	// a TLS handshake fails (at most one per 10 s); nil means none.
 	Logger *zap.Logger
 }
 
@@ -98,6 +100,7 @@ type Delivery struct {
 // Recv is meant for one consumer goroutine.
 type Sub struct {
 	cfg    SubConfig
+	rl     *ratelog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
 	g      gogroup.Group
@@ -122,6 +125,7 @@ func NewSub(cfg SubConfig, prefixes ...string) *Sub {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Sub{
 		cfg:    cfg,
+		rl:     ratelog.New(cfg.Logger, 0),
 		ctx:    ctx,
 		cancel: cancel,
 		out:    make(chan Delivery, cfg.RecvQueue),
@@ -212,7 +216,13 @@ func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint string, tg tar
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil && !errors.Is(err, errSessionEnded) {
+		switch {
+		case errors.Is(err, ErrTLS), errors.Is(err, errBadHandshake):
+			// Retrying will not fix a refused certificate or a scheme
+			// that does not match the endpoint's: say so, but not at
+			// every attempt.
+			s.rl.Warn("handshake", "handshake with the publisher failed; retrying", zap.String("endpoint", endpoint), zap.Error(err))
+		case err != nil && !errors.Is(err, errSessionEnded):
 			s.cfg.Logger.Debug("connection failed", zap.String("endpoint", endpoint), zap.Error(err), zap.Duration("retry_in", backoff))
 		}
 		if errors.Is(err, errSessionEnded) {
@@ -252,7 +262,10 @@ func (s *Sub) session(ctx context.Context, c *subConn, endpoint string, tg targe
 		err = fmt.Errorf("wire: SUB does not talk to %q", peerType)
 	}
 	if err != nil {
-		return explainTLS(err)
+		if err = explainTLS(err); !errors.Is(err, ErrTLS) {
+			err = fmt.Errorf("%w: %w", errBadHandshake, err)
+		}
+		return err
 	}
 	c.wmu.Lock()
 	c.nc = nc

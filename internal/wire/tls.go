@@ -159,17 +159,43 @@ func loadTLSFiles(certFile, keyFile, caFile string, now time.Time) (tls.Certific
 	return cert, roots, nil
 }
 
+// allowing returns a server configuration that also fails the handshake
+// of a client whose certificate names no usable identity, or one allow
+// refuses (a *notAllowedError): the client learns it from the alert, and
+// never gets past the handshake.
+func (t *TLS) allowing(allow func(identity string) bool) *tls.Config {
+	verify := func(cs tls.ConnectionState) error {
+		id, err := chainIdentity(cs.VerifiedChains)
+		if err != nil {
+			return err
+		}
+		if !allow(id) {
+			return &notAllowedError{identity: id}
+		}
+		return nil
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := t.cur.Load().server.Clone()
+			c.VerifyConnection = verify
+			return c, nil
+		},
+	}
+}
+
 // accept runs the server side of the TLS handshake on an accepted
-// connection until deadline, and returns the connection to speak ZMTP on
-// and the identity of the client's verified certificate. The errors wrap
-// ErrTLS.
-func (t *TLS) accept(nc net.Conn, deadline time.Time) (net.Conn, string, error) {
+// connection until deadline, with cfg (t.server, or from allowing), and
+// returns the connection to speak ZMTP on and the identity of the
+// client's verified certificate. The errors wrap ErrTLS, and a
+// *notAllowedError from allowing.
+func (t *TLS) accept(nc net.Conn, cfg *tls.Config, deadline time.Time) (net.Conn, string, error) {
 	if err := nc.SetDeadline(deadline); err != nil {
 		return nil, "", err
 	}
-	tc := tls.Server(nc, t.server)
+	tc := tls.Server(nc, cfg)
 	if err := tc.Handshake(); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", ErrTLS, err)
+		return nil, "", fmt.Errorf("%w: %w", ErrTLS, err)
 	}
 	id, err := chainIdentity(tc.ConnectionState().VerifiedChains)
 	if err != nil {
