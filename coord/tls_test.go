@@ -63,8 +63,8 @@ func TestTLSQuorum(t *testing.T) {
 
 	expired := ca.Issue(t, testpki.Opts{URIs: []string{"spiffe://test/sub-1"}, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
 	bad := map[string]SubscriberConfig{
-		"another CA": {TLS: testTLS(t, other.Client(t, "spiffe://test/sub-2"), ca)},
-		"expired":    {TLS: testTLS(t, expired, ca)},
+		"another CA":  {TLS: testTLS(t, other.Client(t, "spiffe://test/sub-2"), ca)},
+		"expired":     {TLS: testTLS(t, expired, ca)},
 		"not allowed": {TLS: testTLS(t, ca.Client(t, "spiffe://test/eve"), ca)},
 		"plaintext": {
 			Connect: strings.Replace(pub.Endpoint(), "tls://", "tcp://", 1),
