@@ -13,6 +13,9 @@ import (
 	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/proto/fetch"
 	"github.com/syncmq/syncmq/proto/handshake"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // testTLS makes a wire.TLS that presents leaf and verifies peers
@@ -233,5 +236,81 @@ func TestTLSConfigValidation(t *testing.T) {
 	}
 	if got := recoveryEndpoint("", "tls://*:5563", "tls://pubhost:5561"); got != "tls://pubhost:5563" {
 		t.Errorf("recovery endpoint from a tls:// ACK: %q", got)
+	}
+}
+
+// TestTLSClusterDiscovery: a publisher with TLS advertises tls://
+// endpoints in gossip; subscribers that know only the gossip seed find
+// it, join under their certificates' identities (which are also their
+// member ids) and make its membership quorum.
+func TestTLSClusterDiscovery(t *testing.T) {
+	const subs, count = 2, 2_000
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ca := testpki.NewCA(t, "test CA")
+	cfg := tlsConfig(t, ca)
+	cfg.Gossip = gossipConfig("pub")
+	cfg.Quorum, cfg.Settle = QuorumRule{Kind: QuorumAll}, 500*time.Millisecond
+	pub, err := NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Shutdown(context.Background()) })
+	recs := make([]*recorder, subs)
+	for i := range recs {
+		recs[i] = newRecorder(count)
+		id := fmt.Sprintf("spiffe://test/sub-%d", i)
+		s := testSubscriber(t, SubscriberConfig{Gossip: gossipConfig("", pub.GossipAddr()), TLS: testTLS(t, ca.Client(t, id), ca)}, recs[i])
+		if s.ID() != id {
+			t.Fatalf("subscriber id %q, want %q", s.ID(), id)
+		}
+	}
+	if err := pub.WaitQuorum(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := pub.Stats(); st.Live != subs {
+		t.Fatalf("live %d, want %d", st.Live, subs)
+	}
+	publishN(t, pub, "update", 0, count, []byte("Rhubarb!"))
+	for i, r := range recs {
+		r.wait(t, ctx, fmt.Sprint("subscriber ", i))
+		r.check(t, fmt.Sprint("subscriber ", i), count)
+	}
+}
+
+// TestExposureWarning: a publisher without TLS logs one warning naming
+// the endpoints it binds beyond loopback; one on loopback, or with TLS,
+// logs none.
+func TestExposureWarning(t *testing.T) {
+	ca := testpki.NewCA(t, "test CA")
+	for _, tc := range []struct {
+		name string
+		mod  func(*PublisherConfig)
+		want int
+	}{
+		{"loopback", func(*PublisherConfig) {}, 0},
+		{"wildcard data endpoint", func(c *PublisherConfig) { c.Bind = "tcp://*:0" }, 1},
+		{"tls", func(c *PublisherConfig) { *c = tlsConfig(t, ca); c.Bind = "tls://*:0" }, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.WarnLevel)
+			cfg := loopbackConfig()
+			tc.mod(&cfg)
+			cfg.Logger = zap.New(core)
+			p, err := NewPublisher(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Close()
+			got := logs.FilterMessageSnippet("beyond loopback without TLS").All()
+			if len(got) != tc.want {
+				t.Fatalf("%d warnings, want %d: %v", len(got), tc.want, logs.All())
+			}
+			if tc.want == 1 {
+				if addrs := got[0].ContextMap()["addresses"]; fmt.Sprint(addrs) != fmt.Sprintf("[%s]", p.pub.Addr()) {
+					t.Errorf("addresses %v, want the data endpoint %s only", addrs, p.pub.Addr())
+				}
+			}
+		})
 	}
 }
