@@ -267,17 +267,17 @@ func wildcardHost(h string) bool {
 }
 
 // advertiseEndpoint turns a bound endpoint into one peers can dial: a
-// wildcard host becomes host.
+// wildcard host becomes host; the scheme (tcp://, tls://) stays.
 func advertiseEndpoint(endpoint, host string) string {
-	const scheme = "tcp://"
-	if endpoint == "" || !strings.HasPrefix(endpoint, scheme) {
+	scheme, rest, ok := strings.Cut(endpoint, "://")
+	if !ok || (scheme != "tcp" && scheme != "tls") {
 		return endpoint
 	}
-	h, port, err := net.SplitHostPort(strings.TrimPrefix(endpoint, scheme))
+	h, port, err := net.SplitHostPort(rest)
 	if err != nil || !wildcardHost(h) {
 		return endpoint
 	}
-	return scheme + net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // close leaves the cluster (peers see a leave, not a failure), bounded by

@@ -183,12 +183,28 @@ type PublisherConfig struct {
 	// remembers; a READY from one more is refused with code "full".
 	// Default 4096.
 	MaxSubscribers int
+	// TLS, when set, secures every endpoint of the publisher: Bind,
+	// SyncBind and RecoveryBind must then all be tls:// (and a tls://
+	// endpoint needs it). Subscribers must present a certificate its CA
+	// pool verifies, and a subscriber id must be the identity that
+	// certificate names (wire.CertIdentity) on the sync connection and on
+	// the data connection whose nonce its READY quotes, so nobody joins,
+	// counts or says BYE under another's name. Replacing its certificate
+	// (wire.TLS.Reload) keeps established connections. Nil means tcp://.
+	TLS *wire.TLS
+	// Allow, with TLS, lists the identities that may subscribe, count
+	// toward the quorum and fetch history: data connections of others
+	// are closed after the TLS handshake, and their READY, BYE and FETCH
+	// are refused (code forbidden). Empty means every certificate the CA
+	// pool verifies.
+	Allow []string
 	// JoinTimeout closes a data connection that has not proved a
 	// subscriber through the sync handshake this long after it connected,
 	// so idle strangers cannot hold connections. Default 30 s; negative
 	// disables it.
 	JoinTimeout time.Duration
-	// Wire tunes the PUB socket (queues, slow-consumer timeout).
+	// Wire tunes the PUB socket (queues, slow-consumer timeout). Its TLS
+	// and Allow are set from TLS and Allow above.
 	Wire wire.PubConfig
 	// Logger receives lifecycle events; nil means none.
 	Logger *zap.Logger
@@ -238,6 +254,7 @@ func (c *PublisherConfig) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.validateTLS()...)
 	if c.Expect < 0 {
 		errs = append(errs, fmt.Errorf("expect: %d is negative", c.Expect))
 	}
@@ -288,6 +305,30 @@ func (c *PublisherConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("max-payload: %d exceeds %d", c.MaxPayload, envelope.DefaultLimits.MaxPayload-4))
 	}
 	return errors.Join(errs...)
+}
+
+// validateTLS checks that TLS secures every endpoint or none, and the
+// allow-list.
+func (c *PublisherConfig) validateTLS() []error {
+	var errs []error
+	for _, ep := range []struct{ name, endpoint string }{{"bind", c.Bind}, {"sync-bind", c.SyncBind}, {"recovery-bind", c.RecoveryBind}} {
+		switch {
+		case ep.endpoint == "":
+		case c.TLS != nil && !wire.IsTLS(ep.endpoint):
+			errs = append(errs, fmt.Errorf("%s: %q is not tls://; with TLS every endpoint is", ep.name, ep.endpoint))
+		case c.TLS == nil && wire.IsTLS(ep.endpoint):
+			errs = append(errs, fmt.Errorf("%s: %q needs TLS: a certificate, its key and a CA", ep.name, ep.endpoint))
+		}
+	}
+	if len(c.Allow) > 0 && c.TLS == nil {
+		errs = append(errs, errors.New("allow: needs TLS: identities come from client certificates"))
+	}
+	for _, id := range c.Allow {
+		if err := handshake.CheckSubscriberID(id); err != nil {
+			errs = append(errs, fmt.Errorf("allow: %q: %w", id, err))
+		}
+	}
+	return errs
 }
 
 func (c PublisherConfig) withDefaults() PublisherConfig {
@@ -363,17 +404,17 @@ type Endpoints struct {
 	Recovery string
 }
 
-func (e Endpoints) validate() error {
+// validate checks the endpoints' syntax, and that a tls:// one has t.
+func (e Endpoints) validate(t *wire.TLS) error {
 	var errs []error
-	if _, err := wire.SplitEndpoint(e.Pub); err != nil {
-		errs = append(errs, fmt.Errorf("connect: %w", err))
-	}
-	if _, err := wire.SplitEndpoint(e.Sync); err != nil {
-		errs = append(errs, fmt.Errorf("sync: %w", err))
-	}
-	if e.Recovery != "" {
-		if _, err := wire.SplitEndpoint(e.Recovery); err != nil {
-			errs = append(errs, fmt.Errorf("recovery: %w", err))
+	for _, ep := range []struct{ name, endpoint string }{{"connect", e.Pub}, {"sync", e.Sync}, {"recovery", e.Recovery}} {
+		if ep.endpoint == "" && ep.name == "recovery" {
+			continue
+		}
+		if _, err := wire.SplitEndpoint(ep.endpoint); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ep.name, err))
+		} else if t == nil && wire.IsTLS(ep.endpoint) {
+			errs = append(errs, fmt.Errorf("%s: %q needs TLS: a certificate, its key and a CA", ep.name, ep.endpoint))
 		}
 	}
 	return errors.Join(errs...)
@@ -457,6 +498,12 @@ type SubscriberConfig struct {
 	// EventEnd with Cause EndPublisherGone follows. It must exceed the
 	// publisher's heartbeat interval. Default 15 s; negative disables it.
 	PublisherTimeout time.Duration
+	// TLS is this subscriber's certificate and the CA pool that verifies
+	// publishers, for tls:// endpoints, which need it; tcp:// endpoints
+	// do not use it. With TLS, ID defaults to the identity the
+	// certificate names (wire.CertIdentity), and another ID is refused: a
+	// publisher with TLS accepts a READY only under that identity.
+	TLS *wire.TLS
 	// Gossip joins a membership cluster; nil means none. The subscriber
 	// then connects to every publisher member whose topics overlap
 	// Subscribe, including later ones, and disconnects from those that
@@ -475,13 +522,21 @@ func (c *SubscriberConfig) Validate() error {
 		}
 	}
 	if c.Connect != "" || c.Sync != "" || c.Recovery != "" {
-		if err := (Endpoints{Pub: c.Connect, Sync: c.Sync, Recovery: c.Recovery}).validate(); err != nil {
+		if err := (Endpoints{Pub: c.Connect, Sync: c.Sync, Recovery: c.Recovery}).validate(c.TLS); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if c.ID != "" {
 		if err := handshake.CheckSubscriberID(c.ID); err != nil {
 			errs = append(errs, fmt.Errorf("id: %w", err))
+		}
+	}
+	if c.TLS != nil {
+		id := c.TLS.Identity()
+		if err := handshake.CheckSubscriberID(id); err != nil {
+			errs = append(errs, fmt.Errorf("tls: the certificate's identity %q cannot be a subscriber id: %w", id, err))
+		} else if c.ID != "" && c.ID != id {
+			errs = append(errs, fmt.Errorf("id: %q is not %q, the identity of the TLS certificate; a publisher with TLS would refuse it", c.ID, id))
 		}
 	}
 	for _, s := range c.Subscribe {
@@ -531,6 +586,9 @@ func (c SubscriberConfig) withDefaults() SubscriberConfig {
 	}
 	if c.Stream == (recovery.StreamConfig{}) {
 		c.Stream = recovery.DefaultStreamConfig()
+	}
+	if c.ID == "" && c.TLS != nil {
+		c.ID = c.TLS.Identity() // the only name a publisher with TLS accepts
 	}
 	if c.ID == "" && c.Gossip != nil {
 		c.ID = c.Gossip.Node.NodeName // one name in the cluster and the quorum

@@ -28,7 +28,11 @@ import (
 //     the tables heartbeats and END carry equal the last sequence taken;
 //   - a subscriber counts only once it quoted the nonce of a HELLO its own
 //     data connection received, one subscriber id per nonce, and before
-//     the start only while that connection lives.
+//     the start only while that connection lives;
+//   - with TLS, a READY or BYE is accepted only when its subscriber id is
+//     the certificate identity of the sync connection it came on and, for
+//     READY, of the data connection whose nonce it quotes, and (with an
+//     allow-list) an allowed one.
 type pubCore struct {
 	cfg       PublisherConfig
 	recovery  string // recovery endpoint the ACK names
@@ -51,6 +55,12 @@ type pubCore struct {
 	byNonce map[[envelope.NonceSize]byte]*dataConn
 	subs    map[string]*subscriber // every id that ever joined this epoch
 	refused map[string]uint64      // READY and BYE refusals by code
+
+	// bindIdentity (TLS on): a subscriber id must be the identity of the
+	// certificates its connections presented. allow lists the identities
+	// that may join.
+	bindIdentity bool
+	allow        allowList
 
 	nextHeartbeat time.Time
 	beats         uint64 // heartbeats built
@@ -87,6 +97,7 @@ type topicState struct {
 // connection; the nonce is never sent anywhere else.
 type dataConn struct {
 	id         connID
+	identity   string // of its client certificate; "" without TLS
 	nonce      [envelope.NonceSize]byte
 	since      time.Time
 	subscribed bool          // asked for the control topic: HELLOs can reach it
@@ -119,6 +130,7 @@ type coreEvent struct {
 	joined     int
 	code       string // refusals: the error code sent
 	reason     string
+	identity   string // refusals: the certificate identity of the requester
 	conn       connID
 	err        error
 }
@@ -160,6 +172,9 @@ func newPubCore(cfg PublisherConfig, recoveryEndpoint string, now time.Time, new
 		byNonce:   make(map[[envelope.NonceSize]byte]*dataConn),
 		subs:      make(map[string]*subscriber),
 		refused:   make(map[string]uint64),
+
+		bindIdentity: cfg.TLS != nil,
+		allow:        newAllowList(cfg.Allow),
 	}
 	c.nextHeartbeat = now.Add(cfg.HeartbeatInterval)
 	if cfg.Quorum == (QuorumRule{Kind: QuorumStatic}) {
@@ -282,9 +297,10 @@ func (c *pubCore) sent(n int) {
 	}
 }
 
-// dataConnected registers a new connection to the PUB socket.
-func (c *pubCore) dataConnected(id connID, now time.Time) {
-	dc := &dataConn{id: id, since: now, nonce: c.randNonce()}
+// dataConnected registers a new connection to the PUB socket, with the
+// identity of its client certificate ("" without TLS).
+func (c *pubCore) dataConnected(id connID, identity string, now time.Time) {
+	dc := &dataConn{id: id, identity: identity, since: now, nonce: c.randNonce()}
 	for c.byNonce[dc.nonce] != nil { // 2^-128, but a map must not collide
 		dc.nonce = c.randNonce()
 	}
@@ -328,8 +344,28 @@ func (c *pubCore) dataGone(id connID, now time.Time) {
 	}
 }
 
-// ready answers a READY: an Ack, or an ErrorReply for the subscriber.
-func (c *pubCore) ready(r handshake.Ready, now time.Time) any {
+// checkIdentity refuses a READY or BYE whose subscriber id is not the
+// identity of the sync connection it came on, or not allowed. Only with
+// TLS: without it, connections have no identity.
+func (c *pubCore) checkIdentity(r handshake.Ready, identity string) (handshake.ErrorReply, bool) {
+	switch {
+	case !c.bindIdentity:
+		return handshake.ErrorReply{}, true
+	case r.Subscriber != identity:
+		return c.refuseIdentity(identity, fmt.Sprintf("subscriber id %q is not the identity of this connection's certificate, %q", r.Subscriber, identity)), false
+	case !c.allow.allows(identity):
+		return c.refuseIdentity(identity, fmt.Sprintf("%q is not on the publisher's allow-list", identity)), false
+	}
+	return handshake.ErrorReply{}, true
+}
+
+// ready answers a READY that came on a sync connection whose certificate
+// names identity ("" without TLS): an Ack, or an ErrorReply for the
+// subscriber.
+func (c *pubCore) ready(r handshake.Ready, identity string, now time.Time) any {
+	if e, ok := c.checkIdentity(r, identity); !ok {
+		return e
+	}
 	if !c.isMe(r) {
 		return c.refuse(handshake.CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", c.cfg.ID, c.cfg.Epoch))
 	}
@@ -346,6 +382,8 @@ func (c *pubCore) ready(r handshake.Ready, now time.Time) any {
 		return c.refuse(handshake.CodeBadNonce, "nonce is not from a HELLO on a live data connection; wait for the next HELLO")
 	case dc.subscriber != nil && dc.subscriber.id != r.Subscriber:
 		return c.refuse(handshake.CodeBadNonce, "nonce already proved another subscriber's data connection")
+	case c.bindIdentity && dc.identity != r.Subscriber:
+		return c.refuseIdentity(identity, "the nonce is of a data connection whose certificate names another identity")
 	}
 	s := c.subs[r.Subscriber]
 	// A known id on another data connection reconnected or restarted: it
@@ -387,15 +425,20 @@ func (c *pubCore) ready(r handshake.Ready, now time.Time) any {
 	return ack
 }
 
-// bye answers a BYE: the subscriber has everything up to END. Only the
-// subscriber that proved a data connection may say it, by quoting the
-// same nonce, so nobody can say bye for another.
+// bye answers a BYE that came on a sync connection whose certificate
+// names identity ("" without TLS): the subscriber has everything up to
+// END. Only the subscriber that proved a data connection may say it, by
+// quoting the same nonce (and with TLS, on a connection of its own
+// identity), so nobody can say bye for another.
 //
 // A BYE is accepted at any time, also before END; it changes nothing but
 // the end: once END went out and every subscriber that joined said bye,
 // the recovery endpoint closes without waiting out RepairWindow. The
 // subscriber keeps counting toward the quorum and keeps receiving.
-func (c *pubCore) bye(r handshake.Ready) any {
+func (c *pubCore) bye(r handshake.Ready, identity string) any {
+	if e, ok := c.checkIdentity(r, identity); !ok {
+		return e
+	}
 	if !c.isMe(r) {
 		return c.refuse(handshake.CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", c.cfg.ID, c.cfg.Epoch))
 	}
@@ -419,6 +462,14 @@ func (c *pubCore) refuse(code, msg string) handshake.ErrorReply {
 	c.refused[code]++
 	c.emit(coreEvent{kind: evRefused, code: code, reason: msg})
 	return handshake.NewErrorReply(code, msg)
+}
+
+// refuseIdentity refuses a request for the identity of its certificate:
+// CodeForbidden, logged with the identity.
+func (c *pubCore) refuseIdentity(identity, msg string) handshake.ErrorReply {
+	c.refused[handshake.CodeForbidden]++
+	c.emit(coreEvent{kind: evRefused, code: handshake.CodeForbidden, reason: msg, identity: identity})
+	return handshake.NewErrorReply(handshake.CodeForbidden, msg)
 }
 
 // table lists the last sequence taken on every topic that one of prefixes

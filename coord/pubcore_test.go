@@ -41,7 +41,7 @@ func newCoreHarness(t *testing.T, mutate func(*PublisherConfig)) *coreHarness {
 func (h *coreHarness) connect() (connID, string) {
 	h.t.Helper()
 	h.next++
-	h.c.dataConnected(h.next, h.now)
+	h.c.dataConnected(h.next, "", h.now)
 	if _, ok := h.c.dataSubscribed(h.next, []byte("prices."), h.now); ok {
 		h.t.Fatal("a HELLO for a data subscription")
 	}
@@ -60,7 +60,7 @@ func (h *coreHarness) readyMsg(id, nonce string) handshake.Ready {
 // join sends a READY and expects an ACK.
 func (h *coreHarness) join(id, nonce string) handshake.Ack {
 	h.t.Helper()
-	switch r := h.c.ready(h.readyMsg(id, nonce), h.now).(type) {
+	switch r := h.c.ready(h.readyMsg(id, nonce), "", h.now).(type) {
 	case handshake.Ack:
 		return r
 	case handshake.ErrorReply:
@@ -72,7 +72,7 @@ func (h *coreHarness) join(id, nonce string) handshake.Ack {
 // refused sends a READY and expects the error code.
 func (h *coreHarness) refused(id, nonce, code string) {
 	h.t.Helper()
-	r, ok := h.c.ready(h.readyMsg(id, nonce), h.now).(handshake.ErrorReply)
+	r, ok := h.c.ready(h.readyMsg(id, nonce), "", h.now).(handshake.ErrorReply)
 	if !ok || r.Code != code {
 		h.t.Fatalf("READY of %s: got %+v, want error %s", id, r, code)
 	}
@@ -259,18 +259,18 @@ func TestCoreBye(t *testing.T) {
 	h.join("s", n)
 	bye := h.readyMsg("s", "")
 	bye.Type = handshake.TypeBye
-	if r, ok := h.c.bye(bye).(handshake.ErrorReply); !ok || r.Code != handshake.CodeBadNonce {
+	if r, ok := h.c.bye(bye, "").(handshake.ErrorReply); !ok || r.Code != handshake.CodeBadNonce {
 		t.Fatalf("bye without the nonce: %+v", r)
 	}
 	bye.Subscriber = "stranger"
-	if _, ok := h.c.bye(bye).(handshake.ErrorReply); !ok {
+	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); !ok {
 		t.Fatal("bye from a stranger accepted")
 	}
 	if h.c.allSaidBye() {
 		t.Fatal("all said bye")
 	}
 	bye.Subscriber, bye.Nonce = "s", n
-	if _, ok := h.c.bye(bye).(handshake.ErrorReply); ok || !h.c.allSaidBye() {
+	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); ok || !h.c.allSaidBye() {
 		t.Fatal("bye with the nonce refused")
 	}
 }
@@ -436,8 +436,8 @@ func TestCoreProtocol11(t *testing.T) {
 	_, n := h.connect()
 	r := h.readyMsg("s", strings.ToUpper(n))
 	r.Publisher = strings.ToUpper(r.Publisher)
-	if _, ok := h.c.ready(r, h.now).(handshake.Ack); !ok {
-		t.Fatalf("READY in upper-case hex refused: %+v", h.c.ready(r, h.now))
+	if _, ok := h.c.ready(r, "", h.now).(handshake.Ack); !ok {
+		t.Fatalf("READY in upper-case hex refused: %+v", h.c.ready(r, "", h.now))
 	}
 	bye := r
 	bye.Type = handshake.TypeBye
@@ -452,11 +452,11 @@ func TestCoreProtocol11(t *testing.T) {
 	} {
 		b := bye
 		tc.edit(&b)
-		if e, ok := h.c.bye(b).(handshake.ErrorReply); !ok || e.Code != tc.code {
-			t.Errorf("bye, %s: got %+v, want %s", tc.name, h.c.bye(b), tc.code)
+		if e, ok := h.c.bye(b, "").(handshake.ErrorReply); !ok || e.Code != tc.code {
+			t.Errorf("bye, %s: got %+v, want %s", tc.name, h.c.bye(b, ""), tc.code)
 		}
 	}
-	if _, ok := h.c.bye(bye).(handshake.ErrorReply); ok || !h.c.allSaidBye() {
+	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); ok || !h.c.allSaidBye() {
 		t.Fatal("bye in upper-case hex refused")
 	}
 	if e := h.c.refuse(handshake.CodeVersion, "v2"); len(e.Versions) == 0 {

@@ -41,7 +41,8 @@ type Publisher struct {
 	backlog []*outMsg // batches the store could not keep yet; run only
 	g       gogroup.Group
 
-	cluster *cluster // nil without Gossip
+	cluster *cluster  // nil without Gossip
+	allow   allowList // who may subscribe, count and fetch; nil: everyone
 
 	mu      sync.Mutex
 	core    *pubCore
@@ -86,6 +87,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		runDone: make(chan struct{}),
+		allow:   newAllowList(cfg.Allow),
 	}
 	p.hard, p.closeFn = context.WithCancel(context.Background())
 	p.pool.New = func() any {
@@ -96,6 +98,10 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	wcfg := cfg.Wire
 	if wcfg.Logger == nil {
 		wcfg.Logger = lg
+	}
+	wcfg.TLS, wcfg.Allow = cfg.TLS, nil
+	if p.allow != nil {
+		wcfg.Allow = p.allow.allows
 	}
 	userEvent := wcfg.OnEvent
 	wcfg.OnEvent = func(ev wire.PeerEvent) {
@@ -123,7 +129,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		}
 		return nil, err
 	}
-	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: lg}, p.handleSync); err != nil {
+	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: lg, TLS: cfg.TLS}, p.handleSync); err != nil {
 		return fail(err)
 	}
 	if cfg.RecoveryBind != "" {
@@ -138,6 +144,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		}
 	}
 	p.g.Go(p.run)
+	p.warnIfExposed()
 	lg.Info("publisher started",
 		zap.String("pub", p.pub.Endpoint()), zap.String("sync", p.sync.Endpoint()), zap.String("recovery", p.RecoveryEndpoint()),
 		zap.Uint64("epoch", cfg.Epoch), zap.Stringer("quorum", cfg.Quorum))

@@ -103,7 +103,7 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 		id := connID(ev.Conn)
 		switch ev.Type {
 		case wire.PeerConnected:
-			p.core.dataConnected(id, now)
+			p.core.dataConnected(id, ev.Identity, now)
 		case wire.PeerSubscribed:
 			if nonce, ok := p.core.dataSubscribed(id, ev.Prefix, now); ok {
 				hellos = append(hellos, hello{ev.Conn, nonce})
@@ -268,7 +268,11 @@ func (p *Publisher) logEvents(evs []coreEvent) {
 		case evJoined:
 			p.lg.Info("subscriber joined", append(counts, zap.String("subscriber", ev.subscriber), zap.Int("joined", ev.joined))...)
 		case evRefused:
-			p.rl.Warn("refused-"+ev.code, "sync request refused", zap.String("code", ev.code), zap.String("reason", ev.reason))
+			fields := []zap.Field{zap.String("code", ev.code), zap.String("reason", ev.reason)}
+			if ev.identity != "" {
+				fields = append(fields, zap.String("identity", ev.identity))
+			}
+			p.rl.Warn("refused-"+ev.code, "sync request refused", fields...)
 		case evQuorumReached:
 			p.lg.Info("quorum reached, publishing", counts...)
 		case evQuorumForced:

@@ -29,9 +29,9 @@ func (p *Publisher) handleSync(_ context.Context, wr wire.Request, reply func(..
 	var evs []coreEvent
 	p.mu.Lock()
 	if r.Type == handshake.TypeBye {
-		answer = p.core.bye(r)
+		answer = p.core.bye(r, wr.Peer.Identity)
 	} else {
-		answer = p.core.ready(r, time.Now())
+		answer = p.core.ready(r, wr.Peer.Identity, time.Now())
 	}
 	evs = p.core.takeEvents(evs)
 	p.noteChangeLocked()

@@ -25,8 +25,8 @@ type recoveryServer struct {
 	srv     *wire.Server
 	hdrs    sync.Pool // *[]byte: REPLAY response headers, reused
 
-	active                    atomic.Int64 // requests being served
-	served, replayed, refused atomic.Uint64
+	active                               atomic.Int64 // requests being served
+	served, replayed, refused, forbidden atomic.Uint64
 }
 
 // RecoveryStats counts the recovery endpoint's work.
@@ -34,6 +34,9 @@ type RecoveryStats struct {
 	Served   uint64 // FETCH requests answered with REPLAYs and a DONE
 	Replayed uint64 // records resent
 	Refused  uint64 // requests answered with an ERROR
+	// Forbidden counts the requests among Refused whose certificate
+	// identity the allow-list does not name.
+	Forbidden uint64
 }
 
 func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
@@ -42,7 +45,7 @@ func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
 		return nil, err
 	}
 	rs := &recoveryServer{p: p, store: store, limiter: lim}
-	rs.srv, err = wire.Serve(p.cfg.RecoveryBind, wire.ServerConfig{Logger: p.lg}, rs.handle)
+	rs.srv, err = wire.Serve(p.cfg.RecoveryBind, wire.ServerConfig{Logger: p.lg, TLS: p.cfg.TLS}, rs.handle)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +53,7 @@ func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
 }
 
 func (rs *recoveryServer) stats() RecoveryStats {
-	return RecoveryStats{Served: rs.served.Load(), Replayed: rs.replayed.Load(), Refused: rs.refused.Load()}
+	return RecoveryStats{Served: rs.served.Load(), Replayed: rs.replayed.Load(), Refused: rs.refused.Load(), Forbidden: rs.forbidden.Load()}
 }
 
 func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply func(...[]byte) error) error {
@@ -60,6 +63,12 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 	var id uint32
 	if len(req) > 0 {
 		id, _ = fetch.RequestID(req[0]) // 0 when even the header is unusable
+	}
+	if !rs.p.allow.allows(wr.Peer.Identity) {
+		rs.forbidden.Add(1)
+		rs.p.rl.Warn("refused-fetch-forbidden", "recovery request refused: identity not allowed",
+			zap.String("identity", wr.Peer.Identity), zap.String("remote", wr.Peer.Remote))
+		return rs.refuse(reply, id, fetch.CodeForbidden, "this certificate's identity is not on the publisher's allow-list")
 	}
 	switch {
 	case wr.TooLarge:

@@ -107,6 +107,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	if wcfg.Logger == nil {
 		wcfg.Logger = lg
 	}
+	wcfg.TLS = cfg.TLS
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Subscriber{
 		cfg:     cfg,

@@ -21,6 +21,7 @@ import (
 // sync client, recovery clients and the goroutine that runs fetches.
 type link struct {
 	eps  Endpoints
+	tls  *wire.TLS // the subscriber's, for tls:// recovery endpoints
 	sync *wire.Client
 	jobs chan fetchJob
 	stop context.CancelFunc
@@ -41,10 +42,10 @@ type link struct {
 // AddPublisher connects to another publisher. Adding the same PUB endpoint
 // twice is a no-op. Safe from any goroutine.
 func (s *Subscriber) AddPublisher(eps Endpoints) error {
-	if err := eps.validate(); err != nil {
+	if err := eps.validate(s.cfg.TLS); err != nil {
 		return err
 	}
-	sync, err := wire.NewClient(eps.Sync, wire.ClientConfig{Timeout: s.cfg.HandshakeTimeout, Attempts: s.cfg.HandshakeAttempts})
+	sync, err := wire.NewClient(eps.Sync, wire.ClientConfig{Timeout: s.cfg.HandshakeTimeout, Attempts: s.cfg.HandshakeAttempts, TLS: s.cfg.TLS})
 	if err != nil {
 		return err
 	}
@@ -55,7 +56,7 @@ func (s *Subscriber) AddPublisher(eps Endpoints) error {
 		return nil
 	}
 	ctx, stop := context.WithCancel(s.ctx)
-	l := &link{eps: eps, sync: sync, jobs: make(chan fetchJob, 1024), stop: stop, rec: make(map[string]*wire.Client)}
+	l := &link{eps: eps, tls: s.cfg.TLS, sync: sync, jobs: make(chan fetchJob, 1024), stop: stop, rec: make(map[string]*wire.Client)}
 	s.links[eps.Pub] = l
 	s.mu.Unlock()
 	if !s.g.Go(func() { s.fetcher(ctx, l) }) {
@@ -108,7 +109,7 @@ func (l *link) recoveryClient(endpoint string) (*wire.Client, error) {
 	if c := l.rec[endpoint]; c != nil {
 		return c, nil
 	}
-	c, err := wire.NewClient(endpoint, wire.ClientConfig{Type: zmq4.Dealer, Timeout: 2 * time.Second, Attempts: 1})
+	c, err := wire.NewClient(endpoint, wire.ClientConfig{Type: zmq4.Dealer, Timeout: 2 * time.Second, Attempts: 1, TLS: l.tls})
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +119,8 @@ func (l *link) recoveryClient(endpoint string) (*wire.Client, error) {
 
 // recoveryEndpoint picks where to send FETCH requests: the configured
 // endpoint, else the ACK's with a wildcard host replaced by the PUB
-// endpoint's host (the publisher binds "*" but is reached by name).
+// endpoint's host (the publisher binds "*" but is reached by name), and
+// its scheme kept.
 func recoveryEndpoint(configured, fromAck, pub string) string {
 	if configured != "" {
 		return configured
@@ -126,7 +128,7 @@ func recoveryEndpoint(configured, fromAck, pub string) string {
 	if fromAck == "" {
 		return ""
 	}
-	addr, err := wire.SplitEndpoint(fromAck)
+	scheme, addr, err := wire.ParseEndpoint(fromAck)
 	if err != nil {
 		return ""
 	}
@@ -138,7 +140,7 @@ func recoveryEndpoint(configured, fromAck, pub string) string {
 		}
 		host, _, _ = net.SplitHostPort(pubAddr)
 	}
-	return "tcp://" + net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // handshake runs on its own goroutine: READY, then hand the result to run.

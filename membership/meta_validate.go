@@ -75,10 +75,10 @@ func checkEndpoint(ep string) error {
 		return fmt.Errorf("want scheme://address, e.g. tcp://host:5555")
 	}
 	switch scheme {
-	case "tcp":
+	case "tcp", "tls":
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
-			return fmt.Errorf("want tcp://host:port: %v", err)
+			return fmt.Errorf("want %s://host:port: %v", scheme, err)
 		}
 		p, err := strconv.ParseUint(port, 10, 16)
 		if err != nil || p == 0 {
@@ -100,7 +100,7 @@ func checkEndpoint(ep string) error {
 		}
 		return nil
 	default:
-		return fmt.Errorf("scheme %q, want tcp, ipc or inproc", scheme)
+		return fmt.Errorf("scheme %q, want tcp, tls, ipc or inproc", scheme)
 	}
 }
 

@@ -17,6 +17,7 @@ type PublisherSource interface {
 // BYE with; any other code a future version adds is reported as "other".
 var handshakeCodes = []string{
 	handshake.CodeMalformed, handshake.CodeVersion, handshake.CodeBadNonce, handshake.CodeWrongPublisher, handshake.CodeFull,
+	handshake.CodeForbidden,
 }
 
 // Endpoint kinds of the connection metrics' "endpoint" label.
@@ -109,6 +110,8 @@ func (c *PublisherCollector) Collect(ch chan<- prometheus.Metric) {
 	cnt(c.connRefused, w.RefusedPeers, endpointData, "peers")
 	cnt(c.connRefused, w.RefusedPerIP, endpointData, "per-ip")
 	cnt(c.connClosed, w.HandshakeFailed, endpointData, "handshake-failed")
+	cnt(c.connClosed, w.TLSFailed, endpointData, "tls-failed")
+	cnt(c.connClosed, w.RefusedIdentity, endpointData, "not-allowed")
 	cnt(c.connClosed, w.BadInput, endpointData, "bad-input")
 	cnt(c.connClosed, w.TooManySubscriptions, endpointData, "too-many-subscriptions")
 	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(w.Peers), endpointData)
@@ -127,6 +130,7 @@ func (c *PublisherCollector) collectServer(ch chan<- prometheus.Metric, endpoint
 	cnt(c.connRefused, s.RefusedConns, "conns")
 	cnt(c.connRefused, s.RefusedPerIP, "per-ip")
 	cnt(c.connClosed, s.HandshakeFailed, "handshake-failed")
+	cnt(c.connClosed, s.TLSFailed, "tls-failed")
 	cnt(c.connClosed, s.BadInput, "bad-input")
 	cnt(c.connClosed, s.IdleClosed, "idle")
 	cnt(c.connClosed, s.HandlerErrors, "handler-error")

@@ -33,8 +33,10 @@ line-by-line go-zeromq port of the zguide's programs (including its 1 s
 subscriber sleep) and prints the ratio; that baseline is slow (about four
 minutes for 10 x 1,000,000). With --libzmq it also runs the zguide's C
 programs on libzmq, in the same run. syncsub must be next to syncpub or on
-PATH (go build -o . ./cmd/syncpub ./cmd/syncsub). The processes' output is
-captured and shown only for a process that fails.`,
+PATH (go build -o . ./cmd/syncpub ./cmd/syncsub). With --tls it also runs
+the syncmq job over tls://, with certificates of a throwaway CA written to
+a temporary directory. The processes' output is captured and shown only
+for a process that fails.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -47,7 +49,7 @@ captured and shown only for a process that fails.`,
 				return cli.Usagef("subscribers: need at least 1")
 			}
 			o := benchOptions{subs: s.Subscribers, count: s.Count, payload: s.Payload, raw: s.Raw,
-				timeout: s.Timeout, syncsub: s.Syncsub, libzmq: s.Libzmq}
+				timeout: s.Timeout, syncsub: s.Syncsub, libzmq: s.Libzmq, tls: s.TLS}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runBench(ctx, o)
@@ -67,6 +69,7 @@ type benchOptions struct {
 	syncsub     string
 	syncpub     string
 	libzmq      string // folder with zsyncpub and zsyncsub, or ""
+	tls         bool   // also run the syncmq job over tls://
 }
 
 // rawDeliveriesPerSec is the raw go-zeromq baseline's throughput measured
@@ -133,6 +136,31 @@ func runBench(ctx context.Context, o benchOptions) error {
 			return []string{"--connect", pub, "--sync", sync, "--output", "count", "--log-level", "warn", "--id", fmt.Sprint("bench-", i)}
 		},
 	}}
+	if o.tls {
+		dir, err := os.MkdirTemp("", "syncpub-bench-tls-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		pki, err := writeBenchPKI(dir, o.subs)
+		if err != nil {
+			return fmt.Errorf("certificates for the tls:// job: %w", err)
+		}
+		jobs = append(jobs, benchJob{
+			name:   "syncmq over tls://",
+			pubBin: o.syncpub,
+			pubArgs: func(pub, sync string) []string {
+				return []string{"--bind", overTLS(pub), "--sync-bind", overTLS(sync), "--recovery-bind", overTLS(recoveryEP),
+					"--tls-cert", pki.pubCert, "--tls-key", pki.pubKey, "--tls-ca", pki.ca,
+					"--expect", expect, "--count", count, "--payload", o.payload, "--log-level", "warn"}
+			},
+			subBin: o.syncsub,
+			subArgs: func(pub, sync string, i int) []string {
+				return []string{"--connect", overTLS(pub), "--sync", overTLS(sync), "--tls-cert", pki.subCert[i], "--tls-key", pki.subKeys[i], "--tls-ca", pki.ca,
+					"--output", "count", "--log-level", "warn", "--id", fmt.Sprint("bench-", i)}
+			},
+		})
+	}
 	if o.raw {
 		est := rawEstimate(o.subs, o.count)
 		fmt.Printf("raw go-zeromq baseline: expect about %v (it delivers about %d messages/s, plus the zguide's 1 s sleep)\n",

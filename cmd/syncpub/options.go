@@ -60,6 +60,20 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	cfg.Wire.QueueBytes = s.QueueBytes
 	cfg.Wire.MaxQueueBytes = s.MaxQueueBytes
 	cfg.Settle = s.Settle
+	tlsCfg, tlsProblems := s.TLS.Load()
+	cfg.TLS = tlsCfg
+	problems = append(problems, tlsProblems...)
+	cfg.Allow = append(cfg.Allow, s.Allow...)
+	if s.AllowFile != "" {
+		ids, err := cli.ReadAllowFile(s.AllowFile)
+		if err != nil {
+			problems = append(problems, err)
+		}
+		cfg.Allow = append(cfg.Allow, ids...)
+	}
+	if len(tlsProblems) > 0 && len(cfg.Allow) > 0 {
+		cfg.Allow = nil // reported as the TLS problem, not once more as allow
+	}
 	gossip, gossipProblems := s.Gossip.Config()
 	if len(gossipProblems) == 0 {
 		cfg.Gossip = gossip

@@ -17,8 +17,9 @@ import (
 // runPublisher runs the job: quorum, publishing, END and drain. Its error
 // carries the exit code (see settings.PublisherExitCodes). A signal stops
 // publishing; what was published is then drained within --drain-timeout,
-// or until a second signal.
+// or until a second signal. SIGHUP rereads the TLS files.
 func runPublisher(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Status) error {
+	defer cli.ReloadOnHangup(o.pub.TLS, lg)()
 	pub, err := coord.NewPublisher(o.pub)
 	if errors.Is(err, journal.ErrPublisher) || errors.Is(err, journal.ErrDirectory) {
 		return &cli.UsageError{Err: fmt.Errorf("data-dir: %w", err)} // fix the flag, then start again

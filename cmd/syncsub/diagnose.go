@@ -37,7 +37,8 @@ counts toward a --quorum all until it leaves).`,
 				return err
 			}
 			cfg := coord.SubscriberConfig{Connect: s.Connect, Sync: s.Sync, Recovery: s.Recovery, Subscribe: s.Subscribe}
-			if err := validate(&cfg, withGossip(s.Gossip, r, &cfg)); err != nil {
+			problems := withTLS(s.TLS, &cfg)
+			if err := validate(&cfg, append(problems, withGossip(s.Gossip, r, &cfg)...)); err != nil {
 				return err
 			}
 			lg, err := s.Common.Logger(os.Stderr)
@@ -46,6 +47,7 @@ counts toward a --quorum all until it leaves).`,
 			}
 			defer func() { _ = lg.Sync() }()
 			cfg.Logger = lg
+			defer cli.ReloadOnHangup(cfg.TLS, lg)()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			report, err := runDiagnosis(ctx, cfg, s.Duration)

@@ -29,7 +29,8 @@ func buildOptions(s settings.Subscriber, r *cli.Resolved) (options, error) {
 	cfg.Stream.RepairTimeout = s.RepairTimeout
 	cfg.Stream.MaxHeldBytes = int64(s.MaxHeldBytes)
 	cfg.PublisherTimeout = s.PublisherTimeout
-	problems := withGossip(s.Gossip, r, &cfg)
+	problems := withTLS(s.TLS, &cfg)
+	problems = append(problems, withGossip(s.Gossip, r, &cfg)...)
 	if err := cli.CheckMetricsAddr(s.MetricsAddr); err != nil {
 		problems = append(problems, err)
 	}
@@ -53,6 +54,13 @@ func validate(cfg *coord.SubscriberConfig, problems []error) error {
 		return &cli.UsageError{Err: errors.Join(problems...)}
 	}
 	return nil
+}
+
+// withTLS sets cfg.TLS from the TLS settings.
+func withTLS(t cli.TLS, cfg *coord.SubscriberConfig) []error {
+	c, problems := t.Load()
+	cfg.TLS = c
+	return problems
 }
 
 // withGossip sets cfg.Gossip from the gossip settings. Publishers are then

@@ -15,8 +15,10 @@ import (
 
 // runSubscriber receives until every publisher sent END (with
 // --exit-on-end) or a signal, prints the summary and returns the error
-// that carries the exit code (see settings.SubscriberExitCodes).
+// that carries the exit code (see settings.SubscriberExitCodes). SIGHUP
+// rereads the TLS files.
 func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Status) error {
+	defer cli.ReloadOnHangup(o.sub.TLS, lg)()
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	defer out.Flush()
 	p := newPrinter(out, status, o.output)

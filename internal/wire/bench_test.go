@@ -72,14 +72,20 @@ func timedRun(b *testing.B, size int, send func() error, received *atomic.Int64,
 }
 
 func benchWire(b *testing.B, size int) float64 {
+	return benchWireOver(b, size, "tcp://127.0.0.1:0", nil, nil)
+}
+
+// benchWireOver is benchWire on endpoint, with TLS configurations for the
+// Pub and the Sub on tls://.
+func benchWireOver(b *testing.B, size int, endpoint string, pubTLS, subTLS *TLS) float64 {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pub, err := Listen("tcp://127.0.0.1:0", PubConfig{SlowTimeout: benchBox})
+	pub, err := Listen(endpoint, PubConfig{SlowTimeout: benchBox, TLS: pubTLS})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pub.Close()
-	sub := NewSub(SubConfig{}, "t")
+	sub := NewSub(SubConfig{TLS: subTLS}, "t")
 	defer sub.Close()
 	if err := sub.Connect(pub.Endpoint()); err != nil {
 		b.Fatal(err)

@@ -34,6 +34,10 @@ type ClientConfig struct {
 	IdleClose time.Duration
 	// Security is the ZMTP security mechanism; nil means NULL.
 	Security zmq4.Security
+	// TLS is this side's certificate and the CA pool that verifies the
+	// server, for a tls:// endpoint, which requires it; a tcp:// endpoint
+	// does not use it.
+	TLS *TLS
 }
 
 // DefaultClientIdleClose is ClientConfig.IdleClose's default.
@@ -62,7 +66,7 @@ func (c ClientConfig) withDefaults() ClientConfig {
 type Client struct {
 	cfg      ClientConfig
 	endpoint string
-	addr     string
+	target   target
 	ctx      context.Context // ends at Close
 	cancel   context.CancelFunc
 	now      func() time.Time // the clock IdleClose is measured on; tests replace it
@@ -77,12 +81,12 @@ type Client struct {
 // NewClient returns a Client for endpoint. It does not connect until the
 // first request.
 func NewClient(endpoint string, cfg ClientConfig) (*Client, error) {
-	addr, err := SplitEndpoint(endpoint)
+	tg, err := newTarget(endpoint, cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Client{cfg: cfg.withDefaults(), endpoint: endpoint, addr: addr, ctx: ctx, cancel: cancel, now: time.Now}, nil
+	return &Client{cfg: cfg.withDefaults(), endpoint: endpoint, target: tg, ctx: ctx, cancel: cancel, now: time.Now}, nil
 }
 
 // Endpoint returns the server endpoint.
@@ -216,12 +220,17 @@ func (c *Client) connect(ctx context.Context, deadline time.Time) error {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", c.addr)
+	raw, err := d.DialContext(dctx, "tcp", c.target.addr)
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	peerType, err := handshake(nc, c.cfg.Type, c.cfg.Security, false, time.Until(deadline))
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	nc, err := c.target.secure(dctx, raw)
+	var peerType zmq4.SocketType
+	if err == nil {
+		peerType, err = handshake(nc, c.cfg.Type, c.cfg.Security, false, time.Until(deadline))
+		err = explainTLS(err)
+	}
 	if !stop() {
 		err = ctx.Err()
 	}
@@ -229,7 +238,7 @@ func (c *Client) connect(ctx context.Context, deadline time.Time) error {
 		err = fmt.Errorf("wire: %s does not talk to %q", c.cfg.Type, peerType)
 	}
 	if err != nil {
-		nc.Close()
+		raw.Close()
 		return err
 	}
 	c.nc = nc

@@ -1,7 +1,9 @@
 // Package wire is the only code in syncmq that talks ZMTP. It uses
 // go-zeromq/zmq4 for what zmq4 does well (the ZMTP greeting, the NULL and
 // PLAIN security handshakes, socket-type compatibility) and replaces the
-// socket machinery whose behaviour the layers above cannot live with:
+// socket machinery whose behaviour the layers above cannot live with.
+// (zmq4's PLAIN server accepts any username and password; authentication
+// comes from TLS instead.)
 //
 //   - Pub fans out to each subscriber through its own queue and writer
 //     goroutine. Send queues to every matching connection without waiting
@@ -45,6 +47,13 @@
 //     reaches the Handler marked TooLarge, with the head of the frame, so
 //     the application answers with its own error.
 //   - Writes are batched, reads buffered, so a burst costs a few syscalls.
+//   - A tls:// endpoint is ZMTP 3.0 inside TLS 1.3 with mutual
+//     authentication (TLS). The TLS handshake runs before the ZMTP one, on
+//     the connection's goroutine and within HandshakeTimeout; the identity
+//     of the peer's verified certificate (CertIdentity) comes with every
+//     PeerEvent and Request, and PubConfig.Allow refuses identities in the
+//     handshake. TLS.Reload swaps certificates without touching
+//     established connections.
 //   - Every message addressed to a subscriber is either written to its
 //     kernel buffer or counted as dropped (PeerEvent.Dropped,
 //     PubStats.Dropped).

@@ -13,7 +13,8 @@ var (
 	ErrTooManyFrames = errors.New("wire: too many frames")
 	// ErrTimeout means a request got no reply within its deadline after all retries.
 	ErrTimeout = errors.New("wire: request timed out")
-	// ErrBadEndpoint means an endpoint is not of the form tcp://host:port.
+	// ErrBadEndpoint means an endpoint is not of the form tcp://host:port or
+	// tls://host:port, or its scheme does not fit the TLS configuration.
 	ErrBadEndpoint = errors.New("wire: bad endpoint")
 	// ErrKicked is the cause (PeerEvent.Err) of a connection closed by Pub.Kick.
 	ErrKicked = errors.New("wire: kicked")

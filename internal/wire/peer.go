@@ -31,8 +31,10 @@ type peer struct {
 	nc     net.Conn
 	ip     netip.Addr
 	remote string
-	q      sendQueue
-	subs   *subSet
+	// identity is the peer's certificate identity on tls://, "" on tcp://.
+	identity string
+	q        sendQueue
+	subs     *subSet
 
 	killOnce sync.Once
 	gone     chan struct{}
@@ -54,16 +56,17 @@ const (
 	peerMaxFrames  = 4
 )
 
-func newPeer(p *Pub, id ConnID, nc net.Conn, ip netip.Addr) *peer {
+func newPeer(p *Pub, id ConnID, nc net.Conn, ip netip.Addr, identity string) *peer {
 	return &peer{
-		pub:    p,
-		id:     id,
-		nc:     nc,
-		ip:     ip,
-		remote: nc.RemoteAddr().String(),
-		q:      newSendQueue(),
-		subs:   newSubSet(),
-		gone:   make(chan struct{}),
+		pub:      p,
+		id:       id,
+		nc:       nc,
+		ip:       ip,
+		identity: identity,
+		remote:   nc.RemoteAddr().String(),
+		q:        newSendQueue(),
+		subs:     newSubSet(),
+		gone:     make(chan struct{}),
 	}
 }
 
@@ -98,10 +101,10 @@ func (pr *peer) done() {
 	if errors.Is(pr.err, ErrSlowConsumer) {
 		p.slow.Add(1)
 		p.dropped.Add(uint64(dropped))
-		p.emit(PeerEvent{Type: PeerSlow, Conn: pr.id, Remote: pr.remote, Dropped: dropped, Err: pr.err})
-		p.rl.Warn("slow-consumer", "subscriber disconnected as a slow consumer", zap.String("remote", pr.remote), zap.Int("dropped", dropped), zap.Error(pr.err))
+		p.emit(PeerEvent{Type: PeerSlow, Conn: pr.id, Remote: pr.remote, Identity: pr.identity, Dropped: dropped, Err: pr.err})
+		p.rl.Warn("slow-consumer", "subscriber disconnected as a slow consumer", zap.String("remote", pr.remote), zap.String("identity", pr.identity), zap.Int("dropped", dropped), zap.Error(pr.err))
 	}
-	p.emit(PeerEvent{Type: PeerDisconnected, Conn: pr.id, Remote: pr.remote, Dropped: dropped, Err: pr.err})
+	p.emit(PeerEvent{Type: PeerDisconnected, Conn: pr.id, Remote: pr.remote, Identity: pr.identity, Dropped: dropped, Err: pr.err})
 	p.cfg.Logger.Debug("subscriber disconnected", zap.String("remote", pr.remote), zap.Int("dropped", dropped), zap.Error(pr.err))
 }
 
@@ -213,9 +216,10 @@ func (pr *peer) writeLoop() {
 			}
 			if closing {
 				// Everything queued before Shutdown is with the kernel.
-				if tc, ok := pr.nc.(*net.TCPConn); ok && linger {
-					// FIN after the data; the reader sees the peer hang up.
-					_ = tc.CloseWrite()
+				if hc, ok := pr.nc.(interface{ CloseWrite() error }); ok && linger {
+					// FIN (and on tls:// close_notify) after the data; the
+					// reader sees the peer hang up.
+					_ = hc.CloseWrite()
 					return
 				}
 				pr.kill(nil)
@@ -322,7 +326,7 @@ func (pr *peer) setSub(prefix []byte, on bool) {
 		return
 	default:
 	}
-	p.emit(PeerEvent{Type: PeerSubscribed, Conn: pr.id, Remote: pr.remote, Prefix: bytes.Clone(prefix)})
+	p.emit(PeerEvent{Type: PeerSubscribed, Conn: pr.id, Remote: pr.remote, Identity: pr.identity, Prefix: bytes.Clone(prefix)})
 }
 
 func isTimeout(err error) bool {

@@ -2,11 +2,14 @@ package wire
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/syncmq/syncmq/internal/gogroup"
@@ -30,8 +33,16 @@ type PubStats struct {
 	// Waits counts Sends that found every matching queue above QueueBytes
 	// and waited.
 	Waits uint64
-	// HandshakeFailed counts connections that failed or timed out in handshake.
+	// HandshakeFailed counts connections that failed or timed out in the
+	// ZMTP handshake.
 	HandshakeFailed uint64
+	// TLSFailed counts connections to a tls:// endpoint whose TLS
+	// handshake failed or timed out: no client certificate, one the CA
+	// pool does not verify, or no TLS at all.
+	TLSFailed uint64
+	// RefusedIdentity counts connections closed because Allow refused
+	// their identity.
+	RefusedIdentity uint64
 	// BadInput counts connections closed for a message over the limits.
 	BadInput uint64
 	// TooManySubscriptions counts connections closed for MaxSubscriptions.
@@ -51,13 +62,15 @@ type PubStats struct {
 // Pub is a ZeroMQ PUB socket that binds one TCP endpoint. All methods are
 // safe for concurrent use.
 type Pub struct {
-	cfg     PubConfig
-	ln      net.Listener
-	g       gogroup.Group
-	pending chan struct{}
-	ips     *ipLimiter
-	rl      *ratelog.Logger
-	nextID  atomic.Uint64
+	cfg       PubConfig
+	ln        net.Listener
+	scheme    string
+	tlsServer *tls.Config // tls:// only: the TLS configuration, with Allow
+	g         gogroup.Group
+	pending   chan struct{}
+	ips       *ipLimiter
+	rl        *ratelog.Logger
+	nextID    atomic.Uint64
 
 	mu      sync.Mutex
 	peers   map[ConnID]*peer
@@ -82,27 +95,24 @@ type Pub struct {
 	evictMu sync.Mutex
 
 	sent, slow, dropped, waits, hsFailed, badInput, tooManySubs, kicked atomic.Uint64
-	refusedPending, refusedPeers, refusedPerIP                          atomic.Uint64
+	refusedPending, refusedPeers, refusedPerIP, tlsFailed, refusedID    atomic.Uint64
 }
 
-// Listen binds endpoint ("tcp://*:5561", "tcp://127.0.0.1:0") and starts
-// accepting subscribers.
+// Listen binds endpoint ("tcp://*:5561", "tcp://127.0.0.1:0", or
+// "tls://*:5561" with cfg.TLS) and starts accepting subscribers.
 func Listen(endpoint string, cfg PubConfig) (*Pub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	addr, err := SplitEndpoint(endpoint)
+	ln, scheme, err := listen(endpoint, cfg.TLS)
 	if err != nil {
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("wire: listen %s: %w", endpoint, err)
 	}
 	cfg = cfg.withDefaults()
 	p := &Pub{
 		cfg:      cfg,
 		ln:       ln,
+		scheme:   scheme,
 		pending:  make(chan struct{}, cfg.MaxPending),
 		ips:      newIPLimiter(cfg.MaxConnsPerIP),
 		rl:       ratelog.New(cfg.Logger, 0),
@@ -111,6 +121,12 @@ func Listen(endpoint string, cfg PubConfig) (*Pub, error) {
 		stopping: make(chan struct{}),
 		closed:   make(chan struct{}),
 		waitCh:   make(chan struct{}),
+	}
+	if cfg.TLS != nil {
+		p.tlsServer = cfg.TLS.server
+		if cfg.Allow != nil {
+			p.tlsServer = cfg.TLS.allowing(cfg.Allow)
+		}
 	}
 	empty := []*peer{}
 	p.snap.Store(&empty)
@@ -121,8 +137,9 @@ func Listen(endpoint string, cfg PubConfig) (*Pub, error) {
 // Addr returns the bound address, with the port the OS chose.
 func (p *Pub) Addr() net.Addr { return p.ln.Addr() }
 
-// Endpoint returns "tcp://host:port" for the bound address, for dialing.
-func (p *Pub) Endpoint() string { return "tcp://" + p.ln.Addr().String() }
+// Endpoint returns "tcp://host:port" (or "tls://host:port") for the
+// bound address, for dialing.
+func (p *Pub) Endpoint() string { return p.scheme + "://" + p.ln.Addr().String() }
 
 func (p *Pub) acceptLoop() { acceptLoop(p.ln, p.closed, p.admit) }
 
@@ -163,33 +180,46 @@ func (p *Pub) refuse(nc net.Conn, counter *atomic.Uint64, key, msg string, limit
 	nc.Close()
 }
 
-// open handshakes a new connection off the accept loop, registers it,
-// and then reads its subscriptions until it ends.
+// open handshakes a new connection off the accept loop (TLS first on a
+// tls:// endpoint, then ZMTP), registers it, and then reads its
+// subscriptions until it ends.
 func (p *Pub) open(nc net.Conn, id ConnID, ip netip.Addr) {
-	peerType, err := handshake(nc, zmq4.Pub, p.cfg.Security, true, p.cfg.HandshakeTimeout)
+	if tc, ok := nc.(*net.TCPConn); ok && p.cfg.SendBuffer > 0 {
+		_ = tc.SetWriteBuffer(p.cfg.SendBuffer) // best effort: the OS may clamp it
+	}
+	deadline := time.Now().Add(p.cfg.HandshakeTimeout)
+	conn, identity, err := p.secure(nc, deadline)
+	if err == nil {
+		var peerType zmq4.SocketType
+		peerType, err = handshake(conn, zmq4.Pub, p.cfg.Security, true, time.Until(deadline))
+		if err == nil && !zmq4.Pub.IsCompatible(peerType) {
+			err = fmt.Errorf("wire: PUB does not talk to %q", peerType)
+		}
+		if err != nil {
+			p.hsFailed.Add(1)
+			p.rl.Warn("handshake", "subscriber handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", identity), zap.Error(err))
+		}
+	}
 	<-p.pending
 	p.mu.Lock()
 	delete(p.shaking, nc)
 	p.mu.Unlock()
-	if err == nil && !zmq4.Pub.IsCompatible(peerType) {
-		err = fmt.Errorf("wire: PUB does not talk to %q", peerType)
+	if err == nil && p.cfg.TLS == nil && p.cfg.Allow != nil && !p.cfg.Allow(identity) {
+		p.refusedID.Add(1)
+		p.rl.Warn("refused-identity", "connection refused: identity not allowed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", identity))
+		err = errNotAllowed
 	}
 	if err != nil {
-		p.hsFailed.Add(1)
-		p.rl.Warn("handshake", "subscriber handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
 		nc.Close()
 		p.ips.release(ip)
 		return
 	}
-	if tc, ok := nc.(*net.TCPConn); ok && p.cfg.SendBuffer > 0 {
-		_ = tc.SetWriteBuffer(p.cfg.SendBuffer) // best effort: the OS may clamp it
-	}
-	pr := newPeer(p, id, nc, ip)
+	pr := newPeer(p, id, conn, ip, identity)
 	p.mu.Lock()
 	select {
 	case <-p.stopping:
 		p.mu.Unlock()
-		nc.Close()
+		conn.Close()
 		p.ips.release(ip)
 		return
 	default:
@@ -197,7 +227,7 @@ func (p *Pub) open(nc net.Conn, id ConnID, ip netip.Addr) {
 	if len(p.peers) >= p.cfg.MaxPeers {
 		p.mu.Unlock()
 		p.ips.release(ip)
-		p.refuse(nc, &p.refusedPeers, "refused-peers", "connection refused: too many subscribers", p.cfg.MaxPeers)
+		p.refuse(conn, &p.refusedPeers, "refused-peers", "connection refused: too many subscribers", p.cfg.MaxPeers)
 		return
 	}
 	p.peers[id] = pr
@@ -205,8 +235,28 @@ func (p *Pub) open(nc net.Conn, id ConnID, ip netip.Addr) {
 	// Start the writer under the lock so Close, which takes it, sees it.
 	p.g.Go(pr.writeLoop)
 	p.mu.Unlock()
-	p.emit(PeerEvent{Type: PeerConnected, Conn: id, Remote: pr.remote})
+	p.emit(PeerEvent{Type: PeerConnected, Conn: id, Remote: pr.remote, Identity: identity})
 	pr.readLoop()
+}
+
+// secure runs the TLS handshake on a tls:// endpoint, until deadline,
+// and returns the connection to speak ZMTP on and the peer's identity; on
+// tcp:// it returns nc and no identity.
+func (p *Pub) secure(nc net.Conn, deadline time.Time) (net.Conn, string, error) {
+	if p.cfg.TLS == nil {
+		return nc, "", nil
+	}
+	conn, identity, err := p.cfg.TLS.accept(nc, p.tlsServer, deadline)
+	var refused *notAllowedError
+	switch {
+	case errors.As(err, &refused):
+		p.refusedID.Add(1)
+		p.rl.Warn("refused-identity", "connection refused: identity not allowed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", refused.identity))
+	case err != nil:
+		p.tlsFailed.Add(1)
+		p.rl.Warn("tls", "subscriber TLS handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
+	}
+	return conn, identity, err
 }
 
 func (p *Pub) publishSnapLocked() {
@@ -479,6 +529,8 @@ func (p *Pub) Stats() PubStats {
 		RefusedPending:       p.refusedPending.Load(),
 		RefusedPeers:         p.refusedPeers.Load(),
 		RefusedPerIP:         p.refusedPerIP.Load(),
+		TLSFailed:            p.tlsFailed.Load(),
+		RefusedIdentity:      p.refusedID.Load(),
 	}
 	st.Refused = st.RefusedPending + st.RefusedPeers + st.RefusedPerIP
 	return st

@@ -54,8 +54,21 @@ type PubConfig struct {
 	// subscribe; the connection that subscribes one more is closed.
 	// Default 1024.
 	MaxSubscriptions int
-	// Security is the ZMTP security mechanism; nil means NULL.
+	// Security is the ZMTP security mechanism; nil means NULL. zmq4's
+	// PLAIN server accepts any username and password: it authenticates
+	// nobody. Use a tls:// endpoint with TLS for that.
 	Security zmq4.Security
+	// TLS is the certificate and CA pool of a tls:// endpoint, which
+	// requires it; a tcp:// endpoint must leave it nil.
+	TLS *TLS
+	// Allow, if set, decides whether a peer of this identity may
+	// subscribe: on tls:// during the TLS handshake, from CertIdentity of
+	// the verified certificate (a refused client gets a bad_certificate
+	// alert), on tcp:// after the ZMTP handshake, with identity "". A
+	// refused connection is closed before PeerConnected, counted in
+	// PubStats.RefusedIdentity and logged. It is called from the
+	// connection's goroutine and must not block.
+	Allow func(identity string) bool
 	// OnEvent, if set, is called for connects, subscriptions, disconnects
 	// and slow consumers (see PeerEvent for their order). It is called from
 	// the Pub's goroutines and must not block.

@@ -40,6 +40,10 @@ type PeerEvent struct {
 	Type   PeerEventType
 	Conn   ConnID
 	Remote string
+	// Identity is the peer's identity on a tls:// endpoint: CertIdentity
+	// of the client certificate its TLS handshake verified, never what it
+	// says in a message. "" on tcp://.
+	Identity string
 	// Prefix (PeerSubscribed) is the prefix added; the event owns it.
 	Prefix []byte
 	// Dropped (PeerSlow, PeerDisconnected) counts the messages addressed to

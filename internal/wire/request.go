@@ -10,6 +10,10 @@ import (
 type Peer struct {
 	Remote string
 	Type   zmq4.SocketType
+	// Identity is the client's identity on a tls:// endpoint: CertIdentity
+	// of the certificate its TLS handshake verified, never what it says in
+	// a request. "" on tcp://.
+	Identity string
 }
 
 // Request is one request a Server received.

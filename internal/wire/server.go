@@ -26,8 +26,13 @@ type ServerStats struct {
 	Requests uint64
 	// TooLarge counts requests handed to the handler marked TooLarge.
 	TooLarge uint64
-	// HandshakeFailed counts connections that failed or timed out in handshake.
+	// HandshakeFailed counts connections that failed or timed out in the
+	// ZMTP handshake.
 	HandshakeFailed uint64
+	// TLSFailed counts connections to a tls:// endpoint whose TLS
+	// handshake failed or timed out: no client certificate, one the CA
+	// pool does not verify, or no TLS at all.
+	TLSFailed uint64
 	// BadInput counts connections closed for a request over the hard cap
 	// or a REQ peer without its envelope.
 	BadInput uint64
@@ -47,14 +52,15 @@ type ServerStats struct {
 // accepts REQ and DEALER peers, and answers each on its own connection.
 // A malformed request or a broken peer affects only that connection.
 type Server struct {
-	cfg  ServerConfig
-	ln   net.Listener
-	h    Handler
-	g    gogroup.Group
-	ctx  context.Context
-	stop context.CancelFunc
-	ips  *ipLimiter
-	rl   *ratelog.Logger
+	cfg    ServerConfig
+	ln     net.Listener
+	scheme string
+	h      Handler
+	g      gogroup.Group
+	ctx    context.Context
+	stop   context.CancelFunc
+	ips    *ipLimiter
+	rl     *ratelog.Logger
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
@@ -62,7 +68,7 @@ type Server struct {
 	draining bool          // Shutdown started: no new requests
 	idle     chan struct{} // signalled when busy drops to zero while draining
 
-	requests, tooLarge, hsFailed, badInput, handlerErrs, idleClosed, refusedConns, refusedPerIP atomic.Uint64
+	requests, tooLarge, hsFailed, badInput, handlerErrs, idleClosed, refusedConns, refusedPerIP, tlsFailed atomic.Uint64
 }
 
 // serverWriters lend reply buffers, so an idle connection holds none.
@@ -72,23 +78,20 @@ var serverWriters = &writerPool{size: 16 << 10}
 // small, and larger frames are read straight into their own allocation.
 const serverReadBuffer = 4 << 10
 
-// Serve binds endpoint and serves requests with h until Close.
+// Serve binds endpoint ("tcp://*:5562", or "tls://*:5562" with cfg.TLS)
+// and serves requests with h until Close.
 func Serve(endpoint string, cfg ServerConfig, h Handler) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	addr, err := SplitEndpoint(endpoint)
+	ln, scheme, err := listen(endpoint, cfg.TLS)
 	if err != nil {
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("wire: listen %s: %w", endpoint, err)
 	}
 	cfg = cfg.withDefaults()
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		cfg: cfg, ln: ln, h: h, ctx: ctx, stop: stop,
+		cfg: cfg, ln: ln, scheme: scheme, h: h, ctx: ctx, stop: stop,
 		ips:   newIPLimiter(cfg.MaxConnsPerIP),
 		rl:    ratelog.New(cfg.Logger, 0),
 		conns: make(map[net.Conn]struct{}),
@@ -98,16 +101,17 @@ func Serve(endpoint string, cfg ServerConfig, h Handler) (*Server, error) {
 	return s, nil
 }
 
-// Endpoint returns "tcp://host:port" for the bound address.
-func (s *Server) Endpoint() string { return "tcp://" + s.ln.Addr().String() }
+// Endpoint returns "tcp://host:port" (or "tls://host:port") for the
+// bound address.
+func (s *Server) Endpoint() string { return s.scheme + "://" + s.ln.Addr().String() }
 
 // Addr returns the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Broken counts connections closed for bad input, failed handshakes or
-// handler errors.
+// Broken counts connections closed for bad input, failed handshakes (TLS
+// or ZMTP) or handler errors.
 func (s *Server) Broken() uint64 {
-	return s.hsFailed.Load() + s.badInput.Load() + s.handlerErrs.Load()
+	return s.hsFailed.Load() + s.tlsFailed.Load() + s.badInput.Load() + s.handlerErrs.Load()
 }
 
 // Stats returns a snapshot of the counters.
@@ -125,6 +129,7 @@ func (s *Server) Stats() ServerStats {
 		IdleClosed:      s.idleClosed.Load(),
 		RefusedConns:    s.refusedConns.Load(),
 		RefusedPerIP:    s.refusedPerIP.Load(),
+		TLSFailed:       s.tlsFailed.Load(),
 	}
 	st.Refused = st.RefusedConns + st.RefusedPerIP
 	return st
@@ -174,16 +179,26 @@ func (s *Server) serveConn(nc net.Conn, ip netip.Addr) {
 		s.ips.release(ip)
 		nc.Close()
 	}()
-	peerType, err := handshake(nc, zmq4.Router, s.cfg.Security, true, s.cfg.HandshakeTimeout)
+	deadline := time.Now().Add(s.cfg.HandshakeTimeout)
+	conn, identity := nc, ""
+	if s.cfg.TLS != nil {
+		var err error
+		if conn, identity, err = s.cfg.TLS.accept(nc, s.cfg.TLS.server, deadline); err != nil {
+			s.tlsFailed.Add(1)
+			s.rl.Warn("tls", "client TLS handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
+			return
+		}
+	}
+	peerType, err := handshake(conn, zmq4.Router, s.cfg.Security, true, time.Until(deadline))
 	if err == nil && !zmq4.Router.IsCompatible(peerType) {
 		err = fmt.Errorf("wire: ROUTER does not talk to %q", peerType)
 	}
 	if err != nil {
 		s.hsFailed.Add(1)
-		s.rl.Warn("handshake", "client handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
+		s.rl.Warn("handshake", "client handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", identity), zap.Error(err))
 		return
 	}
-	c := &serverConn{s: s, nc: nc, peer: Peer{Remote: nc.RemoteAddr().String(), Type: peerType}}
+	c := &serverConn{s: s, nc: conn, peer: Peer{Remote: nc.RemoteAddr().String(), Type: peerType, Identity: identity}}
 	defer c.releaseWriter()
 	c.serve()
 }

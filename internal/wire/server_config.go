@@ -35,8 +35,14 @@ type ServerConfig struct {
 	// delimiter included; frames beyond it are discarded and the request
 	// is marked TooLarge. Default 8.
 	MaxFrames int
-	// Security is the ZMTP security mechanism; nil means NULL.
+	// Security is the ZMTP security mechanism; nil means NULL. zmq4's
+	// PLAIN server accepts any username and password: it authenticates
+	// nobody. Use a tls:// endpoint with TLS for that.
 	Security zmq4.Security
+	// TLS is the certificate and CA pool of a tls:// endpoint, which
+	// requires it; a tcp:// endpoint must leave it nil. Each Request then
+	// carries the client's identity (Peer.Identity).
+	TLS *TLS
 	// Logger receives warnings about refused and misbehaving connections,
 	// at most one line per reason per 10 s, and debug lines about closed
 	// connections; nil means none.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/syncmq/syncmq/internal/gogroup"
+	"github.com/syncmq/syncmq/internal/ratelog"
 	"go.uber.org/zap"
 )
 
@@ -35,7 +36,12 @@ type SubConfig struct {
 	IdleTimeout time.Duration
 	// Security is the ZMTP security mechanism; nil means NULL.
 	Security zmq4.Security
-	// Logger receives debug lines about connections; nil means none.
+	// TLS is this side's certificate and the CA pool that verifies
+	// publishers, for tls:// endpoints, which require it; tcp:// endpoints
+	// do not use it.
+	TLS *TLS
+	// Logger receives debug lines about connections, and a warning when
+	// a TLS handshake fails (at most one per 10 s); nil means none.
 	Logger *zap.Logger
 }
 
@@ -94,6 +100,7 @@ type Delivery struct {
 // Recv is meant for one consumer goroutine.
 type Sub struct {
 	cfg    SubConfig
+	rl     *ratelog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
 	g      gogroup.Group
@@ -118,6 +125,7 @@ func NewSub(cfg SubConfig, prefixes ...string) *Sub {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Sub{
 		cfg:    cfg,
+		rl:     ratelog.New(cfg.Logger, 0),
 		ctx:    ctx,
 		cancel: cancel,
 		out:    make(chan Delivery, cfg.RecvQueue),
@@ -144,7 +152,7 @@ func (s *Sub) Subscribe(prefix string) {
 // the Connected delivery says when the connection is up. Connecting twice
 // to one endpoint is a no-op.
 func (s *Sub) Connect(endpoint string) error {
-	addr, err := SplitEndpoint(endpoint)
+	tg, err := newTarget(endpoint, s.cfg.TLS)
 	if err != nil {
 		return err
 	}
@@ -159,7 +167,7 @@ func (s *Sub) Connect(endpoint string) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &subConn{cancel: cancel}
 	s.conns[endpoint] = c
-	s.g.Go(func() { s.supervise(ctx, c, endpoint, addr) })
+	s.g.Go(func() { s.supervise(ctx, c, endpoint, tg) })
 	return nil
 }
 
@@ -201,16 +209,22 @@ func (s *Sub) Close() error {
 	return nil
 }
 
-func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint, addr string) {
+func (s *Sub) supervise(ctx context.Context, c *subConn, endpoint string, tg target) {
 	backoff := s.cfg.ReconnectMin
 	var failingSince time.Time // when the current run of failed dials began
 	var warned time.Time
 	for ctx.Err() == nil {
-		err := s.session(ctx, c, endpoint, addr)
+		err := s.session(ctx, c, endpoint, tg)
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil && !errors.Is(err, errSessionEnded) {
+		switch {
+		case errors.Is(err, ErrTLS), errors.Is(err, errBadHandshake):
+			// Retrying will not fix a refused certificate or a scheme
+			// that does not match the endpoint's: say so, but not at
+			// every attempt.
+			s.rl.Warn("handshake", "handshake with the publisher failed; retrying", zap.String("endpoint", endpoint), zap.Error(err))
+		case err != nil && !errors.Is(err, errSessionEnded):
 			s.cfg.Logger.Debug("connection failed", zap.String("endpoint", endpoint), zap.Error(err), zap.Duration("retry_in", backoff))
 			// An endpoint that cannot be resolved or reached is said at warn
 			// level after a few seconds, and again now and then, not only
@@ -250,22 +264,29 @@ const (
 )
 
 // session dials once and reads until the connection breaks.
-func (s *Sub) session(ctx context.Context, c *subConn, endpoint, addr string) error {
+func (s *Sub) session(ctx context.Context, c *subConn, endpoint string, tg target) error {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+	defer cancel()
 	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", addr)
-	cancel()
+	raw, err := d.DialContext(dctx, "tcp", tg.addr)
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	defer stop()
-	defer nc.Close()
+	defer raw.Close()
+	nc, err := tg.secure(dctx, raw)
+	if err != nil {
+		return err
+	}
 	peerType, err := handshake(nc, zmq4.Sub, s.cfg.Security, false, s.cfg.HandshakeTimeout)
 	if err == nil && !zmq4.Sub.IsCompatible(peerType) {
 		err = fmt.Errorf("wire: SUB does not talk to %q", peerType)
 	}
 	if err != nil {
+		if err = explainTLS(err); !errors.Is(err, ErrTLS) {
+			err = fmt.Errorf("%w: %w", errBadHandshake, err)
+		}
 		return err
 	}
 	c.wmu.Lock()

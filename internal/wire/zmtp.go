@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
@@ -29,23 +28,6 @@ const (
 	ioBufferSize            = 64 << 10
 	slabSize                = 64 << 10
 )
-
-// SplitEndpoint turns "tcp://host:port" into "host:port"; "*" as host means
-// every interface.
-func SplitEndpoint(ep string) (string, error) {
-	rest, ok := strings.CutPrefix(ep, "tcp://")
-	if !ok {
-		return "", fmt.Errorf("%w: %q: only tcp:// is supported", ErrBadEndpoint, ep)
-	}
-	host, port, err := net.SplitHostPort(rest)
-	if err != nil {
-		return "", fmt.Errorf("%w: %q: %v", ErrBadEndpoint, ep, err)
-	}
-	if host == "*" {
-		host = ""
-	}
-	return net.JoinHostPort(host, port), nil
-}
 
 // maxHandshakeFrame bounds one frame of the security handshake (READY and
 // its metadata, PLAIN's HELLO); real peers send a few hundred bytes.

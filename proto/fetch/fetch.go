@@ -128,10 +128,14 @@ const (
 	// speaks. Added in protocol 1.1; a 1.0 client takes it, like any
 	// unknown code, to mean "failed".
 	CodeVersion ErrorCode = 5
+	// CodeForbidden means the requester's certificate identity is not on
+	// the publisher's allow-list (tls:// endpoints only); asking again
+	// does not help. Added in protocol 1.1.
+	CodeForbidden ErrorCode = 6
 )
 
-// String returns malformed, rate-limited, range-too-large, busy, version
-// or code(n).
+// String returns malformed, rate-limited, range-too-large, busy, version,
+// forbidden or code(n).
 func (c ErrorCode) String() string {
 	switch c {
 	case CodeMalformed:
@@ -144,6 +148,8 @@ func (c ErrorCode) String() string {
 		return "busy"
 	case CodeVersion:
 		return "version"
+	case CodeForbidden:
+		return "forbidden"
 	}
 	return fmt.Sprintf("code(%d)", uint16(c))
 }

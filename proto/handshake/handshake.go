@@ -61,6 +61,10 @@ const (
 	CodeBadNonce       = "bad_nonce"       // nonce not of a live data connection, or a BYE not quoting the last READY's
 	CodeWrongPublisher = "wrong_publisher" // publisher id or epoch is not this publisher's, or it has ended
 	CodeFull           = "full"            // too many subscribers
+	// CodeForbidden: on a TLS endpoint, the subscriber id is not the
+	// identity of the requester's certificate (or of the data connection
+	// whose nonce it quotes), or the publisher's allow-list does not name it.
+	CodeForbidden = "forbidden"
 )
 
 // Ready is the READY request a subscriber sends to the publisher's sync

@@ -66,7 +66,10 @@ type Publisher struct {
 	QuorumLost      QuorumLost    `mapstructure:"quorum-lost" help:"with --quorum, when the quorum is lost after start: continue, or pause publishing until it is back"`
 	MetricsAddr     string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while publishing with the quorum) on this host:port (empty: off)"`
 	Compat          Compat        `mapstructure:"compat" help:"zguide: serve the zguide's plain syncsub (empty sync request and reply, one-frame updates, a bare END; no sequence numbers, no repair)"`
+	Allow           []string      `mapstructure:"allow" help:"with TLS: certificate identities that may subscribe, count toward the quorum and fetch history (comma-separated or repeated; default: any the CA signed)"`
+	AllowFile       string        `mapstructure:"allow-file" help:"with TLS: file of identities, one per line (# comments), added to --allow"`
 	CheckConfig     bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
+	TLS             cli.TLS       `mapstructure:",squash"`
 	Gossip          cli.Gossip    `mapstructure:",squash"`
 	Common          cli.Common    `mapstructure:",squash"`
 }
@@ -136,6 +139,7 @@ type Bench struct {
 	Timeout     time.Duration `mapstructure:"timeout" help:"give up on a job after this long"`
 	Syncsub     string        `mapstructure:"syncsub" help:"path of the syncsub binary (default: next to syncpub, then PATH)"`
 	Libzmq      string        `mapstructure:"libzmq" help:"also run the zguide's C programs on libzmq from this folder (built by internal/libzmqbench/build.sh)"`
+	TLS         bool          `mapstructure:"tls" help:"also run the syncmq job over tls:// (TLS 1.3, mutual authentication, certificates of a throwaway CA)"`
 	Common      cli.Common    `mapstructure:",squash"`
 }
 

@@ -26,12 +26,13 @@ type Subscriber struct {
 	MaxHeldBytes     int           `mapstructure:"max-held-bytes" unit:"bytes" help:"live messages held per topic while a gap is repaired"`
 	Subscribe        []string      `mapstructure:"subscribe" help:"topic prefixes to subscribe to (comma-separated or repeated; default: every topic)"`
 	Output           Output        `mapstructure:"output" help:"text: topic seq payload per line, events on stderr; json: one typed object per line (messages, events, summary); count: the zguide summary at the end"`
-	ID               string        `mapstructure:"id" help:"subscriber id in the quorum (default: random)"`
+	ID               string        `mapstructure:"id" help:"subscriber id in the quorum (default: with TLS, the identity of --tls-cert, which a publisher with TLS requires; else random)"`
 	HandshakeTimeout time.Duration `mapstructure:"handshake-timeout" help:"deadline of one READY attempt"`
 	ExitOnEnd        bool          `mapstructure:"exit-on-end" help:"exit when every publisher has sent END"`
 	MetricsAddr      string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while joined and caught up) on this host:port (empty: off)"`
 	Compat           Compat        `mapstructure:"compat" help:"zguide: talk to the zguide's plain syncpub (empty sync request, counts one-frame updates until END; no sequence numbers, no gap detection)"`
 	CheckConfig      bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
+	TLS              cli.TLS       `mapstructure:",squash"`
 	Gossip           cli.Gossip    `mapstructure:",squash"`
 	Common           cli.Common    `mapstructure:",squash"`
 }
@@ -61,6 +62,7 @@ type Diagnose struct {
 	Recovery  string        `mapstructure:"recovery" help:"publisher's recovery endpoint (default: from the ACK)"`
 	Subscribe []string      `mapstructure:"subscribe" help:"topic prefixes (comma-separated or repeated; default: every topic)"`
 	Duration  time.Duration `mapstructure:"duration" help:"how long to watch the stream (it stops earlier at END)"`
+	TLS       cli.TLS       `mapstructure:",squash"`
 	Gossip    cli.Gossip    `mapstructure:",squash"`
 	Common    cli.Common    `mapstructure:",squash"`
 }

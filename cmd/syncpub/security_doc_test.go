@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncmq/syncmq/internal/clustertest"
+	"github.com/syncmq/syncmq/internal/proctest"
+	"github.com/syncmq/syncmq/internal/testpki"
+)
+
+// docBlock returns the first fenced block of lang after heading in doc.
+func docBlock(t *testing.T, doc, heading, lang string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "docs", doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)" + regexp.QuoteMeta(heading) + "\\n.*?```" + lang + "\\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("docs/%s has no %s block under %q", doc, lang, heading)
+	}
+	return string(m[1])
+}
+
+// TestSecurityDocCommands runs the OpenSSL commands of docs/security.md
+// as printed, then syncpub and three syncsub over tls:// with the files
+// they made and the allow-list of the three identities.
+func TestSecurityDocCommands(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	const count = 10_000
+	dir := t.TempDir()
+	script := docBlock(t, "security.md", "## Making a CA and certificates", "sh")
+	cmd := exec.Command("sh", "-e", "-c", script)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "sub-3.crt: OK") || !strings.Contains(string(out), "URI:spiffe://example.org/sub-1") {
+		t.Fatalf("the commands failed (%v):\n%s", err, out)
+	}
+	ids := []string{"spiffe://example.org/sub-1", "spiffe://example.org/sub-2", "spiffe://example.org/sub-3"}
+	allow := filepath.Join(dir, "subscribers.txt")
+	if err := os.WriteFile(allow, []byte(strings.Join(ids, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	syncpub, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f := func(name string) string { return filepath.Join(dir, name) }
+	pubEP, syncEP := tlsEndpoint(t), tlsEndpoint(t)
+	var subs []*proctest.Proc
+	for i := range ids {
+		subs = append(subs, proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "count", "--log-level", "warn",
+			"--tls-cert", f(fmt.Sprintf("sub-%d.crt", i+1)), "--tls-key", f(fmt.Sprintf("sub-%d.key", i+1)), "--tls-ca", f("ca.crt")))
+	}
+	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", tlsEndpoint(t),
+		"--tls-cert", f("pub.crt"), "--tls-key", f("pub.key"), "--tls-ca", f("ca.crt"), "--allow-file", allow,
+		"--expect", "3", "--count", fmt.Sprint(count), "--log-level", "warn")
+	if code := pub.Wait(ctx); code != 0 {
+		t.Fatalf("syncpub exited %d: %s", code, pub.Stderr.String())
+	}
+	for i, p := range subs {
+		if code := p.Wait(ctx); code != 0 || !zguideOK(p.Stdout.String(), count) {
+			t.Errorf("syncsub %s exited %d, printed %q, stderr %s", ids[i], code, p.Stdout.String(), p.Stderr.String())
+		}
+	}
+}
+
+// TestPyzmqThroughStunnel: the pyzmq subscriber of docs/protocol.md,
+// libzmq underneath, joins a tls:// publisher through stunnel configured
+// as docs/security.md shows, and receives everything. Skipped without
+// stunnel or pyzmq (apt-get install stunnel4 python3-zmq).
+func TestPyzmqThroughStunnel(t *testing.T) {
+	python := "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import zmq").Run(); err != nil {
+		t.Skip("python3 with pyzmq not available (apt-get install python3-zmq)")
+	}
+	stunnel, err := exec.LookPath("stunnel4")
+	if err != nil {
+		if stunnel, err = exec.LookPath("stunnel"); err != nil {
+			t.Skip("stunnel not installed (apt-get install stunnel4)")
+		}
+	}
+	const n = 20_000
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test CA")
+	pubFlags := tlsFlags(t, dir, "pub", ca.Issue(t, testpki.Opts{CommonName: "publisher", DNSNames: []string{"pub.example.org"},
+		IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}), ca)
+	ca.Client(t, "py-1").WriteFiles(t, dir, "py-1")
+	ca.WriteFile(t, dir, "ca.crt")
+
+	pubPort, syncPort, dataLocal, syncLocal := clustertest.FreePort(t), clustertest.FreePort(t), clustertest.FreePort(t), clustertest.FreePort(t)
+	conf := strings.NewReplacer(
+		"pub.example.org:5561", fmt.Sprint("127.0.0.1:", pubPort), "pub.example.org:5562", fmt.Sprint("127.0.0.1:", syncPort),
+		"127.0.0.1:15561", fmt.Sprint("127.0.0.1:", dataLocal), "127.0.0.1:15562", fmt.Sprint("127.0.0.1:", syncLocal),
+		"= py-1.", "= "+dir+"/py-1.", "= ca.crt", "= "+dir+"/ca.crt",
+	).Replace(docBlock(t, "security.md", "## Compared with CURVE", "ini"))
+	confPath := filepath.Join(dir, "stunnel.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := strings.NewReplacer("localhost:5561", fmt.Sprint("127.0.0.1:", dataLocal), "localhost:5562", fmt.Sprint("127.0.0.1:", syncLocal)).
+		Replace(docBlock(t, "protocol.md", "## 3. A minimal pyzmq subscriber", "python"))
+	scriptPath := filepath.Join(dir, "sub.py")
+	if err := os.WriteFile(scriptPath, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	syncpub, _ := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tunnel := proctest.Start(t, ctx, stunnel, confPath)
+	sub := proctest.Start(t, ctx, python, scriptPath)
+	pub := proctest.Start(t, ctx, syncpub, append([]string{"--bind", fmt.Sprint("tls://127.0.0.1:", pubPort), "--sync-bind", fmt.Sprint("tls://127.0.0.1:", syncPort),
+		"--recovery-bind", tlsEndpoint(t), "--expect", "1", "--count", fmt.Sprint(n), "--log-level", "warn"}, pubFlags...)...)
+	if code := pub.Wait(ctx); code != 0 {
+		t.Fatalf("syncpub exited %d: %s\nstunnel: %s", code, pub.Stderr.String(), tunnel.Stderr.String())
+	}
+	if code := sub.Wait(ctx); code != 0 {
+		t.Fatalf("pyzmq subscriber exited %d: %s", code, sub.Stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(sub.Stdout.String()), "\n")
+	if len(lines) != n || lines[0] != "update 1 b'Rhubarb'" || lines[n-1] != fmt.Sprintf("update %d b'Rhubarb'", n) {
+		t.Fatalf("pyzmq subscriber printed %d lines, first %q, last %q", len(lines), lines[0], lines[len(lines)-1])
+	}
+}
