@@ -45,11 +45,23 @@ type PubConfig struct {
 	// closed at once. Default 256.
 	MaxPending int
 	// MaxPeers bounds connected subscribers; more are closed after their
-	// handshake. Default 4096.
+	// handshake, unless Evictable lets one go. Default 4096.
 	MaxPeers int
 	// MaxConnsPerIP bounds the connections (handshaking or connected) from
-	// one source IP address; more are closed at once. Default 256.
+	// one source IP address; more are closed at once, unless Evictable
+	// lets one of that address go. Default 256.
 	MaxConnsPerIP int
+	// Evictable, if set, makes room at MaxConnsPerIP and MaxPeers: a new
+	// connection then closes the connected subscriber (of its address, for
+	// MaxConnsPerIP) that connected first among those for which Evictable
+	// returns true, and is refused only if there is none. The application
+	// says which connections it can spare, e.g. those that have not proved
+	// who they are. The closed connection's PeerDisconnected carries
+	// ErrEvicted; it is counted in PubStats.Evicted. Connections still in
+	// their handshake are never evicted (HandshakeTimeout bounds them).
+	// Called from the Pub's goroutines without its locks; must not block.
+	// Nil: never evict.
+	Evictable func(ConnID) bool
 	// MaxSubscriptions bounds the distinct prefixes one connection may
 	// subscribe; the connection that subscribes one more is closed.
 	// Default 1024.
