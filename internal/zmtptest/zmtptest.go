@@ -52,7 +52,8 @@ func Dial(ctx context.Context, endpoint, socketType, src string) (*Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{Conn: nc, br: bufio.NewReaderSize(nc, 64<<10), bw: bufio.NewWriterSize(nc, 64<<10)}
+	// Small buffers: tests hold thousands of these and measure the heap.
+	c := &Conn{Conn: nc, br: bufio.NewReaderSize(nc, 4<<10), bw: bufio.NewWriterSize(nc, 4<<10)}
 	deadline := time.Now().Add(10 * time.Second)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
