@@ -21,6 +21,22 @@ import (
 // loopback with raw ZMTP connections (internal/zmtptest), so the attacker
 // is not bound by what our own Subscriber would do.
 
+// hostilePublisher is testPublisher for tests and benchmarks alike.
+func hostilePublisher(tb testing.TB, mod func(*PublisherConfig)) *Publisher {
+	tb.Helper()
+	cfg := loopbackConfig()
+	cfg.HeartbeatInterval = 100 * time.Millisecond
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := NewPublisher(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	return p
+}
+
 // observedLogger returns a logger that records lines at warn level and
 // above, and the recording.
 func observedLogger() (*zap.Logger, *observer.ObservedLogs) {

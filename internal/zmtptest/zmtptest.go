@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,9 @@ type Conn struct {
 	net.Conn
 	br *bufio.Reader
 	bw *bufio.Writer
+
+	reuse  []byte   // RecvReuse's buffer
+	frames [][]byte // RecvReuse's frames
 }
 
 // Dial connects to endpoint ("tcp://host:port" or "host:port") from
@@ -159,30 +163,62 @@ func (c *Conn) QueueSubscribe(prefix string) {
 }
 
 func (c *Conn) readFrame() (flags byte, body []byte, err error) {
+	flags, _, body, err = c.readFrameInto(nil)
+	return flags, body, err
+}
+
+// readFrameInto reads one frame into buf's spare capacity (growing it as
+// needed; nil: a fresh allocation) and returns buf with the body
+// appended, and the body.
+func (c *Conn) readFrameInto(buf []byte) (flags byte, grown, body []byte, err error) {
 	flags, err = c.br.ReadByte()
 	if err != nil {
-		return 0, nil, err
+		return 0, buf, nil, err
 	}
 	var size uint64
 	if flags&flagLong != 0 {
 		var n [8]byte
 		if _, err := io.ReadFull(c.br, n[:]); err != nil {
-			return 0, nil, err
+			return 0, buf, nil, err
 		}
 		size = binary.BigEndian.Uint64(n[:])
 	} else {
 		b, err := c.br.ReadByte()
 		if err != nil {
-			return 0, nil, err
+			return 0, buf, nil, err
 		}
 		size = uint64(b)
 	}
 	if size > maxFrame {
-		return 0, nil, fmt.Errorf("zmtptest: frame of %d bytes", size)
+		return 0, buf, nil, fmt.Errorf("zmtptest: frame of %d bytes", size)
 	}
-	body = make([]byte, size)
+	grown = slices.Grow(buf, int(size))[:len(buf)+int(size)]
+	body = grown[len(buf):]
 	_, err = io.ReadFull(c.br, body)
-	return flags, body, err
+	return flags, grown, body, err
+}
+
+// RecvReuse is Recv into a buffer reused by the next call: the frames are
+// valid until then. A client that reads a lot without keeping it (a
+// flood of replays) then costs the process no garbage.
+func (c *Conn) RecvReuse() ([][]byte, error) {
+	c.reuse, c.frames = c.reuse[:0], c.frames[:0]
+	for {
+		var flags byte
+		var body []byte
+		var err error
+		flags, c.reuse, body, err = c.readFrameInto(c.reuse)
+		if err != nil {
+			return nil, err
+		}
+		if flags&flagCommand != 0 {
+			continue
+		}
+		c.frames = append(c.frames, body)
+		if flags&flagMore == 0 {
+			return c.frames, nil
+		}
+	}
 }
 
 // Recv returns the next message's frames, skipping commands. A deadline
