@@ -564,6 +564,8 @@ func (p *Pub) stopLocked() []*peer {
 // waitFor returns true are half-closed (FIN after the data) and waited
 // for until the subscriber hangs up, so it reads everything; the others
 // are closed once flushed, and not waited for beyond that. It then Closes.
+// A subscriber waited for is not cut for SlowTimeout meanwhile: it may be
+// busy, and nothing new is sent that it could hold up.
 //
 // Shutdown blocks until every connection is gone or ctx ends, and returns
 // ctx.Err() in the latter case. waitFor (nil: none) is called once per

@@ -37,7 +37,9 @@ type PubConfig struct {
 	SendBuffer int
 	// SlowTimeout is how long a write of at most 64 KiB to a subscriber
 	// may take; a subscriber that does not take that much within it is
-	// disconnected as a slow consumer. Default 500 ms.
+	// disconnected as a slow consumer. It does not apply while Shutdown
+	// flushes to a subscriber it waits for: Shutdown's ctx bounds that.
+	// Default 500 ms.
 	SlowTimeout time.Duration
 	// HandshakeTimeout bounds a new connection's ZMTP handshake. Default 2 s.
 	HandshakeTimeout time.Duration
