@@ -17,6 +17,7 @@ import (
 // publishing; what was published is then drained within --drain-timeout,
 // or until a second signal.
 func runPublisher(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Status) error {
+	setMemoryLimit(o, lg)
 	pub, err := coord.NewPublisher(o.pub)
 	if err != nil {
 		return err
