@@ -110,6 +110,14 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			userEvent(ev)
 		}
 	}
+	// At a connection limit of the PUB socket, a connection that has not
+	// proved a subscriber makes room for a new one, so strangers that
+	// connect and never join cannot keep subscribers out until
+	// JoinTimeout closes them.
+	userEvictable := wcfg.Evictable
+	wcfg.Evictable = func(id wire.ConnID) bool {
+		return !p.joinedConn(id) && (userEvictable == nil || userEvictable(id))
+	}
 	if p.pub, err = wire.Listen(cfg.Bind, wcfg); err != nil {
 		if store != nil {
 			_ = store.close()
@@ -137,7 +145,10 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 			return fail(err)
 		}
 	}
-	p.core = newPubCore(cfg, p.RecoveryEndpoint(), time.Now(), p.newBatch)
+	core := newPubCore(cfg, p.RecoveryEndpoint(), time.Now(), p.newBatch)
+	p.mu.Lock() // the PUB socket may already ask joinedConn
+	p.core = core
+	p.mu.Unlock()
 	if cfg.Gossip != nil {
 		if err := p.joinCluster(); err != nil {
 			return fail(err)
@@ -372,7 +383,7 @@ func (p *Publisher) isClosed() bool { return p.hard.Err() != nil }
 func (p *Publisher) joinedConn(id wire.ConnID) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.core.joinedConn(connID(id))
+	return p.core != nil && p.core.joinedConn(connID(id))
 }
 
 func (p *Publisher) allSaidBye() bool {

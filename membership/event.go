@@ -104,4 +104,8 @@ type Stats struct {
 	DroppedEvents uint64
 	// InvalidMeta counts metadata from peers that failed to decode.
 	InvalidMeta uint64
+	// Warnings counts memberlist's warn and error lines (garbage on the
+	// gossip port, failed probes), those the log's rate limit held back
+	// included: one line per kind per 10 s is written.
+	Warnings uint64
 }

@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"go.uber.org/zap"
@@ -34,7 +35,7 @@ func TestParseLogLine(t *testing.T) {
 
 func TestMemberlistLoggerForwardsToZap(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
-	l := newMemberlistLogger(zap.New(core).Named("svc"))
+	l := newMemberlistLogger(zap.New(core).Named("svc"), new(atomic.Uint64))
 	l.Printf("[DEBUG] memberlist: hidden %d", 1)
 	l.Printf("[WARN] memberlist: shown %d", 2)
 	l.Printf("[ERR] memberlist: also shown")

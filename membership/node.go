@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -37,6 +38,7 @@ type Node struct {
 	advertise      string     // advertised gossip address
 	gossipInterval time.Duration
 	log            *zap.Logger
+	warnings       atomic.Uint64 // memberlist's warn and error lines
 
 	updateMu sync.Mutex // serialises metadata changes with their broadcast
 
@@ -109,7 +111,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	mc.Delegate = n.meta
 	mc.Events = n.tr
-	mc.Logger = newMemberlistLogger(cfg.Logger)
+	mc.Logger = newMemberlistLogger(cfg.Logger, &n.warnings)
 	mc.LogOutput = nil
 
 	ml, err := memberlist.Create(mc)
@@ -183,6 +185,7 @@ func (n *Node) Stats() Stats {
 		Members:       n.tr.count(),
 		DroppedEvents: n.sink.dropped.Load(),
 		InvalidMeta:   n.tr.invalid.Load(),
+		Warnings:      n.warnings.Load(),
 	}
 }
 

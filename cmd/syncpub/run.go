@@ -20,6 +20,7 @@ import (
 // or until a second signal. SIGHUP rereads the TLS files.
 func runPublisher(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Status) error {
 	defer cli.ReloadOnHangup(o.pub.TLS, lg)()
+	setMemoryLimit(o, lg)
 	pub, err := coord.NewPublisher(o.pub)
 	if errors.Is(err, journal.ErrPublisher) || errors.Is(err, journal.ErrDirectory) {
 		return &cli.UsageError{Err: fmt.Errorf("data-dir: %w", err)} // fix the flag, then start again

@@ -56,6 +56,16 @@ func (l *Logger) Warn(key, msg string, fields ...zap.Field) bool {
 	return l.log(zapcore.WarnLevel, key, msg, fields)
 }
 
+// Error is Warn at error level.
+func (l *Logger) Error(key, msg string, fields ...zap.Field) bool {
+	return l.log(zapcore.ErrorLevel, key, msg, fields)
+}
+
+// Log is Warn at level.
+func (l *Logger) Log(level zapcore.Level, key, msg string, fields ...zap.Field) bool {
+	return l.log(level, key, msg, fields)
+}
+
 // Info is Warn at info level.
 func (l *Logger) Info(key, msg string, fields ...zap.Field) bool {
 	return l.log(zapcore.InfoLevel, key, msg, fields)

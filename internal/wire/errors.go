@@ -18,6 +18,9 @@ var (
 	ErrBadEndpoint = errors.New("wire: bad endpoint")
 	// ErrKicked is the cause (PeerEvent.Err) of a connection closed by Pub.Kick.
 	ErrKicked = errors.New("wire: kicked")
+	// ErrEvicted is the cause (PeerEvent.Err) of a connection closed to
+	// make room for a new one at a connection limit.
+	ErrEvicted = errors.New("wire: evicted")
 	// ErrTooManySubscriptions is the cause of a connection closed for
 	// subscribing more than MaxSubscriptions prefixes.
 	ErrTooManySubscriptions = errors.New("wire: too many subscriptions")

@@ -84,32 +84,8 @@ func expectClosedConns(t *testing.T, conns []net.Conn) {
 	}
 }
 
-// TestServerMaxConnsPerIP: the same for a Server.
-func TestServerMaxConnsPerIP(t *testing.T) {
-	lg, logs := warnLog()
-	srv, err := Serve("tcp://127.0.0.1:0", ServerConfig{MaxConnsPerIP: 2, Logger: lg}, func(ctx context.Context, req Request, reply func(...[]byte) error) error {
-		return reply(req.Frames...)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	held := dialN(t, srv.Addr().String(), 2)
-	waitFor(t, 5*time.Second, "two connections", func() bool { return srv.Stats().Conns == 2 })
-	extra := dialN(t, srv.Addr().String(), 3)
-	waitFor(t, 5*time.Second, "three refusals", func() bool { return srv.Stats().RefusedPerIP == 3 })
-	expectClosedConns(t, extra)
-	if lines := linesWith(logs, "too many connections from its address"); len(lines) != 1 {
-		t.Errorf("%d log lines for 3 refusals, want 1", len(lines))
-	}
-	held[0].Close()
-	waitFor(t, 5*time.Second, "room again", func() bool { return srv.Stats().Conns == 1 })
-	c, _ := NewClient(srv.Endpoint(), ClientConfig{Timeout: 5 * time.Second})
-	defer c.Close()
-	if _, err := c.Request(testCtx(t, 10*time.Second), [][]byte{[]byte("x")}); err != nil {
-		t.Fatal(err)
-	}
-}
+// A Server at MaxConnsPerIP evicts an idle connection rather than refuse
+// the new one: evict_test.go.
 
 // TestHandshakeFailuresLogged: garbage is visible at warn level, one line
 // per reason per interval however many connections send it, and counted.

@@ -120,7 +120,7 @@ const smallBatch = 2 << 10
 func (pr *peer) writeLoop() {
 	defer pr.done()
 	p := pr.pub
-	dw := &deadlineWriter{nc: pr.nc, timeout: p.cfg.SlowTimeout}
+	dw := &deadlineWriter{nc: pr.nc, timeout: p.cfg.SlowTimeout, patient: pr.q.lingering}
 	var (
 		bw    *bufio.Writer // borrowed while busy
 		small []byte        // encodes small batches
@@ -242,9 +242,17 @@ func (pr *peer) written(n int64) {
 // bytes, each with its own deadline, so a subscriber is cut only when it
 // stops taking data, not when a large message takes long. It counts the
 // bytes the connection accepted.
+//
+// While patient reports true (Shutdown flushes to a subscriber it waits
+// for), a deadline that passes is not a failure: the write goes on until
+// the subscriber takes the data or Shutdown's ctx ends and Close closes
+// the connection. During the drain nothing new is published, so a busy
+// subscriber (one repairing a gap, say) slows nobody else down, and
+// cutting it would lose it the END it is about to read.
 type deadlineWriter struct {
 	nc      net.Conn
 	timeout time.Duration
+	patient func() bool
 	n       int64
 }
 
@@ -258,7 +266,7 @@ func (w *deadlineWriter) Write(b []byte) (int, error) {
 		total += n
 		w.n += int64(n)
 		b = b[n:]
-		if err != nil {
+		if err != nil && !(isTimeout(err) && w.patient != nil && w.patient()) {
 			return total, err
 		}
 	}

@@ -1,12 +1,14 @@
 package wire
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +51,9 @@ type PubStats struct {
 	TooManySubscriptions uint64
 	// Kicked counts connections closed by Kick.
 	Kicked uint64
+	// Evicted counts connections closed to make room for a new one at
+	// MaxConnsPerIP or MaxPeers (see PubConfig.Evictable).
+	Evicted uint64
 	// Refused counts connections closed on arrival, the sum of the next three.
 	Refused uint64
 	// RefusedPending: MaxPending handshakes were running.
@@ -94,8 +99,8 @@ type Pub struct {
 	sendSeq atomic.Uint64 // numbers Sends, so queues know how far behind they are
 	evictMu sync.Mutex
 
-	sent, slow, dropped, waits, hsFailed, badInput, tooManySubs, kicked atomic.Uint64
-	refusedPending, refusedPeers, refusedPerIP, tlsFailed, refusedID    atomic.Uint64
+	sent, slow, dropped, waits, hsFailed, badInput, tooManySubs, kicked, evicted atomic.Uint64
+	refusedPending, refusedPeers, refusedPerIP, tlsFailed, refusedID             atomic.Uint64
 }
 
 // Listen binds endpoint ("tcp://*:5561", "tcp://127.0.0.1:0", or
@@ -144,7 +149,8 @@ func (p *Pub) Endpoint() string { return p.scheme + "://" + p.ln.Addr().String()
 func (p *Pub) acceptLoop() { acceptLoop(p.ln, p.closed, p.admit) }
 
 // admit starts the handshake of a new connection, or refuses it when
-// MaxPending handshakes are running or its address has MaxConnsPerIP.
+// MaxPending handshakes are running or its address has MaxConnsPerIP
+// and none of them may be evicted.
 func (p *Pub) admit(nc net.Conn) bool {
 	select {
 	case p.pending <- struct{}{}:
@@ -153,7 +159,7 @@ func (p *Pub) admit(nc net.Conn) bool {
 		return true
 	}
 	ip := sourceIP(nc)
-	if !p.ips.acquire(ip) {
+	if !p.ips.acquire(ip) && !(p.evictFor(nc, ip, true) && p.ips.acquire(ip)) {
 		<-p.pending
 		p.refuse(nc, &p.refusedPerIP, "refused-per-ip", "connection refused: too many connections from its address", p.cfg.MaxConnsPerIP)
 		return true
@@ -172,6 +178,39 @@ func (p *Pub) admit(nc net.Conn) bool {
 		nc.Close()
 	}
 	return ok
+}
+
+// evictFor makes room for nc at MaxConnsPerIP (sameIP: among the
+// connections from ip) or MaxPeers: it closes the connected subscriber
+// that connected first among those PubConfig.Evictable allows, and
+// reports whether it found one. Its place is free when evictFor returns.
+// It must be called without p.mu, since Evictable may take the
+// application's locks.
+func (p *Pub) evictFor(nc net.Conn, ip netip.Addr, sameIP bool) bool {
+	if p.cfg.Evictable == nil {
+		return false
+	}
+	p.mu.Lock()
+	cands := make([]*peer, 0, len(p.peers))
+	for _, pr := range p.peers {
+		if !sameIP || pr.ip == ip {
+			cands = append(cands, pr)
+		}
+	}
+	p.mu.Unlock()
+	slices.SortFunc(cands, func(a, b *peer) int { return cmp.Compare(a.id, b.id) })
+	for _, pr := range cands {
+		if !p.cfg.Evictable(pr.id) {
+			continue
+		}
+		if pr.kill(fmt.Errorf("%w: to make room for %s", ErrEvicted, nc.RemoteAddr())) {
+			p.evicted.Add(1)
+			p.rl.Warn("evicted", "subscriber connection closed to make room for a new one", zap.String("remote", pr.remote),
+				zap.Stringer("new", nc.RemoteAddr()), zap.Int("max_conns_per_ip", p.cfg.MaxConnsPerIP), zap.Int("max_peers", p.cfg.MaxPeers))
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Pub) refuse(nc net.Conn, counter *atomic.Uint64, key, msg string, limit int) {
@@ -226,9 +265,20 @@ func (p *Pub) open(nc net.Conn, id ConnID, ip netip.Addr) {
 	}
 	if len(p.peers) >= p.cfg.MaxPeers {
 		p.mu.Unlock()
-		p.ips.release(ip)
-		p.refuse(conn, &p.refusedPeers, "refused-peers", "connection refused: too many subscribers", p.cfg.MaxPeers)
-		return
+		evicted := p.evictFor(nc, netip.Addr{}, false)
+		p.mu.Lock()
+		if p.isStopping() {
+			p.mu.Unlock()
+			conn.Close()
+			p.ips.release(ip)
+			return
+		}
+		if !evicted || len(p.peers) >= p.cfg.MaxPeers {
+			p.mu.Unlock()
+			p.ips.release(ip)
+			p.refuse(conn, &p.refusedPeers, "refused-peers", "connection refused: too many subscribers", p.cfg.MaxPeers)
+			return
+		}
 	}
 	p.peers[id] = pr
 	p.publishSnapLocked()
@@ -526,6 +576,7 @@ func (p *Pub) Stats() PubStats {
 		BadInput:             p.badInput.Load(),
 		TooManySubscriptions: p.tooManySubs.Load(),
 		Kicked:               p.kicked.Load(),
+		Evicted:              p.evicted.Load(),
 		RefusedPending:       p.refusedPending.Load(),
 		RefusedPeers:         p.refusedPeers.Load(),
 		RefusedPerIP:         p.refusedPerIP.Load(),
@@ -565,6 +616,8 @@ func (p *Pub) stopLocked() []*peer {
 // waitFor returns true are half-closed (FIN after the data) and waited
 // for until the subscriber hangs up, so it reads everything; the others
 // are closed once flushed, and not waited for beyond that. It then Closes.
+// A subscriber waited for is not cut for SlowTimeout meanwhile: it may be
+// busy, and nothing new is sent that it could hold up.
 //
 // Shutdown blocks until every connection is gone or ctx ends, and returns
 // ctx.Err() in the latter case. waitFor (nil: none) is called once per

@@ -37,7 +37,9 @@ type PubConfig struct {
 	SendBuffer int
 	// SlowTimeout is how long a write of at most 64 KiB to a subscriber
 	// may take; a subscriber that does not take that much within it is
-	// disconnected as a slow consumer. Default 500 ms.
+	// disconnected as a slow consumer. It does not apply while Shutdown
+	// flushes to a subscriber it waits for: Shutdown's ctx bounds that.
+	// Default 500 ms.
 	SlowTimeout time.Duration
 	// HandshakeTimeout bounds a new connection's ZMTP handshake. Default 2 s.
 	HandshakeTimeout time.Duration
@@ -45,11 +47,23 @@ type PubConfig struct {
 	// closed at once. Default 256.
 	MaxPending int
 	// MaxPeers bounds connected subscribers; more are closed after their
-	// handshake. Default 4096.
+	// handshake, unless Evictable lets one go. Default 4096.
 	MaxPeers int
 	// MaxConnsPerIP bounds the connections (handshaking or connected) from
-	// one source IP address; more are closed at once. Default 256.
+	// one source IP address; more are closed at once, unless Evictable
+	// lets one of that address go. Default 256.
 	MaxConnsPerIP int
+	// Evictable, if set, makes room at MaxConnsPerIP and MaxPeers: a new
+	// connection then closes the connected subscriber (of its address, for
+	// MaxConnsPerIP) that connected first among those for which Evictable
+	// returns true, and is refused only if there is none. The application
+	// says which connections it can spare, e.g. those that have not proved
+	// who they are. The closed connection's PeerDisconnected carries
+	// ErrEvicted; it is counted in PubStats.Evicted. Connections still in
+	// their handshake are never evicted (HandshakeTimeout bounds them).
+	// Called from the Pub's goroutines without its locks; must not block.
+	// Nil: never evict.
+	Evictable func(ConnID) bool
 	// MaxSubscriptions bounds the distinct prefixes one connection may
 	// subscribe; the connection that subscribes one more is closed.
 	// Default 1024.

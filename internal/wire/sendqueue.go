@@ -115,6 +115,15 @@ func (q *sendQueue) closeAfterFlush(linger bool) {
 	signal(q.ready)
 }
 
+// lingering reports whether Shutdown asked for a flush that waits for
+// the subscriber: its writes are then bounded by Shutdown's ctx, not by
+// SlowTimeout.
+func (q *sendQueue) lingering() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closing && q.linger
+}
+
 // discard kills the queue and returns what it held for the caller to
 // release, and how many messages that drops, counting those refused for
 // MaxQueueBytes.

@@ -40,7 +40,12 @@ type ServerStats struct {
 	HandlerErrors uint64
 	// IdleClosed counts connections closed after IdleTimeout without a request.
 	IdleClosed uint64
-	// Refused counts connections closed on arrival, the sum of the next two.
+	// Evicted counts connections closed to make room for a new one at
+	// MaxConns or MaxConnsPerIP: each time the one idle the longest.
+	Evicted uint64
+	// Refused counts connections closed on arrival, the sum of the next
+	// two: the cap was reached and every connection under it had a
+	// request in flight.
 	Refused uint64
 	// RefusedConns: MaxConns connections were open.
 	RefusedConns uint64
@@ -63,12 +68,20 @@ type Server struct {
 	rl     *ratelog.Logger
 
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]*connSlot
 	busy     int           // requests being served, reply not yet flushed
 	draining bool          // Shutdown started: no new requests
 	idle     chan struct{} // signalled when busy drops to zero while draining
 
-	requests, tooLarge, hsFailed, badInput, handlerErrs, idleClosed, refusedConns, refusedPerIP, tlsFailed atomic.Uint64
+	requests, tooLarge, hsFailed, badInput, handlerErrs, idleClosed, evicted, refusedConns, refusedPerIP, tlsFailed atomic.Uint64
+}
+
+// connSlot is what the Server knows of one open connection, guarded by
+// Server.mu: enough to choose which to evict when a cap is reached.
+type connSlot struct {
+	ip   netip.Addr
+	idle time.Time // since when it has had no request in flight: accept or last reply
+	busy bool      // a request is being served
 }
 
 // serverWriters lend reply buffers, so an idle connection holds none.
@@ -94,7 +107,7 @@ func Serve(endpoint string, cfg ServerConfig, h Handler) (*Server, error) {
 		cfg: cfg, ln: ln, scheme: scheme, h: h, ctx: ctx, stop: stop,
 		ips:   newIPLimiter(cfg.MaxConnsPerIP),
 		rl:    ratelog.New(cfg.Logger, 0),
-		conns: make(map[net.Conn]struct{}),
+		conns: make(map[net.Conn]*connSlot),
 		idle:  make(chan struct{}, 1),
 	}
 	s.g.Go(s.acceptLoop)
@@ -127,6 +140,7 @@ func (s *Server) Stats() ServerStats {
 		BadInput:        s.badInput.Load(),
 		HandlerErrors:   s.handlerErrs.Load(),
 		IdleClosed:      s.idleClosed.Load(),
+		Evicted:         s.evicted.Load(),
 		RefusedConns:    s.refusedConns.Load(),
 		RefusedPerIP:    s.refusedPerIP.Load(),
 		TLSFailed:       s.tlsFailed.Load(),
@@ -137,32 +151,84 @@ func (s *Server) Stats() ServerStats {
 
 func (s *Server) acceptLoop() { acceptLoop(s.ln, s.ctx.Done(), s.admit) }
 
-// admit starts serving a new connection, or refuses it beyond MaxConns
-// or MaxConnsPerIP.
+// admit starts serving a new connection. At MaxConns, or at
+// MaxConnsPerIP for its address, it first closes the connection idle the
+// longest (of that address, for the latter) that has no request in
+// flight: a client that holds connections without using them cannot keep
+// out one that has something to ask. The new connection is refused only
+// when every connection under the cap is serving a request.
 func (s *Server) admit(nc net.Conn) bool {
 	ip := sourceIP(nc)
+	var evicted []net.Conn
 	s.mu.Lock()
-	if len(s.conns) >= s.cfg.MaxConns {
-		s.mu.Unlock()
-		s.refuse(nc, &s.refusedConns, "refused-conns", "connection refused: too many connections", s.cfg.MaxConns)
-		return true
-	}
 	if !s.ips.acquire(ip) {
-		s.mu.Unlock()
-		s.refuse(nc, &s.refusedPerIP, "refused-per-ip", "connection refused: too many connections from its address", s.cfg.MaxConnsPerIP)
-		return true
+		victim := s.idlestLocked(ip, true)
+		if victim == nil {
+			s.mu.Unlock()
+			s.refuse(nc, &s.refusedPerIP, "refused-per-ip", "connection refused: too many connections from its address, all busy", s.cfg.MaxConnsPerIP)
+			return true
+		}
+		s.evictLocked(victim)
+		evicted = append(evicted, victim)
+		s.ips.acquire(ip) // cannot fail: the victim's place is free
 	}
-	s.conns[nc] = struct{}{}
-	ok := s.g.Go(func() { s.serveConn(nc, ip) })
+	if len(s.conns) >= s.cfg.MaxConns {
+		victim := s.idlestLocked(netip.Addr{}, false)
+		if victim == nil {
+			s.ips.release(ip)
+			s.mu.Unlock()
+			s.refuse(nc, &s.refusedConns, "refused-conns", "connection refused: too many connections, all busy", s.cfg.MaxConns)
+			return true
+		}
+		s.evictLocked(victim)
+		evicted = append(evicted, victim)
+	}
+	s.conns[nc] = &connSlot{ip: ip, idle: time.Now()}
+	ok := s.g.Go(func() { s.serveConn(nc) })
 	if !ok {
 		delete(s.conns, nc)
 	}
 	s.mu.Unlock()
+	s.logEvicted(evicted, nc)
 	if !ok {
 		s.ips.release(ip)
 		nc.Close()
 	}
 	return ok
+}
+
+// idlestLocked returns the open connection idle the longest that has no
+// request in flight, among those from ip if sameIP; nil if there is none.
+// A linear scan: it runs only at a cap, over at most MaxConns entries.
+func (s *Server) idlestLocked(ip netip.Addr, sameIP bool) net.Conn {
+	var victim net.Conn
+	var since time.Time
+	for nc, slot := range s.conns {
+		if slot.busy || (sameIP && slot.ip != ip) {
+			continue
+		}
+		if victim == nil || slot.idle.Before(since) {
+			victim, since = nc, slot.idle
+		}
+	}
+	return victim
+}
+
+// evictLocked closes nc and forgets it at once, so its place is free for
+// the connection being admitted; its goroutine ends on the closed socket.
+func (s *Server) evictLocked(nc net.Conn) {
+	slot := s.conns[nc]
+	delete(s.conns, nc)
+	s.ips.release(slot.ip)
+	nc.Close()
+	s.evicted.Add(1)
+}
+
+func (s *Server) logEvicted(evicted []net.Conn, by net.Conn) {
+	for _, nc := range evicted {
+		s.rl.Warn("evicted", "idle connection closed to make room for a new one", zap.Stringer("remote", nc.RemoteAddr()),
+			zap.Stringer("new", by.RemoteAddr()), zap.Int("max_conns", s.cfg.MaxConns), zap.Int("max_conns_per_ip", s.cfg.MaxConnsPerIP))
+	}
 }
 
 func (s *Server) refuse(nc net.Conn, counter *atomic.Uint64, key, msg string, limit int) {
@@ -171,12 +237,14 @@ func (s *Server) refuse(nc net.Conn, counter *atomic.Uint64, key, msg string, li
 	nc.Close()
 }
 
-func (s *Server) serveConn(nc net.Conn, ip netip.Addr) {
+func (s *Server) serveConn(nc net.Conn) {
 	defer func() {
 		s.mu.Lock()
-		delete(s.conns, nc)
+		if slot, ok := s.conns[nc]; ok { // not evicted meanwhile
+			delete(s.conns, nc)
+			s.ips.release(slot.ip)
+		}
 		s.mu.Unlock()
-		s.ips.release(ip)
 		nc.Close()
 	}()
 	deadline := time.Now().Add(s.cfg.HandshakeTimeout)
@@ -242,11 +310,11 @@ func (c *serverConn) serve() {
 			s.tooLarge.Add(1)
 			s.rl.Warn("request-too-large", "request over MaxFrame or MaxFrames, answered by the handler", zap.String("remote", c.peer.Remote), zap.Int64("size", info.size), zap.Int("max_frame", s.cfg.MaxFrame))
 		}
-		if !s.beginRequest() {
-			return // shutting down: the peer retries elsewhere or later
+		if !s.beginRequest(c.nc) {
+			return // shutting down or evicted: the peer retries elsewhere or later
 		}
 		err = c.serveRequest(req)
-		s.endRequest()
+		s.endRequest(c.nc)
 		if err != nil {
 			return
 		}
@@ -310,19 +378,25 @@ func (c *serverConn) serveRequest(req Request) error {
 	return c.bw.Flush()
 }
 
-// beginRequest counts a request in service, unless Shutdown started.
-func (s *Server) beginRequest() bool {
+// beginRequest counts a request of nc in service, unless Shutdown
+// started or nc was evicted; from here until endRequest nc is not evicted.
+func (s *Server) beginRequest(nc net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.draining {
+	slot := s.conns[nc]
+	if s.draining || slot == nil {
 		return false
 	}
+	slot.busy = true
 	s.busy++
 	return true
 }
 
-func (s *Server) endRequest() {
+func (s *Server) endRequest(nc net.Conn) {
 	s.mu.Lock()
+	if slot := s.conns[nc]; slot != nil {
+		slot.busy, slot.idle = false, time.Now()
+	}
 	s.busy--
 	if s.busy == 0 && s.draining {
 		select {

@@ -20,10 +20,16 @@ type ServerConfig struct {
 	// this long after its handshake or its last reply. Default 30 s;
 	// Clients drop their idle connections before (ClientConfig.IdleClose).
 	IdleTimeout time.Duration
-	// MaxConns bounds open connections; more are closed at once. Default 1024.
+	// MaxConns bounds open connections. A new connection beyond it
+	// closes the open one idle the longest (no request in flight; in
+	// handshake, or since its last reply) and takes its place; it is
+	// closed at once only when every open connection is serving a
+	// request. Default 1024.
 	MaxConns int
 	// MaxConnsPerIP bounds the open connections from one source IP
-	// address; more are closed at once. Default 256.
+	// address, in the same way: a new one closes the connection from that
+	// address idle the longest, or is closed at once if all of them are
+	// serving a request. Default 256.
 	MaxConnsPerIP int
 	// MaxFrame bounds a request frame in bytes. A larger frame is not
 	// kept: the handler gets the request marked TooLarge, with the frame
