@@ -33,6 +33,7 @@ type peer struct {
 	remote string
 	q      sendQueue
 	subs   *subSet
+	class  atomic.Uint32 // Class, set by Pub.SetClass
 
 	killOnce sync.Once
 	gone     chan struct{}
@@ -41,6 +42,9 @@ type peer struct {
 	inFlight int   // messages of the writer's last batch that were not written
 	parts    atomic.Int32
 }
+
+// Class returns the connection's class.
+func (pr *peer) Class() Class { return Class(pr.class.Load()) }
 
 // peerParts is how many of kill, writer exit and reader exit precede the report.
 const peerParts = 3

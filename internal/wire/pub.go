@@ -279,7 +279,7 @@ func (p *Pub) Send(ctx context.Context, m *Msg) error {
 	seq := p.sendSeq.Add(1)
 	matched, room := false, false
 	for _, pr := range *p.snap.Load() {
-		if !pr.subs.match(topic) {
+		if !m.To.has(pr.Class()) || !pr.subs.match(topic) {
 			continue
 		}
 		matched = true
@@ -294,7 +294,7 @@ func (p *Pub) Send(ctx context.Context, m *Msg) error {
 		return nil
 	}
 	p.waits.Add(1)
-	return p.pace(ctx, topic, nil)
+	return p.pace(ctx, topic, m.To, nil)
 }
 
 // SendTo queues m for connection id alone, and only if its subscriptions
@@ -334,7 +334,7 @@ func (p *Pub) SendTo(ctx context.Context, id ConnID, m *Msg) (bool, error) {
 		return true, nil
 	}
 	p.waits.Add(1)
-	return true, p.pace(ctx, nil, pr)
+	return true, p.pace(ctx, nil, 0, pr)
 }
 
 // queue offers m to pr and reports whether pr's queue is within
@@ -383,16 +383,16 @@ func (p *Pub) evict() {
 	}
 }
 
-// pace waits until a connection that matches topic (or only, if set) has
-// at most QueueBytes queued, or none is left.
-func (p *Pub) pace(ctx context.Context, topic []byte, only *peer) error {
+// pace waits until a connection of a class in to that matches topic (or
+// only, if set) has at most QueueBytes queued, or none is left.
+func (p *Pub) pace(ctx context.Context, topic []byte, to ClassSet, only *peer) error {
 	p.waiters.Add(1)
 	defer p.waiters.Add(-1)
 	for {
 		p.waitMu.Lock()
 		ch := p.waitCh
 		p.waitMu.Unlock()
-		if p.paced(topic, only) {
+		if p.paced(topic, to, only) {
 			return nil
 		}
 		select {
@@ -405,7 +405,7 @@ func (p *Pub) pace(ctx context.Context, topic []byte, only *peer) error {
 	}
 }
 
-func (p *Pub) paced(topic []byte, only *peer) bool {
+func (p *Pub) paced(topic []byte, to ClassSet, only *peer) bool {
 	soft := int64(p.cfg.QueueBytes)
 	if only != nil {
 		select {
@@ -417,7 +417,7 @@ func (p *Pub) paced(topic []byte, only *peer) bool {
 	}
 	matched := false
 	for _, pr := range *p.snap.Load() {
-		if !pr.subs.match(topic) {
+		if !to.has(pr.Class()) || !pr.subs.match(topic) {
 			continue
 		}
 		if pr.q.queued() <= soft {
@@ -458,6 +458,20 @@ func (p *Pub) Kick(id ConnID, err error) {
 		p.kicked.Add(1)
 		p.cfg.Logger.Debug("subscriber kicked", zap.String("remote", pr.remote), zap.Error(err))
 	}
+}
+
+// SetClass puts connection id in class c, for the messages Send queues
+// from now on; those queued before keep their course. It reports whether
+// the connection exists. It does not block.
+func (p *Pub) SetClass(id ConnID, c Class) bool {
+	p.mu.Lock()
+	pr := p.peers[id]
+	p.mu.Unlock()
+	if pr == nil {
+		return false
+	}
+	pr.class.Store(uint32(c & 63))
+	return true
 }
 
 // Peers returns the number of connected subscribers.
