@@ -124,7 +124,9 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) []*outMsg {
 	p.mu.Lock()
 	batches = p.core.take(batches[:0])
+	p.classes = p.core.takeClassChanges(p.classes[:0])
 	p.mu.Unlock()
+	p.applyClasses()
 	if len(batches) == 0 {
 		return batches
 	}
@@ -137,7 +139,7 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) []*outMs
 		}
 		sent += m.bytes
 		records += m.b.Count()
-		if err := p.pub.Send(ctx, &m.Msg); err != nil && !errors.Is(err, wire.ErrClosed) && !errors.Is(err, context.Canceled) {
+		if err := p.sendBatch(ctx, m); err != nil && !errors.Is(err, wire.ErrClosed) && !errors.Is(err, context.Canceled) {
 			p.lg.Debug("send failed", zap.Error(err))
 		}
 	}

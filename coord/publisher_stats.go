@@ -10,7 +10,7 @@ import (
 // PublisherStats is a snapshot of a Publisher's counters.
 type PublisherStats struct {
 	Published uint64 // records handed to the socket
-	Batches   uint64 // DATA messages those records travelled in
+	Batches   uint64 // DATA and MULTI messages those records travelled in
 	Control   uint64 // HELLO, HEARTBEAT, ABORT and END messages
 	Joined    int    // distinct subscribers counted by the quorum
 	Topics    int    // topics published on
@@ -29,6 +29,12 @@ type PublisherStats struct {
 	// QuorumLost is set when a membership quorum reached before is lost.
 	QuorumLost bool
 	Wire       wire.PubStats
+
+	// Multi counts the Batches that held records of several topics and
+	// went as one MULTI to the connections on that form (MultiConns now)
+	// and, when there were others, as DATA messages to them.
+	Multi      uint64
+	MultiConns int
 }
 
 // Stats returns a snapshot of the counters. Safe from any goroutine.
@@ -39,10 +45,12 @@ func (p *Publisher) Stats() PublisherStats {
 		Control:   p.controls.Load(),
 		Kicked:    p.kicked.Load(),
 		Wire:      p.pub.Stats(),
+		Multi:     p.multiBatches.Load(),
 	}
 	p.mu.Lock()
 	c := p.core
 	st.Joined, st.Topics = len(c.q.counted), len(c.topics)
+	st.MultiConns = c.multiConns
 	st.Live, st.Need, st.QuorumLost = c.q.live(), c.q.need(), c.q.lost()
 	st.Quorum, st.QuorumAt = c.q.reached(), c.q.reachedAt
 	st.Refused = make(map[string]uint64, len(c.refused))

@@ -53,9 +53,12 @@ func newRecoveryServer(p *Publisher) (*recoveryServer, error) {
 	return rs, nil
 }
 
-// retain keeps a batch about to be sent.
+// retain keeps a batch about to be sent: each run of a topic as the DATA
+// message a replay sends.
 func (rs *recoveryServer) retain(m *outMsg) {
-	_ = rs.history.AppendBatch(m.topic.name, m.first, m.b.Count(), m.frames[1], m.frames[2]) // sequences only grow
+	m.eachRun(func(r *outRun) {
+		_ = rs.history.AppendBatch(r.topic.name, r.seq, r.count, r.header, r.payload) // sequences only grow
+	})
 }
 
 func (rs *recoveryServer) stats() RecoveryStats {

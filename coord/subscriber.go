@@ -46,7 +46,8 @@ type Subscriber struct {
 	evid    evidence                  // owned by run; read under evidMu
 	evidMu  sync.Mutex
 
-	retiredDuplicates uint64 // duplicates counted by streams of replaced incarnations, owned by run
+	retiredDuplicates uint64       // duplicates counted by streams of replaced incarnations, owned by run
+	multi             multiScratch // processMulti's, owned by run
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -98,6 +99,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	if wcfg.Logger == nil {
 		wcfg.Logger = lg
 	}
+	wcfg.Borrow = true // run decodes in place: see onDelivery
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Subscriber{
 		cfg:     cfg,
@@ -201,16 +203,31 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		}
 		s.emit(Event{Type: EventDisconnected, Endpoint: d.Endpoint, Err: d.Err})
 		return
+	case wire.Messages:
+		// The frames alias the socket's read buffer: every record is
+		// delivered, or copied by the stream that holds it, before the
+		// buffer goes back.
+		for i := range d.Msgs.Len() {
+			s.onMessage(d.Endpoint, d.Msgs.Msg(i))
+		}
+		d.Release()
+		return
 	}
-	m, err := envelope.Decode(d.Frames, envelope.Limits{})
+	s.onMessage(d.Endpoint, d.Frames)
+}
+
+// onMessage handles one message from the data connection to endpoint.
+// frames are valid only during the call.
+func (s *Subscriber) onMessage(endpoint string, frames [][]byte) {
+	m, err := envelope.Decode(frames, envelope.Limits{})
 	if err != nil {
 		s.stats.malformed.Add(1)
-		s.lg.Debug("malformed message", zap.String("endpoint", d.Endpoint), zap.Error(err))
+		s.lg.Debug("malformed message", zap.String("endpoint", endpoint), zap.Error(err))
 		return
 	}
 	ps := s.pubs[m.Publisher]
 	if ps == nil || m.Epoch > ps.epoch {
-		ps = s.newIncarnation(ps, m.Publisher, m.Epoch, d.Endpoint)
+		ps = s.newIncarnation(ps, m.Publisher, m.Epoch, endpoint)
 	} else if m.Epoch < ps.epoch {
 		s.stats.stale.Add(uint64(max(m.Count, 1)))
 		return // sent before a restart and still in flight
@@ -223,7 +240,7 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		// subscriber yet: a new one, or one whose READY failed. Prove it,
 		// even if this incarnation was joined through an older connection.
 		if ps.link == nil {
-			ps.link = s.linkFor(d.Endpoint)
+			ps.link = s.linkFor(endpoint)
 		}
 		ps.nonce = hex.EncodeToString(m.Payload)
 		s.startHandshake(ps)
@@ -314,28 +331,42 @@ func (s *Subscriber) abandon(ps *pubState, cause recovery.Cause, now time.Time) 
 	ps.finished, ps.ended = true, true
 }
 
+// hold keeps a copy of m until the ACK says where the streams start.
 func (s *Subscriber) hold(ps *pubState, m envelope.Message) {
-	if m.Kind == envelope.KindData && ps.heldRecords+int(m.Count) > s.cfg.MaxHeld {
+	if (m.Kind == envelope.KindData || m.Kind == envelope.KindMulti) && ps.heldRecords+int(m.Count) > s.cfg.MaxHeld {
 		ps.overflowed = true // the stream sees the gap and repairs it
 		return
 	}
-	ps.held = append(ps.held, m)
+	ps.held = append(ps.held, cloneMessage(m))
 	ps.heldRecords += max(int(m.Count), 1)
+}
+
+// cloneMessage copies what m aliases into one allocation of its own.
+func cloneMessage(m envelope.Message) envelope.Message {
+	b := make([]byte, 0, len(m.Topic)+len(m.Index)+len(m.Payload))
+	b = append(append(append(b, m.Topic...), m.Index...), m.Payload...)
+	t, i := len(m.Topic), len(m.Topic)+len(m.Index)
+	m.Topic, m.Payload = b[:t:t], b[i:]
+	if m.Index != nil {
+		m.Index = b[t:i:i]
+	}
+	return m
 }
 
 // process handles DATA, HEARTBEAT and END of a joined publisher.
 func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 	switch m.Kind {
 	case envelope.KindData:
-		topic := string(m.Topic)
-		if !s.wants(topic) {
+		ts := s.dataStream(ps, m.Topic)
+		if ts == nil {
 			return
 		}
-		ts := s.stream(ps, topic, 1, 0)
 		ts.time = m.Time
 		for seq, payload := range m.Records() {
 			ts.st.Live(seq, payload, now)
 		}
+	case envelope.KindMulti:
+		s.processMulti(ps, m, now)
 	case envelope.KindHeartbeat, envelope.KindEnd:
 		table, _ := envelope.ParseTable(m.Payload) // Decode validated it
 		for _, e := range table {

@@ -141,7 +141,7 @@ func recoveryEndpoint(configured, fromAck, pub string) string {
 func (s *Subscriber) handshake(ps *pubState, nonce string) {
 	req := handshake.Encode(handshake.Ready{
 		V: handshake.Version, Type: handshake.TypeReady, Subscriber: s.cfg.ID,
-		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: nonce, Topics: s.cfg.Subscribe,
+		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: nonce, Topics: s.cfg.Subscribe, Forms: s.forms(),
 	})
 	r := ackResult{ps: ps, nonce: nonce}
 	reply, err := ps.link.sync.Request(s.ctx, [][]byte{req})
