@@ -269,5 +269,6 @@ func (rs *recoveryServer) linger(ctx context.Context, d time.Duration, done func
 
 func (rs *recoveryServer) close() {
 	rs.srv.Close()
+	rs.history.Close() // after the last replay: its memory is outside the heap
 	rs.p.lg.Debug("recovery server closed", zap.Uint64("served", rs.served.Load()), zap.Uint64("replayed", rs.replayed.Load()))
 }
