@@ -48,6 +48,7 @@ type Subscriber struct {
 
 	retiredDuplicates uint64       // duplicates counted by streams of replaced incarnations, owned by run
 	multi             multiScratch // processMulti's, owned by run
+	dupsAt            time.Time    // when run last summed the streams' duplicates
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -432,8 +433,16 @@ func (s *Subscriber) onTick(now time.Time) {
 		}
 		s.checkEnd(ps)
 	}
-	s.sumDuplicates()
+	// Summing visits every stream: with thousands of topics, doing it
+	// every tick cost a busy subscriber half its time.
+	if now.Sub(s.dupsAt) >= duplicatesEvery {
+		s.dupsAt = now
+		s.sumDuplicates()
+	}
 }
+
+// duplicatesEvery is how often run refreshes Stats().Duplicates.
+const duplicatesEvery = 250 * time.Millisecond
 
 // publisherGone ends an incarnation nothing was heard from for
 // PublisherTimeout: its streams report what they miss, known and unknown,
