@@ -110,8 +110,9 @@ func (m *outMsg) finish(now int64) {
 func (m *outMsg) eachRun(fn func(r *outRun)) {
 	if !m.multi() {
 		_, first, n := m.b.Topic(0)
-		r := outRun{topic: m.topics[0], seq: first, count: n, header: m.frames[1], payload: m.frames[2]}
-		fn(&r)
+		// Kept in m: a local whose address fn gets would be allocated.
+		m.runs = append(m.runs[:0], outRun{topic: m.topics[0], seq: first, count: n, header: m.frames[1], payload: m.frames[2]})
+		fn(&m.runs[0])
 		return
 	}
 	m.prepareRuns()

@@ -32,6 +32,8 @@ type link struct {
 
 	mu  sync.Mutex
 	rec map[string]*wire.Client // by recovery endpoint
+
+	replay replayResult // the fetcher's REPLAY in run's hands, see replayed
 }
 
 // AddPublisher connects to another publisher. Adding the same PUB endpoint
@@ -52,6 +54,7 @@ func (s *Subscriber) AddPublisher(eps Endpoints) error {
 	}
 	ctx, stop := context.WithCancel(s.ctx)
 	l := &link{eps: eps, sync: sync, jobs: make(chan fetchJob, 1024), stop: stop, rec: make(map[string]*wire.Client)}
+	l.replay.processed = make(chan struct{}, 1)
 	s.links[eps.Pub] = l
 	s.mu.Unlock()
 	if !s.g.Go(func() { s.fetcher(ctx, l) }) {
@@ -104,7 +107,9 @@ func (l *link) recoveryClient(endpoint string) (*wire.Client, error) {
 	if c := l.rec[endpoint]; c != nil {
 		return c, nil
 	}
-	c, err := wire.NewClient(endpoint, wire.ClientConfig{Type: zmq4.Dealer, Timeout: 2 * time.Second, Attempts: 1})
+	// Borrow: a REPLAY is fed to its stream before the next one is read
+	// (see replayed), so replies need no buffers of their own.
+	c, err := wire.NewClient(endpoint, wire.ClientConfig{Type: zmq4.Dealer, Timeout: 2 * time.Second, Attempts: 1, Borrow: true})
 	if err != nil {
 		return nil, err
 	}
@@ -256,5 +261,8 @@ func (s *Subscriber) onResult(r any) {
 		s.onAck(r)
 	case fetchResult:
 		s.onFetch(r)
+	case *replayResult:
+		s.onFetch(r.fetchResult)
+		r.processed <- struct{}{}
 	}
 }
