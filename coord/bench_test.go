@@ -186,6 +186,60 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 }
 
+// BenchmarkTopics: round-robin over many topics, 1 KiB payloads, two
+// subscribers taking every topic, as fast as the publisher can go. Each
+// subscriber accepts MULTI, so batches mix topics.
+func BenchmarkTopics(b *testing.B) {
+	for _, topics := range []int{10, 1_000, 10_000} {
+		b.Run(fmt.Sprintf("topics=%d/subs=2/size=1024", topics), func(b *testing.B) {
+			benchPublish(b, 2, 1024, topicNames(topics))
+		})
+	}
+}
+
+// BenchmarkLarge: 16 KiB payloads on one topic.
+func BenchmarkLarge(b *testing.B) {
+	for _, subs := range []int{1, 4} {
+		b.Run(fmt.Sprintf("subs=%d/size=16384", subs), func(b *testing.B) {
+			benchPublish(b, subs, 16<<10, topicNames(1))
+		})
+	}
+}
+
+func topicNames(n int) []string {
+	if n == 1 {
+		return []string{"update"}
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("t%d", i)
+	}
+	return names
+}
+
+// benchPublish publishes b.N records of size bytes round-robin over
+// topics to subs subscribers and waits until each has all of them.
+func benchPublish(b *testing.B, subs, size int, topics []string) {
+	c := newBenchCluster(b, subs, nil)
+	defer c.close()
+	payload := make([]byte, max(size, 8))[:size]
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetBytes(int64(size * subs))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.pub.Publish(ctx, topics[i%len(topics)], stampedPayload(payload)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	drops := c.waitAll(int64(b.N))
+	b.StopTimer()
+	st := c.pub.Stats()
+	b.ReportMetric(float64(b.N*subs)/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(float64(b.N)/float64(max(st.Batches, 1)), "records/batch")
+	b.ReportMetric(float64(drops), "drops")
+}
+
 // BenchmarkRawZmq4 is the baseline: go-zeromq PUB to SUB sockets with
 // nothing on top (default HWM, no envelope, no ordering checks).
 func BenchmarkRawZmq4(b *testing.B) {

@@ -511,6 +511,11 @@ type SubscriberConfig struct {
 	Gossip *GossipConfig
 	// Logger receives lifecycle events; nil means none.
 	Logger *zap.Logger
+
+	// dataOnly makes the READY accept no form beyond protocol 1.0, so the
+	// publisher sends only DATA messages: tests mix such subscribers with
+	// others to check both forms side by side.
+	dataOnly bool
 }
 
 // Validate reports every invalid field.

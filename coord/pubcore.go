@@ -46,9 +46,18 @@ type pubCore struct {
 	topics  map[string]*topicState
 	order   []*topicState // creation order: ACK tables and heartbeat sampling
 	cursor  int           // next unchanged topic a heartbeat repeats
-	open    *outMsg       // the batch accepting records, of one topic
+	open    *outMsg       // the batch accepting records
 	sealed  []*outMsg     // sealed batches in publish order
+	batches uint64        // batches begun: the number of the open one
 	pending int           // bytes accepted and not yet handed to the socket
+
+	// Message forms: multiConns connections are on the MULTI form,
+	// dataConns others take data (a data subscription) on the DATA form.
+	// classChanges lists connections whose form changed since the last
+	// take, for the socket to follow before it sends what that take
+	// returned.
+	multiConns, dataConns int
+	classChanges          []classChange
 
 	q       quorum
 	conns   map[connID]*dataConn
@@ -85,11 +94,14 @@ func (p phase) String() string {
 
 // topicState is the publisher's view of one topic.
 type topicState struct {
-	name     string
-	seq      uint64 // last sequence accepted by publish
-	taken    uint64 // last sequence taken for the socket
-	reported uint64 // taken as of the last heartbeat
-	beat     uint64 // the last heartbeat that listed it
+	name      string
+	nameBytes []byte // name, for frames built without allocating
+	seq       uint64 // last sequence accepted by publish
+	taken     uint64 // last sequence taken for the socket
+	reported  uint64 // taken as of the last heartbeat
+	beat      uint64 // the last heartbeat that listed it
+	entryGen  uint64 // the batch in which the topic has table entry entry
+	entry     int
 }
 
 // dataConn is one connection to the PUB socket and the nonce its HELLOs
@@ -105,6 +117,17 @@ type dataConn struct {
 	helloEvery time.Duration // until the next one: doubles up to HeartbeatInterval
 	kicked     bool          // closed for JoinTimeout; gone once the socket reports it
 	subscriber *subscriber
+	// Form: accepts says its READY accepted MULTI, covers that it
+	// subscribed to a prefix of every topic this publisher may publish,
+	// dataSub that it subscribed to some data topics. It is on the MULTI
+	// form (multi) when it accepts and covers.
+	accepts, covers, dataSub, multi bool
+}
+
+// classChange is a connection's new form.
+type classChange struct {
+	conn  connID
+	multi bool
 }
 
 // subscriber is what the publisher remembers of one subscriber id.
@@ -226,23 +249,44 @@ func (c *pubCore) publish(topic string, payload []byte) (uint64, error) {
 			return 0, err
 		}
 	}
-	// Only consecutive records of one topic share a batch, so subscribers
-	// see the publisher's order across topics too, as with a plain PUB.
+	// A batch takes records in publish order, so every subscriber sees
+	// the publisher's order across topics, as with a plain PUB. Records of
+	// different topics share a batch (a MULTI) only while a connection on
+	// the MULTI form is there to take it whole; otherwise a batch holds
+	// consecutive records of one topic, which every subscriber can take.
 	m := c.open
-	if m != nil && (m.topic != ts || m.b.Size()+len(payload)+4 > c.cfg.MaxBatchBytes+len(topic)+envelope.HeaderSize || m.b.Count() >= c.cfg.MaxBatchRecords) {
+	if m != nil && !c.fits(m, ts, len(payload)) {
 		c.sealed = append(c.sealed, m)
 		m = nil
 	}
 	if m == nil {
 		m = c.newBatch()
-		m.begin(ts, c.cfg.ID, c.cfg.Epoch, ts.seq+1)
+		c.batches++
+		m.begin(c.batches, c.cfg.ID, c.cfg.Epoch)
 		c.open = m
 	}
-	m.b.Add(payload)
-	m.bytes += len(payload) + 4
+	m.add(ts, payload)
 	c.pending += len(payload) + 4
 	ts.seq++
 	return ts.seq, nil
+}
+
+// fits reports whether the open batch m takes a record of ts with n
+// payload bytes.
+func (c *pubCore) fits(m *outMsg, ts *topicState, n int) bool {
+	if m.b.Count() >= c.cfg.MaxBatchRecords {
+		return false
+	}
+	size := m.b.Size() + n + 4
+	if m.entry(ts) < 0 {
+		if c.multiConns == 0 {
+			return false
+		}
+		size += m.index + envelope.MultiEntrySize(ts.name) + 2
+	} else if m.multi() {
+		size += m.index + 2
+	}
+	return size <= c.cfg.MaxBatchBytes
 }
 
 func (c *pubCore) addTopic(topic string) (*topicState, error) {
@@ -261,7 +305,7 @@ func (c *pubCore) addTopic(topic string) (*topicState, error) {
 	if len(c.topics) >= c.cfg.MaxTopics {
 		return nil, fmt.Errorf("%w: %d topics, the limit (MaxTopics)", ErrTooManyTopics, len(c.topics))
 	}
-	ts := &topicState{name: topic}
+	ts := &topicState{name: topic, nameBytes: []byte(topic)}
 	c.topics[topic] = ts
 	c.order = append(c.order, ts)
 	return ts, nil
@@ -279,12 +323,63 @@ func (c *pubCore) take(dst []*outMsg) []*outMsg {
 		c.open = nil
 	}
 	for _, m := range c.sealed {
-		m.topic.taken = m.first + uint64(m.b.Count()) - 1
+		for i, ts := range m.topics {
+			_, first, n := m.b.Topic(i)
+			ts.taken = first + uint64(n) - 1
+		}
+		m.toData = c.dataConns > 0
 		dst = append(dst, m)
 	}
 	clear(c.sealed)
 	c.sealed = c.sealed[:0]
 	return dst
+}
+
+// takeClassChanges appends the connections whose form changed since the
+// last call to dst. The caller applies them to the socket after the take
+// that preceded this call and before sending what it returned: batches
+// taken before a change went out in the old form, those after in the new.
+func (c *pubCore) takeClassChanges(dst []classChange) []classChange {
+	dst = append(dst, c.classChanges...)
+	clear(c.classChanges)
+	c.classChanges = c.classChanges[:0]
+	return dst
+}
+
+// setForm updates dc's form flags and the connection counts, and queues a
+// class change when its form changed.
+func (c *pubCore) setForm(dc *dataConn, accepts, covers, dataSub bool) {
+	if dc.dataSub && !dc.multi {
+		c.dataConns--
+	}
+	if dc.multi {
+		c.multiConns--
+	}
+	was := dc.multi
+	dc.accepts, dc.covers, dc.dataSub = accepts, covers, dataSub
+	dc.multi = accepts && covers
+	if dc.multi {
+		c.multiConns++
+	} else if dc.dataSub {
+		c.dataConns++
+	}
+	if dc.multi != was {
+		c.classChanges = append(c.classChanges, classChange{dc.id, dc.multi})
+	}
+}
+
+// coversAll reports whether prefix matches every topic this publisher
+// may publish: it is a prefix of every announced topic prefix, or empty.
+func (c *pubCore) coversAll(prefix []byte) bool {
+	if len(c.cfg.Topics) == 0 {
+		return len(prefix) == 0
+	}
+	for _, t := range c.cfg.Topics {
+		if len(t) < len(prefix) || t[:len(prefix)] != string(prefix) {
+			return false
+		}
+	}
+	return true
 }
 
 // sent reports that n bytes of taken batches are with the socket, so
@@ -313,7 +408,15 @@ func (c *pubCore) dataConnected(id connID, identity string, now time.Time) {
 // the nonce to send in a HELLO to that connection now, if any.
 func (c *pubCore) dataSubscribed(id connID, prefix []byte, now time.Time) ([envelope.NonceSize]byte, bool) {
 	dc := c.conns[id]
-	if dc == nil || dc.subscribed || len(prefix) > len(envelope.ControlTopic) || envelope.ControlTopic[:len(prefix)] != string(prefix) {
+	if dc == nil {
+		return [envelope.NonceSize]byte{}, false
+	}
+	// Data topics never start with a zero byte: only a prefix that does
+	// not either (or the empty one) can match them.
+	if dataSub := len(prefix) == 0 || prefix[0] != 0; dataSub {
+		c.setForm(dc, dc.accepts, dc.covers || c.coversAll(prefix), true)
+	}
+	if dc.subscribed || len(prefix) > len(envelope.ControlTopic) || envelope.ControlTopic[:len(prefix)] != string(prefix) {
 		return [envelope.NonceSize]byte{}, false
 	}
 	dc.subscribed = true
@@ -333,6 +436,7 @@ func (c *pubCore) dataGone(id connID, now time.Time) {
 	}
 	delete(c.conns, id)
 	delete(c.byNonce, dc.nonce)
+	c.setForm(dc, false, false, false)
 	s := dc.subscriber
 	if s == nil || s.conn != dc {
 		return
@@ -403,6 +507,7 @@ func (c *pubCore) ready(r handshake.Ready, identity string, now time.Time) any {
 		s.conn.subscriber = nil // the old connection no longer proves anyone
 	}
 	s.conn, s.nonce, dc.subscriber = dc, nonce, s
+	c.setForm(dc, r.Accepts(handshake.FormMulti), dc.covers, dc.dataSub)
 	first, ch := c.q.join(s.id, now)
 	ack := handshake.Ack{
 		V: handshake.Version, Type: handshake.TypeAck, Publisher: c.cfg.ID.String(), Epoch: c.cfg.Epoch,
@@ -410,6 +515,9 @@ func (c *pubCore) ready(r handshake.Ready, identity string, now time.Time) any {
 	}
 	if c.recovery != "" {
 		ack.RepairWindowMS = c.cfg.RepairWindow.Milliseconds()
+	}
+	if dc.multi {
+		ack.Forms = []string{handshake.FormMulti}
 	}
 	if rejoin {
 		ack.Resume = make([]handshake.TopicSeq, len(ack.Topics))

@@ -113,13 +113,17 @@ func TestCoreSequencing(t *testing.T) {
 		var order []string
 		check := func(batches []*outMsg) {
 			for _, m := range batches {
-				if m.first != taken[m.topic.name]+1 {
-					t.Fatalf("round %d: batch of %s starts at %d after %d", round, m.topic.name, m.first, taken[m.topic.name])
-				}
-				taken[m.topic.name] = m.first + uint64(m.b.Count()) - 1
-				for i := 0; i < m.b.Count(); i++ {
-					order = append(order, m.topic.name)
-				}
+				m.finish(0)
+				m.eachRun(func(r *outRun) {
+					name := r.topic.name
+					if r.seq != taken[name]+1 {
+						t.Fatalf("round %d: run of %s starts at %d after %d", round, name, r.seq, taken[name])
+					}
+					taken[name] = r.seq + uint64(r.count) - 1
+					for range r.count {
+						order = append(order, name)
+					}
+				})
 			}
 		}
 		for i := 0; i < 3000; i++ {

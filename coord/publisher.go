@@ -52,6 +52,7 @@ type Publisher struct {
 	wake    chan struct{}      // run: batches or connection events wait
 	connMu  sync.Mutex         // guards connEvs
 	connEvs []wire.PeerEvent   // connection events for run, in order
+	classes []classChange      // run's scratch for the core's form changes
 	stop    chan struct{}      // closed by Shutdown or Close: run ends
 	hard    context.Context    // done after Close: stop without END, end every wait
 	closeFn context.CancelFunc // ends hard
@@ -64,6 +65,8 @@ type Publisher struct {
 	published, batches, controls, kicked, keepFailed atomic.Uint64
 	publishedBytes, handshakes                       atomic.Uint64
 	waiting                                          atomic.Int64 // Publish calls blocked
+
+	multiBatches atomic.Uint64 // of batches, those sent as MULTI
 }
 
 // NewPublisher binds the PUB, sync and recovery endpoints and starts

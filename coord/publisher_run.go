@@ -141,7 +141,9 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) ([]*outM
 	p.mu.Lock()
 	fresh := len(batches)
 	batches = p.core.take(batches)
+	p.classes = p.core.takeClassChanges(p.classes[:0])
 	p.mu.Unlock()
+	p.applyClasses()
 	if len(batches) == 0 {
 		return batches, false
 	}
@@ -162,7 +164,7 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) ([]*outM
 	for _, m := range batches[:n] {
 		sent += m.bytes
 		records += m.b.Count()
-		if err := p.pub.Send(ctx, &m.Msg); err != nil && !errors.Is(err, wire.ErrClosed) && !errors.Is(err, context.Canceled) {
+		if err := p.sendBatch(ctx, m); err != nil && !errors.Is(err, wire.ErrClosed) && !errors.Is(err, context.Canceled) {
 			p.lg.Debug("send failed", zap.Error(err))
 		}
 	}

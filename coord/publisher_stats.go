@@ -12,7 +12,7 @@ import (
 type PublisherStats struct {
 	Published      uint64 // records handed to the socket
 	PublishedBytes uint64 // their payload bytes
-	Batches        uint64 // DATA messages those records travelled in
+	Batches        uint64 // DATA and MULTI messages those records travelled in
 	Control        uint64 // HELLO, HEARTBEAT, ABORT and END messages
 	Joined         int    // distinct subscribers counted by the quorum
 	Topics         int    // topics published on
@@ -49,6 +49,12 @@ type PublisherStats struct {
 	Wire         wire.PubStats
 	SyncWire     wire.ServerStats
 	RecoveryWire wire.ServerStats
+
+	// Multi counts the Batches that held records of several topics and
+	// went as one MULTI to the connections on that form (MultiConns now)
+	// and, when there were others, as DATA messages to them.
+	Multi      uint64
+	MultiConns int
 }
 
 // Stats returns a snapshot of the counters. Safe from any goroutine.
@@ -63,10 +69,12 @@ func (p *Publisher) Stats() PublisherStats {
 		Handshakes:     p.handshakes.Load(),
 		Wire:           p.pub.Stats(),
 		SyncWire:       p.sync.Stats(),
+		Multi:          p.multiBatches.Load(),
 	}
 	p.mu.Lock()
 	c := p.core
 	st.Joined, st.Topics = len(c.q.counted), len(c.topics)
+	st.MultiConns = c.multiConns
 	st.Live, st.Need, st.QuorumLost = c.q.live(), c.q.need(), c.q.lost()
 	st.Quorum, st.QuorumAt = c.q.reached(), c.q.reachedAt
 	st.Publishing = c.phase == phasePublishing

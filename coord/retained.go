@@ -80,9 +80,12 @@ type memoryStore struct {
 	epoch uint64
 }
 
+// keep retains each run of a topic as the DATA message a replay sends.
 func (m *memoryStore) keep(batches []*outMsg) (int, error) {
 	for _, b := range batches {
-		_ = m.h.AppendBatch(b.topic.name, b.first, b.b.Count(), b.frames[1], b.frames[2]) // sequences only grow
+		b.eachRun(func(r *outRun) {
+			_ = m.h.AppendBatch(r.topic.name, r.seq, r.count, r.header, r.payload) // sequences only grow
+		})
 	}
 	return len(batches), nil
 }
@@ -135,7 +138,12 @@ func (m *memoryStore) replay(epoch uint64, topic string, from, to uint64, fn fun
 
 func (m *memoryStore) stats(st *PublisherStats) { st.Retained = m.h.Stats() }
 
-func (m *memoryStore) close() error { return nil }
+// close returns the History's memory, which is outside the Go heap; the
+// recovery server, the last reader, is closed before.
+func (m *memoryStore) close() error {
+	m.h.Close()
+	return nil
+}
 
 // journalStore is the journal on disk (PublisherConfig.DataDir).
 type journalStore struct {
@@ -144,14 +152,41 @@ type journalStore struct {
 	epoch uint64
 }
 
+// keep appends each run of a topic as a DATA batch (the journal holds
+// DATA only; a MULTI is its runs). A batch whose runs were only partly
+// appended when the journal failed (its disk full) remembers how many,
+// so that the retry appends the rest and nothing twice.
 func (s *journalStore) keep(batches []*outMsg) (int, error) {
 	s.fs = s.fs[:0]
 	for _, b := range batches {
-		s.fs = append(s.fs, b.frames)
+		i := 0
+		b.eachRun(func(r *outRun) {
+			if i >= b.journaled {
+				s.fs = append(s.fs, envelope.Frames{r.topic.nameBytes, r.header, r.payload})
+			}
+			i++
+		})
 	}
 	n, err := s.j.AppendAll(s.fs)
 	clear(s.fs)
-	return n, err
+	if err == nil {
+		for _, b := range batches {
+			b.journaled = 0
+		}
+		return len(batches), nil
+	}
+	kept := 0
+	for _, b := range batches { // hand out the n runs appended, in order
+		runs := b.runCount() - b.journaled
+		if n < runs {
+			b.journaled += n
+			break
+		}
+		n -= runs
+		b.journaled = 0
+		kept++
+	}
+	return kept, err
 }
 
 func (s *journalStore) bounds(epoch uint64, topic string) heldRange {

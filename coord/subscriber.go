@@ -53,6 +53,8 @@ type Subscriber struct {
 	evidMu  sync.Mutex
 
 	retired streamTotals // what streams of replaced incarnations counted, owned by run
+	multi   multiScratch // processMulti's, owned by run
+	statsAt time.Time    // when run last summed the streams' counters
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -108,6 +110,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		wcfg.Logger = lg
 	}
 	wcfg.TLS = cfg.TLS
+	wcfg.Borrow = true // run decodes in place: see onDelivery
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Subscriber{
 		cfg:     cfg,
@@ -223,21 +226,36 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		}
 		s.emit(Event{Type: EventDisconnected, Endpoint: d.Endpoint, Err: d.Err})
 		return
+	case wire.Messages:
+		// The frames alias the socket's read buffer: every record is
+		// delivered, or copied by the stream that holds it, before the
+		// buffer goes back.
+		for i := range d.Msgs.Len() {
+			s.onMessage(d.Endpoint, d.Msgs.Msg(i))
+		}
+		d.Release()
+		return
 	}
-	m, err := envelope.Decode(d.Frames, envelope.Limits{})
+	s.onMessage(d.Endpoint, d.Frames)
+}
+
+// onMessage handles one message from the data connection to endpoint.
+// frames are valid only during the call.
+func (s *Subscriber) onMessage(endpoint string, frames [][]byte) {
+	m, err := envelope.Decode(frames, envelope.Limits{})
 	if err != nil {
 		s.stats.malformed.Add(1)
 		if errors.Is(err, envelope.ErrVersion) {
 			s.stats.otherVersion.Add(1)
-			s.rl.Warn("other-version", "dropped an envelope of a protocol version this subscriber does not speak", zap.String("endpoint", d.Endpoint), zap.Error(err))
+			s.rl.Warn("other-version", "dropped an envelope of a protocol version this subscriber does not speak", zap.String("endpoint", endpoint), zap.Error(err))
 			return
 		}
-		s.lg.Debug("malformed message", zap.String("endpoint", d.Endpoint), zap.Error(err))
+		s.lg.Debug("malformed message", zap.String("endpoint", endpoint), zap.Error(err))
 		return
 	}
 	ps := s.pubs[m.Publisher]
 	if ps == nil || envelope.EpochAfter(m.Epoch, ps.epoch) {
-		ps = s.newIncarnation(ps, m.Publisher, m.Epoch, d.Endpoint)
+		ps = s.newIncarnation(ps, m.Publisher, m.Epoch, endpoint)
 	} else if m.Epoch != ps.epoch {
 		s.stats.stale.Add(uint64(max(m.Count, 1)))
 		return // sent before a restart and still in flight
@@ -250,7 +268,7 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		// subscriber yet: a new one, or one whose READY failed. Prove it,
 		// even if this incarnation was joined through an older connection.
 		if ps.link == nil {
-			ps.link = s.linkFor(d.Endpoint)
+			ps.link = s.linkFor(endpoint)
 		}
 		ps.nonce = hex.EncodeToString(m.Payload)
 		s.startHandshake(ps)
@@ -352,28 +370,42 @@ func (s *Subscriber) abandonStream(ts *topicStream, cause recovery.Cause, now ti
 	s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic, From: ts.st.Next(), To: 0, Cause: cause.String()})
 }
 
+// hold keeps a copy of m until the ACK says where the streams start.
 func (s *Subscriber) hold(ps *pubState, m envelope.Message) {
-	if m.Kind == envelope.KindData && ps.heldRecords+int(m.Count) > s.cfg.MaxHeld {
+	if (m.Kind == envelope.KindData || m.Kind == envelope.KindMulti) && ps.heldRecords+int(m.Count) > s.cfg.MaxHeld {
 		ps.overflowed = true // the stream sees the gap and repairs it
 		return
 	}
-	ps.held = append(ps.held, m)
+	ps.held = append(ps.held, cloneMessage(m))
 	ps.heldRecords += max(int(m.Count), 1)
+}
+
+// cloneMessage copies what m aliases into one allocation of its own.
+func cloneMessage(m envelope.Message) envelope.Message {
+	b := make([]byte, 0, len(m.Topic)+len(m.Index)+len(m.Payload))
+	b = append(append(append(b, m.Topic...), m.Index...), m.Payload...)
+	t, i := len(m.Topic), len(m.Topic)+len(m.Index)
+	m.Topic, m.Payload = b[:t:t], b[i:]
+	if m.Index != nil {
+		m.Index = b[t:i:i]
+	}
+	return m
 }
 
 // process handles DATA, HEARTBEAT and END of a joined publisher.
 func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 	switch m.Kind {
 	case envelope.KindData:
-		topic := string(m.Topic)
-		if !s.wants(topic) {
+		ts := s.dataStream(ps, m.Topic)
+		if ts == nil {
 			return
 		}
-		ts := s.stream(ps, topic, 1, 0)
 		ts.time = m.Time
 		for seq, payload := range m.Records() {
 			ts.st.Live(seq, payload, now)
 		}
+	case envelope.KindMulti:
+		s.processMulti(ps, m, now)
 	case envelope.KindHeartbeat, envelope.KindEnd:
 		table, _ := envelope.ParseTable(m.Payload) // Decode validated it
 		for _, e := range table {
@@ -452,8 +484,17 @@ func (s *Subscriber) onTick(now time.Time) {
 		}
 		s.checkEnd(ps)
 	}
-	s.refreshStreamStats()
+	// Summing visits every stream: with thousands of topics, doing it
+	// every tick cost a busy subscriber half its time.
+	if now.Sub(s.statsAt) >= streamStatsEvery {
+		s.statsAt = now
+		s.refreshStreamStats()
+	}
 }
+
+// streamStatsEvery is how often run refreshes the Stats() counters it
+// sums over the streams.
+const streamStatsEvery = 250 * time.Millisecond
 
 // publisherGone ends an incarnation nothing was heard from for
 // PublisherTimeout: its streams report what they miss, known and unknown,

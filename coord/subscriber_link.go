@@ -37,6 +37,8 @@ type link struct {
 	// up is set while the data connection is up, wasUp once it has been;
 	// owned by the Subscriber's run goroutine (noteConnection).
 	up, wasUp bool
+
+	replay replayResult // the fetcher's REPLAY in run's hands, see replayed
 }
 
 // AddPublisher connects to another publisher. Adding the same PUB endpoint
@@ -57,6 +59,7 @@ func (s *Subscriber) AddPublisher(eps Endpoints) error {
 	}
 	ctx, stop := context.WithCancel(s.ctx)
 	l := &link{eps: eps, tls: s.cfg.TLS, sync: sync, jobs: make(chan fetchJob, 1024), stop: stop, rec: make(map[string]*wire.Client)}
+	l.replay.processed = make(chan struct{}, 1)
 	s.links[eps.Pub] = l
 	s.mu.Unlock()
 	if !s.g.Go(func() { s.fetcher(ctx, l) }) {
@@ -109,7 +112,9 @@ func (l *link) recoveryClient(endpoint string) (*wire.Client, error) {
 	if c := l.rec[endpoint]; c != nil {
 		return c, nil
 	}
-	c, err := wire.NewClient(endpoint, wire.ClientConfig{Type: zmq4.Dealer, Timeout: 2 * time.Second, Attempts: 1, TLS: l.tls})
+	// Borrow: a REPLAY is fed to its stream before the next one is read
+	// (see replayed), so replies need no buffers of their own.
+	c, err := wire.NewClient(endpoint, wire.ClientConfig{Type: zmq4.Dealer, Timeout: 2 * time.Second, Attempts: 1, TLS: l.tls, Borrow: true})
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +152,7 @@ func recoveryEndpoint(configured, fromAck, pub string) string {
 func (s *Subscriber) handshake(ps *pubState, nonce string) {
 	req := handshake.Encode(handshake.Ready{
 		V: handshake.Version, Type: handshake.TypeReady, Subscriber: s.cfg.ID,
-		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: nonce, Topics: s.cfg.Subscribe,
+		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: nonce, Topics: s.cfg.Subscribe, Forms: s.forms(),
 	})
 	r := ackResult{ps: ps, nonce: nonce}
 	reply, err := ps.link.sync.Request(s.ctx, [][]byte{req})
@@ -277,5 +282,8 @@ func (s *Subscriber) onResult(r any) {
 		s.onAck(r)
 	case fetchResult:
 		s.onFetch(r)
+	case *replayResult:
+		s.onFetch(r.fetchResult)
+		r.processed <- struct{}{}
 	}
 }

@@ -225,8 +225,9 @@ func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
 		}
 		switch resp.Type {
 		case fetch.TypeReplay:
-			m := resp.Message
-			s.post(fetchResult{job: job, msg: &m})
+			if !s.replayed(l, job, &resp.Message) {
+				return true, s.ctx.Err()
+			}
 			return false, nil
 		case fetch.TypeDone:
 			d := resp.Done
@@ -274,9 +275,8 @@ func (s *Subscriber) fetchMany(ctx context.Context, l *link, batch []fetchJob) {
 		}
 		switch resp.Type {
 		case fetch.TypeReplay:
-			msg := resp.Message
-			if job, ok := byTopic[string(msg.Topic)]; ok {
-				s.post(fetchResult{job: job, msg: &msg})
+			if job, ok := byTopic[string(resp.Message.Topic)]; ok && !s.replayed(l, job, &resp.Message) {
+				return true, s.ctx.Err()
 			}
 			// The later ranges wait their turn: keep their deadlines off.
 			if now := time.Now(); now.Sub(progressAt) > 100*time.Millisecond {
@@ -313,6 +313,38 @@ func (s *Subscriber) fetchMany(ctx context.Context, l *link, batch []fetchJob) {
 		for _, job := range batch {
 			s.post(fetchResult{job: job, code: fetch.CodeBusy})
 		}
+	}
+}
+
+// replayResult is a REPLAY handed from a link's fetcher to run.
+type replayResult struct {
+	fetchResult
+	m         envelope.Message
+	processed chan struct{} // run is done with m
+}
+
+// replayed hands run a REPLAY whose frames alias the recovery client's
+// buffer and waits until run has fed its records to the stream (which
+// delivers them or copies those it holds), so that the client may read
+// the next reply into the same buffer: replays allocate nothing and
+// copy no record on their way. It reports false if the Subscriber is
+// closing; the caller must then stop reading.
+func (s *Subscriber) replayed(l *link, job fetchJob, m *envelope.Message) bool {
+	r := &l.replay
+	r.m = *m
+	r.fetchResult = fetchResult{job: job, msg: &r.m}
+	select {
+	case s.results <- r:
+	case <-s.ctx.Done():
+		return false
+	}
+	select {
+	case <-r.processed:
+		return true
+	case <-s.ctx.Done():
+		// run may still be reading m: the caller stops reading, so the
+		// buffer is not reused.
+		return false
 	}
 }
 

@@ -12,6 +12,8 @@ var (
 	// ErrTooLarge means a payload is larger than the per-topic byte limit
 	// (or 4 GiB) and cannot be retained.
 	ErrTooLarge = errors.New("recovery: payload too large to retain")
+	// ErrClosed means the History was closed.
+	ErrClosed = errors.New("recovery: history closed")
 )
 
 // ErrConfig is wrapped by every error a Config's Validate or a constructor

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"sync"
 
@@ -66,9 +67,6 @@ const (
 	maxChunk = 64 << 10
 )
 
-// maxFreeBytes bounds the chunks kept for reuse after eviction.
-const maxFreeBytes = 16 << 20
-
 // entrySize is what one index entry costs, charged to the budget.
 const entrySize = 32
 
@@ -92,7 +90,7 @@ type topicHist struct {
 	records int          // records held
 	charged int64        // chunk capacity plus index, counted against the budgets
 
-	chunks    [][]byte // FIFO of chunks; chunks[0] has number chunkBase
+	chunks    []chunk // FIFO of chunks; chunks[0] has number chunkBase
 	chunkBase uint64
 	used      int // bytes used in the last chunk
 
@@ -113,8 +111,9 @@ func (th *topicHist) at(i int) *batchEntry {
 // History retains the most recent batches of each topic at the publisher,
 // so that subscribers can repair gaps from them. It keeps whole batches
 // (the 56-byte envelope header and the payload as they were sent), so
-// retaining a batch takes one lock and one copy, and replaying it needs no
-// re-encoding.
+// retaining a batch takes one lock and one copy into memory that is
+// already mapped once the History holds its budget, and replaying it
+// needs no re-encoding.
 //
 // Sequences of a topic must be appended in increasing order; the retained
 // batches of a topic always hold a contiguous run of sequences, so
@@ -123,7 +122,10 @@ func (th *topicHist) at(i int) *batchEntry {
 // Memory is bounded by MaxBytes whatever the number of topics: batches are
 // copied into arena chunks sized to each topic's traffic, the chunks and
 // the index are charged to the budget, and chunks freed by eviction are
-// reused. Once the budget is reached AppendBatch allocates nothing.
+// reused (arena.go). Once the budget is reached AppendBatch allocates
+// nothing. The arena's memory is outside the Go heap on Linux; Close
+// returns it at once, and a History dropped without Close returns it when
+// the garbage collector finds it unreachable.
 //
 // Concurrency: a History is safe for one writer calling AppendBatch and
 // any number of concurrent readers calling Batches, Bounds and Stats. A
@@ -138,8 +140,9 @@ type History struct {
 	byMem  memHeap    // topics by charged bytes, largest first
 	lru    *topicHist // most recently appended topic
 	tail   *topicHist // least recently appended topic
-	free   [][][]byte // recycled chunks by size class
-	freeN  int64      // bytes in free
+	arena  *arena
+	clean  runtime.Cleanup // unmaps the arena of a History dropped without Close
+	closed bool
 
 	charged       int64
 	records       int
@@ -157,7 +160,26 @@ func NewHistory(cfg HistoryConfig) (*History, error) {
 	if cfg.MaxTopicBytes == 0 || cfg.MaxTopicBytes > cfg.MaxBytes {
 		cfg.MaxTopicBytes = cfg.MaxBytes
 	}
-	return &History{cfg: cfg, topics: make(map[string]*topicHist), free: make([][][]byte, classes)}, nil
+	h := &History{cfg: cfg, topics: make(map[string]*topicHist), arena: newArena(cfg.MaxBytes)}
+	h.clean = runtime.AddCleanup(h, func(a *arena) { a.close() }, h.arena)
+	return h, nil
+}
+
+// Close returns the History's memory. From then on AppendBatch returns
+// ErrClosed and Batches reports every topic unknown; Stats still works.
+// Close waits for running Batches callbacks. Idempotent.
+func (h *History) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	h.clean.Stop()
+	for _, th := range h.topics {
+		th.chunks, th.ents, th.n, th.head = nil, nil, 0, 0
+	}
+	h.arena.close()
 }
 
 // Config returns the configuration the History was created with.
@@ -188,6 +210,9 @@ func (h *History) AppendBatch(topic string, first uint64, count int, header, pay
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
 
 	th := h.topics[topic]
 	if first == 0 || (th != nil && first <= th.lastSeq) {
@@ -240,12 +265,12 @@ func (h *History) AppendBatch(topic string, first uint64, count int, header, pay
 		}
 	}
 
-	if len(th.chunks) == 0 || th.used+size > len(th.chunks[len(th.chunks)-1]) {
+	if len(th.chunks) == 0 || th.used+size > len(th.chunks[len(th.chunks)-1].b) {
 		h.addChunk(th, size)
 	}
 	ci := len(th.chunks) - 1
 	off := th.used
-	c := th.chunks[ci]
+	c := th.chunks[ci].b
 	copy(c[off:], header)
 	copy(c[off+envelope.HeaderSize:], payload)
 	th.used += size
@@ -267,7 +292,7 @@ func (h *History) AppendBatch(topic string, first uint64, count int, header, pay
 // index if the ring is full.
 func (h *History) growth(th *topicHist, size int) int64 {
 	var g int64
-	if len(th.chunks) == 0 || th.used+size > len(th.chunks[len(th.chunks)-1]) {
+	if len(th.chunks) == 0 || th.used+size > len(th.chunks[len(th.chunks)-1].b) {
 		g += int64(chunkSize(th, size))
 	}
 	if th.n == len(th.ents) {
@@ -282,7 +307,7 @@ func (h *History) growth(th *topicHist, size int) int64 {
 func chunkSize(th *topicHist, size int) int {
 	c := minChunk
 	if k := len(th.chunks); k > 0 {
-		c = min(2*len(th.chunks[k-1]), maxChunk)
+		c = min(2*len(th.chunks[k-1].b), maxChunk)
 	}
 	for c < size && c < maxChunk {
 		c *= 2
@@ -295,19 +320,10 @@ func indexCap(th *topicHist, limit int) int {
 }
 
 func (h *History) addChunk(th *topicHist, size int) {
-	n := chunkSize(th, size)
-	var c []byte
-	if k := class(n); k >= 0 && len(h.free[k]) > 0 {
-		last := len(h.free[k]) - 1
-		c, h.free[k][last] = h.free[k][last], nil
-		h.free[k] = h.free[k][:last]
-		h.freeN -= int64(len(c))
-	} else {
-		c = make([]byte, n)
-	}
+	c := h.arena.alloc(chunkSize(th, size))
 	th.chunks = append(th.chunks, c)
 	th.used = 0
-	h.charge(th, int64(len(c)))
+	h.charge(th, int64(len(c.b)))
 }
 
 // growIndex doubles the ring's capacity, keeping entries in order.
@@ -418,9 +434,9 @@ func (h *History) releaseChunks(th *topicHist, all bool) {
 		return
 	}
 	for i := 0; i < drop; i++ {
-		h.charge(th, -int64(len(th.chunks[i])))
-		h.freeChunk(th.chunks[i])
-		th.chunks[i] = nil
+		h.charge(th, -int64(len(th.chunks[i].b)))
+		h.arena.release(th.chunks[i])
+		th.chunks[i] = chunk{}
 	}
 	rest := copy(th.chunks, th.chunks[drop:])
 	clear(th.chunks[rest:])
@@ -428,35 +444,6 @@ func (h *History) releaseChunks(th *topicHist, all bool) {
 	th.chunkBase = keep
 	if len(th.chunks) == 0 {
 		th.used = 0
-	}
-}
-
-// classes are the chunk sizes minChunk, 2*minChunk, ... maxChunk.
-var classes = func() int {
-	n := 0
-	for c := minChunk; c <= maxChunk; c *= 2 {
-		n++
-	}
-	return n
-}()
-
-// class returns the free-list index of a chunk of n bytes, or -1 for a
-// size that is not recycled.
-func class(n int) int {
-	k := 0
-	for c := minChunk; c <= maxChunk; c *= 2 {
-		if c == n {
-			return k
-		}
-		k++
-	}
-	return -1
-}
-
-func (h *History) freeChunk(c []byte) {
-	if k := class(len(c)); k >= 0 && h.freeN+int64(len(c)) <= maxFreeBytes {
-		h.free[k] = append(h.free[k], c)
-		h.freeN += int64(len(c))
 	}
 }
 
@@ -528,7 +515,7 @@ func (h *History) Batches(topic string, from, to uint64, fn func(Batch) bool) Bo
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	th := h.topics[topic]
-	if th == nil {
+	if th == nil || h.closed {
 		return Bounds{}
 	}
 	b := Bounds{Published: th.lastSeq, Known: true}
@@ -551,7 +538,7 @@ func (h *History) Batches(topic string, from, to uint64, fn func(Batch) bool) Bo
 		if e.first > to {
 			break
 		}
-		c := th.chunks[e.chunk-th.chunkBase]
+		c := th.chunks[e.chunk-th.chunkBase].b
 		hdrEnd := e.off + envelope.HeaderSize
 		end := hdrEnd + e.n
 		if !fn(Batch{First: e.first, Count: int(e.count), Header: c[e.off:hdrEnd:hdrEnd], Payload: c[hdrEnd:end:end]}) {
@@ -572,6 +559,9 @@ type HistoryStats struct {
 	Messages int
 	// Bytes is the memory charged to the budget: arena chunks and index.
 	Bytes int64
+	// Mapped is the memory the arena holds for chunks, in use or ready for
+	// reuse: at most MaxBytes and a few blocks more.
+	Mapped int64
 	// Evicted counts records dropped to stay within the limits.
 	Evicted uint64
 	// EvictedTopics counts topics forgotten to stay within MaxTopics.
@@ -589,6 +579,7 @@ func (h *History) Stats() HistoryStats {
 		Batches:       h.batches,
 		Messages:      h.records,
 		Bytes:         h.charged,
+		Mapped:        h.arena.mapped(),
 		Evicted:       h.evicted,
 		EvictedTopics: h.evictedTopics,
 		Rejected:      h.rejected,

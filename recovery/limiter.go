@@ -3,7 +3,7 @@ package recovery
 import (
 	"fmt"
 	"math"
-	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -159,11 +159,24 @@ func NewLimiter(cfg LimiterConfig) (*Limiter, error) {
 // HostKey returns the key Limiter uses for a remote address: the host
 // without the port ("10.0.0.7:51234" and "[::1]:80" become "10.0.0.7" and
 // "::1"); an address without a port is its own key.
+//
+// It is called on every replayed message with a key it returned before,
+// so it parses by hand: net.SplitHostPort allocates an error for an
+// address without a port.
 func HostKey(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
+	i := strings.LastIndexByte(addr, ':')
+	switch {
+	case i < 0:
+		return addr // a host without a port
+	case addr[0] == '[':
+		if j := strings.IndexByte(addr, ']'); j == i-1 {
+			return addr[1:j] // [v6]:port
+		}
+		return addr
+	case strings.IndexByte(addr[:i], ':') >= 0:
+		return addr // a bare IPv6 address
 	}
-	return addr
+	return addr[:i]
 }
 
 // Allow reports whether host (an address, with or without port; see

@@ -61,9 +61,18 @@ func TestHostKey(t *testing.T) {
 		"::1":            "::1",
 		"host.example:1": "host.example",
 		"":               "",
+		"[::1]":          "[::1]",
+		"[fe80::1]:5563": "fe80::1",
+		"host:":          "host",
 	} {
 		if got := HostKey(in); got != want {
 			t.Errorf("HostKey(%q) = %q, want %q", in, got, want)
+		}
+		if got := HostKey(want); got != want {
+			t.Errorf("HostKey(%q) = %q: a key is its own key", want, got)
+		}
+		if n := testing.AllocsPerRun(10, func() { _ = HostKey(in) }); n != 0 {
+			t.Errorf("HostKey(%q): %v allocations", in, n)
 		}
 	}
 }

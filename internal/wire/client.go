@@ -38,6 +38,11 @@ type ClientConfig struct {
 	// server, for a tls:// endpoint, which requires it; a tcp:// endpoint
 	// does not use it.
 	TLS *TLS
+	// Borrow makes replies alias a buffer the Client reuses, so reading
+	// them allocates nothing: a Stream callback's frames are valid until
+	// it returns, a Request's reply until the next call. Without it,
+	// replies are the caller's to keep.
+	Borrow bool
 }
 
 // DefaultClientIdleClose is ClientConfig.IdleClose's default.
@@ -74,6 +79,7 @@ type Client struct {
 	mu       sync.Mutex
 	nc       net.Conn
 	fr       *frameReader
+	frames   [][]byte // the last reply's frame list, reused under Borrow
 	bw       *bufio.Writer
 	lastUsed time.Time // when the connection last finished a request
 }
@@ -182,7 +188,14 @@ func (c *Client) attempt(ctx context.Context, frames [][]byte, fn func([][]byte)
 		return nil, err
 	}
 	for {
-		reply, info, err := c.fr.readMsg(nil)
+		var reuse [][]byte
+		if c.cfg.Borrow {
+			reuse = c.frames[:0]
+		}
+		reply, info, err := c.fr.readMsg(reuse)
+		if c.cfg.Borrow {
+			c.frames = reply[:0]
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -243,6 +256,7 @@ func (c *Client) connect(ctx context.Context, deadline time.Time) error {
 	}
 	c.nc = nc
 	c.fr = newFrameReader(nc, ioBufferSize, c.cfg.MaxFrame, DefaultMaxFrames)
+	c.fr.reuse = c.cfg.Borrow
 	c.bw = bufio.NewWriterSize(nc, 4096)
 	c.lastUsed = c.now()
 	return nil

@@ -15,10 +15,33 @@ import "sync/atomic"
 // bytes of the messages it holds (PubStats.QueuedBytes) by the references.
 type Msg struct {
 	Frames [][]byte
+	// To, if not empty, limits Pub.Send to the connections whose class
+	// (Pub.SetClass) it holds. Empty means every class.
+	To ClassSet
 	// OnFree, if set, is called once when the last reference is dropped.
 	OnFree func(*Msg)
 	refs   atomic.Int32
 }
+
+// Class groups a Pub's connections, so that Send can address one form of
+// a message to some connections and another form to the rest. Every
+// connection starts in class 0. There are 64 classes, 0 to 63.
+type Class uint8
+
+// ClassSet is a set of classes: bit c stands for class c.
+type ClassSet uint64
+
+// Classes returns the set of cs.
+func Classes(cs ...Class) ClassSet {
+	var s ClassSet
+	for _, c := range cs {
+		s |= 1 << (c & 63)
+	}
+	return s
+}
+
+// has reports whether s is empty (every class) or holds c.
+func (s ClassSet) has(c Class) bool { return s == 0 || s&(1<<(c&63)) != 0 }
 
 // size is the number of bytes the message occupies in a queue: its frames
 // plus 9 bytes of framing per frame.

@@ -35,6 +35,7 @@ type peer struct {
 	identity string
 	q        sendQueue
 	subs     *subSet
+	class    atomic.Uint32 // Class, set by Pub.SetClass
 
 	killOnce sync.Once
 	gone     chan struct{}
@@ -43,6 +44,9 @@ type peer struct {
 	inFlight int   // messages of the writer's last batch that were not written
 	parts    atomic.Int32
 }
+
+// Class returns the connection's class.
+func (pr *peer) Class() Class { return Class(pr.class.Load()) }
 
 // peerParts is how many of kill, writer exit and reader exit precede the report.
 const peerParts = 3

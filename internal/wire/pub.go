@@ -379,7 +379,7 @@ func (p *Pub) Send(ctx context.Context, m *Msg) error {
 	seq := p.sendSeq.Add(1)
 	matched, room := false, false
 	for _, pr := range *p.snap.Load() {
-		if !pr.subs.match(topic) {
+		if !m.To.has(pr.Class()) || !pr.subs.match(topic) {
 			continue
 		}
 		matched = true
@@ -394,7 +394,7 @@ func (p *Pub) Send(ctx context.Context, m *Msg) error {
 		return nil
 	}
 	p.waits.Add(1)
-	return p.pace(ctx, topic, nil)
+	return p.pace(ctx, topic, m.To, nil)
 }
 
 // SendTo queues m for connection id alone, and only if its subscriptions
@@ -434,7 +434,7 @@ func (p *Pub) SendTo(ctx context.Context, id ConnID, m *Msg) (bool, error) {
 		return true, nil
 	}
 	p.waits.Add(1)
-	return true, p.pace(ctx, nil, pr)
+	return true, p.pace(ctx, nil, 0, pr)
 }
 
 // queue offers m to pr and reports whether pr's queue is within
@@ -483,16 +483,16 @@ func (p *Pub) evict() {
 	}
 }
 
-// pace waits until a connection that matches topic (or only, if set) has
-// at most QueueBytes queued, or none is left.
-func (p *Pub) pace(ctx context.Context, topic []byte, only *peer) error {
+// pace waits until a connection of a class in to that matches topic (or
+// only, if set) has at most QueueBytes queued, or none is left.
+func (p *Pub) pace(ctx context.Context, topic []byte, to ClassSet, only *peer) error {
 	p.waiters.Add(1)
 	defer p.waiters.Add(-1)
 	for {
 		p.waitMu.Lock()
 		ch := p.waitCh
 		p.waitMu.Unlock()
-		if p.paced(topic, only) {
+		if p.paced(topic, to, only) {
 			return nil
 		}
 		select {
@@ -505,7 +505,7 @@ func (p *Pub) pace(ctx context.Context, topic []byte, only *peer) error {
 	}
 }
 
-func (p *Pub) paced(topic []byte, only *peer) bool {
+func (p *Pub) paced(topic []byte, to ClassSet, only *peer) bool {
 	soft := int64(p.cfg.QueueBytes)
 	if only != nil {
 		select {
@@ -517,7 +517,7 @@ func (p *Pub) paced(topic []byte, only *peer) bool {
 	}
 	matched := false
 	for _, pr := range *p.snap.Load() {
-		if !pr.subs.match(topic) {
+		if !to.has(pr.Class()) || !pr.subs.match(topic) {
 			continue
 		}
 		if pr.q.queued() <= soft {
@@ -558,6 +558,20 @@ func (p *Pub) Kick(id ConnID, err error) {
 		p.kicked.Add(1)
 		p.cfg.Logger.Debug("subscriber kicked", zap.String("remote", pr.remote), zap.Error(err))
 	}
+}
+
+// SetClass puts connection id in class c, for the messages Send queues
+// from now on; those queued before keep their course. It reports whether
+// the connection exists. It does not block.
+func (p *Pub) SetClass(id ConnID, c Class) bool {
+	p.mu.Lock()
+	pr := p.peers[id]
+	p.mu.Unlock()
+	if pr == nil {
+		return false
+	}
+	pr.class.Store(uint32(c & 63))
+	return true
 }
 
 // Peers returns the number of connected subscribers.

@@ -43,6 +43,15 @@ type SubConfig struct {
 	// Logger receives debug lines about connections, and a warning when
 	// a TLS handshake fails (at most one per 10 s); nil means none.
 	Logger *zap.Logger
+	// Borrow makes the Sub lend its read buffers instead of copying each
+	// frame out of them: messages arrive as Messages deliveries, each with
+	// every complete message one read brought (Delivery.Msgs), whose
+	// frames alias the connection's read buffer until the consumer calls
+	// Delivery.Release. A connection lends at most 4 buffers of 256 KiB
+	// (a larger message gets one of its own); while the consumer holds all
+	// of them, it stops reading. Without Borrow, each message is a Message
+	// delivery with frames of its own.
+	Borrow bool
 }
 
 func (c SubConfig) withDefaults() SubConfig {
@@ -81,6 +90,9 @@ const (
 	// Disconnected: the connection to Endpoint was lost (Err says why); the
 	// Sub is already reconnecting.
 	Disconnected
+	// Messages (SubConfig.Borrow): Msgs holds one or more messages received
+	// from Endpoint, valid until Release.
+	Messages
 )
 
 // Delivery is one item of a Sub's receive stream.
@@ -93,6 +105,9 @@ type Delivery struct {
 	// queue fill shortly before: the publisher likely dropped it as a
 	// slow consumer.
 	Behind bool
+	// Msgs holds the messages of a Messages delivery.
+	Msgs *Bundle
+	buf  *readBuf
 }
 
 // Sub is a ZeroMQ SUB socket that dials any number of endpoints, each with
@@ -305,6 +320,9 @@ func (s *Sub) session(ctx context.Context, c *subConn, endpoint string, tg targe
 	}
 	if !s.deliver(ctx, Delivery{Kind: Connected, Endpoint: endpoint}) {
 		return nil
+	}
+	if s.cfg.Borrow {
+		return s.readBorrowed(ctx, nc, endpoint)
 	}
 	fr := newFrameReader(nc, ioBufferSize, s.cfg.MaxFrame, DefaultMaxFrames)
 	var deadlineSet time.Time

@@ -145,6 +145,12 @@ type frameReader struct {
 	// and should cost nothing while idle).
 	slabSize int
 	slab     []byte
+	// reuse makes a message's frames valid only until the next readMsg:
+	// they are carved from one buffer, kept and reused from message to
+	// message, so a busy reader allocates nothing. Slabs are not used.
+	reuse bool
+	buf   []byte
+	used  int
 	// hardCap, if positive, makes the reader lenient: a message with a
 	// frame above maxFrame or more than maxFrames frames is read anyway
 	// as long as its frames total at most hardCap bytes (headers
@@ -177,6 +183,16 @@ func newFrameReader(r io.Reader, bufSize, maxFrame, maxFrames int) *frameReader 
 }
 
 func (r *frameReader) alloc(n int) []byte {
+	if r.reuse {
+		if r.used+n > len(r.buf) {
+			// The frames already returned keep the old buffer alive.
+			r.buf = make([]byte, max(2*len(r.buf), n, 4<<10))
+			r.used = 0
+		}
+		b := r.buf[r.used : r.used+n : r.used+n]
+		r.used += n
+		return b
+	}
 	if n > len(r.slab) {
 		if r.slabSize == 0 || n > r.slabSize/4 {
 			return make([]byte, n)
@@ -191,6 +207,7 @@ func (r *frameReader) alloc(n int) []byte {
 // readMsg reads one message or command.
 func (r *frameReader) readMsg(frames [][]byte) (_ [][]byte, info msgInfo, err error) {
 	frames = frames[:0]
+	r.used = 0
 	var total int64 // header and body bytes of the message so far
 	for {
 		flags, err := r.br.ReadByte()

@@ -28,6 +28,7 @@ var sentinels = []error{
 	envelope.ErrRecords,
 	envelope.ErrSequence,
 	envelope.ErrTable,
+	envelope.ErrIndex,
 }
 
 // wrappedSentinels returns the sentinels err wraps.
@@ -172,7 +173,7 @@ func TestDecodeErrors(t *testing.T) {
 
 		// ErrKind
 		{name: "kind/0", frames: patchHeader(validData(), func(h []byte) { h[3] = 0 }), want: envelope.ErrKind},
-		{name: "kind/6", frames: patchHeader(validData(), func(h []byte) { h[3] = 6 }), want: envelope.ErrKind},
+		{name: "kind/7", frames: patchHeader(validData(), func(h []byte) { h[3] = 7 }), want: envelope.ErrKind},
 		{name: "kind/255", frames: patchHeader(validData(), func(h []byte) { h[3] = 255 }), want: envelope.ErrKind},
 
 		// ErrFlags
@@ -981,6 +982,8 @@ func TestKindString(t *testing.T) {
 		envelope.KindHello:     "HELLO",
 		envelope.KindHeartbeat: "HEARTBEAT",
 		envelope.KindEnd:       "END",
+		envelope.KindAbort:     "ABORT",
+		envelope.KindMulti:     "MULTI",
 		0:                      "Kind(0)",
 		200:                    "Kind(200)",
 	} {

@@ -33,3 +33,7 @@ var (
 	// ErrTable means a heartbeat or END payload is not a well-formed topic table.
 	ErrTable = errors.New("envelope: bad topic table")
 )
+
+// ErrIndex means the index frame of a MULTI message is malformed: its
+// topic table is empty or truncated, or a record names no entry.
+var ErrIndex = errors.New("envelope: bad MULTI index")

@@ -92,11 +92,19 @@ func FuzzDecode(f *testing.F) {
 		for _, wrong := range [][][]byte{
 			{all},
 			{all[:s], all[s:]},
-			{topic, header, payload[:min(s, len(payload))], payload[min(s, len(payload)):]},
 		} {
 			_, err := envelope.Decode(wrong, envelope.Limits{})
 			if !errors.Is(err, envelope.ErrFrameCount) {
 				t.Fatalf("Decode of %d frames: %v, want ErrFrameCount", len(wrong), err)
+			}
+		}
+		// Four frames are a MULTI's: anything else in them is refused.
+		four := [][]byte{topic, header, payload[:min(s, len(payload))], payload[min(s, len(payload)):]}
+		if m, err := envelope.Decode(four, envelope.Limits{}); err == nil && m.Kind != envelope.KindMulti {
+			t.Fatalf("Decode of 4 frames accepted %v", m.Kind)
+		} else if err != nil {
+			if got := wrappedSentinels(err); len(got) != 1 {
+				t.Fatalf("error %q wraps %d sentinels, want exactly one", err, len(got))
 			}
 		}
 	})
@@ -227,7 +235,7 @@ func FuzzParseTable(f *testing.F) {
 // TestFuzzCorpus keeps the committed seed corpus meaningful: files named
 // bad_* must be rejected and all others must decode.
 func TestFuzzCorpus(t *testing.T) {
-	for _, fuzzer := range []string{"FuzzDecode", "FuzzParseTable"} {
+	for _, fuzzer := range []string{"FuzzDecode", "FuzzDecodeMulti", "FuzzParseTable"} {
 		dir := filepath.Join("testdata", "fuzz", fuzzer)
 		entries, err := os.ReadDir(dir)
 		if err != nil {
@@ -244,6 +252,11 @@ func TestFuzzCorpus(t *testing.T) {
 				case "FuzzDecode":
 					if len(args) != 3 {
 						t.Fatalf("%d []byte values, want 3", len(args))
+					}
+					_, err = envelope.Decode(args, envelope.Limits{})
+				case "FuzzDecodeMulti":
+					if len(args) != 4 {
+						t.Fatalf("%d []byte values, want 4", len(args))
 					}
 					_, err = envelope.Decode(args, envelope.Limits{})
 				case "FuzzParseTable":

@@ -41,6 +41,11 @@ const (
 	// MaxAbortReason bytes. END follows. Added in protocol 1.1; a 1.0
 	// receiver drops it as an unknown kind.
 	KindAbort Kind = 5
+	// KindMulti carries Count records of one or more topics in publish
+	// order, each with its own topic and sequence (see multi.go). It has
+	// four frames, not three. Added in protocol 1.1; a publisher sends it
+	// only on connections whose READY said they accept it.
+	KindMulti Kind = 6
 )
 
 func (k Kind) String() string {
@@ -55,6 +60,8 @@ func (k Kind) String() string {
 		return "END"
 	case KindAbort:
 		return "ABORT"
+	case KindMulti:
+		return "MULTI"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -111,10 +118,10 @@ func ParseID(s string) (ID, error) {
 //	 6  2  count: records in the payload (1 unless FlagBatch)
 //	 8 16  publisher id
 //	24  8  epoch: publisher incarnation, changes on every restart
-//	32  8  sequence of the first record (per topic and epoch, from 1)
+//	32  8  sequence of the first record (per topic and epoch, from 1); 0 on MULTI
 //	40  8  publish time, Unix nanoseconds
-//	48  4  payload length in bytes
-//	52  4  CRC-32C (Castagnoli) of the payload frame
+//	48  4  payload length in bytes (MULTI: frames 2 and 3 together)
+//	52  4  CRC-32C (Castagnoli) of the payload frame (MULTI: of frame 2, then frame 3)
 type Header struct {
 	Kind      Kind
 	Flags     Flags
@@ -185,6 +192,16 @@ func ParseHeader(b []byte) (Header, error) {
 		}
 		if h.Seq == 0 || h.Seq+uint64(h.Count)-1 < h.Seq {
 			return h, fmt.Errorf("%w: %d+%d", ErrSequence, h.Seq, h.Count)
+		}
+	case KindMulti:
+		if h.Flags != 0 {
+			return h, fmt.Errorf("%w: %#04x on %v", ErrFlags, uint16(h.Flags), h.Kind)
+		}
+		if h.Count == 0 {
+			return h, fmt.Errorf("%w: count 0 on %v", ErrRecords, h.Kind)
+		}
+		if h.Seq != 0 {
+			return h, fmt.Errorf("%w: %d on %v, want 0", ErrSequence, h.Seq, h.Kind)
 		}
 	case KindHello, KindHeartbeat, KindEnd, KindAbort:
 		if h.Flags != 0 {

@@ -34,28 +34,42 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Message is a decoded envelope. Topic and Payload alias the frames it was
-// decoded from.
+// Message is a decoded envelope. Topic, Index and Payload alias the
+// frames it was decoded from.
 type Message struct {
+	// Topic is frame 0: the topic, or for MULTI a common prefix of every
+	// topic in the message (possibly empty).
 	Topic []byte
 	Header
+	// Index is frame 2 of a MULTI message, its topic table and the topic
+	// of each record (see MultiTopics); nil for other kinds.
+	Index []byte
+	// Payload is the payload frame: for MULTI frame 3, the records.
 	Payload []byte
 }
 
-// Decode validates a three-frame message and returns it without copying.
-// It checks frame count, header, topic, payload size against the header and
-// lim, the checksum, and for batches every record boundary. Errors wrap the
-// sentinels in errors.go. Decode never panics.
+// Decode validates a message and returns it without copying: three
+// frames, or four for MULTI. It checks frame count, header, topic,
+// payload size against the header and lim, the checksum, for batches
+// every record boundary, and for MULTI the topic table and the topic of
+// every record. Errors wrap the sentinels in errors.go. Decode never
+// panics and never allocates.
 func Decode(frames [][]byte, lim Limits) (Message, error) {
 	var m Message
-	if len(frames) != 3 {
-		return m, fmt.Errorf("%w: %d, want 3", ErrFrameCount, len(frames))
+	if len(frames) != 3 && len(frames) != 4 {
+		return m, fmt.Errorf("%w: %d, want 3 (4 for MULTI)", ErrFrameCount, len(frames))
 	}
 	h, err := ParseHeader(frames[1])
 	if err != nil {
 		return m, err
 	}
+	if (h.Kind == KindMulti) != (len(frames) == 4) {
+		return m, fmt.Errorf("%w: %d for %v", ErrFrameCount, len(frames), h.Kind)
+	}
 	lim = lim.withDefaults()
+	if h.Kind == KindMulti {
+		return decodeMulti(frames, h, lim)
+	}
 	if err := CheckTopic(frames[0], h.Kind, lim); err != nil {
 		return m, err
 	}

@@ -18,6 +18,7 @@ func isBye(b []byte) bool {
 // accepted request must survive a JSON round trip.
 func FuzzDecodeReady(f *testing.F) {
 	f.Add([]byte(`{"v":1,"type":"ready","subscriber":"s1","publisher":"000102030405060708090a0b0c0d0e0f","epoch":7,"nonce":"ffeeddccbbaa99887766554433221100","topics":["a","b"]}`))
+	f.Add([]byte(`{"v":1,"type":"ready","subscriber":"s1","publisher":"000102030405060708090a0b0c0d0e0f","epoch":7,"nonce":"ffeeddccbbaa99887766554433221100","forms":["multi"]}`))
 	f.Add([]byte(`{"v":2,"type":"ready"}`))
 	f.Add([]byte(`{"type":"ready"}`))
 	f.Add([]byte(`{"v":"1","type":"bye","nonce":"FFEEDDCCBBAA99887766554433221100"}`))
@@ -51,6 +52,7 @@ func FuzzDecodeReady(f *testing.F) {
 // on whatever a (possibly hostile) sync endpoint replies.
 func FuzzDecodeReply(f *testing.F) {
 	f.Add([]byte(`{"v":1,"type":"ack","publisher":"000102030405060708090a0b0c0d0e0f","epoch":7,"joined":1,"expect":2,"quorum":false,"topics":[{"topic":"a","seq":5}]}`))
+	f.Add([]byte(`{"v":1,"type":"ack","publisher":"000102030405060708090a0b0c0d0e0f","epoch":7,"joined":1,"expect":1,"quorum":true,"topics":[],"forms":["multi"]}`))
 	f.Add([]byte(`{"v":1,"type":"error","code":"bad_nonce","message":"x"}`))
 	f.Add([]byte(`{"v":1,"type":"ack","topics":7}`))
 	f.Add([]byte(`nope`))

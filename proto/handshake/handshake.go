@@ -40,7 +40,17 @@ const (
 	MaxSubscriberID = 128
 	// MaxTopics bounds the prefixes a READY may list.
 	MaxTopics = 1024
+	// MaxForms bounds the message forms a READY may list, and MaxFormName
+	// the length of each.
+	MaxForms    = 16
+	MaxFormName = 32
 )
+
+// FormMulti is the MULTI message (protocol 1.1): records of several
+// topics in one data message. A subscriber lists it in its READY's
+// "forms" when it decodes MULTI; the ACK lists it when the publisher
+// sends MULTI on the subscriber's data connection (docs/protocol.md).
+const FormMulti = "multi"
 
 // Handshake message types, the "type" field of every message.
 const (
@@ -78,6 +88,20 @@ type Ready struct {
 	Epoch      uint64   `json:"epoch"`
 	Nonce      string   `json:"nonce"` // 32 hex digits, either case
 	Topics     []string `json:"topics,omitempty"`
+	// Forms lists the data message forms beyond protocol 1.0 that the
+	// data connection the nonce proves accepts (FormMulti); unknown names
+	// are ignored, so a subscriber may list forms a publisher lacks.
+	Forms []string `json:"forms,omitempty"`
+}
+
+// Accepts reports whether r lists form.
+func (r Ready) Accepts(form string) bool {
+	for _, f := range r.Forms {
+		if f == form {
+			return true
+		}
+	}
+	return false
 }
 
 // readyWire is how a request is read: V as a pointer tells a missing "v"
@@ -114,6 +138,20 @@ type Ack struct {
 	// topic stood at its first join. A subscriber that lost its place
 	// starts each topic there, repairing or reporting what it missed.
 	Resume []TopicSeq `json:"resume,omitempty"`
+	// Forms lists the forms beyond 1.0, among those the READY accepted,
+	// that the publisher sends on the subscriber's data connection from
+	// this ACK on.
+	Forms []string `json:"forms,omitempty"`
+}
+
+// Sends reports whether a lists form.
+func (a *Ack) Sends(form string) bool {
+	for _, f := range a.Forms {
+		if f == form {
+			return true
+		}
+	}
+	return false
 }
 
 // ByeReply is the publisher's reply to an accepted BYE.
@@ -193,6 +231,14 @@ func DecodeReady(b []byte) (Ready, error) {
 	for _, t := range r.Topics {
 		if len(t) > envelope.DefaultLimits.MaxTopic {
 			return r, handshakeErr(CodeMalformed, "topic prefix of %d bytes, limit %d", len(t), envelope.DefaultLimits.MaxTopic)
+		}
+	}
+	if len(r.Forms) > MaxForms {
+		return r, handshakeErr(CodeMalformed, "%d forms, limit %d", len(r.Forms), MaxForms)
+	}
+	for _, f := range r.Forms {
+		if len(f) > MaxFormName {
+			return r, handshakeErr(CodeMalformed, "form name of %d bytes, limit %d", len(f), MaxFormName)
 		}
 	}
 	return r, nil

@@ -30,6 +30,9 @@ func TestDecodeReady(t *testing.T) {
 		{"bad publisher", strings.Replace(good, `000102030405060708090a0b0c0d0e0f`, `xyz`, 1), CodeMalformed},
 		{"short nonce", strings.Replace(good, `ffeeddccbbaa99887766554433221100`, `ff`, 1), CodeMalformed},
 		{"too large", `{"v":1,"pad":"` + strings.Repeat("a", MaxHandshakeSize) + `"}`, CodeMalformed},
+		{"forms", strings.Replace(good, `}`, `,"forms":["multi","future"]}`, 1), ""},
+		{"too many forms", strings.Replace(good, `}`, `,"forms":[`+strings.Repeat(`"f",`, MaxForms)+`"f"]}`, 1), CodeMalformed},
+		{"long form name", strings.Replace(good, `}`, `,"forms":["`+strings.Repeat("f", MaxFormName+1)+`"]}`, 1), CodeMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
