@@ -133,8 +133,11 @@ func TestDurableSubscriberKilled(t *testing.T) {
 			const count = 60_000
 			startPub := func(count int) *proctest.Proc {
 				return proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", recEP,
-					"--data-dir", pubDir, "--expect", "1", "--count", fmt.Sprint(count), "--rate", "50000", "--log-format", "json")
+					"--data-dir", pubDir, "--expect", "1", "--count", fmt.Sprint(count), "--rate", "10000", "--log-format", "json")
 			}
+			// The restarted syncsub joins through the data endpoint, which
+			// closes at END: at 10,000 msg/s it has at least 2.8 s to start,
+			// room for a loaded machine (at 50,000 it had 0.56 s).
 			first := proctest.Start(t, ctx, syncsub, subArgs...)
 			pub := startPub(count)
 			clustertest.WaitFor(t, time.Minute, fmt.Sprint(killAfter, " messages"), func() bool {

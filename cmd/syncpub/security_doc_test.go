@@ -77,7 +77,7 @@ func TestSecurityDocCommands(t *testing.T) {
 	}
 }
 
-// TestPyzmqThroughStunnel: the pyzmq subscriber of docs/protocol.md,
+// TestPyzmqThroughStunnel: the pyzmq subscriber of conformance/,
 // libzmq underneath, joins a tls:// publisher through stunnel configured
 // as docs/security.md shows, and receives everything. Skipped without
 // stunnel or pyzmq (apt-get install stunnel4 python3-zmq).
@@ -110,18 +110,13 @@ func TestPyzmqThroughStunnel(t *testing.T) {
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	script := strings.NewReplacer("localhost:5561", fmt.Sprint("127.0.0.1:", dataLocal), "localhost:5562", fmt.Sprint("127.0.0.1:", syncLocal)).
-		Replace(docBlock(t, "protocol.md", "## 3. A minimal pyzmq subscriber", "python"))
-	scriptPath := filepath.Join(dir, "sub.py")
-	if err := os.WriteFile(scriptPath, []byte(script), 0o600); err != nil {
-		t.Fatal(err)
-	}
 
 	syncpub, _ := proctest.Binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tunnel := proctest.Start(t, ctx, stunnel, confPath)
-	sub := proctest.Start(t, ctx, python, scriptPath)
+	sub := proctest.Start(t, ctx, python, filepath.Join("..", "..", "conformance", "subscriber.py"),
+		"--pub", fmt.Sprint("tcp://127.0.0.1:", dataLocal), "--sync", fmt.Sprint("tcp://127.0.0.1:", syncLocal), "--id", "py-1")
 	pub := proctest.Start(t, ctx, syncpub, append([]string{"--bind", fmt.Sprint("tls://127.0.0.1:", pubPort), "--sync-bind", fmt.Sprint("tls://127.0.0.1:", syncPort),
 		"--recovery-bind", tlsEndpoint(t), "--expect", "1", "--count", fmt.Sprint(n), "--log-level", "warn"}, pubFlags...)...)
 	if code := pub.Wait(ctx); code != 0 {

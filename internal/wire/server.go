@@ -266,7 +266,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		s.rl.Warn("handshake", "client handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", identity), zap.Error(err))
 		return
 	}
-	c := &serverConn{s: s, nc: conn, peer: Peer{Remote: nc.RemoteAddr().String(), Type: peerType, Identity: identity}}
+	c := &serverConn{s: s, nc: conn, raw: nc, peer: Peer{Remote: nc.RemoteAddr().String(), Type: peerType, Identity: identity}}
 	defer c.releaseWriter()
 	c.serve()
 }
@@ -274,7 +274,8 @@ func (s *Server) serveConn(nc net.Conn) {
 // serverConn is one connection of a Server after its handshake.
 type serverConn struct {
 	s     *Server
-	nc    net.Conn
+	nc    net.Conn // what ZMTP is spoken on: raw, or TLS over it
+	raw   net.Conn // the accepted connection, the key of Server.conns
 	peer  Peer
 	bw    *bufio.Writer // borrowed from serverWriters while a reply is written
 	delim bool          // the request being served had an empty delimiter frame
@@ -310,11 +311,11 @@ func (c *serverConn) serve() {
 			s.tooLarge.Add(1)
 			s.rl.Warn("request-too-large", "request over MaxFrame or MaxFrames, answered by the handler", zap.String("remote", c.peer.Remote), zap.Int64("size", info.size), zap.Int("max_frame", s.cfg.MaxFrame))
 		}
-		if !s.beginRequest(c.nc) {
+		if !s.beginRequest(c.raw) {
 			return // shutting down or evicted: the peer retries elsewhere or later
 		}
 		err = c.serveRequest(req)
-		s.endRequest(c.nc)
+		s.endRequest(c.raw)
 		if err != nil {
 			return
 		}
