@@ -46,6 +46,58 @@ func TestSubscriberAgainstSyncpub(t *testing.T) {
 	}
 }
 
+// TestMultiSubscriberAgainstSyncpub runs the reference pyzmq subscriber
+// with --multi against syncpub publishing three topics round-robin: its
+// READY asks for MULTI (section 1.5), so batches of several topics reach
+// it as MULTI messages, which it decodes from the spec alone. One
+// subscriber pretends to lose every seventh data message and repairs;
+// both get every record of every topic in order, and the clean one in
+// the publisher's order across topics.
+func TestMultiSubscriberAgainstSyncpub(t *testing.T) {
+	needPyzmq(t)
+	syncpub, _ := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	pub, sync := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	const n = 30_000
+	topics := []string{"alpha", "beta", "gamma"}
+	p := start(t, ctx, syncpub, "--bind", pub, "--sync-bind", sync, "--recovery-bind", clustertest.FreeEndpoint(t),
+		"--expect", "2", "--count", fmt.Sprint(n), "--topics", strings.Join(topics, ","), "--log-level", "warn")
+	lossy := start(t, ctx, python, script("subscriber.py"), "--pub", pub, "--sync", sync, "--id", "py-lossy", "--multi", "--drop", "7")
+	clean := start(t, ctx, python, script("subscriber.py"), "--pub", pub, "--sync", sync, "--id", "py-clean", "--multi")
+	wait(t, ctx, "lossy subscriber", lossy, 0)
+	wait(t, ctx, "clean subscriber", clean, 0)
+	wait(t, ctx, "syncpub", p, 0)
+	for name, s := range map[string]*proctest.Proc{"lossy": lossy, "clean": clean} {
+		lines := strings.Split(strings.TrimSpace(s.Stdout.String()), "\n")
+		if len(lines) != n {
+			t.Fatalf("%s subscriber printed %d records, want %d", name, len(lines), n)
+		}
+		next := map[string]int{}
+		for i, l := range lines {
+			var topic, payload string
+			var seq int
+			if _, err := fmt.Sscanf(l, "%s %d %s", &topic, &seq, &payload); err != nil {
+				t.Fatalf("%s subscriber line %d: %q: %v", name, i+1, l, err)
+			}
+			if next[topic]++; seq != next[topic] {
+				t.Fatalf("%s subscriber line %d is %q: want %s sequence %d", name, i+1, l, topic, next[topic])
+			}
+			if name == "clean" && topic != topics[i%len(topics)] {
+				t.Fatalf("clean subscriber line %d is %q: want topic %s, the publisher's order", i+1, l, topics[i%len(topics)])
+			}
+		}
+		m := regexp.MustCompile(`multi (\d+)`).FindStringSubmatch(s.Stderr.String())
+		if m == nil || m[1] == "0" {
+			t.Fatalf("%s subscriber received no MULTI: %s", name, s.Stderr.String())
+		}
+		t.Logf("%s subscriber: %s", name, strings.TrimSpace(s.Stderr.String()))
+	}
+	if r := repaired(t, lossy.Stderr.String()); r == 0 {
+		t.Fatalf("the lossy subscriber repaired nothing: %s", lossy.Stderr.String())
+	}
+}
+
 func repaired(t *testing.T, stderr string) int {
 	m := regexp.MustCompile(`received (\d+), repaired (\d+), lost 0`).FindStringSubmatch(stderr)
 	if m == nil {

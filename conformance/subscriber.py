@@ -6,17 +6,18 @@ ACK, starts every topic where the ACK says, checks each record's sequence,
 repairs every gap over the recovery channel (FETCH_MANY, or FETCH from a
 1.0 publisher), reports what cannot be repaired, stops at END and says BYE.
 
-    subscriber.py --pub tcp://127.0.0.1:5561 --sync tcp://127.0.0.1:5562 [--drop K]
+    subscriber.py --pub tcp://127.0.0.1:5561 --sync tcp://127.0.0.1:5562 [--drop K] [--multi]
 
---drop K pretends every K-th live DATA message was lost in the network, so
-the repair path runs. Prints "topic seq payload" per record on stdout and a
+--drop K pretends every K-th live DATA or MULTI message was lost in the
+network, so the repair path runs. --multi asks for MULTI messages
+(section 1.5), records of several topics in one message. Prints "topic seq payload" per record on stdout and a
 summary on stderr; exits 0 when everything up to END arrived, 1 on a loss,
 2 when the publisher went silent or refused us.
 """
 import argparse, json, os, struct, sys, time, zmq
 
 CONTROL = b"\x00syncmq"
-DATA, HELLO, HEARTBEAT, END, ABORT = 1, 2, 3, 4, 5
+DATA, HELLO, HEARTBEAT, END, ABORT, MULTI = 1, 2, 3, 4, 5, 6
 BATCH = 1
 SILENCE_MS = 10_000        # heartbeats come every second: 10 s of nothing means gone
 REPLY_MS = 1_000           # one READY attempt; then a new REQ socket (Lazy Pirate)
@@ -34,8 +35,39 @@ def crc32c(b):
         c = _T[(c ^ x) & 0xFF] ^ (c >> 8)
     return c ^ 0xFFFFFFFF
 
+def decode_multi(frames):
+    """Section 1.5: returns (prefix, header dict, runs), each run (topic, first seq, records), or None."""
+    prefix, h, idx, rec = frames
+    magic, ver, kind, flags, count, pub, epoch, seq, t, n, crc = struct.unpack(">2sBBHH16sQQqII", h)
+    if magic != b"SQ" or ver != 1 or kind != MULTI or flags or seq or n != len(idx) + len(rec) or crc32c(idx + rec) != crc:
+        return None
+    try:
+        (k,) = struct.unpack_from(">H", idx); off, entries = 2, []
+        for _ in range(k):
+            l = idx[off]; name = idx[off + 1:off + 1 + l]
+            (first,) = struct.unpack_from(">Q", idx, off + 1 + l); off += 9 + l
+            if not name.startswith(prefix):
+                return None
+            entries.append([name, first])
+        runs, roff = [], 0                    # consecutive records of one topic
+        for i in range(count):
+            (e,) = struct.unpack_from(">H", idx, off + 2 * i)
+            (l,) = struct.unpack_from(">I", rec, roff); r = rec[roff + 4:roff + 4 + l]; roff += 4 + l
+            name, s = entries[e]; entries[e][1] += 1
+            if runs and runs[-1][0] == name:
+                runs[-1][2].append(r)
+            else:
+                runs.append((name, s, [r]))
+        if off + 2 * count != len(idx) or roff != len(rec):
+            return None
+    except (IndexError, struct.error):
+        return None
+    return prefix, dict(kind=kind, flags=flags, count=count, pub=pub, epoch=epoch, seq=0, time=t), runs
+
 def decode(frames):
     """Section 1: returns (topic, header dict, records or table or payload), or None to drop."""
+    if len(frames) == 4 and len(frames[1]) == 56:
+        return decode_multi(frames)
     if len(frames) != 3 or len(frames[1]) != 56:
         return None
     topic, h, p = frames
@@ -70,7 +102,7 @@ class Subscriber:
             self.sub.setsockopt(zmq.SUBSCRIBE, p)
         self.sub.setsockopt(zmq.SUBSCRIBE, CONTROL)
         self.next, self.final = {}, {}        # topic -> next expected sequence, END's last
-        self.received = self.repaired = self.lost = self.live = 0
+        self.received = self.repaired = self.lost = self.live = self.multis = 0
         self.req_id, self.rec, self.many = 0, None, True
 
     def recv(self):
@@ -89,6 +121,8 @@ class Subscriber:
         self.pub_id, self.epoch = h["pub"], h["epoch"]
         ready = {"v": 1, "type": "ready", "subscriber": self.a.id, "publisher": self.pub_id.hex(),
                  "epoch": self.epoch, "nonce": nonce.hex(), "topics": self.a.topics}
+        if self.a.multi:
+            ready["forms"] = ["multi"]        # the ACK's "forms" says whether MULTI will come
         while True:
             req = self.ctx.socket(zmq.REQ); req.setsockopt(zmq.LINGER, 0); req.connect(self.a.sync)
             req.send(json.dumps(ready).encode())
@@ -208,6 +242,13 @@ class Subscriber:
                 if self.a.drop and n % self.a.drop == 0 and not pending:
                     continue                  # pretend the network lost it
                 self.data(topic, h, body)
+            elif h["kind"] == MULTI:
+                n += 1; self.multis += 1
+                if self.a.drop and n % self.a.drop == 0 and not pending:
+                    continue
+                for name, seq, recs in body:  # each run is a DATA batch of its topic
+                    if any(name.startswith(p) for p in self.prefixes):
+                        self.data(name, dict(h, seq=seq), recs)
             elif h["kind"] in (HEARTBEAT, END):
                 self.table(body, h["kind"] == END)
                 if h["kind"] == END:
@@ -218,7 +259,7 @@ class Subscriber:
         if self.a.quiet_after_end:            # nothing follows END: no heartbeat, no HELLO
             if self.sub.poll(int(self.a.quiet_after_end * 1000)):
                 sys.exit("a message after END: %r" % self.sub.recv_multipart()[:2])
-        print("received %d, repaired %d, lost %d" % (self.received, self.repaired, self.lost), file=sys.stderr)
+        print("received %d, repaired %d, lost %d, multi %d" % (self.received, self.repaired, self.lost, self.multis), file=sys.stderr)
         return 1 if self.lost else 0
 
     def bye(self):
@@ -238,5 +279,6 @@ if __name__ == "__main__":
     ap.add_argument("--id", default="py-%d" % os.getpid())
     ap.add_argument("--topics", nargs="*", default=[])
     ap.add_argument("--drop", type=int, default=0)
+    ap.add_argument("--multi", action="store_true", help="ask for MULTI messages (section 1.5)")
     ap.add_argument("--quiet-after-end", type=float, default=0, help="seconds to check that nothing follows END")
     sys.exit(Subscriber(ap.parse_args()).run())

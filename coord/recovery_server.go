@@ -23,7 +23,7 @@ type recoveryServer struct {
 	store   retained
 	limiter *recovery.Limiter
 	srv     *wire.Server
-	hdrs    sync.Pool // *[]byte: REPLAY response headers, reused
+	replays sync.Pool // *replayFrames, reused across requests
 
 	active                               atomic.Int64 // requests being served
 	served, replayed, refused, forbidden atomic.Uint64
@@ -192,24 +192,36 @@ func (rs *recoveryServer) pace(ctx context.Context, host string, n int) error {
 // Each batch waits for the replay bandwidth budget of its host and of all
 // hosts (RecoveryLimit), so replays cannot crowd out the live stream.
 func (rs *recoveryServer) replay(ctx context.Context, host string, id uint32, epoch uint64, r fetch.Range, reply func(...[]byte) error) error {
-	hp, _ := rs.hdrs.Get().(*[]byte)
-	if hp == nil {
-		hp = new([]byte)
+	rf, _ := rs.replays.Get().(*replayFrames)
+	if rf == nil {
+		rf = &replayFrames{}
 	}
-	defer rs.hdrs.Put(hp)
-	*hp = fetch.AppendResponseHeader((*hp)[:0], fetch.TypeReplay, id)
-	hdr := *hp
+	defer rs.replays.Put(rf)
+	rf.hdr = fetch.AppendResponseHeader(rf.hdr[:0], fetch.TypeReplay, id)
+	hdr := rf.hdr
 	return rs.store.replay(epoch, r.Topic, r.From, r.To, func(f envelope.Frames, count int) error {
 		envelope.SetFlags(f[1], envelope.FlagReplay)
 		if err := rs.pace(ctx, host, len(hdr)+len(f[0])+len(f[1])+len(f[2])); err != nil {
 			return err
 		}
-		if err := reply(hdr, f[0], f[1], f[2]); err != nil {
+		// A kept slice: passing the frames one by one would allocate
+		// one per REPLAY.
+		rf.frames = append(rf.frames[:0], hdr, f[0], f[1], f[2])
+		err := reply(rf.frames...)
+		clear(rf.frames)
+		if err != nil {
 			return err
 		}
 		rs.replayed.Add(uint64(count))
 		return nil
 	})
+}
+
+// replayFrames is what one replay reuses: the REPLAY response header and
+// the frame list handed to reply.
+type replayFrames struct {
+	hdr    []byte
+	frames [][]byte
 }
 
 // linger keeps the recovery endpoint open after END: until done reports
