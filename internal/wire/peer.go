@@ -36,6 +36,9 @@ type peer struct {
 	q        sendQueue
 	subs     *subSet
 	class    atomic.Uint32 // Class, set by Pub.SetClass
+	// lastWrite is when the connection last took bytes (Unix ns): a
+	// subscriber that is behind but still reading applies backpressure.
+	lastWrite atomic.Int64
 
 	killOnce sync.Once
 	gone     chan struct{}
@@ -236,6 +239,7 @@ func (pr *peer) writeLoop() {
 // written accounts for n bytes of messages handed to a write buffer: the
 // queue shrinks, waking a Send that waits for it.
 func (pr *peer) written(n int64) {
+	pr.lastWrite.Store(time.Now().UnixNano())
 	soft := int64(pr.pub.cfg.QueueBytes)
 	if before, after := pr.q.written(n); before > soft && after <= soft {
 		pr.pub.wake()

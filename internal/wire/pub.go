@@ -348,7 +348,10 @@ func (p *Pub) ref(m *Msg, size int) {
 // taken before the release since m belongs to its owner after.
 func (p *Pub) unref(m *Msg, size int) {
 	if m.release() {
-		p.held.Add(-int64(size))
+		// Crossing lagBytes downward releases Sends held by backpressure.
+		if after := p.held.Add(-int64(size)); after <= p.lagBytes() && after+int64(size) > p.lagBytes() {
+			p.wake()
+		}
 	}
 }
 
@@ -390,11 +393,43 @@ func (p *Pub) Send(ctx context.Context, m *Msg) error {
 	if p.held.Load() > int64(p.cfg.MaxQueueBytes) {
 		p.evict()
 	}
-	if room || !matched {
+	if (room || !matched) && !p.lagging() {
 		return nil
 	}
 	p.waits.Add(1)
 	return p.pace(ctx, topic, m.To, nil)
+}
+
+// lagBytes is the total of queued bytes above which Send applies
+// backpressure for a subscriber that is behind but still reading: half of
+// MaxQueueBytes. Such a subscriber, slower than the others, then slows
+// the publisher to its pace instead of being cut at MaxQueueBytes and
+// losing what the publisher no longer retains. A subscriber that stopped
+// reading (no write progress for progressWindow) is no reason to wait,
+// nor is a connection Evictable lets go (one that never joined): those
+// fall behind alone, as before, until MaxQueueBytes or SlowTimeout cuts
+// them, so they cannot hold the healthy subscribers back.
+func (p *Pub) lagBytes() int64 { return int64(p.cfg.MaxQueueBytes) / 2 }
+
+// progressWindow is how recently a connection must have written for its
+// lag to hold Send back.
+func (p *Pub) progressWindow() time.Duration { return min(p.cfg.SlowTimeout, 50*time.Millisecond) }
+
+// lagging reports whether Send should wait for a subscriber that is
+// behind and still reading, while the Pub holds more than lagBytes.
+func (p *Pub) lagging() bool {
+	if p.held.Load() <= p.lagBytes() {
+		return false
+	}
+	recent := time.Now().Add(-p.progressWindow()).UnixNano()
+	for _, pr := range *p.snap.Load() {
+		b, _, waiting := pr.q.behind()
+		if b > 2*int64(p.cfg.QueueBytes) && waiting && pr.lastWrite.Load() >= recent &&
+			(p.cfg.Evictable == nil || !p.cfg.Evictable(pr.id)) {
+			return true
+		}
+	}
+	return false
 }
 
 // SendTo queues m for connection id alone, and only if its subscriptions
@@ -461,33 +496,50 @@ func (p *Pub) queue(pr *peer, m *Msg, seq uint64, size int) bool {
 // is never that far behind; and a reader of many topics, whose queue is
 // long because its traffic is, is not taken for the subscriber of one
 // topic that stopped reading long ago.
-func (p *Pub) evict() {
+func (p *Pub) evict() { p.evictBehind(int64(p.cfg.MaxQueueBytes), false) }
+
+// evictBehind cuts connections furthest behind, as evict describes, while
+// the Pub holds more than limit; with strangers, only those Evictable
+// lets go.
+func (p *Pub) evictBehind(limit int64, strangers bool) {
+	if strangers && p.cfg.Evictable == nil {
+		return
+	}
 	if !p.evictMu.TryLock() {
 		return // another Send is at it
 	}
 	defer p.evictMu.Unlock()
-	for p.held.Load() > int64(p.cfg.MaxQueueBytes) {
+	for p.held.Load() > limit {
 		var victim *peer
 		var victimBytes int64
 		var oldest uint64
 		for _, pr := range *p.snap.Load() {
 			b, first, waiting := pr.q.behind()
-			if b > 2*int64(p.cfg.QueueBytes) && waiting && (victim == nil || first < oldest) {
+			if b > 2*int64(p.cfg.QueueBytes) && waiting && (victim == nil || first < oldest) && (!strangers || p.cfg.Evictable(pr.id)) {
 				victim, victimBytes, oldest = pr, b, first
 			}
 		}
-		if victim == nil {
+		if victim == nil || !victim.kill(fmt.Errorf("%w: %d bytes behind while the publisher holds more than %d", ErrSlowConsumer, victimBytes, limit)) {
 			return
 		}
-		victim.kill(fmt.Errorf("%w: %d bytes behind while the publisher holds more than MaxQueueBytes (%d)", ErrSlowConsumer, victimBytes, p.cfg.MaxQueueBytes))
 	}
 }
 
 // pace waits until a connection of a class in to that matches topic (or
-// only, if set) has at most QueueBytes queued, or none is left.
+// only, if set) has at most QueueBytes queued, or none is left, and
+// (for Send) no subscriber that is still reading holds it back (lagging).
+// While that is the reason, it looks again every progressWindow, since a
+// subscriber that stops reading releases nobody.
 func (p *Pub) pace(ctx context.Context, topic []byte, to ClassSet, only *peer) error {
 	p.waiters.Add(1)
 	defer p.waiters.Add(-1)
+	var recheck *time.Ticker
+	var recheckC <-chan time.Time
+	defer func() {
+		if recheck != nil {
+			recheck.Stop()
+		}
+	}()
 	for {
 		p.waitMu.Lock()
 		ch := p.waitCh
@@ -495,8 +547,13 @@ func (p *Pub) pace(ctx context.Context, topic []byte, to ClassSet, only *peer) e
 		if p.paced(topic, to, only) {
 			return nil
 		}
+		if only == nil && recheck == nil && p.held.Load() > p.lagBytes() {
+			recheck = time.NewTicker(p.progressWindow())
+			recheckC = recheck.C
+		}
 		select {
 		case <-ch:
+		case <-recheckC:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.stopping:
@@ -514,6 +571,9 @@ func (p *Pub) paced(topic []byte, to ClassSet, only *peer) bool {
 		default:
 		}
 		return only.q.queued() <= soft
+	}
+	if p.lagging() {
+		return false
 	}
 	matched := false
 	for _, pr := range *p.snap.Load() {

@@ -16,8 +16,10 @@ type PubConfig struct {
 	// (frame bytes plus 9 bytes of framing per frame): Send paces the
 	// publisher to the fastest matching subscriber by waiting while every
 	// matching connection has more than QueueBytes queued. A subscriber
-	// slower than the others falls behind without slowing them. Default
-	// 4 MiB.
+	// slower than the others falls behind without slowing them, until the
+	// Pub holds half of MaxQueueBytes: then a subscriber that is behind
+	// and still reading slows Send to its pace (backpressure), while one
+	// that stopped reading does not. Default 4 MiB.
 	QueueBytes int
 	// MaxQueueBytes is the hard bound, in bytes. A connection whose queue
 	// would exceed it is disconnected as a slow consumer. It also bounds

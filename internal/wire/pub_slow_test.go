@@ -512,3 +512,64 @@ func TestBareZmq4SlowSubscriberStallsOthers(t *testing.T) {
 	t.Logf("zmq4: the healthy subscriber got %d of %d messages while one subscriber did not read", got.Load(), n)
 	stalled.Close()
 }
+
+// slowReader reads at most chunk bytes per call and pauses after each
+// read: a subscriber that keeps reading, slower than the publisher can
+// send.
+type slowReader struct {
+	r     io.Reader
+	chunk int
+	pause time.Duration
+}
+
+func (s slowReader) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b[:min(len(b), s.chunk)])
+	time.Sleep(s.pause) // the reader's own slowness, not synchronisation
+	return n, err
+}
+
+// TestSlowReaderGetsBackpressure: one subscriber reads as fast as it can,
+// one keeps reading at a few MiB/s, and the publisher sends 20 MiB as fast
+// as Send lets it, five times MaxQueueBytes. Send paces to the fastest
+// subscriber until the slow one is lagBytes behind, then waits for it:
+// the slow subscriber is never cut and both receive everything, where
+// pacing to the fastest alone would have cut it at MaxQueueBytes.
+func TestSlowReaderGetsBackpressure(t *testing.T) {
+	const n, size = 20_000, 1024
+	ctx := testCtx(t, time.Minute)
+	var events eventLog
+	p, err := Listen("tcp://127.0.0.1:0", PubConfig{SlowTimeout: 20 * time.Second, QueueBytes: 256 << 10,
+		MaxQueueBytes: 4 << 20, SendBuffer: 64 << 10, OnEvent: events.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fast, slow := dialRawSub(t, p.Endpoint(), "t", 64<<10), dialRawSub(t, p.Endpoint(), "t", 64<<10)
+	if !pollUntil(10*time.Second, func() bool { return len(events.of(PeerSubscribed)) == 2 }) {
+		t.Fatal("subscriptions never arrived")
+	}
+	counts := make(chan int, 2)
+	for _, r := range []io.Reader{fast, slowReader{r: slow, chunk: 8 << 10, pause: time.Millisecond}} {
+		go func() {
+			got, _ := countMessages(r, nil)
+			counts <- got
+		}()
+	}
+	for i := 0; i < n; i++ { // a buffer per message: the Pub keeps it until written
+		if err := p.Send(ctx, &Msg{Frames: [][]byte{[]byte("t"), seqPayload(nil, uint64(i), size)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Shutdown(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	got := [2]int{<-counts, <-counts}
+	t.Logf("received %v (of %d after warm-up), stats %+v", got, n, st)
+	if st.SlowConsumers != 0 || len(events.of(PeerSlow)) != 0 {
+		t.Fatalf("a subscriber that kept reading was cut as slow: %+v", st)
+	}
+	if got != [2]int{n, n} {
+		t.Fatalf("received %v, want %d each", got, n)
+	}
+}
