@@ -325,17 +325,10 @@ func (s *Sub) session(ctx context.Context, c *subConn, endpoint string, tg targe
 		return s.readBorrowed(ctx, nc, endpoint)
 	}
 	fr := newFrameReader(nc, ioBufferSize, s.cfg.MaxFrame, DefaultMaxFrames)
-	var deadlineSet time.Time
+	var deadline readDeadline
 	for {
-		if idle := s.cfg.IdleTimeout; idle > 0 {
-			// Pushing the deadline forward on every message would cost a
-			// timer update each; every quarter of the timeout is enough.
-			if now := time.Now(); now.Sub(deadlineSet) > idle/4 {
-				if err := nc.SetReadDeadline(now.Add(idle)); err != nil {
-					return err
-				}
-				deadlineSet = now
-			}
+		if err := deadline.extend(nc, s.cfg.IdleTimeout); err != nil {
+			return err
 		}
 		frames, info, err := fr.readMsg(make([][]byte, 0, 3))
 		if err != nil {
@@ -396,4 +389,24 @@ func (c *subConn) sendSubs(prefixes []string, timeout time.Duration) error {
 	}
 	_, err := c.nc.Write(buf)
 	return err
+}
+
+// readDeadline keeps a connection's read deadline IdleTimeout ahead.
+// Pushing it forward on every message would cost a timer update each;
+// every quarter of the timeout is enough.
+type readDeadline struct{ set time.Time }
+
+// extend pushes nc's read deadline to idle from now if a quarter of idle
+// has passed since it last did; idle 0 means no deadline.
+func (d *readDeadline) extend(nc net.Conn, idle time.Duration) error {
+	if idle <= 0 {
+		return nil
+	}
+	if now := time.Now(); now.Sub(d.set) > idle/4 {
+		if err := nc.SetReadDeadline(now.Add(idle)); err != nil {
+			return err
+		}
+		d.set = now
+	}
+	return nil
 }

@@ -106,15 +106,10 @@ func (s *Sub) readBorrowed(ctx context.Context, nc net.Conn, endpoint string) er
 	}
 	cur := get()
 	end := 0 // cur.data[:end] holds bytes read and not yet delivered
-	var deadlineSet time.Time
+	var deadline readDeadline
 	for {
-		if idle := s.cfg.IdleTimeout; idle > 0 {
-			if now := time.Now(); now.Sub(deadlineSet) > idle/4 {
-				if err := nc.SetReadDeadline(now.Add(idle)); err != nil {
-					return err
-				}
-				deadlineSet = now
-			}
+		if err := deadline.extend(nc, s.cfg.IdleTimeout); err != nil {
+			return err
 		}
 		n, err := nc.Read(cur.data[end:])
 		end += n
