@@ -19,9 +19,9 @@ type subscriberCounters struct {
 
 	// Summed over the streams by refreshStreamStats, on the subscriber's
 	// tick: the streams count without atomics.
-	gapsDetected, repairRequests, repairTimeouts, overflows atomic.Uint64
-	held, heldBytes, lag                                    atomic.Int64
-	connected, joined, repairing                            atomic.Int64
+	gapsDetected, repairRequests, repairTimeouts, overflows, shed atomic.Uint64
+	held, heldBytes, lag                                          atomic.Int64
+	connected, joined, repairing                                  atomic.Int64
 }
 
 // SubscriberStats is a snapshot of a Subscriber's counters and gauges.
@@ -59,8 +59,12 @@ type SubscriberStats struct {
 	// channel for; RepairTimeouts the repairs given up after
 	// StreamConfig.RepairTimeout without progress; Overflows the gaps
 	// given up because the records held behind them reached
-	// StreamConfig.MaxHeldBytes.
+	// StreamConfig.MaxHeldBytes while the range behind was too far to
+	// repair (tick).
 	GapsDetected, RepairRequests, RepairTimeouts, Overflows uint64
+	// HeldShed counts held records let go at StreamConfig.MaxHeldBytes to
+	// be repaired again after the gaps before them (tick).
+	HeldShed uint64
 	// Held and HeldBytes are the records held behind gaps now, and their
 	// memory in bytes (tick).
 	Held      int
@@ -89,7 +93,7 @@ func (s *Subscriber) Stats() SubscriberStats {
 		Handshakes: c.handshakes.Load(), HandshakeErrors: c.handshakeErrors.Load(), Disconnects: c.disconnects.Load(),
 		Reconnects: c.reconnects.Load(), Restarts: c.restarts.Load(), UnknownTails: c.unknownTails.Load(),
 		GapsDetected: c.gapsDetected.Load(), RepairRequests: c.repairRequests.Load(), RepairTimeouts: c.repairTimeouts.Load(),
-		Overflows: c.overflows.Load(), Held: int(c.held.Load()), HeldBytes: c.heldBytes.Load(), Lag: uint64(c.lag.Load()),
+		Overflows: c.overflows.Load(), HeldShed: c.shed.Load(), Held: int(c.held.Load()), HeldBytes: c.heldBytes.Load(), Lag: uint64(c.lag.Load()),
 		Connected: int(c.connected.Load()), Joined: int(c.joined.Load()), Repairing: int(c.repairing.Load()),
 		Latency: c.latency.snapshot(),
 	}
@@ -208,7 +212,7 @@ func (c *subscriberCounters) flushTally() {
 // streamTotals are the counters of streams that are gone (their
 // publisher incarnation was replaced), kept so the sums never go down.
 type streamTotals struct {
-	duplicates, gaps, requests, timeouts, overflows uint64
+	duplicates, gaps, requests, timeouts, overflows, shed uint64
 }
 
 func (t *streamTotals) add(st recovery.StreamStats) {
@@ -217,6 +221,7 @@ func (t *streamTotals) add(st recovery.StreamStats) {
 	t.requests += st.Requests
 	t.timeouts += st.Timeouts
 	t.overflows += st.Overflows
+	t.shed += st.Shed
 }
 
 // refreshStreamStats sums what the streams count without atomics into
@@ -254,6 +259,7 @@ func (s *Subscriber) refreshStreamStats() {
 	c.repairRequests.Store(t.requests)
 	c.repairTimeouts.Store(t.timeouts)
 	c.overflows.Store(t.overflows)
+	c.shed.Store(t.shed)
 	c.held.Store(held)
 	c.heldBytes.Store(heldBytes)
 	c.lag.Store(lag)

@@ -42,6 +42,7 @@ func NewSubscriberCollector(src SubscriberSource) *SubscriberCollector {
 			counter(sub, "repair_requests_total", "Ranges asked for over the recovery channel.", func(s *st) float64 { return float64(s.RepairRequests) }),
 			counter(sub, "repair_timeouts_total", "Repairs given up after the repair timeout without progress.", func(s *st) float64 { return float64(s.RepairTimeouts) }),
 			counter(sub, "held_overflows_total", "Gaps given up because the messages held behind them reached the held-bytes bound.", func(s *st) float64 { return float64(s.Overflows) }),
+			counter(sub, "held_shed_total", "Held messages let go at the held-bytes bound, to be repaired again.", func(s *st) float64 { return float64(s.HeldShed) }),
 			counter(sub, "handshakes_total", "Sync handshakes completed (ACKs received).", func(s *st) float64 { return float64(s.Handshakes) }),
 			counter(sub, "handshake_failures_total", "Sync handshake attempts refused or failed.", func(s *st) float64 { return float64(s.HandshakeErrors) }),
 			counter(sub, "disconnects_total", "Data connections to a publisher lost.", func(s *st) float64 { return float64(s.Disconnects) }),

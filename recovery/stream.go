@@ -28,7 +28,11 @@ type StreamConfig struct {
 	// MaxHeldBytes bounds the memory of the records held (copied) while a
 	// gap before them is repaired, in bytes: each held record counts its
 	// payload copy's capacity plus HeldRecordOverhead. When a record would
-	// take the total above it, the oldest gap is given up as lost (cause
+	// take the total above it, the newest held records are let go until
+	// half of it is held (StreamStats.Shed): they are missing again and
+	// repaired after the gaps before them, so a repairable gap is never
+	// given up for room. Only when no repair is possible (Abandon) or a
+	// single record is held is the oldest gap given up as lost (cause
 	// slow-consumer unless labelled otherwise) so that held records can be
 	// delivered. Must be at least 1; a single record larger than the bound
 	// is delivered as soon as the gaps before it are given up.
@@ -605,12 +609,21 @@ func (s *Stream) ensure(now time.Time) {
 	for {
 		s.flush()
 		for s.heldBytes > s.cfg.MaxHeldBytes {
-			_, to, ok := s.frontGap()
-			if !ok {
-				break // unreachable: after flush, held records follow a gap
+			if !s.gone && len(s.held)-s.hh > 1 && s.held[len(s.held)-1].seq > s.joined && s.behindWithin(shedFactor*s.cfg.MaxHeldBytes) {
+				// The publisher still has what is held, as far as we
+				// know: make room by letting go of the newest records,
+				// which are repaired again once the gaps before them
+				// are, rather than giving up a gap that may be repairable.
+				s.shed()
+				continue
+			}
+			// Give up every gap up to the newest held record, which the
+			// live feed continues: the stream is at live again.
+			if s.hh == len(s.held) {
+				break // unreachable: held records are what is over the bound
 			}
 			s.stats.Overflows++
-			s.giveUp(to, CauseSlowConsumer, false)
+			s.giveUp(s.held[len(s.held)-1].seq, CauseSlowConsumer, false)
 		}
 		from, to, ok := s.frontGap()
 		if !ok {
@@ -638,6 +651,46 @@ func (s *Stream) ensure(now time.Time) {
 		}
 		s.issue(from, to, now, true)
 		return
+	}
+}
+
+// shedFactor bounds shedding: held records are let go only while the
+// whole range behind, from next to high, would take at most shedFactor ×
+// MaxHeldBytes if it were held. Beyond that the live feed outruns the
+// repair for good, and lag would grow until the publisher's retention
+// ran out; the oldest gap is given up instead, as a slow consumer.
+const shedFactor = 4
+
+// behindWithin reports whether the sequences from next to high, at the
+// held records' average cost, come to at most limit bytes.
+func (s *Stream) behindWithin(limit int64) bool {
+	held := int64(len(s.held) - s.hh)
+	if held == 0 || s.high < s.next {
+		return true
+	}
+	avg := max(s.heldBytes/held, 1)
+	return s.high-s.next < uint64(limit/avg)
+}
+
+// shed drops the newest held records until at most half of MaxHeldBytes
+// is held, keeping at least one and every record published before the
+// join (a loss of those must say before-join). Their sequences stay below high, so they
+// are missing again: a gap the repair asks for once it reaches them, or
+// reports lost if the publisher no longer has them. Half, not just under
+// the bound, so that a stream behind a fast live feed sheds in steps
+// rather than on every record.
+func (s *Stream) shed() {
+	target := s.cfg.MaxHeldBytes / 2
+	for len(s.held)-s.hh > 1 && s.heldBytes > target && s.held[len(s.held)-1].seq > s.joined {
+		last := len(s.held) - 1
+		r := s.held[last]
+		s.held[last] = heldRec{}
+		s.held = s.held[:last]
+		s.heldBytes -= r.cost()
+		s.stats.Shed++
+		if c := cap(r.buf); c > 0 && c <= maxFreeBuf && len(s.free) < maxFreeBufs {
+			s.free = append(s.free, r.buf)
+		}
 	}
 }
 
@@ -739,8 +792,12 @@ type StreamStats struct {
 	// Gaps counts gaps detected; Lost counts sequences reported lost.
 	Gaps, Lost uint64
 	// Requests counts repair requests issued, Timeouts repairs that timed
-	// out, Overflows gaps given up because MaxHeldBytes was reached.
+	// out, Overflows gaps given up because MaxHeldBytes was reached with
+	// no repair possible or a single record held.
 	Requests, Timeouts, Overflows uint64
+	// Shed counts held records let go at MaxHeldBytes to be repaired
+	// again later.
+	Shed uint64
 	// Stale counts DONE and ERROR answers fed without an outstanding request.
 	Stale uint64
 	// Held is the number of records held now.

@@ -176,23 +176,34 @@ func TestStreamTable(t *testing.T) {
 		{name: "bogus status", steps: []streamStep{
 			{"live 1", "D1"}, {"live 3", "R2-2"}, {"done bogus 0", "L2-2:unknown D3 C3"},
 		}},
+		// At the bound the newest held records are let go and repaired
+		// again after the gap before them: nothing repairable is lost.
 		{name: "held overflow", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(2) }, steps: []streamStep{
 			{"live 1", "D1"}, {"live 3", "R2-2"}, {"live 4", ""},
-			{"live 5", "L2-2:slow-consumer D3 D4 D5 C5"},
-			{"replay 2", ""}, {"done complete 2", ""},
-		}, stats: &StreamStats{Delivered: 4, Duplicates: 1, Gaps: 1, Lost: 1, Requests: 1, Overflows: 1, Stale: 1, HeldBytesPeak: heldCost(3)}},
+			{"live 5", ""}, // 4 and 5 let go
+			{"replay 2", "D2 D3 R4-5"}, {"replay 4", "D4"}, {"replay 5", "D5 C5"},
+		}, stats: &StreamStats{Delivered: 5, Recovered: 3, Gaps: 1, Requests: 2, Shed: 2, HeldBytesPeak: heldCost(3)}},
 		{name: "held overflow by a byte", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(2) - 1 }, steps: []streamStep{
-			{"live 1", "D1"}, {"live 3", "R2-2"}, {"live 4", "L2-2:slow-consumer D3 D4 C4"},
+			{"live 1", "D1"}, {"live 3", "R2-2"}, {"live 4", ""},
+			{"replay 2", "D2 D3 R4-4"}, {"replay 4", "D4 C4"},
 		}},
 		{name: "held overflow with a later gap", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(2) }, steps: []streamStep{
 			{"live 1", "D1"}, {"live 3", "R2-2"}, {"live 5", ""},
-			{"live 6", "L2-2:slow-consumer D3 R4-4"},
-			{"replay 4", "D4 D5 D6 C6"},
+			{"live 6", ""}, // 5 and 6 let go
+			{"replay 2", "D2 D3 R4-6"}, {"replay 4", "D4"}, {"replay 5", "D5"}, {"replay 6", "D6 C6"},
 		}},
 		{name: "held overflow record inside the gap", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(2) }, steps: []streamStep{
 			{"live 1", "D1"}, {"live 5", "R2-4"}, {"live 6", ""},
-			{"live 3", "L2-2:slow-consumer D3"}, // R2-4 still covers 4
+			{"live 3", ""}, // 5 and 6 let go; R2-4 still covers 4
+			{"replay 2", "D2 D3"}, {"replay 4", "D4 R5-6"}, {"replay 5", "D5"}, {"replay 6", "D6 C6"},
 		}},
+		// Once the range behind is more than shedFactor bounds, the live
+		// feed outruns the repair: every gap up to the newest held
+		// record is given up and the stream is at live again.
+		{name: "held overflow far behind", cfg: func(c *StreamConfig) { c.MaxHeldBytes = heldCost(2) }, steps: []streamStep{
+			{"live 1", "D1"}, {"hb 20", "R2-20"}, {"live 21", ""}, {"live 22", ""},
+			{"live 23", "L2-20:slow-consumer D21 D22 D23 C23"},
+		}, stats: &StreamStats{Delivered: 4, Gaps: 1, Lost: 19, Requests: 1, Overflows: 1, HeldBytesPeak: heldCost(3)}},
 		{name: "timeout", steps: []streamStep{
 			{"live 1", "D1"}, {"live 3", "R2-2"}, {"tick 4s", ""}, {"tick 999ms", ""},
 			{"tick 1ms", "L2-2:timeout D3 C3"}, {"live 2", ""}, {"tick 10s", ""},
@@ -571,12 +582,25 @@ func TestStreamHeldBytes(t *testing.T) {
 		t.Fatalf("at the bound: %+v", st)
 	}
 	rec.take()
-	s.Live(13, big, t0) // one byte over is over
-	if got := rec.take(); !strings.HasPrefix(got, "L2-2:slow-consumer D3 ") || !strings.HasSuffix(got, "D13 C13") {
+	s.Live(13, big, t0) // one byte over is over: the newest are let go
+	if got := rec.take(); got != "" {
 		t.Fatalf("overflow: %q", got)
 	}
-	if st := s.Stats(); st.Held != 0 || st.HeldBytes != 0 || st.HeldBytesPeak != 11*per || st.Overflows != 1 {
+	if st := s.Stats(); st.Held != 5 || st.HeldBytes != 5*per || st.HeldBytesPeak != 11*per || st.Shed != 6 || st.Overflows != 0 {
 		t.Fatalf("after the overflow: %+v", st)
+	}
+	s.Replay(2, big, t0) // the gap's repair; then what was let go is asked for again
+	if got := rec.take(); got != "D2 D3 D4 D5 D6 D7 R8-13" {
+		t.Fatalf("after the gap's repair: %q", got)
+	}
+	for q := uint64(8); q <= 13; q++ {
+		s.Replay(q, big, t0)
+	}
+	if got := rec.take(); got != "D8 D9 D10 D11 D12 D13 C13" {
+		t.Fatalf("repair of what was let go: %q", got)
+	}
+	if st := s.Stats(); st.Held != 0 || st.HeldBytes != 0 || st.Lost != 0 {
+		t.Fatalf("after the repairs: %+v", st)
 	}
 	// A small record held in a reused 1 KiB buffer counts the whole buffer.
 	s.Live(15, []byte("x"), t0)

@@ -140,9 +140,12 @@ func TestDurableSubscriberKilled(t *testing.T) {
 			// room for a loaded machine (at 50,000 it had 0.56 s).
 			first := proctest.Start(t, ctx, syncsub, subArgs...)
 			pub := startPub(count)
-			clustertest.WaitFor(t, time.Minute, fmt.Sprint(killAfter, " messages"), func() bool {
-				return first.Stdout.Count(`"type":"message"`) >= killAfter
-			})
+			for deadline := time.Now().Add(time.Minute); first.Stdout.Count(`"type":"message"`) < killAfter; time.Sleep(2 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("syncsub printed %d of the %d messages to kill it after within a minute\nsyncsub: %s\nsyncpub: %s",
+						first.Stdout.Count(`"type":"message"`), killAfter, tail(first.Stderr.String(), 3000), tail(pub.Stderr.String(), 3000))
+				}
+			}
 			if err := first.Cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
