@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
+	"github.com/syncmq/syncmq/internal/wire"
 )
 
 // Benchmarks compare the coord stream with raw go-zeromq PUB/SUB in the
@@ -63,19 +64,30 @@ type benchCluster struct {
 func newBenchCluster(tb testing.TB, n int, mod func(*PublisherConfig)) *benchCluster {
 	tb.Helper()
 	cfg := loopbackConfig()
-	cfg.Expect = n
 	if mod != nil {
 		mod(&cfg)
 	}
+	return startBenchCluster(tb, n, cfg, nil)
+}
+
+// startBenchCluster starts a publisher on cfg expecting n subscribers and
+// the n subscribers, subscriber i with subTLS(i) if subTLS is set, and
+// waits for the quorum.
+func startBenchCluster(tb testing.TB, n int, cfg PublisherConfig, subTLS func(i int) *wire.TLS) *benchCluster {
+	tb.Helper()
+	cfg.Expect = n
 	pub, err := NewPublisher(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	c := &benchCluster{pub: pub, received: make([]atomic.Int64, n), every: 16}
 	for i := 0; i < n; i++ {
-		i := i
+		var t *wire.TLS
+		if subTLS != nil {
+			t = subTLS(i)
+		}
 		s, err := NewSubscriber(SubscriberConfig{
-			Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: fmt.Sprint("bench-", i),
+			Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: fmt.Sprint("bench-", i), TLS: t,
 			Handler: func(ev Event) {
 				if ev.Type != EventMessage {
 					return

@@ -2,11 +2,8 @@ package coord
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/syncmq/syncmq/internal/testpki"
 	"github.com/syncmq/syncmq/internal/wire"
@@ -57,45 +54,10 @@ func BenchmarkEndToEndTLS(b *testing.B) {
 // tls:// with certificates of ca.
 func newTLSBenchCluster(tb testing.TB, n int, ca *testpki.CA, secure bool) *benchCluster {
 	tb.Helper()
-	cfg := loopbackConfig()
-	if secure {
-		cfg = tlsConfig(tb, ca)
+	if !secure {
+		return startBenchCluster(tb, n, loopbackConfig(), nil)
 	}
-	cfg.Expect = n
-	pub, err := NewPublisher(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c := &benchCluster{pub: pub, received: make([]atomic.Int64, n), every: 16}
-	for i := 0; i < n; i++ {
-		var t *wire.TLS
-		if secure {
-			t = testTLS(tb, ca.Client(tb, fmt.Sprint("bench-", i)), ca)
-		}
-		s, err := NewSubscriber(SubscriberConfig{
-			Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: fmt.Sprint("bench-", i), TLS: t,
-			Handler: func(ev Event) {
-				if ev.Type != EventMessage {
-					return
-				}
-				c.received[i].Add(1)
-				if len(ev.Payload) >= 8 && c.sampleN.Add(1)%c.every == 0 {
-					d := time.Duration(time.Now().UnixNano() - int64(binary.BigEndian.Uint64(ev.Payload)))
-					c.mu.Lock()
-					c.lat = append(c.lat, d)
-					c.mu.Unlock()
-				}
-			},
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		c.subs = append(c.subs, s)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := pub.WaitQuorum(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return c
+	return startBenchCluster(tb, n, tlsConfig(tb, ca), func(i int) *wire.TLS {
+		return testTLS(tb, ca.Client(tb, fmt.Sprint("bench-", i)), ca)
+	})
 }
