@@ -496,30 +496,22 @@ func (p *Pub) queue(pr *peer, m *Msg, seq uint64, size int) bool {
 // is never that far behind; and a reader of many topics, whose queue is
 // long because its traffic is, is not taken for the subscriber of one
 // topic that stopped reading long ago.
-func (p *Pub) evict() { p.evictBehind(int64(p.cfg.MaxQueueBytes), false) }
-
-// evictBehind cuts connections furthest behind, as evict describes, while
-// the Pub holds more than limit; with strangers, only those Evictable
-// lets go.
-func (p *Pub) evictBehind(limit int64, strangers bool) {
-	if strangers && p.cfg.Evictable == nil {
-		return
-	}
+func (p *Pub) evict() {
 	if !p.evictMu.TryLock() {
 		return // another Send is at it
 	}
 	defer p.evictMu.Unlock()
-	for p.held.Load() > limit {
+	for p.held.Load() > int64(p.cfg.MaxQueueBytes) {
 		var victim *peer
 		var victimBytes int64
 		var oldest uint64
 		for _, pr := range *p.snap.Load() {
 			b, first, waiting := pr.q.behind()
-			if b > 2*int64(p.cfg.QueueBytes) && waiting && (victim == nil || first < oldest) && (!strangers || p.cfg.Evictable(pr.id)) {
+			if b > 2*int64(p.cfg.QueueBytes) && waiting && (victim == nil || first < oldest) {
 				victim, victimBytes, oldest = pr, b, first
 			}
 		}
-		if victim == nil || !victim.kill(fmt.Errorf("%w: %d bytes behind while the publisher holds more than %d", ErrSlowConsumer, victimBytes, limit)) {
+		if victim == nil || !victim.kill(fmt.Errorf("%w: %d bytes behind while the publisher holds more than MaxQueueBytes (%d)", ErrSlowConsumer, victimBytes, p.cfg.MaxQueueBytes)) {
 			return
 		}
 	}
