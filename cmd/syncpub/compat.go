@@ -85,28 +85,9 @@ func runCompat(sig *cli.Signals, o options, lg *zap.Logger) error {
 // payloads of --size bytes) at --rate. A classic subscriber subscribes to
 // everything, so the payload is also the frame PUB matches on.
 func compatPublish(ctx context.Context, pub *wire.Pub, o options) (int, error) {
-	payload := o.payload
-	var random []byte
-	if o.size > 0 {
-		random = randomPool(o.size)
-	}
-	pace := newPacer(o.rate)
-	for i := 0; i < o.count; i++ {
-		if random != nil {
-			off := (i * 7919) % (len(random) - o.size)
-			payload = random[off : off+o.size]
-		}
-		if err := pace.wait(ctx, i); err != nil {
-			return i, err
-		}
-		if i%256 == 0 && ctx.Err() != nil {
-			return i, ctx.Err()
-		}
-		if err := pub.Send(ctx, &wire.Msg{Frames: [][]byte{payload}}); err != nil {
-			return i, err
-		}
-	}
-	return o.count, nil
+	return eachPayload(ctx, o, func(_ int, payload []byte) error {
+		return pub.Send(ctx, &wire.Msg{Frames: [][]byte{payload}})
+	})
 }
 
 // compatSync counts sync requests the zguide's way: one per request.

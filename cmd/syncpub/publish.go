@@ -19,6 +19,16 @@ func publish(ctx context.Context, pub *coord.Publisher, o options) (int, error) 
 	if o.stdin {
 		return publishLines(ctx, pub, os.Stdin, o.topics[0])
 	}
+	return eachPayload(ctx, o, func(i int, payload []byte) error {
+		_, err := pub.Publish(ctx, o.topics[i%len(o.topics)], payload)
+		return err
+	})
+}
+
+// eachPayload calls send with the i-th of --count payloads (--payload, or
+// random payloads of --size bytes) at --rate, and returns how many were
+// sent. It stops with ctx.Err() when ctx ends, or with send's error.
+func eachPayload(ctx context.Context, o options, send func(i int, payload []byte) error) (int, error) {
 	payload := o.payload
 	var random []byte
 	if o.size > 0 {
@@ -34,9 +44,9 @@ func publish(ctx context.Context, pub *coord.Publisher, o options) (int, error) 
 			return i, err
 		}
 		if i%256 == 0 && ctx.Err() != nil {
-			return i, ctx.Err() // Publish looks at ctx only when it blocks
+			return i, ctx.Err() // send looks at ctx only when it blocks
 		}
-		if _, err := pub.Publish(ctx, o.topics[i%len(o.topics)], payload); err != nil {
+		if err := send(i, payload); err != nil {
 			return i, err
 		}
 	}
