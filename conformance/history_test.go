@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/proto/fetch"
 )
 

@@ -9,8 +9,8 @@ import (
 	"github.com/syncmq/syncmq/journal"
 	"github.com/syncmq/syncmq/proto/handshake"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/clustertest"
-	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // TestDurablePublisherCrashLosesNothing: a publisher with a journal is

@@ -3,7 +3,7 @@ package coord
 import (
 	"fmt"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 // EventType says what an Event reports.

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/internal/zmtptest"
-	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // Hostile peers that hold connections: idle ones on every port, and one

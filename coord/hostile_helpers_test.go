@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/zmtptest"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/proto/fetch"
 	"github.com/syncmq/syncmq/proto/handshake"
 	"go.uber.org/zap"

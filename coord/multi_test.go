@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/clustertest"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/proto/handshake"
 )
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/proto/handshake"
 )
 

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/proto/handshake"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/proto/handshake"
 )
 

@@ -1,8 +1,8 @@
 package coord
 
 import (
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // Connection classes of the PUB socket (wire.Class): which form of a

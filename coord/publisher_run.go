@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"go.uber.org/zap"
 )
 

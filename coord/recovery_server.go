@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/proto/fetch"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"

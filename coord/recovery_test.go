@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/syncmq/syncmq/diagnose"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/clustertest"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
 )
 

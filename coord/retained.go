@@ -4,8 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/journal"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
 )
 

@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/ratelog"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )

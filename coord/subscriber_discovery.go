@@ -1,7 +1,7 @@
 package coord
 
 import (
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/proto/handshake"
 
 	"github.com/syncmq/syncmq/membership"

@@ -11,9 +11,9 @@ import (
 	"github.com/syncmq/syncmq/proto/handshake"
 
 	"github.com/go-zeromq/zmq4"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"go.uber.org/zap"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/proto/fetch"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/recovery"
 )
 

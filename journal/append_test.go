@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/journal"
-	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 func TestAppendRefusesOutOfOrder(t *testing.T) {

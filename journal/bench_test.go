@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/journal"
-	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 var syncModes = []journal.SyncMode{journal.SyncInterval, journal.SyncAlways, journal.SyncNever}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 	"go.uber.org/zap"
 )
 

@@ -1,6 +1,6 @@
 package journal
 
-import "github.com/syncmq/syncmq/proto/envelope"
+import "github.com/syncmq/syncmq/envelope"
 
 // SegmentFile is segmentFile, for fault-injecting tests.
 type SegmentFile = segmentFile

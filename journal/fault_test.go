@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/journal"
-	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // disk is a byte quota shared by every segment file of a journal: a

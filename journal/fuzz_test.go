@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/journal"
-	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // recordSeeds returns valid records of each type and a few damaged ones.

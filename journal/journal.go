@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/ratelog"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"go.uber.org/zap"
 )
 

@@ -9,7 +9,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 	"go.uber.org/zap"
 )
 

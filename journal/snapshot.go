@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 // Index snapshot of a sealed segment (file NNNNNNNNNN.idx beside the

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 // Role says what a node does in a syncmq cluster.

@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/clustertest"
-	"github.com/syncmq/syncmq/proto/envelope"
 	"github.com/syncmq/syncmq/recovery"
 )
 

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 // HistoryConfig bounds what a History retains.

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 // batchOf encodes records first.. of topic as one DATA envelope, the way

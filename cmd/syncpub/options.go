@@ -10,8 +10,8 @@ import (
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/cmd/internal/settings"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/journal"
-	"github.com/syncmq/syncmq/proto/envelope"
 )
 
 // options is what runPublisher needs, checked.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 	"go.uber.org/goleak"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 // Outcomes, as the summary names them.

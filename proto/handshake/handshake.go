@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 // Version is the version of the sync handshake messages this package

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 // sentinels lists every error Decode and ParseTable may wrap.

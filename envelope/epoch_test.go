@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 func TestEpochAfter(t *testing.T) {

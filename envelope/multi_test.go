@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 // multiRec is one record of a MULTI message as a test describes it.

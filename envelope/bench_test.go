@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 var benchSizes = []struct {

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/syncmq/syncmq/proto/envelope"
+	"github.com/syncmq/syncmq/envelope"
 )
 
 func Example() {
