@@ -13,6 +13,7 @@ import (
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/ratelog"
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/proto/handshake"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
@@ -29,6 +30,7 @@ import (
 type Subscriber struct {
 	cfg    SubscriberConfig
 	lg     *zap.Logger
+	io     subscriberIO // the clock and the requests to publishers
 	sub    *wire.Sub
 	g      gogroup.Group
 	ctx    context.Context
@@ -125,6 +127,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		repair:  make(map[*topicStream]struct{}),
 		ready:   make(chan struct{}),
 	}
+	s.io = netIO{s}
 	s.evid.topics = make(map[string]struct{})
 	if cfg.StateDir != "" {
 		var err error
@@ -213,7 +216,7 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		return
 	case wire.Disconnected:
 		s.noteConnection(d.Endpoint, false)
-		now := time.Now()
+		now := s.io.now()
 		for _, ps := range s.pubs {
 			if ps.link != nil && ps.link.eps.Pub == d.Endpoint {
 				for _, ts := range ps.streams {
@@ -260,7 +263,7 @@ func (s *Subscriber) onMessage(endpoint string, frames [][]byte) {
 		s.stats.stale.Add(uint64(max(m.Count, 1)))
 		return // sent before a restart and still in flight
 	}
-	now := time.Now()
+	now := s.io.now()
 	ps.lastHeard = now
 	switch m.Kind {
 	case envelope.KindHello:
@@ -293,8 +296,7 @@ func (s *Subscriber) startHandshake(ps *pubState) {
 		return
 	}
 	ps.handshaking, ps.retryAt = true, time.Time{}
-	nonce := ps.nonce
-	s.g.Go(func() { s.handshake(ps, nonce) })
+	s.io.handshake(ps, s.readyRequest(handshake.TypeReady, ps.id, ps.epoch, ps.nonce), ps.nonce)
 }
 
 // relink points the publishers known at endpoint to its current link: a
@@ -319,7 +321,7 @@ func (s *Subscriber) newIncarnation(old *pubState, id envelope.ID, epoch uint64,
 		s.stats.restarts.Add(1)
 		s.lg.Warn("publisher restarted", zap.String("publisher", id.Short()), zap.Uint64("old_epoch", old.epoch), zap.Uint64("epoch", epoch))
 		s.emit(Event{Type: EventRestart, Publisher: id, Epoch: epoch})
-		s.drainOld(old, time.Now())
+		s.drainOld(old, s.io.now())
 	}
 	s.pubs[id] = ps
 	return ps
@@ -329,7 +331,7 @@ func (s *Subscriber) newIncarnation(old *pubState, id envelope.ID, epoch uint64,
 // died with it.
 func (s *Subscriber) retire(old *pubState) {
 	if !old.finished {
-		s.abandon(old, recovery.CausePublisherRestart, time.Now())
+		s.abandon(old, recovery.CausePublisherRestart, s.io.now())
 	}
 	s.retireState(old.id, old.epoch)
 	for _, ts := range old.streams {
@@ -450,8 +452,7 @@ func (s *Subscriber) checkEnd(ps *pubState) {
 	if ps.link != nil && ps.boundNonce != "" {
 		// Before the event: a handler that closes the Subscriber on END
 		// must not stop the bye from starting.
-		id, epoch, l, nonce := ps.id, ps.epoch, ps.link, ps.boundNonce
-		s.g.Go(func() { s.bye(l, id, epoch, nonce) })
+		s.io.bye(ps.link, s.readyRequest(handshake.TypeBye, ps.id, ps.epoch, ps.boundNonce))
 	}
 	ev := Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch}
 	if ps.abort != "" {

@@ -48,9 +48,7 @@ func (s *Subscriber) probe(ts *topicStream, now time.Time) {
 	job := fetchJob{ts: ts, probe: true, endpoint: ts.ps.recovery, req: fetch.Request{
 		ID: ts.probeID, Publisher: ts.ps.id, Epoch: ts.ps.epoch, From: next, To: next, Topic: ts.topic,
 	}}
-	select {
-	case ts.ps.link.jobs <- job:
-	default:
+	if !s.io.fetch(ts.ps.link, job) {
 		s.local = append(s.local, fetchResult{job: job, code: fetch.CodeBusy})
 	}
 }

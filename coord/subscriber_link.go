@@ -11,7 +11,6 @@ import (
 	"github.com/syncmq/syncmq/proto/handshake"
 
 	"github.com/go-zeromq/zmq4"
-	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/wire"
 	"go.uber.org/zap"
@@ -148,36 +147,6 @@ func recoveryEndpoint(configured, fromAck, pub string) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
-// handshake runs on its own goroutine: READY, then hand the result to run.
-func (s *Subscriber) handshake(ps *pubState, nonce string) {
-	req := handshake.Encode(handshake.Ready{
-		V: handshake.Version, Type: handshake.TypeReady, Subscriber: s.cfg.ID,
-		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: nonce, Topics: s.cfg.Subscribe, Forms: s.forms(),
-	})
-	r := ackResult{ps: ps, nonce: nonce}
-	reply, err := ps.link.sync.Request(s.ctx, [][]byte{req})
-	switch {
-	case err != nil:
-		r.err = err
-	case len(reply) != 1:
-		r.err = &handshake.Error{Code: handshake.CodeMalformed, Msg: fmt.Sprintf("reply has %d frames", len(reply))}
-	default:
-		r.ack, r.err = handshake.DecodeReply(reply[0])
-	}
-	s.post(r)
-}
-
-// bye tells the publisher this subscriber has everything up to END, so
-// it can close without waiting out its recovery linger. Best effort.
-func (s *Subscriber) bye(l *link, id envelope.ID, epoch uint64, nonce string) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
-	defer cancel()
-	req := handshake.Encode(handshake.Ready{V: handshake.Version, Type: handshake.TypeBye, Subscriber: s.cfg.ID, Publisher: id.String(), Epoch: epoch, Nonce: nonce})
-	if _, err := l.sync.Request(ctx, [][]byte{req}); err != nil {
-		s.lg.Debug("bye not delivered", zap.Error(err))
-	}
-}
-
 func (s *Subscriber) post(r any) {
 	select {
 	case s.results <- r:
@@ -206,7 +175,7 @@ func (s *Subscriber) onAck(r ackResult) {
 		// The nonce stays valid while the data connection lives, so retry
 		// it; a new connection brings a HELLO with a new nonce at once.
 		ps.retryEvery = min(max(2*ps.retryEvery, 100*time.Millisecond), 2*time.Second)
-		ps.retryAt = time.Now().Add(ps.retryEvery)
+		ps.retryAt = s.io.now().Add(ps.retryEvery)
 		s.lg.Warn("sync handshake failed; retrying", zap.String("publisher", ps.id.Short()), zap.Duration("in", ps.retryEvery), zap.Error(r.err))
 		return
 	}
@@ -224,7 +193,7 @@ func (s *Subscriber) onAck(r ackResult) {
 		ckpt = s.resumePoints(ps)
 	}
 	var before uint64
-	now := timeNow()
+	now := s.io.now()
 	for _, t := range r.ack.Topics {
 		before += t.Seq
 		if !s.wants(t.Topic) {

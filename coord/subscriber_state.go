@@ -69,7 +69,7 @@ func (s *Subscriber) resumePoints(ps *pubState) map[string]uint64 {
 		}
 		s.lg.Info("resuming an earlier epoch from the checkpoint", zap.String("publisher", ps.id.Short()),
 			zap.Uint64("epoch", epoch), zap.Int("topics", len(topics)))
-		s.drainOld(old, timeNow())
+		s.drainOld(old, s.io.now())
 	}
 	return eps[ps.epoch]
 }

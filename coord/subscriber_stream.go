@@ -2,7 +2,6 @@ package coord
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -97,9 +96,7 @@ func (ts *topicStream) Request(from, to uint64) {
 		s.local = append(s.local, fetchResult{job: job, done: &fetch.RangeDone{Status: fetch.StatusPartial}})
 		return
 	}
-	select {
-	case ts.ps.link.jobs <- job:
-	default:
+	if !s.io.fetch(ts.ps.link, job) {
 		s.local = append(s.local, fetchResult{job: job, code: fetch.CodeBusy})
 	}
 }
@@ -175,11 +172,7 @@ func (s *Subscriber) fetcher(ctx context.Context, l *link) {
 		}
 		var batch []fetchJob
 		batch, queued = packFetch(queued, l.singleFetch.Load())
-		if len(batch) == 1 {
-			s.fetch(ctx, l, batch[0])
-		} else {
-			s.fetchMany(ctx, l, batch)
-		}
+		s.fetch(ctx, l, batch)
 	}
 }
 
@@ -207,48 +200,13 @@ func packFetch(queued []fetchJob, single bool) (batch, rest []fetchJob) {
 	return batch, rest
 }
 
-func (s *Subscriber) fetch(ctx context.Context, l *link, job fetchJob) {
-	c, err := l.recoveryClient(job.endpoint)
-	if err != nil {
-		s.post(fetchResult{job: job, code: fetch.CodeMalformed})
-		return
-	}
-	req := fetch.EncodeRequest(nil, job.req)
-	finished := false
-	err = c.Stream(ctx, [][]byte{req}, func(reply [][]byte) (bool, error) {
-		resp, err := fetch.DecodeResponse(reply)
-		if err != nil {
-			return true, err
-		}
-		if resp.ID != job.req.ID {
-			return false, nil // an answer to an abandoned request
-		}
-		switch resp.Type {
-		case fetch.TypeReplay:
-			if !s.replayed(l, job, &resp.Message) {
-				return true, s.ctx.Err()
-			}
-			return false, nil
-		case fetch.TypeDone:
-			d := resp.Done
-			s.post(fetchResult{job: job, done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld, LastSeq: d.LastSeq}})
-		case fetch.TypeError:
-			s.post(fetchResult{job: job, code: resp.Error.Code})
-		}
-		finished = true
-		return true, nil
-	})
-	if !finished && ctx.Err() == nil {
-		s.lg.Debug("recovery fetch failed", zap.String("endpoint", job.endpoint), zap.Error(err))
-		s.post(fetchResult{job: job, code: fetch.CodeBusy})
-	}
-}
-
-// fetchMany sends one FETCH_MANY for batch and routes the answer: each
-// REPLAY to the job of its topic, each DONE_MANY entry to its job, an
-// ERROR to every job. A publisher that does not know FETCH_MANY (protocol
-// 1.0) answers ERROR malformed; the link then sends single FETCHes.
-func (s *Subscriber) fetchMany(ctx context.Context, l *link, batch []fetchJob) {
+// fetch sends one FETCH (a batch of one job) or FETCH_MANY and routes
+// the answer to run: each REPLAY to the job of its topic, each DONE or
+// DONE_MANY entry to its job, an ERROR to every job. A publisher that does
+// not know FETCH_MANY (protocol 1.0) answers ERROR malformed; the link then
+// sends single FETCHes.
+func (s *Subscriber) fetch(ctx context.Context, l *link, batch []fetchJob) {
+	a := newFetchAnswer(batch)
 	c, err := l.recoveryClient(batch[0].endpoint)
 	if err != nil {
 		for _, job := range batch {
@@ -256,62 +214,29 @@ func (s *Subscriber) fetchMany(ctx context.Context, l *link, batch []fetchJob) {
 		}
 		return
 	}
-	first := batch[0].req
-	m := fetch.ManyRequest{ID: first.ID, Publisher: first.Publisher, Epoch: first.Epoch, Ranges: make([]fetch.Range, len(batch))}
-	byTopic := make(map[string]fetchJob, len(batch))
-	for i, job := range batch {
-		m.Ranges[i] = fetch.Range{Topic: job.req.Topic, From: job.req.From, To: job.req.To}
-		byTopic[job.req.Topic] = job
-	}
+	single := l.singleFetch.Load()
 	finished := false
-	var progressAt time.Time
-	err = c.Stream(ctx, [][]byte{fetch.EncodeManyRequest(nil, m)}, func(reply [][]byte) (bool, error) {
-		resp, err := fetch.DecodeResponse(reply)
+	err = c.Stream(ctx, [][]byte{a.request()}, func(reply [][]byte) (bool, error) {
+		st, err := a.next(reply, time.Now(), l)
 		if err != nil {
 			return true, err
 		}
-		if resp.ID != m.ID {
-			return false, nil // an answer to an abandoned request
+		if st.replay != nil && !s.replayed(l, *st.replay, st.msg) {
+			return true, s.ctx.Err()
 		}
-		switch resp.Type {
-		case fetch.TypeReplay:
-			if job, ok := byTopic[string(resp.Message.Topic)]; ok && !s.replayed(l, job, &resp.Message) {
-				return true, s.ctx.Err()
-			}
-			// The later ranges wait their turn: keep their deadlines off.
-			if now := time.Now(); now.Sub(progressAt) > 100*time.Millisecond {
-				progressAt = now
-				for _, job := range batch {
-					s.post(fetchResult{job: job, progress: true})
-				}
-			}
-			return false, nil
-		case fetch.TypeDoneMany:
-			for i, job := range batch {
-				if i < len(resp.Many.Ranges) {
-					d := resp.Many.Ranges[i]
-					s.post(fetchResult{job: job, done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld, LastSeq: d.LastSeq}})
-				}
-			}
-		case fetch.TypeError:
-			code := resp.Error.Code
-			if code == fetch.CodeMalformed && l.singleFetch.CompareAndSwap(false, true) {
-				s.lg.Info("recovery endpoint does not know FETCH_MANY; repairing one topic per request", zap.String("endpoint", batch[0].endpoint))
-				code = fetch.CodeBusy // retried as single FETCHes after the back-off
-			}
-			for _, job := range batch {
-				s.post(fetchResult{job: job, code: code})
-			}
-		default:
-			return true, fmt.Errorf("coord: %v answering FETCH_MANY", resp.Type)
+		for _, r := range st.results {
+			s.post(r)
 		}
-		finished = true
-		return true, nil
+		finished = st.finished
+		return st.finished, nil
 	})
+	if !single && l.singleFetch.Load() {
+		s.lg.Info("recovery endpoint does not know FETCH_MANY; repairing one topic per request", zap.String("endpoint", batch[0].endpoint))
+	}
 	if !finished && ctx.Err() == nil {
 		s.lg.Debug("recovery fetch failed", zap.String("endpoint", batch[0].endpoint), zap.Error(err))
-		for _, job := range batch {
-			s.post(fetchResult{job: job, code: fetch.CodeBusy})
+		for _, r := range a.failed() {
+			s.post(r)
 		}
 	}
 }
@@ -350,7 +275,7 @@ func (s *Subscriber) replayed(l *link, job fetchJob, m *envelope.Message) bool {
 
 func (s *Subscriber) onFetch(r fetchResult) {
 	ts := r.job.ts
-	now := timeNow()
+	now := s.io.now()
 	if r.job.probe && r.msg == nil {
 		if !r.progress {
 			s.onProbe(r, now)

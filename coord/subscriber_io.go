@@ -1,0 +1,210 @@
+package coord
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/proto/fetch"
+	"github.com/syncmq/syncmq/proto/handshake"
+	"go.uber.org/zap"
+)
+
+// subscriberIO is what the Subscriber's state asks of the world outside
+// it: the time, and the requests that travel to a publisher's sync and
+// recovery endpoints. Answers come back to the run goroutine as inputs
+// (onResult), never as return values, so the state machine does not care
+// whether they travel over sockets on other goroutines (netIO, what
+// NewSubscriber uses) or through a simulated network on the same
+// goroutine (the simulator in sim_*_test.go).
+type subscriberIO interface {
+	now() time.Time
+	// handshake sends req, a READY quoting nonce, to ps's sync endpoint;
+	// the answer comes back as an ackResult.
+	handshake(ps *pubState, req []byte, nonce string)
+	// bye sends req, a BYE, to l's sync endpoint; best effort, nothing
+	// comes back.
+	bye(l *link, req []byte)
+	// fetch queues a repair or probe on l; false if the queue is full
+	// (the caller answers itself "busy", and the stream retries).
+	fetch(l *link, job fetchJob) bool
+}
+
+// netIO is the subscriberIO of a Subscriber on real sockets: requests
+// run on goroutines of the Subscriber's group, each link's repairs on its
+// fetcher.
+type netIO struct{ s *Subscriber }
+
+func (n netIO) now() time.Time { return timeNow() }
+
+func (n netIO) handshake(ps *pubState, req []byte, nonce string) {
+	s := n.s
+	s.g.Go(func() {
+		reply, err := ps.link.sync.Request(s.ctx, [][]byte{req})
+		s.post(decodeAck(ps, nonce, reply, err))
+	})
+}
+
+func (n netIO) bye(l *link, req []byte) {
+	s := n.s
+	s.g.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+		defer cancel()
+		if _, err := l.sync.Request(ctx, [][]byte{req}); err != nil {
+			s.lg.Debug("bye not delivered", zap.Error(err))
+		}
+	})
+}
+
+func (n netIO) fetch(l *link, job fetchJob) bool {
+	select {
+	case l.jobs <- job:
+		return true
+	default:
+		return false
+	}
+}
+
+// readyRequest encodes the READY (or, with typ TypeBye, the BYE) this
+// subscriber sends publisher id in epoch, quoting nonce.
+func (s *Subscriber) readyRequest(typ string, id envelope.ID, epoch uint64, nonce string) []byte {
+	r := handshake.Ready{V: handshake.Version, Type: typ, Subscriber: s.cfg.ID, Publisher: id.String(), Epoch: epoch, Nonce: nonce}
+	if typ == handshake.TypeReady {
+		r.Topics, r.Forms = s.cfg.Subscribe, s.forms()
+	}
+	return handshake.Encode(r)
+}
+
+// decodeAck turns the answer to a READY (or the failure to get one) into
+// what run acts on.
+func decodeAck(ps *pubState, nonce string, reply [][]byte, err error) ackResult {
+	r := ackResult{ps: ps, nonce: nonce}
+	switch {
+	case err != nil:
+		r.err = err
+	case len(reply) != 1:
+		r.err = &handshake.Error{Code: handshake.CodeMalformed, Msg: fmt.Sprintf("reply has %d frames", len(reply))}
+	default:
+		r.ack, r.err = handshake.DecodeReply(reply[0])
+	}
+	return r
+}
+
+// fetchAnswer follows the answer to one FETCH (a batch of one job) or
+// FETCH_MANY: it says, reply by reply, what run must be told. It holds
+// no socket, so the network fetcher and the simulator share it.
+type fetchAnswer struct {
+	batch      []fetchJob
+	many       bool
+	id         uint32
+	byTopic    map[string]fetchJob
+	progressAt time.Time
+}
+
+func newFetchAnswer(batch []fetchJob) *fetchAnswer {
+	a := &fetchAnswer{batch: batch, many: len(batch) > 1, id: batch[0].req.ID}
+	if a.many {
+		a.byTopic = make(map[string]fetchJob, len(batch))
+		for _, job := range batch {
+			a.byTopic[job.req.Topic] = job
+		}
+	}
+	return a
+}
+
+// request encodes the FETCH or FETCH_MANY.
+func (a *fetchAnswer) request() []byte {
+	if !a.many {
+		return fetch.EncodeRequest(nil, a.batch[0].req)
+	}
+	first := a.batch[0].req
+	m := fetch.ManyRequest{ID: first.ID, Publisher: first.Publisher, Epoch: first.Epoch, Ranges: make([]fetch.Range, len(a.batch))}
+	for i, job := range a.batch {
+		m.Ranges[i] = fetch.Range{Topic: job.req.Topic, From: job.req.From, To: job.req.To}
+	}
+	return fetch.EncodeManyRequest(nil, m)
+}
+
+// fetchStep is what one reply means for run: a REPLAY for job (replay
+// set; its message aliases the reply), results to post, and whether the
+// answer is complete.
+type fetchStep struct {
+	replay   *fetchJob
+	msg      *envelope.Message
+	results  []fetchResult
+	finished bool
+}
+
+// next interprets one reply, received at now. An error means the reply
+// was not understood: the caller stops reading and reports the batch
+// busy (failed), as for a broken connection.
+func (a *fetchAnswer) next(reply [][]byte, now time.Time, l *link) (fetchStep, error) {
+	resp, err := fetch.DecodeResponse(reply)
+	if err != nil {
+		return fetchStep{}, err
+	}
+	if resp.ID != a.id {
+		return fetchStep{}, nil // an answer to an abandoned request
+	}
+	var st fetchStep
+	switch resp.Type {
+	case fetch.TypeReplay:
+		m := resp.Message
+		if !a.many {
+			st.replay, st.msg = &a.batch[0], &m
+			return st, nil
+		}
+		if job, ok := a.byTopic[string(m.Topic)]; ok {
+			st.replay, st.msg = &job, &m
+		}
+		// The later ranges wait their turn: keep their deadlines off.
+		if now.Sub(a.progressAt) > 100*time.Millisecond {
+			a.progressAt = now
+			for _, job := range a.batch {
+				st.results = append(st.results, fetchResult{job: job, progress: true})
+			}
+		}
+		return st, nil
+	case fetch.TypeDone:
+		if a.many {
+			return fetchStep{}, fmt.Errorf("coord: DONE answering FETCH_MANY")
+		}
+		d := resp.Done
+		st.results = append(st.results, fetchResult{job: a.batch[0], done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld, LastSeq: d.LastSeq}})
+	case fetch.TypeDoneMany:
+		if !a.many {
+			return fetchStep{}, fmt.Errorf("coord: DONE_MANY answering FETCH")
+		}
+		for i, job := range a.batch {
+			if i < len(resp.Many.Ranges) {
+				d := resp.Many.Ranges[i]
+				st.results = append(st.results, fetchResult{job: job, done: &fetch.RangeDone{Status: d.Status, FirstHeld: d.FirstHeld, LastSeq: d.LastSeq}})
+			}
+		}
+	case fetch.TypeError:
+		code := resp.Error.Code
+		if a.many && code == fetch.CodeMalformed && l.singleFetch.CompareAndSwap(false, true) {
+			// A protocol 1.0 publisher: retried as single FETCHes after
+			// the back-off.
+			code = fetch.CodeBusy
+		}
+		for _, job := range a.batch {
+			st.results = append(st.results, fetchResult{job: job, code: code})
+		}
+	default:
+		return fetchStep{}, fmt.Errorf("coord: %v answering a fetch", resp.Type)
+	}
+	st.finished = true
+	return st, nil
+}
+
+// failed is what run is told when the answer did not complete: every job
+// of the batch is retried after the back-off.
+func (a *fetchAnswer) failed() []fetchResult {
+	out := make([]fetchResult, len(a.batch))
+	for i, job := range a.batch {
+		out[i] = fetchResult{job: job, code: fetch.CodeBusy}
+	}
+	return out
+}
