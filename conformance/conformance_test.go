@@ -62,7 +62,8 @@ func TestMultiSubscriberAgainstSyncpub(t *testing.T) {
 	const n = 30_000
 	topics := []string{"alpha", "beta", "gamma"}
 	p := start(t, ctx, syncpub, "--bind", pub, "--sync-bind", sync, "--recovery-bind", clustertest.FreeEndpoint(t),
-		"--expect", "2", "--count", fmt.Sprint(n), "--topics", strings.Join(topics, ","), "--log-level", "warn")
+		"--expect", "2", "--count", fmt.Sprint(n), "--topics", strings.Join(topics, ","), "--log-level", "warn",
+		"--max-batch-records", "30") // messages enough that every 7th is some, however busy the machine
 	lossy := start(t, ctx, python, script("subscriber.py"), "--pub", pub, "--sync", sync, "--id", "py-lossy", "--multi", "--drop", "7")
 	clean := start(t, ctx, python, script("subscriber.py"), "--pub", pub, "--sync", sync, "--id", "py-clean", "--multi")
 	wait(t, ctx, "lossy subscriber", lossy, 0)

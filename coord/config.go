@@ -106,12 +106,12 @@ type PublisherConfig struct {
 	// MaxReplayRange bounds the sequences one recovery request may ask
 	// for; larger requests get a "range too large" error. Default 65536.
 	MaxReplayRange uint64
-	// RepairWindow is how long after END the recovery endpoint keeps
-	// serving repairs, so a subscriber that was behind at END can fetch
-	// its tail; it closes earlier once every subscriber that joined said
-	// BYE. The ACK announces it (repair_window_ms). With DataDir, a
-	// restarted publisher serves earlier epochs again as long as
-	// retention holds them. Default 5 s; Shutdown's ctx bounds it.
+	// RepairWindow is how long, after END, Shutdown waits for a
+	// subscriber that joined, has not said BYE and has no data
+	// connection (from END, or from when its connection went away if
+	// later) before it gives it up as unconfirmed. A subscriber that is
+	// connected is waited for as long as Shutdown's ctx allows. The ACK
+	// announces it (repair_window_ms). Default 5 s.
 	RepairWindow time.Duration
 	// ID identifies the publisher; zero means random (with DataDir, the
 	// directory's).

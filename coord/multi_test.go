@@ -73,6 +73,7 @@ func startRawSub(t *testing.T, ctx context.Context, p *Publisher, id string, for
 	t.Cleanup(func() { client.Close() })
 	r := &rawSub{kinds: map[envelope.Kind]int{}, done: make(chan struct{})}
 	joined := make(chan struct{})
+	var bye handshake.Ready
 	go func() {
 		defer close(r.done)
 		for {
@@ -103,6 +104,8 @@ func startRawSub(t *testing.T, ctx context.Context, p *Publisher, id string, for
 					r.err = err
 					return
 				}
+				bye = ready
+				bye.Type, bye.Forms = handshake.TypeBye, nil
 				close(joined)
 			case envelope.KindData:
 				for seq, p := range m.Records() {
@@ -119,6 +122,11 @@ func startRawSub(t *testing.T, ctx context.Context, p *Publisher, id string, for
 					next[e]++
 				}
 			case envelope.KindEnd:
+				// Everything came in order: confirm it, so the
+				// publisher's job ends successfully.
+				if _, err := client.Request(ctx, [][]byte{handshake.Encode(bye)}); err != nil {
+					r.err = err
+				}
 				return
 			}
 		}

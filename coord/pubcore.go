@@ -1,10 +1,12 @@
 package coord
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/syncmq/syncmq/envelope"
@@ -72,7 +74,9 @@ type pubCore struct {
 	allow        allowList
 
 	nextHeartbeat time.Time
-	beats         uint64 // heartbeats built
+	beats         uint64              // heartbeats built
+	final         []envelope.TopicSeq // the END table, once END was taken
+	endedAt       time.Time
 	events        []coreEvent
 	gen           uint64 // bumped when a blocked Publish may proceed
 }
@@ -135,13 +139,23 @@ type subscriber struct {
 	id       string
 	conn     *dataConn // the connection its latest READY proved; nil once gone
 	joinedAt time.Time
-	nonce    [envelope.NonceSize]byte // the nonce its latest READY quoted; BYE must quote it too
+	// nonces are those its accepted READYs quoted, the latest last (at
+	// most byeNonces): a BYE must quote one. Not only the latest: a BYE
+	// may cross the READY of a new connection.
+	nonces [][envelope.NonceSize]byte
 	// firstTable is where every topic stood at its first join (a topic
 	// created later stood at 0): a subscriber that comes back under the
 	// same id (a restart) is told, so it repairs from there or reports
 	// the difference as lost.
 	firstTable map[string]uint64
-	bye        bool
+	// bye: it said BYE, confirming it has everything up to END or was
+	// told it lost lost records of them.
+	bye  bool
+	lost uint64
+	// goneAt is when its last data connection went away (zero while it
+	// has one): after END the publisher waits RepairWindow, from END or
+	// from then if later, for it to come back.
+	goneAt time.Time
 }
 
 // coreEvent is something the Publisher logs or acts on; the core only
@@ -420,9 +434,9 @@ func (c *pubCore) dataSubscribed(id connID, prefix []byte, now time.Time) ([enve
 		return [envelope.NonceSize]byte{}, false
 	}
 	dc.subscribed = true
-	if c.phase >= phaseEnding {
-		return [envelope.NonceSize]byte{}, false
-	}
+	// Also after END: a subscriber that lost its connection (cut as slow,
+	// or restarted) proves the new one, rejoins, and learns from the END
+	// it is sent next (endDue) what it still has to repair.
 	dc.helloAt, dc.helloEvery = now, c.cfg.HelloInterval
 	return dc.nonce, true
 }
@@ -441,7 +455,10 @@ func (c *pubCore) dataGone(id connID, now time.Time) {
 	if s == nil || s.conn != dc {
 		return
 	}
-	s.conn = nil
+	s.conn, s.goneAt = nil, now
+	if c.phase >= phaseEnding {
+		c.gen++ // the end waits for it to come back, for a while
+	}
 	if c.phase == phaseProbing && !c.cfg.Quorum.membership() {
 		c.applyQuorum(c.q.drop(s.id, now), now)
 		c.emit(coreEvent{kind: evLeftBeforeStart, subscriber: s.id, live: c.q.live(), need: c.q.need()})
@@ -473,9 +490,10 @@ func (c *pubCore) ready(r handshake.Ready, identity string, now time.Time) any {
 	if !c.isMe(r) {
 		return c.refuse(handshake.CodeWrongPublisher, fmt.Sprintf("this is publisher %s epoch %d", c.cfg.ID, c.cfg.Epoch))
 	}
-	if c.phase >= phaseEnding {
-		return c.refuse(handshake.CodeWrongPublisher, "this publisher has ended; wait for its next epoch")
-	}
+	// After END, READY is still answered while the publisher serves: a
+	// subscriber that joined before comes back on a new connection to
+	// finish its repairs, and one that was reconnecting when END went
+	// out joins to learn where the epoch ended. Either is then waited for.
 	var nonce [envelope.NonceSize]byte
 	if _, err := hex.Decode(nonce[:], []byte(r.Nonce)); err != nil { // DecodeReady checked the length
 		return c.refuse(handshake.CodeMalformed, "nonce is not hex")
@@ -506,7 +524,13 @@ func (c *pubCore) ready(r handshake.Ready, identity string, now time.Time) any {
 	if s.conn != nil && s.conn != dc {
 		s.conn.subscriber = nil // the old connection no longer proves anyone
 	}
-	s.conn, s.nonce, dc.subscriber = dc, nonce, s
+	s.conn, s.goneAt, dc.subscriber = dc, time.Time{}, s
+	if !slices.Contains(s.nonces, nonce) {
+		if len(s.nonces) == byeNonces {
+			s.nonces = slices.Delete(s.nonces, 0, 1)
+		}
+		s.nonces = append(s.nonces, nonce)
+	}
 	c.setForm(dc, r.Accepts(handshake.FormMulti), dc.covers, dc.dataSub)
 	first, ch := c.q.join(s.id, now)
 	ack := handshake.Ack{
@@ -552,12 +576,18 @@ func (c *pubCore) bye(r handshake.Ready, identity string) any {
 	}
 	s := c.subs[r.Subscriber]
 	var nonce [envelope.NonceSize]byte
-	if _, err := hex.Decode(nonce[:], []byte(r.Nonce)); err != nil || s == nil || nonce != s.nonce { // DecodeReady checked the length
+	if _, err := hex.Decode(nonce[:], []byte(r.Nonce)); err != nil || s == nil || !slices.Contains(s.nonces, nonce) { // DecodeReady checked the length
 		return c.refuse(handshake.CodeBadNonce, "bye must come from a subscriber that joined this epoch and quote the nonce of its last accepted READY")
 	}
-	s.bye = true
+	if !s.bye || s.lost != r.Lost {
+		s.bye, s.lost = true, r.Lost
+		c.gen++ // the end may be waiting for this
+	}
 	return handshake.ByeReply()
 }
+
+// byeNonces bounds the nonces remembered per subscriber for its BYE.
+const byeNonces = 4
 
 // isMe reports whether a READY or BYE names this publisher and epoch.
 // Hex digits may be of either case.
@@ -657,8 +687,8 @@ func (c *pubCore) tick(now time.Time, res *tickResult) {
 			c.quorumTimeout(now)
 		}
 	}
-	if c.phase >= phaseEnding {
-		return
+	if c.phase == phaseEnding {
+		return // END goes out next
 	}
 	for _, dc := range c.conns {
 		if dc.subscriber != nil || dc.kicked {
@@ -679,7 +709,10 @@ func (c *pubCore) tick(now time.Time, res *tickResult) {
 			res.hellos = append(res.hellos, helloDue{dc.id, dc.nonce})
 		}
 	}
-	if !now.Before(c.nextHeartbeat) {
+	// The connections came out of a map: put them in a fixed order.
+	slices.SortFunc(res.hellos, func(a, b helloDue) int { return cmp.Compare(a.conn, b.conn) })
+	slices.Sort(res.kick)
+	if c.phase != phaseEnded && !now.Before(c.nextHeartbeat) {
 		c.nextHeartbeat = now.Add(c.cfg.HeartbeatInterval)
 		res.heartbeat = c.heartbeatTable()
 	}
@@ -688,6 +721,12 @@ func (c *pubCore) tick(now time.Time, res *tickResult) {
 // nextDeadline is when tick has something to do next, at the latest.
 func (c *pubCore) nextDeadline() time.Time {
 	next := c.nextHeartbeat
+	switch c.phase {
+	case phaseEnded:
+		next = c.endedAt.Add(time.Hour) // no heartbeats after END; HELLOs below
+	case phaseEnding:
+		return next.Add(time.Hour) // END goes out next; nothing to tick
+	}
 	if c.phase == phaseProbing {
 		if c.cfg.Quorum.membership() && !c.q.settled {
 			next = earliest(next, c.start.Add(c.cfg.Settle))
@@ -758,6 +797,16 @@ func (c *pubCore) heartbeatTable() []envelope.TopicSeq {
 	return t
 }
 
+// endIfDone takes END once Shutdown began and every batch was taken:
+// see end. ok is false (nothing changed) before that.
+func (c *pubCore) endIfDone(now time.Time) (table []envelope.TopicSeq, failure error, ok bool) {
+	if c.phase != phaseEnding || c.open != nil || len(c.sealed) > 0 {
+		return nil, nil, false
+	}
+	table, failure = c.end(now)
+	return table, failure, true
+}
+
 // shutdown stops accepting records; what was accepted is still taken, then
 // END. It reports whether this call changed the phase.
 func (c *pubCore) shutdown() bool {
@@ -775,14 +824,21 @@ func (c *pubCore) shutdown() bool {
 // end seals the epoch: it returns the END table (the last sequence taken
 // on every topic) after the caller took the remaining batches, and
 // whether the publisher gave up (the quorum failed).
-func (c *pubCore) end() ([]envelope.TopicSeq, error) {
+func (c *pubCore) end(now time.Time) ([]envelope.TopicSeq, error) {
 	c.phase = phaseEnded
+	c.endedAt = now
 	t := make([]envelope.TopicSeq, 0, len(c.order))
 	for _, ts := range c.order {
 		t = append(t, envelope.TopicSeq{Topic: ts.name, Seq: ts.taken})
 	}
+	c.final = t
+	c.gen++
 	return t, c.failure
 }
+
+// endDue reports whether a connection that proved nothing yet must be
+// sent END with its HELLO: END went out before it connected.
+func (c *pubCore) endDue() bool { return c.phase == phaseEnded }
 
 // joinedConn reports whether a data connection proves a subscriber that
 // has not said bye: the end of a job waits for those to take everything,
@@ -792,12 +848,58 @@ func (c *pubCore) joinedConn(id connID) bool {
 	return dc != nil && dc.subscriber != nil
 }
 
-// allSaidBye reports whether every subscriber that joined said bye.
-func (c *pubCore) allSaidBye() bool {
-	for _, s := range c.subs {
-		if !s.bye {
-			return false
+// endState is where the end of the job stands at now: after END the
+// publisher waits for every subscriber that joined to say BYE. A
+// subscriber that has no data connection is waited for RepairWindow (from
+// END, or from when its connection went away if later), then given up.
+type endState struct {
+	settled bool      // nothing more to wait for
+	next    time.Time // when to look again at the latest, if not settled
+	// waiting lists the subscribers that did not say BYE (not settled:
+	// those still waited for; settled: those given up), lossy those that
+	// said BYE and reported losses, both sorted.
+	waiting []string
+	lossy   map[string]uint64
+}
+
+// end reports where the end of the job stands; it is settled at once
+// before END was taken only if nobody joined.
+func (c *pubCore) endState(now time.Time) endState {
+	var st endState
+	settled := c.phase == phaseEnded
+	for id, s := range c.subs {
+		switch {
+		case s.bye && s.lost > 0:
+			if st.lossy == nil {
+				st.lossy = make(map[string]uint64)
+			}
+			st.lossy[id] = s.lost
+		case s.bye:
+		default:
+			st.waiting = append(st.waiting, id)
+			if s.conn != nil || c.phase != phaseEnded {
+				settled = false
+				continue
+			}
+			deadline := c.endedAt
+			if s.goneAt.After(deadline) {
+				deadline = s.goneAt
+			}
+			if deadline = deadline.Add(c.cfg.RepairWindow); now.Before(deadline) {
+				settled = false
+				st.next = earliestSet(st.next, deadline)
+			}
 		}
 	}
-	return true
+	slices.Sort(st.waiting)
+	st.settled = settled
+	return st
+}
+
+// earliestSet is earliest, with the zero time meaning "not set".
+func earliestSet(a, b time.Time) time.Time {
+	if a.IsZero() {
+		return b
+	}
+	return earliest(a, b)
 }

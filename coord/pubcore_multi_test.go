@@ -168,7 +168,7 @@ func TestCoreMultiBatching(t *testing.T) {
 			t.Fatalf("round %d: no batch mixed %d topics", round, len(topics))
 		}
 		h.c.shutdown()
-		table, _ := h.c.end()
+		table, _ := h.c.end(h.now)
 		for _, e := range table {
 			if e.Seq != taken[e.Topic] {
 				t.Fatalf("round %d: END says %s=%d, taken %d", round, e.Topic, e.Seq, taken[e.Topic])

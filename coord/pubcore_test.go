@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,7 @@ func TestCoreSequencing(t *testing.T) {
 			t.Fatalf("round %d: batches out of accept order", round)
 		}
 		h.c.shutdown()
-		table, failure := h.c.end()
+		table, failure := h.c.end(h.now)
 		if failure != nil {
 			t.Fatal(failure)
 		}
@@ -270,13 +271,68 @@ func TestCoreBye(t *testing.T) {
 	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); !ok {
 		t.Fatal("bye from a stranger accepted")
 	}
-	if h.c.allSaidBye() {
-		t.Fatal("all said bye")
+	if w := h.c.endState(h.now).waiting; len(w) != 1 || w[0] != "s" {
+		t.Fatalf("waiting for %v before the bye, want [s]", w)
 	}
 	bye.Subscriber, bye.Nonce = "s", n
-	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); ok || !h.c.allSaidBye() {
+	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); ok || len(h.c.endState(h.now).waiting) != 0 {
 		t.Fatal("bye with the nonce refused")
 	}
+	bye.Lost = 7
+	h.c.bye(bye, "")
+	if st := h.c.endState(h.now); st.lossy["s"] != 7 || st.settled {
+		t.Fatalf("after a bye with losses, before END: %+v", st)
+	}
+}
+
+// TestCoreEndWaitsForSubscribers: after END the end settles once every
+// subscriber that joined said BYE; one without a connection is waited for
+// RepairWindow from END, or from when its connection went away if later,
+// then given up; a READY after END is accepted, and its subscriber then
+// waited for too.
+func TestCoreEndWaitsForSubscribers(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 2; c.RepairWindow = 5 * time.Second })
+	ca, na := h.connect()
+	h.join("a", na)
+	cb, nb := h.connect()
+	h.join("b", nb)
+	h.c.shutdown()
+	if st := h.c.endState(h.now); st.settled {
+		t.Fatal("settled before END")
+	}
+	if _, _, ok := h.c.endIfDone(h.now); !ok {
+		t.Fatal("END not taken with nothing left to send")
+	}
+	endAt := h.now
+	h.c.dataGone(cb, h.now.Add(2*time.Second))
+	bye := h.readyMsg("a", na)
+	bye.Type = handshake.TypeBye
+	h.c.bye(bye, "")
+	if st := h.c.endState(endAt.Add(6 * time.Second)); st.settled || !st.next.Equal(endAt.Add(7*time.Second)) {
+		t.Fatalf("b went away 2 s after END: want a deadline 5 s later, got %+v", st)
+	}
+	// b comes back on a new connection and rejoins after END.
+	cb2, nb2 := h.connect()
+	if ack, ok := h.c.ready(h.readyMsg("b", nb2), "", h.now).(handshake.Ack); !ok || ack.Resume == nil {
+		t.Fatalf("rejoin after END refused or without resume: %+v", ack)
+	}
+	cc, nc := h.connect()
+	if _, ok := h.c.ready(h.readyMsg("c", nc), "", h.now).(handshake.Ack); !ok {
+		t.Fatal("a READY after END refused")
+	}
+	if st := h.c.endState(endAt.Add(time.Hour)); st.settled {
+		t.Fatal("gave up a subscriber that has a connection")
+	}
+	h.c.dataGone(cb2, endAt.Add(time.Minute))
+	h.c.dataGone(cc, endAt.Add(time.Minute))
+	st := h.c.endState(endAt.Add(time.Minute + 5*time.Second))
+	if !st.settled || !slices.Equal(st.waiting, []string{"b", "c"}) {
+		t.Fatalf("after b and c went away for RepairWindow: %+v, want settled, waiting [b c]", st)
+	}
+	if err := st.err(nil); !errors.Is(err, ErrUnconfirmed) {
+		t.Fatalf("err %v, want ErrUnconfirmed", err)
+	}
+	_ = ca
 }
 
 func TestCoreQuorumTimeout(t *testing.T) {
@@ -304,7 +360,7 @@ func TestCoreQuorumTimeout(t *testing.T) {
 				t.Fatalf("policy proceed: publish = %v", err)
 			}
 			h.c.shutdown()
-			if _, failure := h.c.end(); (failure != nil) != (policy == QuorumFail) {
+			if _, failure := h.c.end(h.now); (failure != nil) != (policy == QuorumFail) {
 				t.Fatalf("END failure %v under %v", failure, policy)
 			}
 		})
@@ -460,7 +516,7 @@ func TestCoreProtocol11(t *testing.T) {
 			t.Errorf("bye, %s: got %+v, want %s", tc.name, h.c.bye(b, ""), tc.code)
 		}
 	}
-	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); ok || !h.c.allSaidBye() {
+	if _, ok := h.c.bye(bye, "").(handshake.ErrorReply); ok || len(h.c.endState(h.now).waiting) != 0 {
 		t.Fatal("bye in upper-case hex refused")
 	}
 	if e := h.c.refuse(handshake.CodeVersion, "v2"); len(e.Versions) == 0 {

@@ -3,6 +3,7 @@ package coord
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,20 +21,13 @@ import (
 // Publish may be called from many goroutines. Messages of one topic are
 // numbered in the order Publish calls return, and subscribers receive all
 // messages in the order Publish accepted them, across topics too.
-//
-// Structure: all protocol state lives in a pubCore (pubcore.go), a plain
-// state machine behind one mutex that is held only for its pure method
-// calls, never across I/O. One goroutine (run, publisher_run.go) owns the
-// PUB socket: it takes batches from the core and sends them, sends HELLOs,
-// heartbeats and END, and feeds the core the connection events and the
-// passage of time. The sync and recovery servers answer on their own
-// goroutines, asking the core under the same mutex.
 type Publisher struct {
 	cfg  PublisherConfig
 	lg   *zap.Logger
 	rl   *ratelog.Logger
-	pub  *wire.Pub
-	sync *wire.Server
+	now  func() time.Time
+	pub  pubSocket
+	sync endpointServer
 	rec  *recoveryServer // nil when recovery is off
 	// store keeps what was sent for repairs: the journal with DataDir,
 	// else the memory History when recovery is on; nil for neither.
@@ -44,6 +38,11 @@ type Publisher struct {
 	cluster *cluster  // nil without Gossip
 	allow   allowList // who may subscribe, count and fetch; nil: everyone
 
+	// All protocol state lives in core, a plain state machine (pubcore.go)
+	// behind mu, which is held only for its method calls, never across
+	// I/O. One goroutine (run, publisher_run.go) owns the PUB socket; the
+	// sync and recovery servers answer on their own goroutines, asking
+	// the core under the same mutex.
 	mu      sync.Mutex
 	core    *pubCore
 	gen     uint64        // core.gen as of the last broadcast
@@ -53,14 +52,15 @@ type Publisher struct {
 	connMu  sync.Mutex         // guards connEvs
 	connEvs []wire.PeerEvent   // connection events for run, in order
 	classes []classChange      // run's scratch for the core's form changes
-	stop    chan struct{}      // closed by Shutdown or Close: run ends
+	stop    chan struct{}      // closed by Shutdown or Close: the epoch ends
+	final   chan struct{}      // closed by release: run returns
 	hard    context.Context    // done after Close: stop without END, end every wait
 	closeFn context.CancelFunc // ends hard
 	runDone chan struct{}      // closed when run has returned
 
-	shutdownOnce, closeOnce sync.Once
-	shutdownErr             error
-	pool                    sync.Pool
+	shutdownOnce, closeOnce, releaseOnce sync.Once
+	shutdownErr                          error
+	pool                                 sync.Pool
 
 	published, batches, controls, kicked, keepFailed atomic.Uint64
 	publishedBytes, handshakes                       atomic.Uint64
@@ -68,6 +68,18 @@ type Publisher struct {
 
 	multiBatches atomic.Uint64 // of batches, those sent as MULTI
 }
+
+// endpointServer is a request-reply endpoint as the Publisher uses it:
+// *wire.Server on the network.
+type endpointServer interface {
+	Endpoint() string
+	Addr() net.Addr
+	Stats() wire.ServerStats
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
+var _ endpointServer = (*wire.Server)(nil)
 
 // NewPublisher binds the PUB, sync and recovery endpoints and starts
 // probing for subscribers. It does not block.
@@ -80,15 +92,45 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
+	p := newPublisher(cfg, store, time.Now)
+	if err := p.bind(); err != nil {
+		if store != nil {
+			_ = store.close()
+		}
+		return nil, err
+	}
+	p.startCore(p.now())
+	if cfg.Gossip != nil {
+		if err := p.joinCluster(); err != nil {
+			p.closeEndpoints()
+			if store != nil {
+				_ = store.close()
+			}
+			return nil, err
+		}
+	}
+	p.g.Go(p.run)
+	p.warnIfExposed()
+	p.lg.Info("publisher started",
+		zap.String("pub", p.pub.Endpoint()), zap.String("sync", p.sync.Endpoint()), zap.String("recovery", p.RecoveryEndpoint()),
+		zap.Uint64("epoch", cfg.Epoch), zap.Stringer("quorum", cfg.Quorum))
+	return p, nil
+}
+
+// newPublisher returns a Publisher with its state and no endpoint yet:
+// NewPublisher binds sockets, the simulator plugs in its own.
+func newPublisher(cfg PublisherConfig, store retained, now func() time.Time) *Publisher {
 	lg := cfg.Logger.Named("publisher").With(zap.String("publisher", cfg.ID.Short()), zap.Uint64("epoch", cfg.Epoch))
 	p := &Publisher{
 		cfg:     cfg,
 		lg:      lg,
+		now:     now,
 		store:   store,
 		rl:      ratelog.New(lg, 0),
 		changed: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
+		final:   make(chan struct{}),
 		runDone: make(chan struct{}),
 		allow:   newAllowList(cfg.Allow),
 	}
@@ -98,9 +140,15 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		m.OnFree = func(*wire.Msg) { p.pool.Put(m) }
 		return m
 	}
+	return p
+}
+
+// bind opens the PUB, sync and recovery endpoints.
+func (p *Publisher) bind() error {
+	cfg := p.cfg
 	wcfg := cfg.Wire
 	if wcfg.Logger == nil {
-		wcfg.Logger = lg
+		wcfg.Logger = p.lg
 	}
 	wcfg.TLS, wcfg.Allow = cfg.TLS, nil
 	if p.allow != nil {
@@ -121,48 +169,49 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	wcfg.Evictable = func(id wire.ConnID) bool {
 		return !p.joinedConn(id) && (userEvictable == nil || userEvictable(id))
 	}
-	if p.pub, err = wire.Listen(cfg.Bind, wcfg); err != nil {
-		if store != nil {
-			_ = store.close()
-		}
-		return nil, err
+	pub, err := wire.Listen(cfg.Bind, wcfg)
+	if err != nil {
+		return err
 	}
-	fail := func(err error) (*Publisher, error) {
-		p.pub.Close()
-		if p.sync != nil {
-			p.sync.Close()
-		}
-		if p.rec != nil {
-			p.rec.close()
-		}
-		if p.store != nil {
-			_ = p.store.close()
-		}
-		return nil, err
-	}
-	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: lg, TLS: cfg.TLS}, p.handleSync); err != nil {
-		return fail(err)
+	p.pub = pub
+	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: p.lg, TLS: cfg.TLS}, p.handleSync); err != nil {
+		p.closeEndpoints()
+		return err
 	}
 	if cfg.RecoveryBind != "" {
 		if p.rec, err = newRecoveryServer(p, p.store); err != nil {
-			return fail(err)
+			p.closeEndpoints()
+			return err
+		}
+		if err = p.rec.serve(cfg.RecoveryBind); err != nil {
+			p.rec = nil
+			p.closeEndpoints()
+			return err
 		}
 	}
-	core := newPubCore(cfg, p.RecoveryEndpoint(), time.Now(), p.newBatch)
-	p.mu.Lock() // the PUB socket may already ask joinedConn
+	return nil
+}
+
+// closeEndpoints closes whatever bind opened, at once.
+func (p *Publisher) closeEndpoints() {
+	if p.pub != nil {
+		p.pub.Close()
+	}
+	if p.sync != nil {
+		p.sync.Close()
+	}
+	if p.rec != nil {
+		p.rec.close()
+	}
+}
+
+// startCore creates the protocol state; the PUB socket may already ask
+// joinedConn, hence the lock.
+func (p *Publisher) startCore(now time.Time) {
+	core := newPubCore(p.cfg, p.RecoveryEndpoint(), now, p.newBatch)
+	p.mu.Lock()
 	p.core = core
 	p.mu.Unlock()
-	if cfg.Gossip != nil {
-		if err := p.joinCluster(); err != nil {
-			return fail(err)
-		}
-	}
-	p.g.Go(p.run)
-	p.warnIfExposed()
-	lg.Info("publisher started",
-		zap.String("pub", p.pub.Endpoint()), zap.String("sync", p.sync.Endpoint()), zap.String("recovery", p.RecoveryEndpoint()),
-		zap.Uint64("epoch", cfg.Epoch), zap.Stringer("quorum", cfg.Quorum))
-	return p, nil
 }
 
 func (p *Publisher) newBatch() *outMsg { return p.pool.Get().(*outMsg) }
@@ -282,17 +331,23 @@ func signal(c chan struct{}) {
 }
 
 // Shutdown ends the epoch gracefully: Publish and WaitQuorum return
-// ErrClosed from now on, what Publish accepted is sent, then END, then
-// Shutdown waits until every subscriber that joined has taken everything
-// (a connection that never joined is not waited for) and, with recovery
-// on, keeps the recovery endpoint open until those that lost a tail have
-// repaired it (RepairWindow), all bounded by ctx. Then it closes the
-// sockets, leaves the gossip cluster and waits for every goroutine.
+// ErrClosed from now on, what Publish accepted is sent, then END. Then
+// Shutdown waits, bounded by ctx, until every subscriber that joined this
+// epoch confirmed with a BYE that it has everything up to END (or was
+// told what it lost). Meanwhile the endpoints keep serving: a subscriber
+// that lost its connection (cut as a slow consumer, restarted) connects
+// again, is sent END, repairs what it misses and says BYE. One that has
+// no connection is waited for RepairWindow, from END or from when its
+// connection went away, then given up. Then Shutdown closes the sockets,
+// leaves the gossip cluster and waits for every goroutine.
 //
-// It returns nil when everything was handed over, ctx.Err() when ctx
-// ended first (the publisher is closed anyway), and ErrClosed if Close
-// came first. Idempotent: later calls return the first call's result.
-// Safe from any goroutine, including an OnMember callback.
+// It returns nil when every subscriber that joined confirmed with nothing
+// lost; an *EndError naming those that did not confirm or reported
+// losses (wrapping ctx.Err() if ctx ended first); ctx.Err() if ctx ended
+// before END could go out (the publisher is closed anyway, without END);
+// and ErrClosed if Close came first. Idempotent: later calls return the
+// first call's result. Safe from any goroutine, including an OnMember
+// callback.
 func (p *Publisher) Shutdown(ctx context.Context) error {
 	p.shutdownOnce.Do(func() { p.shutdownErr = p.shutdown(ctx) })
 	return p.shutdownErr
@@ -305,58 +360,95 @@ func (p *Publisher) shutdown(ctx context.Context) error {
 		return ErrClosed
 	}
 	close(p.stop)
+	// Whatever happens below, a panic included, the endpoints close and
+	// every goroutine is waited for.
+	defer p.release(ctx)
 	// A Close during the waits below ends them.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(p.hard, cancel)()
-	var err error
-	select {
-	case <-p.runDone:
-		// END is with the socket: wait for the subscribers that joined.
-		err = p.pub.Shutdown(ctx, p.joinedConn)
-	case <-ctx.Done():
-		err = ctx.Err()
-		p.closeFn() // run may wait for the store: stop it, without END
-	}
-	if p.rec != nil && ctx.Err() == nil {
-		// Subscribers that lost the tail ask for it right after END;
-		// those that have everything say bye.
-		p.rec.linger(ctx, p.cfg.RepairWindow, p.allSaidBye)
-	}
+	err := p.awaitEnd(ctx)
 	if p.isClosed() {
 		err = ErrClosed
 	}
-	p.release(ctx)
 	p.lg.Info("publisher closed", zap.Uint64("published", p.published.Load()), zap.Error(err))
 	return err
 }
 
+// awaitEnd waits until END went out and every subscriber that joined
+// confirmed it or was given up (pubCore.endState), or ctx ends. If ctx
+// ends before END could go out (the store held batches back), the
+// publisher stops hard, without END: subscribers then see the tail as
+// unknown rather than as published.
+func (p *Publisher) awaitEnd(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		ended := p.core.phase == phaseEnded
+		st := p.core.endState(p.now())
+		changed := p.changed
+		p.mu.Unlock()
+		if st.settled {
+			return st.err(nil)
+		}
+		if !st.next.IsZero() {
+			timer.Reset(time.Until(st.next))
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+		case <-ctx.Done():
+			if !ended {
+				p.closeFn() // run may wait for the store: stop it, without END
+				return ctx.Err()
+			}
+			return st.err(ctx.Err())
+		}
+	}
+}
+
 // release closes what is left after END: the PUB socket, the recovery and
 // sync endpoints (an ACK being written still goes out), then leaves the
-// gossip cluster (subscribers repairing a lost tail still needed the
-// recovery endpoint), and waits for every goroutine.
+// gossip cluster (subscribers repairing still needed the recovery
+// endpoint), and waits for every goroutine. Once only; every step runs
+// even if an earlier one panics.
 func (p *Publisher) release(ctx context.Context) {
-	p.pub.Close()
-	p.g.Stop()
-	p.g.Wait()
-	if p.rec != nil {
-		p.rec.close()
-	}
+	p.releaseOnce.Do(func() {
+		defer p.leaveCluster(ctx)
+		defer func() { _ = p.sync.Shutdown(ctx) }()
+		defer p.closeStore()
+		defer func() {
+			if p.rec != nil {
+				p.rec.close()
+			}
+		}()
+		defer p.g.Wait()
+		defer p.g.Stop()
+		close(p.final)
+		p.pub.Close()
+	})
+}
+
+func (p *Publisher) closeStore() {
 	if p.store != nil {
 		if err := p.store.close(); err != nil {
 			p.lg.Warn("closing the retained store", zap.Error(err))
 		}
 	}
-	_ = p.sync.Shutdown(ctx)
-	if p.cluster != nil {
-		if ctx.Err() == nil && !p.isClosed() {
-			if err := p.cluster.close(ctx); err != nil {
-				p.lg.Debug("gossip leave", zap.Error(err))
-			}
-		} else {
-			p.cluster.shutdown()
-		}
+}
+
+func (p *Publisher) leaveCluster(ctx context.Context) {
+	if p.cluster == nil {
+		return
 	}
+	if ctx.Err() == nil && !p.isClosed() {
+		if err := p.cluster.close(ctx); err != nil {
+			p.lg.Debug("gossip leave", zap.Error(err))
+		}
+		return
+	}
+	p.cluster.shutdown()
 }
 
 // Close stops the publisher at once, the way a crash would: Publish and
@@ -375,8 +467,8 @@ func (p *Publisher) Close() error {
 		p.shutdownOnce.Do(func() {
 			p.shutdownErr = ErrClosed
 			close(p.stop)
-			p.release(context.Background())
 		})
+		p.release(context.Background())
 	})
 	return nil
 }
@@ -387,12 +479,6 @@ func (p *Publisher) joinedConn(id wire.ConnID) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.core != nil && p.core.joinedConn(connID(id))
-}
-
-func (p *Publisher) allSaidBye() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.core.allSaidBye()
 }
 
 func (p *Publisher) String() string {

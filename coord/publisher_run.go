@@ -14,50 +14,68 @@ import (
 // order, HELLOs to new connections, heartbeats, and at the end END. It
 // feeds the core the connection events and the passage of time, asking it
 // when it next has something to do rather than waking on a fixed beat.
+// After END it goes on serving connections (a subscriber that comes back
+// to finish its repairs gets a HELLO and END) until release.
 func (p *Publisher) run() {
 	defer close(p.runDone)
-	ctx := p.hard // Close ends a send blocked on subscribers
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var (
-		batches  []*outMsg
-		tick     tickResult
-		evs      []wire.PeerEvent
-		next     time.Time // when the core next needs a tick
-		held     bool      // batches wait for the store (p.backlog)
-		retryAt  time.Time
-		deadline time.Time
-	)
+	stop := p.stop
+	var rs runState
 	for {
-		now := time.Now()
-		if evs = p.takeConnEvents(evs[:0]); len(evs) > 0 {
-			p.connectionEvents(ctx, evs, now)
-			next = time.Time{} // a new connection may need a HELLO or a join deadline
-		}
-		if !held || !now.Before(retryAt) {
-			batches, held = p.sendBatches(ctx, batches)
-			retryAt = now.Add(keepRetry)
-		}
-		if !now.Before(next) {
-			next = p.tick(ctx, now, &tick, held)
-		}
-		if deadline = next; held && retryAt.Before(deadline) {
-			deadline = retryAt
-		}
+		deadline := p.pass(p.hard, p.now(), &rs) // Close ends a send blocked on subscribers
 		timer.Reset(time.Until(deadline))
 		select {
 		case <-p.wake:
-			if p.cfg.Linger > 0 {
+			if p.cfg.Linger > 0 && stop != nil {
 				p.linger()
 			}
 		case <-timer.C:
-		case <-p.stop:
-			if !p.isClosed() {
-				p.finish(ctx, batches)
-			}
+		case <-stop:
+			stop = nil // the next pass sends the rest, then END
+		case <-p.final:
 			return
 		}
 	}
+}
+
+// runState is what run keeps from one pass to the next.
+type runState struct {
+	batches []*outMsg
+	tick    tickResult
+	evs     []wire.PeerEvent
+	next    time.Time // when the core next needs a tick
+	held    bool      // batches wait for the store (p.backlog)
+	retryAt time.Time
+}
+
+// pass does what is due at now: connection events, the batches the core
+// holds, END once Shutdown began and everything accepted went out, and
+// the core's tick. It returns when it has something to do next, at the
+// latest.
+func (p *Publisher) pass(ctx context.Context, now time.Time, rs *runState) time.Time {
+	if p.isClosed() {
+		return now.Add(time.Hour) // Close: nothing more goes out
+	}
+	if rs.evs = p.takeConnEvents(rs.evs[:0]); len(rs.evs) > 0 {
+		p.connectionEvents(ctx, rs.evs, now)
+		rs.next = time.Time{} // a new connection may need a HELLO or a join deadline
+	}
+	if !rs.held || !now.Before(rs.retryAt) {
+		rs.batches, rs.held = p.sendBatches(ctx, rs.batches, now)
+		rs.retryAt = now.Add(keepRetry)
+	}
+	if !rs.held && p.sendEnd(ctx, now) {
+		rs.next = time.Time{}
+	}
+	if !now.Before(rs.next) {
+		rs.next = p.tick(ctx, now, &rs.tick, rs.held)
+	}
+	deadline := rs.next
+	if rs.held && rs.retryAt.Before(deadline) {
+		deadline = rs.retryAt
+	}
+	return deadline
 }
 
 // linger waits Linger for more records to join the batch, or until the end.
@@ -98,7 +116,12 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 	}
 	var hellos []hello
 	var coreEvs []coreEvent
+	var final []envelope.TopicSeq
+	var failure error
 	p.mu.Lock()
+	if p.core.endDue() {
+		final, failure = p.core.final, p.core.failure
+	}
 	for _, ev := range evs {
 		id := connID(ev.Conn)
 		switch ev.Type {
@@ -123,6 +146,11 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 	}
 	for _, h := range hellos {
 		p.sendHello(ctx, h.conn, h.nonce)
+		if final != nil {
+			// END went out before this connection came: a subscriber
+			// back to finish its repairs learns where the epoch ended.
+			p.sendEndTo(ctx, h.conn, final, failure)
+		}
 	}
 	p.logEvents(coreEvs)
 }
@@ -134,7 +162,7 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 // (the journal's disk is full) wait in p.backlog, in order, and nothing
 // newer is sent before them; run retries every keepRetry. It reports
 // whether a backlog is left.
-func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) ([]*outMsg, bool) {
+func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.Time) ([]*outMsg, bool) {
 	batches = append(batches[:0], p.backlog...)
 	clear(p.backlog)
 	p.backlog = p.backlog[:0]
@@ -147,7 +175,7 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg) ([]*outM
 	if len(batches) == 0 {
 		return batches, false
 	}
-	now := time.Now().UnixNano()
+	now := at.UnixNano()
 	for _, m := range batches[fresh:] {
 		m.finish(now)
 	}
@@ -212,33 +240,36 @@ func (p *Publisher) tick(ctx context.Context, now time.Time, res *tickResult, he
 
 var errNoHandshake = errors.New("coord: no sync handshake within JoinTimeout")
 
-// finish sends what was accepted before Shutdown, then END: the last
-// sequence of every topic. A publisher whose quorum failed says so first
-// (ABORT), so subscribers do not mistake the empty epoch for a job done.
-//
-// Batches the store still holds back are retried until they are kept or
-// Shutdown gives up (its ctx ended: it closes the publisher hard, and
-// then no END goes out, so subscribers see the tail as unknown rather
-// than as published).
-func (p *Publisher) finish(ctx context.Context, batches []*outMsg) {
-	for held := true; held; {
-		if batches, held = p.sendBatches(ctx, batches); held {
-			t := time.NewTimer(keepRetry)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return
-			}
-		}
-	}
+// sendEnd ends the epoch once Shutdown began and everything Publish
+// accepted went out: END, the last sequence of every topic, to every
+// connection. A publisher whose quorum failed says so first (ABORT), so
+// subscribers do not mistake the empty epoch for a job done. It reports
+// whether it sent END.
+func (p *Publisher) sendEnd(ctx context.Context, now time.Time) bool {
 	p.mu.Lock()
-	table, failure := p.core.end()
+	table, failure, ok := p.core.endIfDone(now)
+	if ok {
+		p.noteChangeLocked()
+	}
 	p.mu.Unlock()
+	if !ok {
+		return false
+	}
 	if failure != nil {
 		p.sendControl(ctx, envelope.KindAbort, []byte(failure.Error()))
 	}
 	p.sendControl(ctx, envelope.KindEnd, envelope.AppendTable(nil, table))
+	return true
+}
+
+// sendEndTo sends END (and ABORT first, after a failed quorum) to one
+// connection that came after END went out.
+func (p *Publisher) sendEndTo(ctx context.Context, conn wire.ConnID, table []envelope.TopicSeq, failure error) {
+	if failure != nil {
+		_, _ = p.pub.SendTo(ctx, conn, &wire.Msg{Frames: p.control(envelope.KindAbort, []byte(failure.Error()))})
+	}
+	_, _ = p.pub.SendTo(ctx, conn, &wire.Msg{Frames: p.control(envelope.KindEnd, envelope.AppendTable(nil, table))})
+	p.controls.Add(1)
 }
 
 func (p *Publisher) sendHello(ctx context.Context, conn wire.ConnID, nonce [envelope.NonceSize]byte) {
@@ -256,7 +287,7 @@ func (p *Publisher) control(kind envelope.Kind, payload []byte) [][]byte {
 		Kind:      kind,
 		Publisher: p.cfg.ID,
 		Epoch:     p.cfg.Epoch,
-		Time:      time.Now().UnixNano(),
+		Time:      p.now().UnixNano(),
 	}, payload)
 	return frames[:]
 }

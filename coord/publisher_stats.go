@@ -85,7 +85,9 @@ func (p *Publisher) Stats() PublisherStats {
 	p.mu.Unlock()
 	if p.rec != nil {
 		st.Recovery = p.rec.stats()
-		st.RecoveryWire = p.rec.srv.Stats()
+		if p.rec.srv != nil {
+			st.RecoveryWire = p.rec.srv.Stats()
+		}
 	}
 	if p.store != nil {
 		p.store.stats(&st)

@@ -22,10 +22,12 @@ type recoveryServer struct {
 	p       *Publisher
 	store   retained
 	limiter *recovery.Limiter
-	srv     *wire.Server
+	srv     endpointServer
 	replays sync.Pool // *replayFrames, reused across requests
+	// wait sleeps d for the replay budget (timers on the network; the
+	// simulator does not sleep).
+	wait func(ctx context.Context, d time.Duration) error
 
-	active                               atomic.Int64 // requests being served
 	served, replayed, refused, forbidden atomic.Uint64
 }
 
@@ -44,12 +46,29 @@ func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := &recoveryServer{p: p, store: store, limiter: lim}
-	rs.srv, err = wire.Serve(p.cfg.RecoveryBind, wire.ServerConfig{Logger: p.lg, TLS: p.cfg.TLS}, rs.handle)
+	return &recoveryServer{p: p, store: store, limiter: lim, wait: sleep}, nil
+}
+
+// serve binds the recovery endpoint.
+func (rs *recoveryServer) serve(bind string) error {
+	srv, err := wire.Serve(bind, wire.ServerConfig{Logger: rs.p.lg, TLS: rs.p.cfg.TLS}, rs.handle)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return rs, nil
+	rs.srv = srv
+	return nil
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (rs *recoveryServer) stats() RecoveryStats {
@@ -57,8 +76,6 @@ func (rs *recoveryServer) stats() RecoveryStats {
 }
 
 func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply func(...[]byte) error) error {
-	rs.active.Add(1)
-	defer rs.active.Add(-1)
 	req := wr.Frames
 	var id uint32
 	if len(req) > 0 {
@@ -78,7 +95,7 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 	}
 	// Keyed by host: a new connection does not earn a fresh budget.
 	host := recovery.HostKey(wr.Peer.Remote)
-	if !rs.limiter.Allow(host, time.Now()) {
+	if !rs.limiter.Allow(host, rs.p.now()) {
 		return rs.refuse(reply, id, fetch.CodeRateLimited, "too many recovery requests; back off")
 	}
 	var (
@@ -168,19 +185,15 @@ var errReplayBudget = errors.New("coord: replay budget exhausted")
 func (rs *recoveryServer) pace(ctx context.Context, host string, n int) error {
 	waited := time.Duration(0)
 	for {
-		wait, ok := rs.limiter.Take(host, n, time.Now())
+		wait, ok := rs.limiter.Take(host, n, rs.p.now())
 		if ok {
 			return nil
 		}
 		if waited+wait > replayPatience {
 			return errReplayBudget
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := rs.wait(ctx, wait); err != nil {
+			return err
 		}
 		waited += wait
 	}
@@ -224,26 +237,9 @@ type replayFrames struct {
 	frames [][]byte
 }
 
-// linger keeps the recovery endpoint open after END: until done reports
-// true (every subscriber said BYE) and no request is being served, or the
-// window d has passed, or ctx ends.
-func (rs *recoveryServer) linger(ctx context.Context, d time.Duration, done func() bool) {
-	t := time.NewTicker(min(d/10, 10*time.Millisecond))
-	defer t.Stop()
-	end := time.Now().Add(d)
-	for {
-		if rs.active.Load() == 0 && (done() || !time.Now().Before(end)) {
-			return
-		}
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 func (rs *recoveryServer) close() {
-	rs.srv.Close()
+	if rs.srv != nil {
+		rs.srv.Close()
+	}
 	rs.p.lg.Debug("recovery server closed", zap.Uint64("served", rs.served.Load()), zap.Uint64("replayed", rs.replayed.Load()))
 }

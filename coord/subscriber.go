@@ -13,7 +13,6 @@ import (
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/ratelog"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/proto/handshake"
 	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
@@ -56,7 +55,10 @@ type Subscriber struct {
 
 	retired streamTotals // what streams of replaced incarnations counted, owned by run
 	multi   multiScratch // processMulti's, owned by run
-	statsAt time.Time    // when run last summed the streams' counters
+	// onTick's scratch, owned by run
+	tickPubs    []*pubState
+	tickRepairs []*topicStream
+	statsAt     time.Time // when run last summed the streams' counters
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -99,40 +101,20 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	lg := cfg.Logger.Named("subscriber").With(zap.String("subscriber", cfg.ID))
-	prefixes := cfg.Subscribe
-	if len(prefixes) == 0 {
-		prefixes = []string{""}
-	}
-	// The control topic goes last: a HELLO then proves every data
-	// subscription before it has reached the publisher too.
-	prefixes = append(append([]string(nil), prefixes...), envelope.ControlTopic)
+	s := newSubscriber(cfg)
+	s.io = netIO{s}
 	wcfg := cfg.Wire
 	if wcfg.Logger == nil {
-		wcfg.Logger = lg
+		wcfg.Logger = s.lg
 	}
 	wcfg.TLS = cfg.TLS
 	wcfg.Borrow = true // run decodes in place: see onDelivery
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Subscriber{
-		cfg:     cfg,
-		lg:      lg,
-		sub:     wire.NewSub(wcfg, prefixes...),
-		ctx:     ctx,
-		cancel:  cancel,
-		links:   make(map[string]*link),
-		rl:      ratelog.New(lg, 0),
-		results: make(chan any, 256),
-		pubs:    make(map[envelope.ID]*pubState),
-		repair:  make(map[*topicStream]struct{}),
-		ready:   make(chan struct{}),
-	}
-	s.io = netIO{s}
-	s.evid.topics = make(map[string]struct{})
+	s.sub = wire.NewSub(wcfg, s.prefixes()...)
 	if cfg.StateDir != "" {
 		var err error
 		if s.ckpt, err = openCheckpoints(cfg.StateDir); err != nil {
-			cancel()
+			s.cancel()
+			s.sub.Close()
 			return nil, err
 		}
 	}
@@ -150,6 +132,39 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		}
 	}
 	return s, nil
+}
+
+// newSubscriber returns a Subscriber's state, with no socket, I/O or
+// goroutine yet: NewSubscriber adds the network's, the simulator its own.
+func newSubscriber(cfg SubscriberConfig) *Subscriber {
+	lg := cfg.Logger.Named("subscriber").With(zap.String("subscriber", cfg.ID))
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Subscriber{
+		cfg:     cfg,
+		lg:      lg,
+		ctx:     ctx,
+		cancel:  cancel,
+		links:   make(map[string]*link),
+		rl:      ratelog.New(lg, 0),
+		results: make(chan any, 256),
+		pubs:    make(map[envelope.ID]*pubState),
+		repair:  make(map[*topicStream]struct{}),
+		ready:   make(chan struct{}),
+	}
+	s.evid.topics = make(map[string]struct{})
+	return s
+}
+
+// prefixes is what the data connections subscribe to: the configured
+// prefixes (none: every topic), then the control topic, last, so that a
+// HELLO proves every data subscription before it has reached the
+// publisher too.
+func (s *Subscriber) prefixes() []string {
+	prefixes := s.cfg.Subscribe
+	if len(prefixes) == 0 {
+		prefixes = []string{""}
+	}
+	return append(append([]string(nil), prefixes...), envelope.ControlTopic)
 }
 
 // WaitReady blocks until the first handshake completed, ctx ends
@@ -182,13 +197,19 @@ func (s *Subscriber) run() {
 		case <-s.ctx.Done():
 			return
 		}
-		for len(s.local) > 0 {
-			r := s.local[0]
-			s.local = s.local[1:]
-			s.onResult(r)
-		}
-		s.flushCheckpoints()
+		s.settle()
 	}
+}
+
+// settle finishes a pass of run: the results the state posted to itself,
+// then the checkpoints of what this pass delivered.
+func (s *Subscriber) settle() {
+	for len(s.local) > 0 {
+		r := s.local[0]
+		s.local = s.local[1:]
+		s.onResult(r)
+	}
+	s.flushCheckpoints()
 }
 
 // emit hands ev to the Handler, unless Close was called (perhaps by the
@@ -217,9 +238,9 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 	case wire.Disconnected:
 		s.noteConnection(d.Endpoint, false)
 		now := s.io.now()
-		for _, ps := range s.pubs {
+		for _, ps := range s.pubsInOrder(nil) {
 			if ps.link != nil && ps.link.eps.Pub == d.Endpoint {
-				for _, ts := range ps.streams {
+				for _, ts := range ps.streamsInOrder() {
 					ts.st.Reconnected(now)
 					if d.Behind {
 						ts.st.SetCauseHint(recovery.CauseSlowConsumer)
@@ -273,7 +294,13 @@ func (s *Subscriber) onMessage(endpoint string, frames [][]byte) {
 		if ps.link == nil {
 			ps.link = s.linkFor(endpoint)
 		}
-		ps.nonce = hex.EncodeToString(m.Payload)
+		nonce := hex.EncodeToString(m.Payload)
+		if nonce == ps.boundNonce {
+			// A repeat of the HELLO whose nonce was accepted already (it
+			// crossed the READY): the connection is proved, nothing to do.
+			return
+		}
+		ps.nonce = nonce
 		s.startHandshake(ps)
 		return
 	case envelope.KindAbort:
@@ -296,7 +323,7 @@ func (s *Subscriber) startHandshake(ps *pubState) {
 		return
 	}
 	ps.handshaking, ps.retryAt = true, time.Time{}
-	s.io.handshake(ps, s.readyRequest(handshake.TypeReady, ps.id, ps.epoch, ps.nonce), ps.nonce)
+	s.io.handshake(ps, s.readyRequest(ps), ps.nonce)
 }
 
 // relink points the publishers known at endpoint to its current link: a
@@ -343,7 +370,7 @@ func (s *Subscriber) retire(old *pubState) {
 // or went silent): every stream reports what it knows is missing, then
 // the rest, which nobody can know any more, as an open-ended loss (To 0).
 func (s *Subscriber) abandon(ps *pubState, cause recovery.Cause, now time.Time) {
-	for _, ts := range ps.streams {
+	for _, ts := range ps.streamsInOrder() {
 		s.abandonStream(ts, cause, now)
 	}
 	ps.finished, ps.ended = true, true
@@ -452,7 +479,7 @@ func (s *Subscriber) checkEnd(ps *pubState) {
 	if ps.link != nil && ps.boundNonce != "" {
 		// Before the event: a handler that closes the Subscriber on END
 		// must not stop the bye from starting.
-		s.io.bye(ps.link, s.readyRequest(handshake.TypeBye, ps.id, ps.epoch, ps.boundNonce))
+		s.io.bye(ps.link, s.byeRequest(ps))
 	}
 	ev := Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch}
 	if ps.abort != "" {
@@ -470,17 +497,23 @@ func (s *Subscriber) onTick(now time.Time) {
 	for n := len(s.results); n > 0; n-- {
 		s.onResult(<-s.results)
 	}
-	for ts := range s.repair {
+	s.tickRepairs = s.repairsInOrder(s.tickRepairs)
+	for _, ts := range s.tickRepairs {
 		if d, ok := ts.st.Deadline(); ok && !now.Before(d) {
 			ts.st.Tick(now)
 		}
 	}
 	s.drainTick(now)
-	for _, ps := range s.pubs {
+	s.tickPubs = s.pubsInOrder(s.tickPubs)
+	for _, ps := range s.tickPubs {
 		if !ps.retryAt.IsZero() && !now.Before(ps.retryAt) {
 			s.startHandshake(ps)
 		}
-		if ps.joined && !ps.finished && s.cfg.PublisherTimeout > 0 && now.Sub(ps.lastHeard) >= s.cfg.PublisherTimeout {
+		// After END only repairs are left, and they have deadlines of
+		// their own: a publisher that serves them is not gone.
+		// A restarted incarnation this subscriber did not manage to join
+		// is followed all the same: it owes every record of it.
+		if (ps.joined || ps.restarted) && !ps.finished && !ps.ended && s.cfg.PublisherTimeout > 0 && now.Sub(ps.lastHeard) >= s.cfg.PublisherTimeout {
 			s.publisherGone(ps, now)
 		}
 		s.checkEnd(ps)
@@ -503,6 +536,18 @@ const streamStatsEvery = 250 * time.Millisecond
 func (s *Subscriber) publisherGone(ps *pubState, now time.Time) {
 	s.lg.Warn("publisher gone: nothing received from it", zap.String("publisher", ps.id.Short()),
 		zap.Uint64("epoch", ps.epoch), zap.Duration("for", now.Sub(ps.lastHeard)))
+	if !ps.joined {
+		// A restarted incarnation that went away before this subscriber
+		// could join it: all of it was owed (its streams start at 1).
+		// What arrived is delivered, and what its tables name is
+		// reported lost, rather than dropped with the held messages.
+		ps.joined = true
+		held := ps.held
+		ps.held, ps.heldRecords = nil, 0
+		for i := range held {
+			s.process(ps, &held[i], now)
+		}
+	}
 	s.abandon(ps, recovery.CausePublisherGone, now)
 	s.emit(Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch, Cause: EndPublisherGone,
 		Err: fmt.Errorf("coord: nothing received from publisher %s for %v", ps.id.Short(), s.cfg.PublisherTimeout)})

@@ -26,7 +26,7 @@ func (s *Subscriber) drainOld(old *pubState, now time.Time) {
 		return
 	}
 	s.old = append(s.old, old)
-	for _, ts := range old.streams {
+	for _, ts := range old.streamsInOrder() {
 		if !ts.ended && !ts.st.Finished() {
 			s.probe(ts, now)
 		}
@@ -80,7 +80,7 @@ func (s *Subscriber) drainTick(now time.Time) {
 	keep := s.old[:0]
 	for _, old := range s.old {
 		done := true
-		for _, ts := range old.streams {
+		for _, ts := range old.streamsInOrder() {
 			if ts.probeID != 0 && !ts.probeRetryAt.IsZero() && !now.Before(ts.probeRetryAt) {
 				s.probe(ts, now)
 			}

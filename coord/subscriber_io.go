@@ -49,7 +49,9 @@ func (n netIO) handshake(ps *pubState, req []byte, nonce string) {
 func (n netIO) bye(l *link, req []byte) {
 	s := n.s
 	s.g.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+		// Every attempt the client makes: the publisher's job succeeds
+		// only when it hears this.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.HandshakeAttempts)*s.cfg.HandshakeTimeout)
 		defer cancel()
 		if _, err := l.sync.Request(ctx, [][]byte{req}); err != nil {
 			s.lg.Debug("bye not delivered", zap.Error(err))
@@ -66,13 +68,23 @@ func (n netIO) fetch(l *link, job fetchJob) bool {
 	}
 }
 
-// readyRequest encodes the READY (or, with typ TypeBye, the BYE) this
-// subscriber sends publisher id in epoch, quoting nonce.
-func (s *Subscriber) readyRequest(typ string, id envelope.ID, epoch uint64, nonce string) []byte {
-	r := handshake.Ready{V: handshake.Version, Type: typ, Subscriber: s.cfg.ID, Publisher: id.String(), Epoch: epoch, Nonce: nonce}
-	if typ == handshake.TypeReady {
-		r.Topics, r.Forms = s.cfg.Subscribe, s.forms()
+// readyRequest encodes the READY this subscriber sends ps, quoting
+// ps.nonce.
+func (s *Subscriber) readyRequest(ps *pubState) []byte {
+	return handshake.Encode(handshake.Ready{V: handshake.Version, Type: handshake.TypeReady, Subscriber: s.cfg.ID,
+		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: ps.nonce, Topics: s.cfg.Subscribe, Forms: s.forms()})
+}
+
+// byeRequest encodes the BYE to ps: it quotes the nonce of the last
+// accepted READY and says how many records published after the join were
+// lost (those published before it were never this subscriber's to get).
+func (s *Subscriber) byeRequest(ps *pubState) []byte {
+	var lost uint64
+	for _, ts := range ps.streams {
+		lost += ts.lostAfterJoin
 	}
+	r := handshake.Ready{V: handshake.Version, Type: handshake.TypeBye, Subscriber: s.cfg.ID, Publisher: ps.id.String(),
+		Epoch: ps.epoch, Nonce: ps.boundNonce, Lost: lost}
 	return handshake.Encode(r)
 }
 

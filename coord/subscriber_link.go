@@ -221,9 +221,14 @@ func (s *Subscriber) onAck(r ackResult) {
 		if last, ok := ckpt[t.Topic]; ok {
 			start, joined = last+1, last
 		}
+		known := ps.streams[t.Topic] != nil
 		ts := s.stream(ps, t.Topic, start, joined)
 		ts.heard = max(ts.heard, t.Seq)
-		if ts.st.Next() <= t.Seq {
+		// A stream this incarnation already follows learns what it
+		// missed meanwhile from the live records and the next heartbeat
+		// or END: records taken since the new connection subscribed are
+		// still on their way, and asking for them would fetch them twice.
+		if !(rejoin && known) && ts.st.Next() <= t.Seq {
 			ts.st.Heartbeat(t.Seq, now) // ask for what was published before
 		}
 	}

@@ -1,6 +1,9 @@
 package coord
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/syncmq/syncmq/envelope"
 	"go.uber.org/zap"
 )
@@ -57,14 +60,16 @@ func (s *Subscriber) resumePoints(ps *pubState) map[string]uint64 {
 		return nil
 	}
 	eps := s.ckpt.epochs(ps.id)
-	for epoch, topics := range eps {
+	for _, epoch := range slices.Sorted(maps.Keys(eps)) {
+		topics := eps[epoch]
 		if !envelope.EpochAfter(ps.epoch, epoch) {
 			continue
 		}
 		ps.restarted = true // followed an earlier epoch: all of this one is after the join
 		old := &pubState{id: ps.id, epoch: epoch, link: ps.link, recovery: ps.recovery, joined: true,
 			streams: make(map[string]*topicStream)}
-		for topic, last := range topics {
+		for _, topic := range slices.Sorted(maps.Keys(topics)) {
+			last := topics[topic]
 			s.stream(old, topic, last+1, last)
 		}
 		s.lg.Info("resuming an earlier epoch from the checkpoint", zap.String("publisher", ps.id.Short()),

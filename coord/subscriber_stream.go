@@ -27,8 +27,11 @@ type topicStream struct {
 	// abandoned: its losses, known and unknown, were reported; nothing
 	// more will be delivered.
 	abandoned bool
-	dirty     bool   // delivered in this pass: checkpoint it (StateDir)
-	handed    uint64 // every sequence up to it was handed to the Handler, delivered or lost
+	dirty     bool // delivered in this pass: checkpoint it (StateDir)
+	// lostAfterJoin counts the records reported lost that were published
+	// after the join (any cause but before-join): what BYE reports.
+	lostAfterJoin uint64
+	handed        uint64 // every sequence up to it was handed to the Handler, delivered or lost
 
 	// A stream of an incarnation that ended without END probes the
 	// restarted publisher for its end (subscriber_drain.go).
@@ -106,6 +109,9 @@ func (ts *topicStream) Loss(from, to uint64, cause recovery.Cause) {
 	s := ts.s
 	s.stats.gaps.Add(1)
 	s.stats.lost.Add(to - from + 1)
+	if cause != recovery.CauseBeforeJoin {
+		ts.lostAfterJoin += to - from + 1
+	}
 	s.evid.lost(&s.evidMu, cause, to-from+1)
 	s.lg.Warn("messages lost", zap.String("publisher", ts.ps.id.Short()), zap.Uint64("epoch", ts.ps.epoch),
 		zap.String("topic", ts.topic), zap.Uint64("from", from), zap.Uint64("to", to), zap.Stringer("cause", cause))
@@ -289,6 +295,7 @@ func (s *Subscriber) onFetch(r fetchResult) {
 			s.stats.malformed.Add(1)
 			return
 		}
+		ts.ps.lastHeard = now // a publisher that answers is not gone
 		ts.time = m.Time
 		for seq, payload := range m.Records() {
 			ts.st.Replay(seq, payload, now)

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -331,8 +332,11 @@ func TestMetricsFollowTheTraffic(t *testing.T) {
 		expect("syncmq_publisher_connections_refused_total", eq(0), "0", "endpoint=data", "reason=per-ip"),
 	)
 
-	if err := pub.Shutdown(ctx); err != nil {
-		t.Fatal(err)
+	// b lost what the history had let go: the publisher's job did not
+	// fully succeed, and Shutdown says so.
+	var end *coord.EndError
+	if err := pub.Shutdown(ctx); !errors.As(err, &end) || end.Lost["b"] != 200 || len(end.Unconfirmed) != 0 {
+		t.Fatalf("Shutdown: %v, want b reported 200 lost", err)
 	}
 	if body := waitReady(t, pubSrv.Addr(), 503); body != "not publishing: shutting down\n" {
 		t.Errorf("/readyz after Shutdown: %q", body)

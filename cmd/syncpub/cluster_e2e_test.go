@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,8 +86,10 @@ func TestClusterProcessesPause(t *testing.T) {
 	t.Logf("SIGKILL detected after %v (local profile DetectionTypical %v, DetectionMax %v); publishing paused %v at %v published, until the replacement's handshake (%v published then)",
 		detected.Round(time.Millisecond), timings.DetectionTypical, timings.DetectionMax, paused.Round(time.Millisecond), lost["published"], regained["published"])
 
-	if code := pub.Wait(ctx); code != 0 {
-		t.Fatalf("syncpub exited %d: %s", code, pub.Stderr.String())
+	// The victim joined and never confirmed the end: the publisher's job
+	// did not fully succeed, and it says whom it is about.
+	if code := pub.Wait(ctx); code != 1 || !strings.Contains(pub.Stderr.String(), "did not confirm the end: victim") {
+		t.Fatalf("syncpub exited %d, want 1 naming the victim: %s", code, pub.Stderr.String())
 	}
 	for i, s := range subs {
 		if code := s.Wait(ctx); code != 0 || !zguideOK(s.Stdout.String(), count) {

@@ -99,6 +99,9 @@ const (
 	outcomeStopped     = "stopped"     // a signal, and what was published drained: exit 0
 	outcomeInterrupted = "interrupted" // a signal, and it did not drain: exit 130
 	outcomeDrainFailed = "drain-failed"
+	// unconfirmed: every message was sent, END too, but not every
+	// subscriber that joined confirmed it got everything: exit 1.
+	outcomeUnconfirmed = "unconfirmed"
 )
 
 // judge decides how a run ended from the drain's result: n messages were
@@ -109,6 +112,8 @@ func judge(n int, drainErr error, interrupted bool, drain time.Duration) (string
 	case drainErr != nil && interrupted:
 		return outcomeInterrupted, &cli.ExitError{Code: cli.ExitInterrupted,
 			Err: fmt.Errorf("interrupted after publishing %d messages, and not all could be handed to subscribers: %v", n, drainErr)}
+	case errors.Is(drainErr, coord.ErrUnconfirmed) && !errors.Is(drainErr, context.DeadlineExceeded):
+		return outcomeUnconfirmed, fmt.Errorf("published %d messages and END, but %w", n, drainErr)
 	case drainErr != nil:
 		return outcomeDrainFailed, fmt.Errorf("published %d messages but could not hand all to subscribers within --drain-timeout %v: %w", n, drain, drainErr)
 	case interrupted:

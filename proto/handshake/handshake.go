@@ -92,6 +92,11 @@ type Ready struct {
 	// data connection the nonce proves accepts (FormMulti); unknown names
 	// are ignored, so a subscriber may list forms a publisher lacks.
 	Forms []string `json:"forms,omitempty"`
+	// Lost (BYE only, 1.1) is how many records of the epoch the
+	// subscriber was told it lost (EventLoss); 0 or absent: none. The
+	// publisher ends its job successfully only when every subscriber that
+	// joined said BYE with nothing lost.
+	Lost uint64 `json:"lost,omitempty"`
 }
 
 // Accepts reports whether r lists form.

@@ -38,7 +38,7 @@ type Publisher struct {
 	FsyncInterval   time.Duration `mapstructure:"fsync-interval" help:"with --fsync interval: how often the journal is synced; a power loss loses at most this much"`
 	DataBytes       int           `mapstructure:"data-bytes" unit:"bytes" help:"with --data-dir: disk the journal may use, all topics and epochs together"`
 	RetentionAge    time.Duration `mapstructure:"retention-age" help:"with --data-dir: drop batches older than this (0: no age limit)"`
-	RepairWindow    time.Duration `mapstructure:"repair-window" help:"keep serving repairs this long after END (sooner once every subscriber said bye); announced in the ACK"`
+	RepairWindow    time.Duration `mapstructure:"repair-window" help:"after END, wait this long for a subscriber that joined, has not said BYE and has no connection, before giving it up; announced in the ACK"`
 	RecoveryRate    int           `mapstructure:"recovery-bytes-rate" unit:"bytes/s" help:"replay bandwidth of all subscribers together"`
 	RecoveryHost    int           `mapstructure:"recovery-host-bytes-rate" unit:"bytes/s" help:"replay bandwidth of one subscriber host"`
 	MaxTopics       int           `mapstructure:"max-topics" unit:"topics" help:"topics that may be published on; more are refused"`

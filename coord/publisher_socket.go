@@ -1,0 +1,24 @@
+package coord
+
+import (
+	"context"
+	"net"
+
+	"github.com/syncmq/syncmq/internal/wire"
+)
+
+// pubSocket is the PUB socket as the Publisher uses it: *wire.Pub on the
+// network, a simulated one in the simulator. Connection events reach the
+// Publisher through onPeerEvent.
+type pubSocket interface {
+	Send(ctx context.Context, m *wire.Msg) error
+	SendTo(ctx context.Context, id wire.ConnID, m *wire.Msg) (bool, error)
+	Kick(id wire.ConnID, err error)
+	SetClass(id wire.ConnID, c wire.Class) bool
+	Close() error
+	Endpoint() string
+	Addr() net.Addr
+	Stats() wire.PubStats
+}
+
+var _ pubSocket = (*wire.Pub)(nil)
