@@ -508,9 +508,11 @@ func (c *pubCore) ready(r handshake.Ready, identity string, now time.Time) any {
 		return c.refuseIdentity(identity, "the nonce is of a data connection whose certificate names another identity")
 	}
 	s := c.subs[r.Subscriber]
-	// A known id on another data connection reconnected or restarted: it
-	// is told where it first joined, in case it lost its place.
-	rejoin := s != nil && s.conn != dc
+	// A known id is told where it first joined, in case it lost its
+	// place: on another data connection it reconnected or restarted; on
+	// the same one the ACK to its first READY may have been lost, and
+	// what was published since counts as after its join.
+	rejoin := s != nil
 	if s == nil {
 		if len(c.subs) >= c.cfg.MaxSubscribers {
 			return c.refuse(handshake.CodeFull, fmt.Sprintf("%d subscribers, the limit", len(c.subs)))

@@ -233,8 +233,9 @@ func TestCoreFull(t *testing.T) {
 	}
 }
 
-// TestCoreResume: a subscriber that comes back under the same id on a new
-// connection is told where it first joined.
+// TestCoreResume: a subscriber that comes back under the same id, on a
+// new connection or (its first ACK lost) on the same one, is told where it
+// first joined: what was published since counts as after its join.
 func TestCoreResume(t *testing.T) {
 	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0 })
 	h.publish("a")
@@ -243,10 +244,12 @@ func TestCoreResume(t *testing.T) {
 	if ack := h.join("s", n1); ack.Resume != nil || ack.Topics[0].Seq != 1 {
 		t.Fatalf("first ACK %+v", ack)
 	}
-	if ack := h.join("s", n1); ack.Resume != nil {
-		t.Fatalf("a retry on the same connection is not a rejoin: %+v", ack)
+	h.publish("a")
+	h.c.take(nil)
+	if ack := h.join("s", n1); len(ack.Resume) != 1 || ack.Resume[0].Seq != 1 || ack.Topics[0].Seq != 2 {
+		t.Fatalf("a retry on the same connection (the first ACK lost) must say where it joined: %+v", ack)
 	}
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 4; i++ {
 		h.publish("a")
 	}
 	h.c.take(nil)

@@ -62,6 +62,7 @@ type Subscriber struct {
 
 	readyOnce sync.Once
 	ready     chan struct{}
+	job       *job
 	closeOnce sync.Once
 	closed    atomic.Bool // the Handler is called no more
 
@@ -150,6 +151,7 @@ func newSubscriber(cfg SubscriberConfig) *Subscriber {
 		pubs:    make(map[envelope.ID]*pubState),
 		repair:  make(map[*topicStream]struct{}),
 		ready:   make(chan struct{}),
+		job:     newJob(),
 	}
 	s.evid.topics = make(map[string]struct{})
 	return s
@@ -217,6 +219,11 @@ func (s *Subscriber) settle() {
 func (s *Subscriber) emit(ev Event) bool {
 	if s.closed.Load() {
 		return false
+	}
+	if ev.Type == EventEnd {
+		// Before the Handler: one that closes the Subscriber on the last
+		// END must find the job complete, not interrupted.
+		s.job.noteEnd(ev, len(s.Publishers()), s.Stats())
 	}
 	s.cfg.Handler(ev)
 	return true
@@ -391,7 +398,6 @@ func (s *Subscriber) abandonStream(ts *topicStream, cause recovery.Cause, now ti
 	}
 	ts.ended = true
 	ps := ts.ps
-	s.stats.gaps.Add(1)
 	s.stats.unknownTails.Add(1)
 	s.evid.unknownTail(&s.evidMu, cause)
 	s.lg.Warn("messages after the last one received are unknown", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
@@ -582,6 +588,7 @@ func (s *Subscriber) Close() error {
 		s.g.Stop()
 		s.g.Wait() // from the Handler, run is this goroutine: Wait skips it
 		s.refreshStreamStats()
+		s.job.close(s.Stats())
 		if s.ckpt != nil {
 			s.flushCheckpoints()
 			if err := s.ckpt.close(); err != nil {

@@ -107,7 +107,7 @@ func (ts *topicStream) Request(from, to uint64) {
 // Loss implements recovery.Handler.
 func (ts *topicStream) Loss(from, to uint64, cause recovery.Cause) {
 	s := ts.s
-	s.stats.gaps.Add(1)
+	s.stats.lossEvents.Add(1)
 	s.stats.lost.Add(to - from + 1)
 	if cause != recovery.CauseBeforeJoin {
 		ts.lostAfterJoin += to - from + 1
