@@ -12,10 +12,10 @@ import (
 )
 
 type subscriberCounters struct {
-	received, recovered, lost, gaps, duplicates, malformed, stale, handshakes, handshakeErrors, disconnects, restarts, unknownTails atomic.Uint64
-	receivedBytes, reconnects, otherVersion                                                                                         atomic.Uint64
-	latency                                                                                                                         latencyHistogram
-	tally                                                                                                                           deliveryTally // owned by run
+	received, recovered, lost, lossEvents, duplicates, malformed, stale, handshakes, handshakeErrors, disconnects, restarts, unknownTails atomic.Uint64
+	receivedBytes, reconnects, otherVersion                                                                                               atomic.Uint64
+	latency                                                                                                                               latencyHistogram
+	tally                                                                                                                                 deliveryTally // owned by run
 
 	// Summed over the streams by refreshStreamStats, on the subscriber's
 	// tick: the streams count without atomics.
@@ -32,8 +32,8 @@ type SubscriberStats struct {
 	Received      uint64 // records delivered to the handler
 	ReceivedBytes uint64 // payload bytes of those records (tick)
 	Recovered     uint64 // of those, records repaired over the recovery channel
-	Lost          uint64 // records reported in EventLoss
-	Gaps          uint64 // EventLoss events
+	Lost          uint64 // records reported in EventLoss events with a range
+	LossEvents    uint64 // EventLoss events with a range (To > 0)
 	Duplicates    uint64 // records received again, or from before the join, and dropped (tick)
 	Malformed     uint64 // messages that failed to decode
 	// OtherVersion counts those of Malformed whose header carries an
@@ -54,14 +54,14 @@ type SubscriberStats struct {
 	// LostByCause splits Lost by the cause its EventLoss named; causes
 	// with nothing lost are absent.
 	LostByCause map[recovery.Cause]uint64
-	// GapsDetected counts the gaps the streams found, whether repaired or
-	// lost (tick); RepairRequests the ranges they asked the recovery
+	// Gaps counts the gaps the streams found, whether repaired or lost
+	// (tick); RepairRequests the ranges they asked the recovery
 	// channel for; RepairTimeouts the repairs given up after
 	// StreamConfig.RepairTimeout without progress; Overflows the gaps
 	// given up because the records held behind them reached
 	// StreamConfig.MaxHeldBytes while the range behind was too far to
 	// repair (tick).
-	GapsDetected, RepairRequests, RepairTimeouts, Overflows uint64
+	Gaps, RepairRequests, RepairTimeouts, Overflows uint64
 	// HeldShed counts held records let go at StreamConfig.MaxHeldBytes to
 	// be repaired again after the gaps before them (tick).
 	HeldShed uint64
@@ -89,10 +89,10 @@ func (s *Subscriber) Stats() SubscriberStats {
 	c := &s.stats
 	st := SubscriberStats{
 		Received: c.received.Load(), ReceivedBytes: c.receivedBytes.Load(), Recovered: c.recovered.Load(), Lost: c.lost.Load(),
-		Gaps: c.gaps.Load(), Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), OtherVersion: c.otherVersion.Load(), Stale: c.stale.Load(),
+		LossEvents: c.lossEvents.Load(), Duplicates: c.duplicates.Load(), Malformed: c.malformed.Load(), OtherVersion: c.otherVersion.Load(), Stale: c.stale.Load(),
 		Handshakes: c.handshakes.Load(), HandshakeErrors: c.handshakeErrors.Load(), Disconnects: c.disconnects.Load(),
 		Reconnects: c.reconnects.Load(), Restarts: c.restarts.Load(), UnknownTails: c.unknownTails.Load(),
-		GapsDetected: c.gapsDetected.Load(), RepairRequests: c.repairRequests.Load(), RepairTimeouts: c.repairTimeouts.Load(),
+		Gaps: c.gapsDetected.Load(), RepairRequests: c.repairRequests.Load(), RepairTimeouts: c.repairTimeouts.Load(),
 		Overflows: c.overflows.Load(), HeldShed: c.shed.Load(), Held: int(c.held.Load()), HeldBytes: c.heldBytes.Load(), Lag: uint64(c.lag.Load()),
 		Connected: int(c.connected.Load()), Joined: int(c.joined.Load()), Repairing: int(c.repairing.Load()),
 		Latency: c.latency.snapshot(),
@@ -167,7 +167,7 @@ func (s *Subscriber) Evidence() diagnose.Evidence {
 		JoinedAfterPublishStart: s.evid.joinedLate,
 		MessagesBeforeJoin:      s.evid.beforeJoin,
 		HandshakeErrors:         int(st.HandshakeErrors),
-		GapsWhileConnected:      st.Gaps,
+		GapsWhileConnected:      st.LossEvents,
 		Reconnects:              int(st.Disconnects),
 		PublisherRestarts:       int(st.Restarts),
 		LostMessages:            st.Lost,

@@ -125,70 +125,28 @@ func TestJSONBinaryPayloadAsBase64(t *testing.T) {
 	}
 }
 
+// TestJudge: every outcome the library judges maps to its exit code and
+// a reason; anything else is an interruption.
 func TestJudge(t *testing.T) {
-	other := envelope.ID{0x12}
-	end := func(id envelope.ID, cause string) coord.Event {
-		return coord.Event{Type: coord.EventEnd, Publisher: id, Cause: cause}
-	}
-	tests := []struct {
-		name        string
-		ends        []coord.Event
-		publishers  int
-		interrupted bool
-		lost        uint64
-		want        string
-		code        int
+	for _, tt := range []struct {
+		err  error
+		want string
+		code int
 	}{
-		{"clean end", []coord.Event{end(pubID, "")}, 1, false, 0, outcomeOK, cli.ExitOK},
-		{"end with loss", []coord.Event{end(pubID, "")}, 1, false, 3, outcomeLost, cli.ExitFailed},
-		{"signal before end", nil, 1, true, 0, outcomeInterrupted, cli.ExitInterrupted},
-		{"signal before end, with loss", nil, 1, true, 5, outcomeInterrupted, cli.ExitInterrupted},
-		{"signal after every end", []coord.Event{end(pubID, "")}, 1, true, 0, outcomeOK, cli.ExitOK},
-		{"signal after one of two ends", []coord.Event{end(pubID, "")}, 2, true, 0, outcomeInterrupted, cli.ExitInterrupted},
-		{"quorum failed", []coord.Event{end(pubID, coord.EndQuorumFailed)}, 1, false, 0, outcomeQuorumFailed, cli.ExitQuorumFailed},
-		{"publisher gone, tail lost", []coord.Event{end(pubID, coord.EndPublisherGone)}, 1, false, 7, outcomePublisherGone, cli.ExitPublisherGone},
-		{"gone beats interrupted", []coord.Event{end(pubID, coord.EndPublisherGone)}, 2, true, 7, outcomePublisherGone, cli.ExitPublisherGone},
-		{"quorum beats gone", []coord.Event{end(pubID, coord.EndPublisherGone), end(other, coord.EndQuorumFailed)}, 2, false, 0, outcomeQuorumFailed, cli.ExitQuorumFailed},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tr := newTracker()
-			for _, ev := range tt.ends {
-				tr.note(ev, func() int { return tt.publishers })
-			}
-			v := judge(tr, tt.interrupted, coord.SubscriberStats{Lost: tt.lost})
-			if v.outcome != tt.want || v.code != tt.code {
-				t.Fatalf("got %s (%d), want %s (%d)", v.outcome, v.code, tt.want, tt.code)
-			}
-			if (v.err() == nil) != (tt.code == 0) || (tt.code != 0 && v.reason == "") {
-				t.Fatalf("err %v reason %q for code %d", v.err(), v.reason, tt.code)
-			}
-			if cli.CodeOf(v.err()) != tt.code {
-				t.Fatalf("CodeOf = %d, want %d", cli.CodeOf(v.err()), tt.code)
-			}
-		})
-	}
-}
-
-// TestTrackerCompletesOnce: the job completes at the END that makes every
-// connected publisher ended, and only then.
-func TestTrackerCompletesOnce(t *testing.T) {
-	tr := newTracker()
-	two := func() int { return 2 }
-	if tr.note(coord.Event{Type: coord.EventMessage}, func() int { t.Fatal("asked for publishers at a message"); return 0 }) {
-		t.Fatal("a message completed the job")
-	}
-	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: pubID}, two) {
-		t.Fatal("one END of two completed the job")
-	}
-	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: pubID}, two) {
-		t.Fatal("a repeated END counted twice")
-	}
-	if !tr.note(coord.Event{Type: coord.EventEnd, Publisher: envelope.ID{1}}, two) {
-		t.Fatal("the second publisher's END did not complete the job")
-	}
-	if tr.note(coord.Event{Type: coord.EventEnd, Publisher: envelope.ID{2}}, two) {
-		t.Fatal("completed twice")
+		{nil, outcomeOK, cli.ExitOK},
+		{&coord.JobError{Outcome: coord.OutcomeLost, Reason: "3 messages lost in 1 loss events"}, outcomeLost, cli.ExitFailed},
+		{&coord.JobError{Outcome: coord.OutcomeQuorumFailed, Reason: "quorum"}, outcomeQuorumFailed, cli.ExitQuorumFailed},
+		{&coord.JobError{Outcome: coord.OutcomePublisherGone, Reason: "gone"}, outcomePublisherGone, cli.ExitPublisherGone},
+		{&coord.JobError{Outcome: coord.OutcomeInterrupted, Reason: "interrupted"}, outcomeInterrupted, cli.ExitInterrupted},
+		{coord.ErrClosed, outcomeInterrupted, cli.ExitInterrupted},
+	} {
+		v := judge(tt.err)
+		if v.outcome != tt.want || v.code != tt.code {
+			t.Errorf("%v: got %s (%d), want %s (%d)", tt.err, v.outcome, v.code, tt.want, tt.code)
+		}
+		if (v.err() == nil) != (tt.code == 0) || (tt.code != 0 && v.reason == "") || cli.CodeOf(v.err()) != tt.code {
+			t.Errorf("%v: err %v reason %q, want code %d", tt.err, v.err(), v.reason, tt.code)
+		}
 	}
 }
 

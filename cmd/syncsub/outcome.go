@@ -1,48 +1,21 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
-	"github.com/syncmq/syncmq/envelope"
 )
 
-// Outcomes, as the summary names them.
+// Outcomes, as the summary names them (coord.Outcome's values).
 const (
-	outcomeOK            = "ok"
-	outcomeLost          = "lost"
-	outcomeInterrupted   = "interrupted"
-	outcomeQuorumFailed  = "quorum-failed"
-	outcomePublisherGone = "publisher-gone"
+	outcomeOK            = string(coord.OutcomeOK)
+	outcomeLost          = string(coord.OutcomeLost)
+	outcomeInterrupted   = string(coord.OutcomeInterrupted)
+	outcomeQuorumFailed  = string(coord.OutcomeQuorumFailed)
+	outcomePublisherGone = string(coord.OutcomePublisherGone)
 )
-
-// tracker follows the publishers' ENDs. It is used from the handler
-// goroutine and read after Close, which waits for that goroutine.
-type tracker struct {
-	ends     map[envelope.ID]string // END's cause per publisher that ended
-	complete bool                   // every connected publisher ended
-}
-
-func newTracker() *tracker { return &tracker{ends: make(map[envelope.ID]string)} }
-
-// note records ev; publishers says how many publishers the subscriber is
-// connected to, and is asked only at an END (it is not free). note
-// reports whether ev completed the job (the last publisher's END).
-func (t *tracker) note(ev coord.Event, publishers func() int) bool {
-	if ev.Type != coord.EventEnd {
-		return false
-	}
-	t.ends[ev.Publisher] = ev.Cause
-	if !t.complete && len(t.ends) >= publishers() {
-		t.complete = true
-		return true
-	}
-	return false
-}
-
-// ended reports whether any publisher ended.
-func (t *tracker) ended() bool { return len(t.ends) > 0 }
 
 // verdict is how a run ended: the outcome, the exit code and, for a
 // failure, the reason printed on stderr.
@@ -52,34 +25,30 @@ type verdict struct {
 	reason  string
 }
 
-// judge decides the verdict. A publisher that failed its quorum or
-// disappeared decides it first, since its losses follow from that; then an
-// interruption before the job completed; then losses.
-func judge(t *tracker, interrupted bool, st coord.SubscriberStats) verdict {
-	for id, cause := range t.ends {
-		if cause == coord.EndQuorumFailed {
-			return verdict{outcomeQuorumFailed, cli.ExitQuorumFailed,
-				fmt.Sprintf("publisher %s ended without publishing: its quorum was not reached", id.Short())}
-		}
+// exitCodes maps the library's outcomes to syncsub's exit codes
+// (docs/runbook.md).
+var exitCodes = map[coord.Outcome]int{
+	coord.OutcomeOK:            cli.ExitOK,
+	coord.OutcomeLost:          cli.ExitFailed,
+	coord.OutcomeQuorumFailed:  cli.ExitQuorumFailed,
+	coord.OutcomePublisherGone: cli.ExitPublisherGone,
+	coord.OutcomeInterrupted:   cli.ExitInterrupted,
+}
+
+// judge turns the Subscriber's result (Err after Close) into the verdict.
+func judge(err error) verdict {
+	if err == nil {
+		return verdict{outcome: outcomeOK, code: cli.ExitOK}
 	}
-	for id, cause := range t.ends {
-		if cause == coord.EndPublisherGone {
-			return verdict{outcomePublisherGone, cli.ExitPublisherGone,
-				fmt.Sprintf("publisher %s disappeared without END; %d messages lost in %d gaps", id.Short(), st.Lost, st.Gaps)}
-		}
+	var je *coord.JobError
+	if !errors.As(err, &je) {
+		return verdict{outcome: outcomeInterrupted, code: cli.ExitInterrupted, reason: err.Error()}
 	}
-	if interrupted && !t.complete {
-		return verdict{outcomeInterrupted, cli.ExitInterrupted,
-			fmt.Sprintf("interrupted before END: received %d messages, %d lost", st.Received, st.Lost)}
+	v := verdict{outcome: string(je.Outcome), code: exitCodes[je.Outcome], reason: je.Reason}
+	if je.Outcome == coord.OutcomeLost {
+		v.reason += "; run 'syncsub diagnose' and see docs/runbook.md"
 	}
-	if st.Lost > 0 || st.UnknownTails > 0 {
-		reason := fmt.Sprintf("%d messages lost in %d gaps", st.Lost, st.Gaps)
-		if st.UnknownTails > 0 {
-			reason += fmt.Sprintf(", and what %d topic(s) published before a restart without END is unknown", st.UnknownTails)
-		}
-		return verdict{outcomeLost, cli.ExitFailed, reason + "; run 'syncsub diagnose' and see docs/runbook.md"}
-	}
-	return verdict{outcome: outcomeOK, code: cli.ExitOK}
+	return v
 }
 
 // err returns the error main exits with, nil for success.

@@ -106,6 +106,8 @@ type jsonSummary struct {
 	Received   uint64 `json:"received"`
 	Recovered  uint64 `json:"recovered"`
 	Lost       uint64 `json:"lost"`
+	LossEvents uint64 `json:"loss_events"`
+	Unknown    uint64 `json:"unknown_tails"`
 	Gaps       uint64 `json:"gaps"`
 	Duplicates uint64 `json:"duplicates"`
 	Restarts   uint64 `json:"restarts"`
@@ -216,12 +218,15 @@ func lossCount(ev coord.Event) uint64 {
 // summary prints how the run ended, then flushes stdout.
 func (p *printer) summary(v verdict, st coord.SubscriberStats, ended int) {
 	outcome := fmt.Sprintf("outcome %s: lost %d, recovered %d, gaps %d", v.outcome, st.Lost, st.Recovered, st.Gaps)
+	if st.UnknownTails > 0 {
+		outcome += fmt.Sprintf(", unknown tails %d", st.UnknownTails)
+	}
 	switch p.format {
 	case "count":
 		fmt.Fprintf(p.out, "Received %d updates\n%s\n%s\n", st.Received, outcome, latencyLine(st.Latency))
 	case "json":
 		_ = p.enc.Encode(jsonSummary{Type: typeSummary, Outcome: v.outcome, ExitCode: v.code, Reason: v.reason,
-			Received: st.Received, Recovered: st.Recovered, Lost: st.Lost, Gaps: st.Gaps,
+			Received: st.Received, Recovered: st.Recovered, Lost: st.Lost, LossEvents: st.LossEvents, Unknown: st.UnknownTails, Gaps: st.Gaps,
 			Duplicates: st.Duplicates, Restarts: st.Restarts, Ended: ended})
 	default:
 		p.events.Println(fmt.Sprintf("received %d updates; %s", st.Received, outcome))

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/metrics"
 	"go.uber.org/zap"
 )
@@ -22,30 +22,29 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	defer out.Flush()
 	p := newPrinter(out, status, o.output)
-	tr := newTracker()
-	ended := make(chan struct{})
-	var current atomic.Pointer[coord.Subscriber] // set once NewSubscriber returned
-	connected := func() int { return publishers(current.Load()) }
+	ended := map[envelope.ID]bool{} // publishers whose END came; the handler's
 	if o.sub.StateDir != "" {
 		// What was printed must be out of the buffer before the checkpoint
 		// says it was delivered, or a crash would lose it.
 		o.sub.BeforeCheckpoint = out.Flush
 	}
 	o.sub.Handler = func(ev coord.Event) {
-		if !tr.ended() { // after END the publisher hangs up: nothing to warn about
+		if len(ended) == 0 { // after END the publisher hangs up: nothing to warn about
 			logEvent(lg, ev)
 		}
-		done := tr.note(ev, connected)
-		p.handle(ev)
-		if done && o.exitOnEnd {
-			close(ended)
+		if ev.Type == coord.EventEnd {
+			ended[ev.Publisher] = true
 		}
+		p.handle(ev)
 	}
 	sub, err := coord.NewSubscriber(o.sub)
 	if err != nil {
 		return err
 	}
-	current.Store(sub)
+	var done <-chan struct{} // nil: wait for a signal only
+	if o.exitOnEnd {
+		done = sub.Done()
+	}
 	msrv, err := cli.ServeMetrics(o.metrics, lg, metrics.SubscriberReadiness(sub), metrics.NewSubscriberCollector(sub))
 	if err != nil {
 		sub.Close()
@@ -64,26 +63,18 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 		})
 	}
 	select {
-	case <-ended:
+	case <-done:
 	case <-sig.Stop.Done():
 	}
 	_ = sub.Close() // the handler is not called after this
 	status.Stop()
 	st := sub.Stats()
-	v := judge(tr, sig.Interrupted(), st)
-	p.summary(v, st, len(tr.ends))
+	v := judge(sub.Err())
+	p.summary(v, st, len(ended))
 	lg.Info("subscriber finished", zap.String("outcome", v.outcome), zap.Uint64("received", st.Received), zap.Uint64("recovered", st.Recovered),
-		zap.Uint64("lost", st.Lost), zap.Uint64("gaps", st.Gaps), zap.Uint64("duplicates", st.Duplicates), zap.Uint64("malformed", st.Malformed),
+		zap.Uint64("lost", st.Lost), zap.Uint64("loss_events", st.LossEvents), zap.Uint64("unknown_tails", st.UnknownTails), zap.Uint64("gaps", st.Gaps), zap.Uint64("duplicates", st.Duplicates), zap.Uint64("malformed", st.Malformed),
 		zap.Uint64("disconnects", st.Disconnects))
 	return v.err()
-}
-
-// publishers counts the publishers sub is connected to (at least one).
-func publishers(sub *coord.Subscriber) int {
-	if sub == nil {
-		return 1
-	}
-	return max(1, len(sub.Publishers()))
 }
 
 // logEvent logs what the output does not show: disconnects. Losses are
