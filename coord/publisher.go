@@ -161,7 +161,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	p.warnIfExposed()
 	lg.Info("publisher started",
 		zap.String("pub", p.pub.Endpoint()), zap.String("sync", p.sync.Endpoint()), zap.String("recovery", p.RecoveryEndpoint()),
-		zap.Uint64("epoch", cfg.Epoch), zap.Stringer("quorum", cfg.Quorum))
+		zap.Stringer("quorum", cfg.Quorum)) // lg names the publisher and epoch already
 	return p, nil
 }
 
