@@ -43,15 +43,23 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 	}
 	sub, err := coord.NewSubscriber(o.sub)
 	if err != nil {
-		return err
+		// Nothing was received: exit 1 would say messages were lost. What
+		// failed is a setting (a state directory, a gossip address).
+		return cli.StartError(err, true)
 	}
 	current.Store(sub)
+	psrv, err := cli.ServePprof(o.pprof, lg)
+	if err != nil {
+		sub.Close()
+		return err
+	}
+	defer cli.StopServer(psrv)
 	msrv, err := cli.ServeMetrics(o.metrics, lg, metrics.SubscriberReadiness(sub), metrics.NewSubscriberCollector(sub))
 	if err != nil {
 		sub.Close()
 		return err
 	}
-	defer cli.StopMetrics(msrv)
+	defer cli.StopServer(msrv)
 	lg.Info("subscriber started", zap.String("id", sub.ID()), zap.String("connect", o.sub.Connect), zap.String("sync", o.sub.Sync),
 		zap.String("gossip", sub.GossipAddr()))
 	// Progress goes to a terminal on stderr, unless the messages themselves
