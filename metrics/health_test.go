@@ -203,7 +203,9 @@ func TestServerLifecycle(t *testing.T) {
 }
 
 func TestServerConfigValidate(t *testing.T) {
-	for _, c := range []ServerConfig{{Addr: ""}, {Addr: "127.0.0.1"}, {Addr: "127.0.0.1:0", MaxConns: -1}} {
+	for _, c := range []ServerConfig{{Addr: ""}, {Addr: "127.0.0.1"}, {Addr: "127.0.0.1:0", MaxConns: -1},
+		{Addr: "127.0.0.1:0", ReadHeaderTimeout: time.Nanosecond}, {Addr: "127.0.0.1:0", WriteTimeout: time.Millisecond},
+		{Addr: "127.0.0.1:0", IdleTimeout: MinServerTimeout - 1}} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: no error", c)
 		}
