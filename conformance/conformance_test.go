@@ -166,3 +166,44 @@ func TestNegative(t *testing.T) {
 	t.Log(neg.Stdout.String())
 	_ = p.Cmd.Process.Kill()
 }
+
+// TestMultiNeedsOnePrefixCommonToAllTopics (protocol 1.1 erratum 1):
+// MULTI goes to a connection subscribed to one prefix that every topic
+// the publisher may publish starts with (section 1.5), since a MULTI's
+// frame 0 is the common prefix of its topics and a PUB socket matches
+// it against each subscription alone. Subscriptions that cover the
+// topics one by one do not qualify: that subscriber's ACK lists no form
+// and it gets every record as DATA; one subscribed to the common prefix
+// gets MULTI.
+func TestMultiNeedsOnePrefixCommonToAllTopics(t *testing.T) {
+	needPyzmq(t)
+	syncpub, _ := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	pub, sync := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	const n = 20_000
+	p := start(t, ctx, syncpub, "--bind", pub, "--sync-bind", sync, "--recovery-bind", clustertest.FreeEndpoint(t),
+		"--expect", "3", "--count", fmt.Sprint(n), "--topics", "prices.eur,prices.usd", "--log-level", "warn")
+	each := start(t, ctx, python, script("subscriber.py"), "--pub", pub, "--sync", sync, "--id", "py-each", "--multi",
+		"--topics", "prices.eur", "prices.usd")
+	common := start(t, ctx, python, script("subscriber.py"), "--pub", pub, "--sync", sync, "--id", "py-common", "--multi",
+		"--topics", "prices.")
+	all := start(t, ctx, python, script("subscriber.py"), "--pub", pub, "--sync", sync, "--id", "py-all", "--multi")
+	for name, s := range map[string]*proctest.Proc{"one prefix per topic": each, "common prefix": common, "every topic": all} {
+		wait(t, ctx, name, s, 0)
+		if lines := strings.Count(s.Stdout.String(), "\n"); lines != n {
+			t.Errorf("%s: %d records, want %d", name, lines, n)
+		}
+	}
+	wait(t, ctx, "syncpub", p, 0)
+	if e := each.Stderr.String(); !strings.Contains(e, "forms none") || !strings.Contains(e, "multi 0\n") {
+		t.Errorf("one prefix per topic: want an ACK without forms and no MULTI:\n%s", e)
+	}
+	for name, s := range map[string]*proctest.Proc{"common prefix": common, "every topic": all} {
+		e := s.Stderr.String()
+		m := regexp.MustCompile(`multi (\d+)`).FindStringSubmatch(e)
+		if !strings.Contains(e, "forms multi") || m == nil || m[1] == "0" {
+			t.Errorf("%s: want an ACK listing multi and MULTI messages:\n%s", name, e)
+		}
+	}
+}

@@ -62,6 +62,11 @@ r = ask({"type": "ready", "subscriber": "x"})
 check("malformed: no v (1.0 said version)", code(r) == "malformed", r)
 r = ask({"v": 2, "type": "ready"})
 check("version: v 2 lists the versions", code(r) == "version" and r.get("versions") == [1] and r["v"] == 1, r)
+for v in (9.9, "1", 1.0):                                 # 1.1 erratum 2: any v but the integer 1
+    r = ask({"v": v, "type": "ready", "subscriber": 7})    # checked before the other fields
+    check("version: v %r lists the versions" % (v,), code(r) == "version" and r.get("versions") == [1], r)
+r = ask({"v": None, "type": "ready"})
+check("malformed: v null", code(r) == "malformed", r)
 r = ask(b'{"v":1,"type":"ready","pad":"' + b"x" * 70_000 + b'"}')
 check("malformed: a 70,000-byte request is answered", code(r) == "malformed", r)
 
@@ -140,6 +145,12 @@ _, f = answer(fetch(72, 1, 1, version=2))
 check("ERROR 5 with its id for a FETCH of version 2 (1.0: ERROR 1, id 0)", error_code(f) == 5 and rid_of(f) == 72 and f[2] == 1, f)
 _, f = answer(b"junk")
 check("ERROR 1 with id 0 for a frame without a header", error_code(f) == 1 and rid_of(f) == 0)
+for short in (b"", b"S", b"SR", b"SR\x01\x01", b"SR\x02\x01\x00\x00\x07", b"SR\x01\x01\x00\x00\x00"):  # 1.1 erratum 3
+    _, f = answer(short)
+    check("ERROR 1, id 0, version 1 for a %d-byte frame %r" % (len(short), short),
+          len(f) >= 10 and f[:4] == b"SR\x01\x0c" and error_code(f) == 1 and rid_of(f) == 0, f)
+_, f = answer(b"SR\x01\x01\x00\x00\x00\x2a")
+check("ERROR 1 with the id of an 8-byte frame that is only a header", error_code(f) == 1 and rid_of(f) == 42, f)
 _, f = answer(fetch_many(73, [(b"update", 1, 1)] * 1025))
 check("ERROR 1 for a FETCH_MANY of 1025 entries", error_code(f) == 1 and rid_of(f) == 73)
 _, f = answer(fetch(74, 1, 100_000))

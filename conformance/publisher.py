@@ -118,7 +118,7 @@ class Publisher:
                 "joined": len(self.joined), "expect": self.a.expect, "quorum": len(self.joined) >= self.a.expect,
                 "topics": [{"topic": t.decode(), "seq": s} for t, s in self.last.items()
                            if any(t.startswith(p) for p in prefixes)],
-                "recovery": self.a.recovery, "repair_window_ms": 30_000}
+                "recovery": self.a.recovery, "repair_window_ms": 5_000}
 
     def fetch(self, frames):
         """Section 4: the answer to one request, as a list of messages."""

@@ -148,8 +148,8 @@ class Subscriber:
             self.rec_ep = host + ":" + ep.rsplit(":", 1)[1] if "://*:" in ep or "://0.0.0.0:" in ep else ep
         else:
             self.rec_ep = None
-        print("joined: %d of %d, quorum %s, repair window %s ms" % (reply["joined"], reply["expect"],
-              reply["quorum"], reply.get("repair_window_ms")), file=sys.stderr)
+        print("joined: %d of %d, quorum %s, repair window %s ms, forms %s" % (reply["joined"], reply["expect"],
+              reply["quorum"], reply.get("repair_window_ms"), ",".join(reply.get("forms", [])) or "none"), file=sys.stderr)
         return held
 
     def deliver(self, topic, seq, payload):

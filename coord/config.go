@@ -111,7 +111,8 @@ type PublisherConfig struct {
 	// connection (from END, or from when its connection went away if
 	// later) before it gives it up as unconfirmed. A subscriber that is
 	// connected is waited for as long as Shutdown's ctx allows. The ACK
-	// announces it (repair_window_ms). Default 5 s.
+	// announces it (repair_window_ms). Default DefaultRepairWindow; at
+	// least MinRepairWindow.
 	RepairWindow time.Duration
 	// ID identifies the publisher; zero means random (with DataDir, the
 	// directory's).
@@ -154,10 +155,11 @@ type PublisherConfig struct {
 	// HelloInterval is how long after the first HELLO to a new data
 	// connection (sent the moment it subscribes to the control topic) the
 	// next is sent if it has not joined yet; the interval then doubles up
-	// to HeartbeatInterval. Default 50 ms.
+	// to HeartbeatInterval. Default 50 ms; at least MinInterval.
 	HelloInterval time.Duration
 	// HeartbeatInterval is the period of heartbeats that carry the last
-	// sequence of each topic, so subscribers notice tail loss. Default 1 s.
+	// sequence of each topic, so subscribers notice tail loss. Default 1 s;
+	// at least MinInterval.
 	HeartbeatInterval time.Duration
 	// MaxBatchBytes bounds one batched message's payload. Default 64 KiB.
 	// Batching is natural: the sender takes whatever was published since
@@ -200,8 +202,8 @@ type PublisherConfig struct {
 	Allow []string
 	// JoinTimeout closes a data connection that has not proved a
 	// subscriber through the sync handshake this long after it connected,
-	// so idle strangers cannot hold connections. Default 30 s; negative
-	// disables it.
+	// so idle strangers cannot hold connections. Default 30 s; at least
+	// MinJoinTimeout; negative disables it.
 	JoinTimeout time.Duration
 	// Wire tunes the PUB socket (queues, slow-consumer timeout). Its TLS
 	// and Allow are set from TLS and Allow above.
@@ -219,7 +221,7 @@ func DefaultPublisherConfig() PublisherConfig {
 		History:           recovery.DefaultHistoryConfig(),
 		RecoveryLimit:     recovery.DefaultLimiterConfig(),
 		MaxReplayRange:    65536,
-		RepairWindow:      5 * time.Second,
+		RepairWindow:      DefaultRepairWindow,
 		HelloInterval:     50 * time.Millisecond,
 		HeartbeatInterval: time.Second,
 		MaxBatchBytes:     64 << 10,
@@ -231,11 +233,28 @@ func DefaultPublisherConfig() PublisherConfig {
 	}
 }
 
+// DefaultRepairWindow is PublisherConfig.RepairWindow's default: long
+// enough for a subscriber cut as a slow consumer, or by a short network
+// fault, to reconnect and ask for its tail. A connected subscriber is
+// waited for regardless.
+const DefaultRepairWindow = 5 * time.Second
+
+// Floors of PublisherConfig's durations; zero means the default. A
+// shorter repair window leaves no time to ask for a lost tail, intervals
+// below MinInterval make HELLOs or heartbeats cost CPU for nothing, and a
+// join timeout below MinJoinTimeout closes subscribers' connections
+// before their handshake could complete.
+const (
+	MinRepairWindow = 100 * time.Millisecond
+	MinInterval     = 10 * time.Millisecond
+	MinJoinTimeout  = 100 * time.Millisecond
+)
+
 // maxTopicsLimit keeps END's table, which lists every topic, within one
 // message: 60,000 entries of at most 264 bytes fit in 16 MiB.
 const maxTopicsLimit = 60_000
 
-// Validate reports the first invalid field.
+// Validate reports every invalid field, one per line.
 func (c *PublisherConfig) Validate() error {
 	var errs []error
 	if _, err := wire.SplitEndpoint(c.Bind); err != nil {
@@ -250,7 +269,12 @@ func (c *PublisherConfig) Validate() error {
 		}
 		if c.History != (recovery.HistoryConfig{}) {
 			if err := c.History.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("history: %w", err))
+				errs = append(errs, prefixed("history", err)...)
+			}
+		}
+		if c.RecoveryLimit != (recovery.LimiterConfig{}) {
+			if err := c.RecoveryLimit.Validate(); err != nil {
+				errs = append(errs, prefixed("recovery-limit", err)...)
 			}
 		}
 	}
@@ -279,16 +303,29 @@ func (c *PublisherConfig) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	seen := make(map[string]bool, len(c.Topics))
 	for _, t := range c.Topics {
-		if t == "" || t[0] == 0 {
+		switch {
+		case t == "" || t[0] == 0:
 			errs = append(errs, fmt.Errorf("topics: %q is empty or starts with the reserved zero byte", t))
+		case seen[t]:
+			errs = append(errs, fmt.Errorf("topics: %q is listed twice", t))
 		}
+		seen[t] = true
 	}
 	if c.MaxBatchRecords < 0 || c.Linger < 0 {
 		errs = append(errs, fmt.Errorf("max-batch-records and linger must not be negative"))
 	}
 	if c.QuorumTimeout < 0 {
 		errs = append(errs, fmt.Errorf("quorum-timeout: %v is negative", c.QuorumTimeout))
+	}
+	errs = append(errs,
+		atLeast("repair-window", c.RepairWindow, MinRepairWindow, false),
+		atLeast("hello-interval", c.HelloInterval, MinInterval, false),
+		atLeast("heartbeat", c.HeartbeatInterval, MinInterval, false),
+		atLeast("join-timeout", c.JoinTimeout, MinJoinTimeout, true))
+	if c.MaxBatchBytes < 0 || c.MaxPending < 0 || c.MaxPayload < 0 {
+		errs = append(errs, fmt.Errorf("max-batch-bytes, max-pending and max-payload must not be negative"))
 	}
 	if c.DataDir != "" {
 		if err := c.Journal.Validate(); err != nil {
@@ -304,7 +341,36 @@ func (c *PublisherConfig) Validate() error {
 	if c.MaxPayload > envelope.DefaultLimits.MaxPayload-4 {
 		errs = append(errs, fmt.Errorf("max-payload: %d exceeds %d", c.MaxPayload, envelope.DefaultLimits.MaxPayload-4))
 	}
+	if err := c.Wire.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// atLeast reports a duration below its floor. Zero means the default and
+// is fine; a negative value is an error unless negativeOff says it turns
+// the feature off.
+func atLeast(name string, d, least time.Duration, negativeOff bool) error {
+	switch {
+	case d < 0 && !negativeOff:
+		return fmt.Errorf("%s: %v is negative", name, d)
+	case d > 0 && d < least:
+		return fmt.Errorf("%s: %v is below %v", name, d, least)
+	}
+	return nil
+}
+
+// prefixed names the part of the configuration each of err's problems
+// (a library's joined errors) comes from.
+func prefixed(name string, err error) []error {
+	var out []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, fmt.Errorf("%s: %w", name, e))
+		}
+		return out
+	}
+	return []error{fmt.Errorf("%s: %w", name, err)}
 }
 
 // validateTLS checks that TLS secures every endpoint or none, and the
@@ -411,7 +477,7 @@ func (e Endpoints) validate(t *wire.TLS) error {
 		if ep.endpoint == "" && ep.name == "recovery" {
 			continue
 		}
-		if _, err := wire.SplitEndpoint(ep.endpoint); err != nil {
+		if err := wire.CheckDialEndpoint(ep.endpoint); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", ep.name, err))
 		} else if t == nil && wire.IsTLS(ep.endpoint) {
 			errs = append(errs, fmt.Errorf("%s: %q needs TLS: a certificate, its key and a CA", ep.name, ep.endpoint))
@@ -428,6 +494,14 @@ const DefaultIdleTimeout = 10 * time.Second
 // DefaultPublisherTimeout is how long a subscriber hears nothing from a
 // joined publisher before it reports it gone.
 const DefaultPublisherTimeout = 15 * time.Second
+
+// Floors of SubscriberConfig's durations; zero means the default. A
+// READY needs a round trip to the publisher, and a publisher is not gone
+// before it missed a heartbeat.
+const (
+	MinHandshakeTimeout = 100 * time.Millisecond
+	MinPublisherTimeout = 100 * time.Millisecond
+)
 
 // Start positions for a late joiner.
 const (
@@ -471,7 +545,8 @@ type SubscriberConfig struct {
 	// checkpoint (the records are delivered again after a restart). Called
 	// from the Handler's goroutine.
 	BeforeCheckpoint func() error
-	// HandshakeTimeout bounds one READY attempt. Default 1 s.
+	// HandshakeTimeout bounds one READY attempt. Default 1 s; at least
+	// MinHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// HandshakeAttempts is how many READY attempts one HELLO triggers before
 	// waiting for the next HELLO. Default 3.
@@ -496,7 +571,8 @@ type SubscriberConfig struct {
 	// (data, heartbeat, HELLO) arrived for this long before its END: its
 	// streams report the unknown rest lost (cause publisher-gone) and an
 	// EventEnd with Cause EndPublisherGone follows. It must exceed the
-	// publisher's heartbeat interval. Default 15 s; negative disables it.
+	// publisher's heartbeat interval. Default 15 s; at least
+	// MinPublisherTimeout; negative disables it.
 	PublisherTimeout time.Duration
 	// TLS is this subscriber's certificate and the CA pool that verifies
 	// publishers, for tls:// endpoints, which need it; tcp:// endpoints
@@ -558,8 +634,21 @@ func (c *SubscriberConfig) Validate() error {
 	}
 	if c.Stream != (recovery.StreamConfig{}) {
 		if err := c.Stream.Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("stream: %w", err))
+			errs = append(errs, prefixed("stream", err)...)
 		}
+	}
+	errs = append(errs,
+		atLeast("handshake-timeout", c.HandshakeTimeout, MinHandshakeTimeout, false),
+		atLeast("publisher-timeout", c.PublisherTimeout, MinPublisherTimeout, true))
+	if c.HandshakeAttempts < 0 || c.MaxHeld < 0 {
+		errs = append(errs, errors.New("handshake-attempts and max-held must not be negative"))
+	}
+	w := c.Wire
+	if w.IdleTimeout < 0 {
+		w.IdleTimeout = 0 // negative turns it off here; the wire layer reads 0 so
+	}
+	if err := w.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Handler == nil {
 		errs = append(errs, errors.New("handler: required"))

@@ -139,3 +139,30 @@ func TestSubscriberStateResumes(t *testing.T) {
 		t.Fatalf("the second subscriber delivered %d, want the %d from the first's last on", got, n-stopAt+1)
 	}
 }
+
+// TestKeepFailingWhileTheJournalRefuses: while the journal refuses
+// batches (here it was closed under the publisher, as a full disk
+// refuses them), Stats says publishing has stalled, so that readiness
+// can say so, and nothing the journal did not keep is sent.
+func TestKeepFailingWhileTheJournalRefuses(t *testing.T) {
+	pub := testPublisher(t, func(c *PublisherConfig) { c.DataDir, c.Expect = t.TempDir(), 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := pub.Publish(ctx, "t", []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.WaitFor(t, 10*time.Second, "the first record sent", func() bool { return pub.Stats().Published == 1 })
+	if st := pub.Stats(); st.KeepFailing {
+		t.Fatal("KeepFailing before any failure")
+	}
+	if err := pub.store.(*journalStore).j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctx, "t", []byte("refused")); err != nil {
+		t.Fatal(err)
+	}
+	clustertest.WaitFor(t, 10*time.Second, "KeepFailing", func() bool { return pub.Stats().KeepFailing })
+	if st := pub.Stats(); st.Published != 1 || st.KeepFailed == 0 {
+		t.Fatalf("published %d, keep failed %d times: want 1 sent and the failure counted", st.Published, st.KeepFailed)
+	}
+}

@@ -32,8 +32,12 @@ type PublisherStats struct {
 	// KeepFailed counts passes in which the store could not keep batches
 	// (the journal's disk was full): they were held back, not sent.
 	KeepFailed uint64
-	Quorum     bool      // publishing has started
-	QuorumAt   time.Time // when it started
+	// KeepFailing is set while the latest attempt to keep batches failed:
+	// publishing has stalled until the store takes them (every
+	// KeepFailed pass is retried).
+	KeepFailing bool
+	Quorum      bool      // publishing has started
+	QuorumAt    time.Time // when it started
 	// Publishing is set once the quorum was reached (or forced by policy
 	// proceed) until Shutdown or Close starts. Under QuorumLost pause,
 	// Publish also waits while QuorumLost is set.

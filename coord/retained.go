@@ -2,6 +2,7 @@ package coord
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncmq/syncmq/envelope"
@@ -147,9 +148,10 @@ func (m *memoryStore) close() error {
 
 // journalStore is the journal on disk (PublisherConfig.DataDir).
 type journalStore struct {
-	j     *journal.Journal
-	fs    []envelope.Frames // reused by keep
-	epoch uint64
+	j       *journal.Journal
+	fs      []envelope.Frames // reused by keep
+	epoch   uint64
+	failing atomic.Bool // the latest keep failed (PublisherStats.KeepFailing)
 }
 
 // keep appends each run of a topic as a DATA batch (the journal holds
@@ -169,6 +171,7 @@ func (s *journalStore) keep(batches []*outMsg) (int, error) {
 	}
 	n, err := s.j.AppendAll(s.fs)
 	clear(s.fs)
+	s.failing.Store(err != nil)
 	if err == nil {
 		for _, b := range batches {
 			b.journaled = 0
@@ -210,7 +213,10 @@ func (s *journalStore) replay(epoch uint64, topic string, from, to uint64, fn fu
 	return err
 }
 
-func (s *journalStore) stats(st *PublisherStats) { st.Journal = s.j.Stats() }
+func (s *journalStore) stats(st *PublisherStats) {
+	st.Journal = s.j.Stats()
+	st.KeepFailing = s.failing.Load()
+}
 
 func (s *journalStore) close() error { return s.j.Close() }
 

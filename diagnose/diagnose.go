@@ -202,7 +202,7 @@ func (ev Evidence) lost(c recovery.Cause, symptom bool) uint64 {
 
 func checkSUB(ev Evidence) Verdict {
 	return Verdict{
-		Step:     "Are you losing messages in a SUB socket?",
+		Step:     "Do the messages arrive on a SUB socket?",
 		Result:   Pass,
 		Evidence: fmt.Sprintf("yes: syncmq subscribers receive on SUB sockets (%d received, %d recovered, %d lost)", ev.Received, ev.RecoveredMessages, ev.LostMessages),
 	}
@@ -303,7 +303,7 @@ func checkConnectedLoss(ev Evidence) Verdict {
 		v.Result, v.Cause = Fail, recovery.CauseSlowConsumer.String()
 		v.Evidence = fmt.Sprintf("yes: %s; %d message(s) lost", seen, slow)
 		v.Remedy = "the subscriber cannot keep up: consume faster (less work per message, more subscribers), " +
-			"raise the SUB receive high-water mark and StreamConfig.MaxHeldBytes, and keep History retention longer than the worst stall"
+			"raise --max-held-bytes and the publisher's --slow-timeout, and keep History retention (--history-messages) longer than the worst stall"
 	case over > 0:
 		v.Result, v.Cause = Fail, recovery.CausePublisherOverflow.String()
 		v.Evidence = fmt.Sprintf("yes: %s; %d message(s) lost", seen, over)
@@ -386,14 +386,14 @@ func checkRecovery(ev Evidence) Verdict {
 	case ret > 0 && ret >= to:
 		v.Cause = recovery.CauseBeyondRetention.String()
 		v.Evidence += fmt.Sprintf(" (%d beyond retention)", ret)
-		v.Remedy = "the publisher no longer held them: raise HistoryConfig.MaxMessages/MaxBytes to cover the longest repair"
+		v.Remedy = "the publisher no longer held them: raise its --history-messages and --history-bytes (HistoryConfig.MaxMessages, MaxBytes) to cover the longest repair"
 	case to > 0:
 		v.Cause = recovery.CauseTimeout.String()
 		v.Evidence += fmt.Sprintf(" (%d timed out)", to)
-		v.Remedy = "repairs did not finish in time: check the recovery endpoint is reachable and not rate limiting, raise StreamConfig.RepairTimeout"
+		v.Remedy = "repairs did not finish in time: check the recovery endpoint is reachable and not rate limiting, raise --repair-timeout (StreamConfig.RepairTimeout)"
 	default:
 		v.Cause = recovery.CauseUnknown.String()
-		v.Remedy = "look at the cause of each Loss event; raise History retention and StreamConfig.RepairTimeout if they say beyond-retention or timeout"
+		v.Remedy = "look at the cause of each Loss event; raise the publisher's --history-messages/--history-bytes and --repair-timeout if they say beyond-retention or timeout"
 	}
 	return v
 }

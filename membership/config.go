@@ -3,6 +3,7 @@ package membership
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -35,6 +36,10 @@ const (
 	// DefaultBroadcastTimeout bounds how long UpdateMeta and Shutdown wait for
 	// their gossip to go out.
 	DefaultBroadcastTimeout = 5 * time.Second
+	// MinBroadcastTimeout is the smallest BroadcastTimeout: below it, a
+	// leave is not gossiped before the node goes, and its peers take it
+	// for a failure.
+	MinBroadcastTimeout = 10 * time.Millisecond
 )
 
 // Config configures a Node. The zero value of every field has the meaning
@@ -105,7 +110,7 @@ type Config struct {
 
 	// BroadcastTimeout bounds how long UpdateMeta and Shutdown wait for their
 	// gossip to be sent when the context has no earlier deadline. 0 means
-	// DefaultBroadcastTimeout.
+	// DefaultBroadcastTimeout; otherwise at least MinBroadcastTimeout.
 	BroadcastTimeout time.Duration
 }
 
@@ -121,58 +126,59 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first invalid field as an error wrapping
-// ErrInvalidConfig whose message names the field. It does not modify c
-// and does no I/O.
+// Validate reports every invalid field, one error per line, each wrapping
+// ErrInvalidConfig and naming its field. It does not modify c and does
+// no I/O.
 func (c Config) Validate() error {
+	var errs []error
 	if err := checkText("NodeName", c.NodeName); err != nil {
-		return chain(ErrInvalidConfig, "NodeName", err)
+		errs = append(errs, chain(ErrInvalidConfig, "NodeName", err))
 	}
 	if c.BindAddr != "" && net.ParseIP(c.BindAddr) == nil {
-		return fmt.Errorf("%w: BindAddr %q is not an IP address", ErrInvalidConfig, c.BindAddr)
+		errs = append(errs, fmt.Errorf("%w: BindAddr %q is not an IP address", ErrInvalidConfig, c.BindAddr))
 	}
 	if c.BindPort < 0 || c.BindPort > 65535 {
-		return fmt.Errorf("%w: BindPort %d is not in 0-65535", ErrInvalidConfig, c.BindPort)
+		errs = append(errs, fmt.Errorf("%w: BindPort %d is not in 0-65535", ErrInvalidConfig, c.BindPort))
 	}
 	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
-		return fmt.Errorf("%w: AdvertiseAddr %q is not an IP address", ErrInvalidConfig, c.AdvertiseAddr)
+		errs = append(errs, fmt.Errorf("%w: AdvertiseAddr %q is not an IP address", ErrInvalidConfig, c.AdvertiseAddr))
 	}
 	switch {
 	case c.AdvertisePort < 0 || c.AdvertisePort > 65535:
-		return fmt.Errorf("%w: AdvertisePort %d is not in 0-65535", ErrInvalidConfig, c.AdvertisePort)
+		errs = append(errs, fmt.Errorf("%w: AdvertisePort %d is not in 0-65535", ErrInvalidConfig, c.AdvertisePort))
 	case c.AdvertisePort != 0 && c.AdvertiseAddr == "":
-		return fmt.Errorf("%w: AdvertisePort is set but AdvertiseAddr is empty", ErrInvalidConfig)
+		errs = append(errs, fmt.Errorf("%w: AdvertisePort is set but AdvertiseAddr is empty", ErrInvalidConfig))
 	case c.AdvertisePort != 0 && c.BindPort == 0:
-		return fmt.Errorf("%w: AdvertisePort needs a fixed BindPort (memberlist replaces it when BindPort is 0)", ErrInvalidConfig)
+		errs = append(errs, fmt.Errorf("%w: AdvertisePort needs a fixed BindPort (memberlist replaces it when BindPort is 0)", ErrInvalidConfig))
 	}
 	for i, s := range c.Join {
 		if err := checkSeed(s); err != nil {
-			return fmt.Errorf("%w: Join[%d] %q: %v", ErrInvalidConfig, i, s, err)
+			errs = append(errs, fmt.Errorf("%w: Join[%d] %q: %v", ErrInvalidConfig, i, s, err))
 		}
 	}
 	if _, err := profileConfig(c.Profile); err != nil {
-		return fmt.Errorf("%w: Profile: %v", ErrInvalidConfig, err)
+		errs = append(errs, fmt.Errorf("%w: Profile: %v", ErrInvalidConfig, err))
 	}
 	if err := checkKey(c.SecretKey); err != nil {
-		return chain(ErrInvalidConfig, "SecretKey", err)
+		errs = append(errs, chain(ErrInvalidConfig, "SecretKey", err))
 	}
 	if c.Meta.Leaving {
-		return fmt.Errorf("%w: Meta.Leaving is set; only Node.Leave sets it", ErrInvalidConfig)
-	}
-	if _, err := c.Meta.MarshalBinary(); err != nil {
-		return chain(ErrInvalidConfig, "Meta", err)
+		errs = append(errs, fmt.Errorf("%w: Meta.Leaving is set; only Node.Leave sets it", ErrInvalidConfig))
+	} else if _, err := c.Meta.MarshalBinary(); err != nil {
+		errs = append(errs, chain(ErrInvalidConfig, "Meta", err))
 	}
 	if c.EventBuffer < 0 {
-		return fmt.Errorf("%w: EventBuffer %d is negative", ErrInvalidConfig, c.EventBuffer)
+		errs = append(errs, fmt.Errorf("%w: EventBuffer %d is negative", ErrInvalidConfig, c.EventBuffer))
 	}
-	if c.BroadcastTimeout < 0 {
-		return fmt.Errorf("%w: BroadcastTimeout %v is negative", ErrInvalidConfig, c.BroadcastTimeout)
+	switch {
+	case c.BroadcastTimeout < 0:
+		errs = append(errs, fmt.Errorf("%w: BroadcastTimeout %v is negative", ErrInvalidConfig, c.BroadcastTimeout))
+	case c.BroadcastTimeout > 0 && c.BroadcastTimeout < MinBroadcastTimeout:
+		errs = append(errs, fmt.Errorf("%w: BroadcastTimeout %v is below %v", ErrInvalidConfig, c.BroadcastTimeout, MinBroadcastTimeout))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// withDefaults returns a copy of c with zero fields replaced by their
-// defaults and slices cloned. c must be valid.
 func (c Config) withDefaults() (Config, error) {
 	if c.NodeName == "" {
 		name, err := defaultNodeName()

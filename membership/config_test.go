@@ -49,6 +49,13 @@ func TestConfigValidate(t *testing.T) {
 		{"node name", func(c *Config) { c.NodeName = "a\x00b" }, "NodeName"},
 		{"event buffer", func(c *Config) { c.EventBuffer = -1 }, "EventBuffer"},
 		{"broadcast timeout", func(c *Config) { c.BroadcastTimeout = -time.Second }, "BroadcastTimeout"},
+		{"broadcast timeout 1ns", func(c *Config) { c.BroadcastTimeout = time.Nanosecond }, "BroadcastTimeout 1ns is below 10ms"},
+		{"broadcast timeout at its floor", func(c *Config) { c.BroadcastTimeout = MinBroadcastTimeout }, ""},
+	}
+	all := valid()
+	all.NodeName, all.EventBuffer, all.BroadcastTimeout = "a\x00b", -1, time.Nanosecond
+	if err := all.Validate(); err == nil || strings.Count(err.Error(), "\n") != 2 {
+		t.Errorf("three bad fields: Validate = %v, want three lines", err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

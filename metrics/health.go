@@ -15,8 +15,8 @@ import (
 type Readiness func() (ready bool, why string)
 
 // PublisherReadiness is ready while src publishes with its quorum:
-// reached (or forced by policy proceed), not lost, and no shutdown
-// started.
+// reached (or forced by policy proceed), not lost, no shutdown started,
+// and its journal (with a data directory) taking what it publishes.
 func PublisherReadiness(src PublisherSource) Readiness {
 	return func() (bool, string) { return PublisherReady(src.Stats()) }
 }
@@ -30,6 +30,10 @@ func PublisherReady(st coord.PublisherStats) (bool, string) {
 		return false, "not publishing: shutting down"
 	case st.QuorumLost:
 		return false, fmt.Sprintf("quorum lost: %d of %d subscribers", st.Live, st.Need)
+	case st.Journal.Failed:
+		return false, "not publishing: the journal failed and refuses batches until the publisher restarts"
+	case st.KeepFailing:
+		return false, "publishing stalled: the journal cannot store batches (is its disk full?); they wait, nothing is sent"
 	case st.Live < st.Need:
 		return true, fmt.Sprintf("publishing with %d of %d subscribers (quorum timeout, policy proceed)", st.Live, st.Need)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/syncmq/syncmq/coord"
+	"github.com/syncmq/syncmq/journal"
 )
 
 func TestPublisherReady(t *testing.T) {
@@ -25,6 +26,10 @@ func TestPublisherReady(t *testing.T) {
 		{coord.PublisherStats{Quorum: true, Publishing: true, Live: 1, Need: 3}, true, "publishing with 1 of 3 subscribers (quorum timeout, policy proceed)"},
 		{coord.PublisherStats{Quorum: true, Publishing: true, QuorumLost: true, Live: 1, Need: 2}, false, "quorum lost: 1 of 2 subscribers"},
 		{coord.PublisherStats{Quorum: true, Live: 3, Need: 3}, false, "not publishing: shutting down"},
+		{coord.PublisherStats{Quorum: true, Publishing: true, Live: 3, Need: 3, KeepFailing: true}, false,
+			"publishing stalled: the journal cannot store batches (is its disk full?); they wait, nothing is sent"},
+		{coord.PublisherStats{Quorum: true, Publishing: true, Live: 3, Need: 3, Journal: journal.Stats{Failed: true}}, false,
+			"not publishing: the journal failed and refuses batches until the publisher restarts"},
 	} {
 		ready, why := PublisherReady(c.st)
 		if ready != c.ready || why != c.why {
@@ -198,7 +203,9 @@ func TestServerLifecycle(t *testing.T) {
 }
 
 func TestServerConfigValidate(t *testing.T) {
-	for _, c := range []ServerConfig{{Addr: ""}, {Addr: "127.0.0.1"}, {Addr: "127.0.0.1:0", MaxConns: -1}} {
+	for _, c := range []ServerConfig{{Addr: ""}, {Addr: "127.0.0.1"}, {Addr: "127.0.0.1:0", MaxConns: -1},
+		{Addr: "127.0.0.1:0", ReadHeaderTimeout: time.Nanosecond}, {Addr: "127.0.0.1:0", WriteTimeout: time.Millisecond},
+		{Addr: "127.0.0.1:0", IdleTimeout: MinServerTimeout - 1}} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: no error", c)
 		}

@@ -318,7 +318,7 @@ func TestMetricsFollowTheTraffic(t *testing.T) {
 		expect("syncmq_publisher_bytes_total", eq(310*size), fmt.Sprint(310*size)),
 		expect("syncmq_publisher_batches_total", eq(310), "310 (one message per batch)"),
 		expect("syncmq_publisher_handshakes_total", atLeast(3), "at least 3 (a, b, b again)"),
-		expect("syncmq_publisher_handshake_refusals_total", eq(0), "0", "code=bad_nonce"),
+		expect("syncmq_publisher_handshake_refusals_total", eq(0), "0", "code=bad-nonce"),
 		expect("syncmq_publisher_quorum_live", eq(2), "2"),
 		expect("syncmq_publisher_quorum_needed", eq(2), "2"),
 		expect("syncmq_publisher_quorum_reached", eq(1), "1"),
@@ -372,7 +372,8 @@ func TestMetricNamesFollowPrometheusConventions(t *testing.T) {
 	pub := coord.PublisherStats{Refused: map[string]uint64{"bad_nonce": 1, "from-the-future": 2}}
 	srv := serveTest(t, DefaultServerConfig(), http.NotFoundHandler())
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewPublisherCollector(fixedPub{pub}), NewSubscriberCollector(fixedSub{sub}), srv)
+	reg.MustRegister(NewPublisherCollector(fixedPub{pub}), NewSubscriberCollector(fixedSub{sub}), srv,
+		NewBuildInfo(Build{Version: "v1.2.3", Revision: "abc123-modified", GoVersion: "go1.26.8"}))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -393,6 +394,25 @@ func TestMetricNamesFollowPrometheusConventions(t *testing.T) {
 	}
 	if v, _ := f.value("syncmq_publisher_handshake_refusals_total", "code=other"); v != 2 {
 		t.Errorf("an unknown refusal code is not reported as other: %v", v)
+	}
+	if v, _ := f.value("syncmq_publisher_handshake_refusals_total", "code=bad-nonce"); v != 1 {
+		t.Errorf("bad_nonce refusals: %v, want 1 under code=bad-nonce", v)
+	}
+	// Label values read alike whichever metric they are on: lower case
+	// with hyphens, as the loss causes are (not bad_nonce beside per-ip).
+	kebab := regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if mf.GetName() != "syncmq_build_info" && !kebab.MatchString(l.GetValue()) {
+					t.Errorf("%s{%s=%q}: label values are lower case with hyphens", mf.GetName(), l.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+	bi := f["syncmq_build_info"].GetMetric()[0]
+	if bi.GetGauge().GetValue() != 1 || len(bi.GetLabel()) != 3 {
+		t.Errorf("syncmq_build_info %v: want 1 with version, revision and goversion", bi)
 	}
 	if v, _ := f.value("syncmq_subscriber_lost_messages_total", "cause=timeout"); v != 3 {
 		t.Errorf("lost by cause timeout: %v, want 3", v)
@@ -418,7 +438,7 @@ func TestOperationsDocListsEveryMetric(t *testing.T) {
 	}
 	srv := serveTest(t, DefaultServerConfig(), http.NotFoundHandler())
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewPublisherCollector(fixedPub{}), NewSubscriberCollector(fixedSub{}), srv)
+	reg.MustRegister(NewPublisherCollector(fixedPub{}), NewSubscriberCollector(fixedSub{}), srv, NewBuildInfo(Build{}))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/syncmq/syncmq/coord"
 	"github.com/syncmq/syncmq/internal/wire"
@@ -19,6 +21,11 @@ var handshakeCodes = []string{
 	handshake.CodeMalformed, handshake.CodeVersion, handshake.CodeBadNonce, handshake.CodeWrongPublisher, handshake.CodeFull,
 	handshake.CodeForbidden,
 }
+
+// labelValue writes a wire code as a label value: label values are
+// lower case with hyphens, as loss causes and connection reasons are
+// (bad_nonce is exported as bad-nonce).
+func labelValue(code string) string { return strings.ReplaceAll(code, "_", "-") }
 
 // Endpoint kinds of the connection metrics' "endpoint" label.
 const (
@@ -69,6 +76,7 @@ func NewPublisherCollector(src PublisherSource) *PublisherCollector {
 			gauge(sub, "history_messages", "Messages retained for recovery.", func(s *st) float64 { return float64(s.Retained.Messages) }),
 			gauge(sub, "history_bytes", "Memory the recovery history uses, in bytes.", func(s *st) float64 { return float64(s.Retained.Bytes) }),
 			gauge(sub, "history_topics", "Topics the recovery history holds.", func(s *st) float64 { return float64(s.Retained.Topics) }),
+			gauge(sub, "journal_stalled", "1 while the journal refuses batches (its disk is full, or it failed): publishing waits.", func(s *st) float64 { return bool01(s.KeepFailing || s.Journal.Failed) }),
 		},
 		refusals:    desc("handshake_refusals_total", "READY and BYE requests refused, by the error code answered.", "code"),
 		connRefused: desc("connections_refused_total", "Connections closed on arrival because a limit was reached, by endpoint and limit.", "endpoint", "reason"),
@@ -100,7 +108,7 @@ func (c *PublisherCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, code := range handshakeCodes {
-		cnt(c.refusals, st.Refused[code], code)
+		cnt(c.refusals, st.Refused[code], labelValue(code))
 	}
 	if other > 0 {
 		cnt(c.refusals, other, "other")

@@ -26,13 +26,14 @@ type ServerConfig struct {
 	// MaxConns bounds the connections open at once; one more is closed
 	// on arrival and counted (ServerStats.Refused). Zero means 64.
 	MaxConns int
-	// ReadHeaderTimeout bounds reading a request's headers. Zero means 5 s.
+	// ReadHeaderTimeout bounds reading a request's headers. Zero means 5 s;
+	// at least MinServerTimeout.
 	ReadHeaderTimeout time.Duration
 	// WriteTimeout bounds handling a request and writing its response.
-	// Zero means 30 s.
+	// Zero means 30 s; at least MinServerTimeout.
 	WriteTimeout time.Duration
 	// IdleTimeout closes a kept-alive connection idle this long. Zero
-	// means 60 s.
+	// means 60 s; at least MinServerTimeout.
 	IdleTimeout time.Duration
 	// Logger receives refused connections and HTTP errors, at most one
 	// line per kind per 10 s; nil means none.
@@ -44,6 +45,11 @@ func DefaultServerConfig() ServerConfig {
 	return ServerConfig{MaxConns: 64, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 }
 
+// MinServerTimeout is the smallest timeout of a ServerConfig (zero means
+// the default): below it, a scraper on a busy host would be cut off
+// mid-request.
+const MinServerTimeout = 100 * time.Millisecond
+
 // Validate reports every invalid field.
 func (c ServerConfig) Validate() error {
 	var errs []error
@@ -52,6 +58,14 @@ func (c ServerConfig) Validate() error {
 	}
 	if c.MaxConns < 0 || c.ReadHeaderTimeout < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0 {
 		errs = append(errs, errors.New("metrics server: limits and timeouts must not be negative"))
+	}
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"WriteTimeout", c.WriteTimeout}, {"IdleTimeout", c.IdleTimeout}} {
+		if t.d > 0 && t.d < MinServerTimeout {
+			errs = append(errs, fmt.Errorf("metrics server: %s %v is below %v", t.name, t.d, MinServerTimeout))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -39,23 +40,26 @@ func DefaultHistoryConfig() HistoryConfig {
 	return HistoryConfig{MaxBytes: 128 << 20, MaxMessages: 100_000, MaxTopics: 10_000}
 }
 
-// minHistoryBytes is the smallest budget accepted: one full-size batch
-// must fit with room to spare.
-const minHistoryBytes = 1 << 20
+// MinHistoryBytes is the smallest MaxBytes accepted while retention is
+// on: one full-size batch must fit with room to spare.
+const MinHistoryBytes = 1 << 20
 
-// Validate reports whether c is usable. Errors wrap ErrConfig.
+// Validate reports every problem of c. Errors wrap ErrConfig.
 func (c HistoryConfig) Validate() error {
-	switch {
-	case c.MaxMessages < 0:
-		return fmt.Errorf("%w: history MaxMessages %d is negative", ErrConfig, c.MaxMessages)
-	case c.MaxMessages > 0 && c.MaxBytes < minHistoryBytes:
-		return fmt.Errorf("%w: history MaxBytes %d is below %d", ErrConfig, c.MaxBytes, minHistoryBytes)
-	case c.MaxTopicBytes < 0:
-		return fmt.Errorf("%w: history MaxTopicBytes %d is negative", ErrConfig, c.MaxTopicBytes)
-	case c.MaxTopics < 1:
-		return fmt.Errorf("%w: history MaxTopics %d must be at least 1", ErrConfig, c.MaxTopics)
+	var errs []error
+	if c.MaxMessages < 0 {
+		errs = append(errs, fmt.Errorf("%w: history MaxMessages %d is negative", ErrConfig, c.MaxMessages))
 	}
-	return nil
+	if c.MaxMessages > 0 && c.MaxBytes < MinHistoryBytes {
+		errs = append(errs, fmt.Errorf("%w: history MaxBytes %d is below %d", ErrConfig, c.MaxBytes, MinHistoryBytes))
+	}
+	if c.MaxTopicBytes < 0 {
+		errs = append(errs, fmt.Errorf("%w: history MaxTopicBytes %d is negative", ErrConfig, c.MaxTopicBytes))
+	}
+	if c.MaxTopics < 1 {
+		errs = append(errs, fmt.Errorf("%w: history MaxTopics %d must be at least 1", ErrConfig, c.MaxTopics))
+	}
+	return errors.Join(errs...)
 }
 
 // Arena chunk sizes: a topic's chunks grow from minChunk to maxChunk as it

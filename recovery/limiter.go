@@ -1,6 +1,7 @@
 package recovery
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -70,25 +71,34 @@ func DefaultLimiterConfig() LimiterConfig {
 
 func validRate(r float64) bool { return r > 0 && !math.IsInf(r, 0) }
 
-// Validate reports whether c is usable. Errors wrap ErrConfig.
+// Validate reports every problem of c. Errors wrap ErrConfig.
 func (c LimiterConfig) Validate() error {
-	switch {
-	case !validRate(c.RequestRate):
-		return fmt.Errorf("%w: limiter RequestRate %v must be positive and finite", ErrConfig, c.RequestRate)
-	case c.RequestBurst < 1:
-		return fmt.Errorf("%w: limiter RequestBurst %d must be at least 1", ErrConfig, c.RequestBurst)
-	case !validRate(c.HostBytesRate):
-		return fmt.Errorf("%w: limiter HostBytesRate %v must be positive and finite", ErrConfig, c.HostBytesRate)
-	case c.HostBytesBurst < 1:
-		return fmt.Errorf("%w: limiter HostBytesBurst %d must be at least 1", ErrConfig, c.HostBytesBurst)
-	case !validRate(c.GlobalBytesRate):
-		return fmt.Errorf("%w: limiter GlobalBytesRate %v must be positive and finite", ErrConfig, c.GlobalBytesRate)
-	case c.GlobalBytesBurst < 1:
-		return fmt.Errorf("%w: limiter GlobalBytesBurst %d must be at least 1", ErrConfig, c.GlobalBytesBurst)
-	case c.MaxKeys < 1:
-		return fmt.Errorf("%w: limiter MaxKeys %d must be at least 1", ErrConfig, c.MaxKeys)
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: limiter "+format, append([]any{ErrConfig}, args...)...))
 	}
-	return nil
+	if !validRate(c.RequestRate) {
+		bad("RequestRate %v must be positive and finite", c.RequestRate)
+	}
+	if c.RequestBurst < 1 {
+		bad("RequestBurst %d must be at least 1", c.RequestBurst)
+	}
+	if !validRate(c.HostBytesRate) {
+		bad("HostBytesRate %v must be positive and finite", c.HostBytesRate)
+	}
+	if c.HostBytesBurst < 1 {
+		bad("HostBytesBurst %d must be at least 1", c.HostBytesBurst)
+	}
+	if !validRate(c.GlobalBytesRate) {
+		bad("GlobalBytesRate %v must be positive and finite", c.GlobalBytesRate)
+	}
+	if c.GlobalBytesBurst < 1 {
+		bad("GlobalBytesBurst %d must be at least 1", c.GlobalBytesBurst)
+	}
+	if c.MaxKeys < 1 {
+		bad("MaxKeys %d must be at least 1", c.MaxKeys)
+	}
+	return errors.Join(errs...)
 }
 
 // tokenBucket earns rate tokens per second up to burst. Its tokens may be

@@ -1,6 +1,7 @@
 package recovery
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,7 +40,7 @@ type StreamConfig struct {
 	MaxHeldBytes int64
 	// RepairTimeout is how long a repair may go without progress (no new
 	// replayed record, no DONE) before its range is declared lost with
-	// cause timeout.
+	// cause timeout. At least MinRepairTimeout.
 	RepairTimeout time.Duration
 	// MaxRepairRange caps the sequences one Request asks for; a larger gap
 	// is repaired by consecutive requests. 0 means no cap. A server's
@@ -47,9 +48,19 @@ type StreamConfig struct {
 	MaxRepairRange uint64
 	// RetryBackoff is how long to wait before repeating a request the
 	// server answered with "busy" or "rate limited". The repair's deadline
-	// keeps running meanwhile.
+	// keeps running meanwhile. At least MinRetryBackoff.
 	RetryBackoff time.Duration
 }
+
+// Floors of StreamConfig's durations. A repair needs at least a round
+// trip to the publisher and the replay of a batch, which on a busy host
+// takes tens of milliseconds: a shorter RepairTimeout would declare
+// repairable gaps lost. A shorter RetryBackoff would ask a server that
+// just said "busy" again at once, in a loop.
+const (
+	MinRepairTimeout = 100 * time.Millisecond
+	MinRetryBackoff  = 10 * time.Millisecond
+)
 
 // DefaultStreamConfig returns MaxHeldBytes DefaultMaxHeldBytes (64 MiB),
 // RepairTimeout 5 s, MaxRepairRange DefaultMaxRepairRange and RetryBackoff
@@ -63,17 +74,19 @@ func DefaultStreamConfig() StreamConfig {
 	}
 }
 
-// Validate reports whether c is usable. Errors wrap ErrConfig.
+// Validate reports every problem of c. Errors wrap ErrConfig.
 func (c StreamConfig) Validate() error {
-	switch {
-	case c.MaxHeldBytes < 1:
-		return fmt.Errorf("%w: stream MaxHeldBytes %d must be at least 1", ErrConfig, c.MaxHeldBytes)
-	case c.RepairTimeout <= 0:
-		return fmt.Errorf("%w: stream RepairTimeout %v must be positive", ErrConfig, c.RepairTimeout)
-	case c.RetryBackoff < 0:
-		return fmt.Errorf("%w: stream RetryBackoff %v is negative", ErrConfig, c.RetryBackoff)
+	var errs []error
+	if c.MaxHeldBytes < 1 {
+		errs = append(errs, fmt.Errorf("%w: stream MaxHeldBytes %d must be at least 1", ErrConfig, c.MaxHeldBytes))
 	}
-	return nil
+	if c.RepairTimeout < MinRepairTimeout {
+		errs = append(errs, fmt.Errorf("%w: stream RepairTimeout %v is below %v", ErrConfig, c.RepairTimeout, MinRepairTimeout))
+	}
+	if c.RetryBackoff < MinRetryBackoff {
+		errs = append(errs, fmt.Errorf("%w: stream RetryBackoff %v is below %v", ErrConfig, c.RetryBackoff, MinRetryBackoff))
+	}
+	return errors.Join(errs...)
 }
 
 // Handler receives a Stream's outputs. The Stream calls it synchronously,

@@ -472,7 +472,11 @@ func TestStreamConfigValidate(t *testing.T) {
 	bad := []func(*StreamConfig){
 		func(c *StreamConfig) { c.MaxHeldBytes = 0 },
 		func(c *StreamConfig) { c.RepairTimeout = 0 },
+		func(c *StreamConfig) { c.RepairTimeout = 5 * time.Nanosecond },
+		func(c *StreamConfig) { c.RepairTimeout = MinRepairTimeout - 1 },
 		func(c *StreamConfig) { c.RetryBackoff = -1 },
+		func(c *StreamConfig) { c.RetryBackoff = 0 },
+		func(c *StreamConfig) { c.RetryBackoff = time.Microsecond },
 	}
 	for i, f := range bad {
 		c := ok
@@ -483,6 +487,14 @@ func TestStreamConfigValidate(t *testing.T) {
 		if _, err := NewStream(c, 1, &recorder{}); !errors.Is(err, ErrConfig) {
 			t.Errorf("case %d: NewStream = %v, want ErrConfig", i, err)
 		}
+	}
+	floors := StreamConfig{MaxHeldBytes: 1, RepairTimeout: MinRepairTimeout, RetryBackoff: MinRetryBackoff}
+	if err := floors.Validate(); err != nil {
+		t.Errorf("the floors themselves: %v", err)
+	}
+	all := StreamConfig{RepairTimeout: time.Nanosecond}
+	if err := all.Validate(); err == nil || strings.Count(err.Error(), "\n") != 2 {
+		t.Errorf("three bad fields: Validate = %v, want three problems, one per line", err)
 	}
 	if _, err := NewStream(ok, 0, &recorder{}); !errors.Is(err, ErrConfig) {
 		t.Errorf("next 0: %v", err)

@@ -37,7 +37,7 @@ PATH (go build -o . ./cmd/syncpub ./cmd/syncsub). With --tls it also runs
 the syncmq job over tls://, with certificates of a throwaway CA written to
 a temporary directory. The processes' output is captured and shown only
 for a process that fails.`,
-		Args:          cobra.NoArgs,
+		Args:          cli.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/spf13/cobra"
+	"github.com/syncmq/syncmq/cmd/internal/cli"
 )
 
 // The raw go-zeromq baseline for `syncpub bench`: the zguide's syncpub and
@@ -21,7 +22,7 @@ func newRawPubCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:    "bench-raw-pub",
 		Hidden: true,
-		Args:   cobra.NoArgs,
+		Args:   cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			pub := zmq4.NewPub(ctx)
@@ -74,7 +75,7 @@ func newRawSubCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:    "bench-raw-sub",
 		Hidden: true,
-		Args:   cobra.NoArgs,
+		Args:   cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			sub := zmq4.NewSub(ctx, zmq4.WithDialerRetry(50*time.Millisecond), zmq4.WithDialerMaxRetries(-1))

@@ -25,14 +25,11 @@ import (
 // than --slow-timeout or more than --max-queue-bytes behind is still
 // disconnected; with no sequence numbers nobody can tell what it missed.
 func runCompat(sig *cli.Signals, o options, lg *zap.Logger) error {
-	if o.stdin {
-		return cli.Usagef("compat zguide: --stdin is not supported; the zguide job publishes --count copies of --payload")
-	}
 	wcfg := o.pub.Wire
 	wcfg.Logger = lg
 	pub, err := wire.Listen(o.pub.Bind, wcfg)
 	if err != nil {
-		return err
+		return cli.StartError(err, false)
 	}
 	defer pub.Close()
 	syncs := &compatSync{expect: o.pub.Expect, reached: make(chan struct{})}
@@ -41,7 +38,7 @@ func runCompat(sig *cli.Signals, o options, lg *zap.Logger) error {
 	}
 	srv, err := wire.Serve(o.pub.SyncBind, wire.ServerConfig{Logger: lg}, syncs.handle)
 	if err != nil {
-		return err
+		return cli.StartError(err, false)
 	}
 	defer srv.Close()
 	lg.Info("compat zguide: waiting for subscribers", zap.String("pub", pub.Endpoint()), zap.String("sync", srv.Endpoint()), zap.Int("expect", o.pub.Expect))

@@ -36,7 +36,7 @@ stages what syncmq adds to PUB-SUB, with the numbers of each:
 
 It exits 0 when every stage behaved as expected, 1 with the reason
 otherwise. It logs nothing unless --log-level says so.`,
-		Args:          cobra.NoArgs,
+		Args:          cli.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {

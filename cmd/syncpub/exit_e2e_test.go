@@ -112,7 +112,7 @@ func TestBadConfigListsEveryProblem(t *testing.T) {
 		{syncpub, []string{"--expect", "-2", "--quorum-policy", "maybe", "--check-config"}, nil, 2,
 			[]string{"syncpub: expect: -2 is negative (flag --expect)", `syncpub: quorum-policy: "maybe" is not one of fail, proceed (flag --quorum-policy)`}},
 		{syncpub, []string{"--config", cfg, "--rate", "-5"}, []string{"SYNCPUB_DRAIN_TIMEOUT=30"}, 4,
-			[]string{`unknown key "bogus-key"`, `queue-bytes: "lots" is not a whole number (file ` + cfg + `)`,
+			[]string{`unknown key "bogus-key"`, `queue-bytes: "lots" is not a size like 256MiB, 64KiB or 4096 (file ` + cfg + `)`,
 				"drain-timeout: 30 has no unit", "(environment SYNCPUB_DRAIN_TIMEOUT)", "rate: -5 is negative (flag --rate)"}},
 		{syncsub, []string{"--output", "xml", "--max-held-bytes", "x"}, []string{"SYNCSUB_REPAIR_TIMEOUT=later"}, 3,
 			[]string{"syncsub: output:", "syncsub: max-held-bytes:", "syncsub: repair-timeout:"}},

@@ -109,7 +109,7 @@ func TestMetricsAddrUsage(t *testing.T) {
 		p := proctest.Start(t, ctx, bin, "--metrics-addr", "9100", "--check-config")
 		code := p.Wait(ctx)
 		msg := p.Stderr.String()
-		if code != 2 || !strings.Contains(msg, `metrics-addr: "9100" is not host:port`) || strings.Count(strings.TrimSpace(msg), "\n") != 0 {
+		if code != 2 || !strings.Contains(msg, `metrics-addr: "9100": not host:port`) || strings.Count(strings.TrimSpace(msg), "\n") != 0 {
 			t.Errorf("%s: exit %d, stderr %q", bin, code, msg)
 		}
 	}

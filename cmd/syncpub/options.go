@@ -11,7 +11,9 @@ import (
 	"github.com/syncmq/syncmq/cmd/internal/settings"
 	"github.com/syncmq/syncmq/coord"
 	"github.com/syncmq/syncmq/envelope"
+	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/journal"
+	"github.com/syncmq/syncmq/recovery"
 )
 
 // options is what runPublisher needs, checked.
@@ -25,28 +27,46 @@ type options struct {
 	stdin   bool
 	drain   time.Duration
 	metrics string // --metrics-addr; empty: off
+	pprof   string // --pprof; empty: off
 	compat  bool   // --compat zguide: serve the zguide's plain syncsub (compat.go)
 }
 
 // buildOptions turns the settings into the publisher's configuration. It
-// returns a UsageError listing every problem.
+// returns a UsageError listing every problem, one line each, named by
+// its flag: everything the run would refuse is found here, so
+// --check-config fails exactly when the run would.
 func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
-	var problems []error
+	var c cli.Checks
 	cfg := coord.DefaultPublisherConfig()
 	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = s.Bind, s.SyncBind, s.RecoveryBind
 	cfg.History.MaxMessages = s.HistoryMessages
-	cfg.History.MaxBytes = int64(s.HistoryBytes)
+	if s.RecoveryBind == "" || s.HistoryMessages == 0 || c.SizeAtLeast("history-bytes", s.HistoryBytes, recovery.MinHistoryBytes) {
+		cfg.History.MaxBytes = int64(s.HistoryBytes)
+	}
 	cfg.History.MaxTopicBytes = int64(s.HistoryTopic)
-	cfg.RecoveryLimit.GlobalBytesRate, cfg.RecoveryLimit.GlobalBytesBurst = float64(s.RecoveryRate), int64(s.RecoveryRate)
-	cfg.RecoveryLimit.HostBytesRate, cfg.RecoveryLimit.HostBytesBurst = float64(s.RecoveryHost), int64(s.RecoveryHost)
-	cfg.MaxTopics, cfg.MaxSubscribers, cfg.JoinTimeout = s.MaxTopics, s.MaxSubscribers, s.JoinTimeout
-	cfg.RepairWindow = s.RepairWindow
+	if c.SizeAtLeast("recovery-bytes-rate", s.RecoveryRate, 1) {
+		cfg.RecoveryLimit.GlobalBytesRate, cfg.RecoveryLimit.GlobalBytesBurst = float64(s.RecoveryRate), int64(s.RecoveryRate)
+	}
+	if c.SizeAtLeast("recovery-host-bytes-rate", s.RecoveryHost, 1) {
+		cfg.RecoveryLimit.HostBytesRate, cfg.RecoveryLimit.HostBytesBurst = float64(s.RecoveryHost), int64(s.RecoveryHost)
+	}
+	cfg.MaxTopics, cfg.MaxSubscribers = s.MaxTopics, s.MaxSubscribers
+	if c.AtLeast("join-timeout", s.JoinTimeout, coord.MinJoinTimeout) {
+		cfg.JoinTimeout = s.JoinTimeout
+	}
+	if c.AtLeast("repair-window", s.RepairWindow, coord.MinRepairWindow) {
+		cfg.RepairWindow = s.RepairWindow
+	}
 	if s.DataDir != "" {
 		cfg.DataDir = s.DataDir
 		cfg.Journal = journal.DefaultConfig()
 		cfg.Journal.Sync = map[settings.Fsync]journal.SyncMode{"interval": journal.SyncInterval, "always": journal.SyncAlways, "never": journal.SyncNever}[s.Fsync]
-		cfg.Journal.SyncInterval = s.FsyncInterval
-		cfg.Journal.MaxBytes = int64(s.DataBytes)
+		if c.AtLeast("fsync-interval", s.FsyncInterval, minFsyncInterval) {
+			cfg.Journal.SyncInterval = s.FsyncInterval
+		}
+		if c.SizeAtLeast("data-bytes", s.DataBytes, 2*journal.DefaultSegmentBytes) {
+			cfg.Journal.MaxBytes = int64(s.DataBytes)
+		}
 		cfg.Journal.Retention = journal.Retention{MaxMessages: int64(s.HistoryMessages), MaxBytes: int64(s.HistoryTopic), MaxAge: s.RetentionAge}
 	}
 	cfg.MaxBatchRecords = s.MaxBatchRecords
@@ -55,20 +75,26 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	cfg.QuorumTimeout = s.QuorumTimeout
 	cfg.QuorumPolicy, _ = coord.ParseQuorumPolicy(string(s.QuorumPolicy)) // a choice: already checked
 	cfg.QuorumLost, _ = coord.ParseLostPolicy(string(s.QuorumLost))
-	cfg.HeartbeatInterval = s.Heartbeat
-	cfg.Wire.SlowTimeout = s.SlowTimeout
-	cfg.Wire.QueueBytes = s.QueueBytes
-	cfg.Wire.MaxQueueBytes = s.MaxQueueBytes
+	if c.AtLeast("heartbeat", s.Heartbeat, coord.MinInterval) {
+		cfg.HeartbeatInterval = s.Heartbeat
+	}
+	if c.AtLeast("slow-timeout", s.SlowTimeout, wire.MinSlowTimeout) {
+		cfg.Wire.SlowTimeout = s.SlowTimeout
+	}
+	queueOK := c.SizeAtLeast("queue-bytes", s.QueueBytes, wire.MinQueueBytes)
+	maxOK := c.SizeAtLeast("max-queue-bytes", s.MaxQueueBytes, max(wire.MinQueueBytes, s.QueueBytes), "queue-bytes")
+	if queueOK && maxOK {
+		cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes = s.QueueBytes.Int(), s.MaxQueueBytes.Int()
+	}
+	c.AtLeast("drain-timeout", s.DrainTimeout, minDrainTimeout)
 	cfg.Settle = s.Settle
 	tlsCfg, tlsProblems := s.TLS.Load()
 	cfg.TLS = tlsCfg
-	problems = append(problems, tlsProblems...)
+	c.Add(tlsProblems...)
 	cfg.Allow = append(cfg.Allow, s.Allow...)
 	if s.AllowFile != "" {
 		ids, err := cli.ReadAllowFile(s.AllowFile)
-		if err != nil {
-			problems = append(problems, err)
-		}
+		c.Add(err)
 		cfg.Allow = append(cfg.Allow, ids...)
 	}
 	if len(tlsProblems) > 0 && len(cfg.Allow) > 0 {
@@ -78,58 +104,59 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	if len(gossipProblems) == 0 {
 		cfg.Gossip = gossip
 	}
-	problems = append(problems, gossipProblems...)
+	c.Add(gossipProblems...)
 	if s.Quorum != "" {
 		rule, err := coord.ParseQuorumRule(s.Quorum)
 		switch {
 		case r.IsSet("expect"):
-			problems = append(problems, errors.New("quorum and expect: give one (expect counts handshakes, quorum counts live cluster members)"))
+			c.Add(errors.New("quorum and expect: give one (expect counts handshakes, quorum counts live cluster members)"))
 		case err != nil:
-			problems = append(problems, fmt.Errorf("quorum: %v", err))
+			c.Add(fmt.Errorf("quorum: %v", err))
 		case !s.Gossip.Enabled():
-			problems = append(problems, fmt.Errorf("quorum %s counts gossip members: give --gossip-bind (the address subscribers --join), or use --expect", s.Quorum))
+			c.Add(fmt.Errorf("quorum %s counts gossip members: give --gossip-bind (the address subscribers --join), or use --expect", s.Quorum))
 		default:
 			cfg.Quorum, cfg.Expect = rule, 0
 		}
 	}
-	if !s.Stdin {
+	if c.Topics("topics", s.Topics) && !s.Stdin {
 		cfg.Topics = s.Topics // announced to the cluster; --stdin may publish any topic
 	}
 	if s.ID != "" {
 		id, err := envelope.ParseID(s.ID)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("id: %v", err))
+			c.Add(fmt.Errorf("id: %v", err))
 		}
 		cfg.ID = id
 	} else if s.DataDir == "" {
 		cfg.ID = stableID(cfg.Bind)
 	} // with --data-dir, the directory keeps the id
-	if len(s.Topics) == 0 {
-		problems = append(problems, errors.New("topics: at least one topic is needed"))
+	c.Add(cli.CheckMetricsAddr(s.MetricsAddr), cli.CheckPprofAddr(s.Pprof))
+	if s.Compat == "zguide" && s.Stdin {
+		c.Add(errors.New("compat zguide: --stdin is not supported; the zguide job publishes --count copies of --payload"))
 	}
-	for _, t := range s.Topics {
-		if err := envelope.CheckTopic([]byte(t), envelope.KindData, envelope.Limits{}); err != nil {
-			problems = append(problems, fmt.Errorf("topics: %v", err))
-		}
-	}
-	if err := cli.CheckMetricsAddr(s.MetricsAddr); err != nil {
-		problems = append(problems, err)
-	}
-	if s.Size > cfg.MaxPayload {
-		problems = append(problems, fmt.Errorf("size: %d exceeds the %d-byte payload limit", s.Size, cfg.MaxPayload))
+	if int64(s.Size) > int64(cfg.MaxPayload) {
+		c.Add(fmt.Errorf("size: %v exceeds the %v payload limit", s.Size, cli.Bytes(cfg.MaxPayload)))
 	}
 	if err := cfg.Validate(); err != nil {
-		problems = append(problems, cli.SplitLines(err)...)
+		c.Add(cli.SplitLines(err)...)
 	}
-	if len(problems) > 0 {
-		return options{}, &cli.UsageError{Err: errors.Join(problems...)}
+	if err := c.Err(); err != nil {
+		return options{}, err
 	}
 	return options{
-		pub: cfg, count: s.Count, payload: []byte(s.Payload), size: s.Size,
-		topics: s.Topics, rate: s.Rate, stdin: s.Stdin, drain: s.DrainTimeout, metrics: s.MetricsAddr,
+		pub: cfg, count: s.Count, payload: []byte(s.Payload), size: s.Size.Int(),
+		topics: s.Topics, rate: s.Rate, stdin: s.Stdin, drain: s.DrainTimeout, metrics: s.MetricsAddr, pprof: s.Pprof,
 		compat: s.Compat == "zguide",
 	}, nil
 }
+
+// Floors of settings the libraries take any positive value of: syncing
+// the journal more often than every millisecond only burns the disk,
+// and a drain timeout below 100ms cannot hand anything over.
+const (
+	minFsyncInterval = time.Millisecond
+	minDrainTimeout  = 100 * time.Millisecond
+)
 
 // stableID derives the publisher id from the host and bind endpoint, so a
 // restarted publisher keeps its id and subscribers see a new epoch of the

@@ -22,19 +22,32 @@ func runPublisher(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Statu
 	defer cli.ReloadOnHangup(o.pub.TLS, lg)()
 	setMemoryLimit(o, lg)
 	pub, err := coord.NewPublisher(o.pub)
-	if errors.Is(err, journal.ErrPublisher) || errors.Is(err, journal.ErrDirectory) {
-		return &cli.UsageError{Err: fmt.Errorf("data-dir: %w", err)} // fix the flag, then start again
-	}
 	if err != nil {
+		return startError(err)
+	}
+	psrv, err := cli.ServePprof(o.pprof, lg)
+	if err != nil {
+		pub.Close()
 		return err
 	}
+	defer cli.StopServer(psrv)
 	msrv, err := cli.ServeMetrics(o.metrics, lg, metrics.PublisherReadiness(pub), metrics.NewPublisherCollector(pub))
 	if err != nil {
 		pub.Close()
 		return err
 	}
-	defer cli.StopMetrics(msrv) // after the drain: scrapes see the end
-	drain := func() error {
+	defer cli.StopServer(msrv) // after the drain: scrapes see the end
+	total := o.count
+	if o.stdin {
+		total = 0
+	}
+	prog := newProgress(pub.Stats, total, time.Now())
+	if cli.IsTerminal(os.Stderr) {
+		status.Start(progressInterval, func() string { return prog.line(time.Now()) })
+	}
+	defer status.Stop()
+	drain := func(n int) error {
+		prog.draining(n)
 		ctx, cancel := context.WithTimeout(sig.Abort, o.drain)
 		defer cancel()
 		return pub.Shutdown(ctx)
@@ -47,44 +60,51 @@ func runPublisher(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Statu
 		var qe *coord.QuorumError
 		switch {
 		case errors.As(err, &qe):
-			_ = drain() // END to those who joined; the quorum failure is what to report
+			_ = drain(0) // END to those who joined; the quorum failure is what to report
 			lg.Info("done", zap.String("outcome", "quorum-failed"), zap.Int("joined", qe.Joined), zap.Int("expect", qe.Expect))
 			return &cli.ExitError{Code: cli.ExitQuorumFailed,
 				Err: fmt.Errorf("quorum failed: %d of %d subscribers joined within --quorum-timeout %v", qe.Joined, qe.Expect, o.pub.QuorumTimeout)}
 		case sig.Interrupted():
-			return finish(pub, 0, time.Now(), drain(), true, o, lg)
+			return finish(pub, 0, time.Now(), drain(0), true, o, lg, status)
 		default:
-			_ = drain()
+			_ = drain(0)
 			return err
 		}
 	}
-	st := pub.Stats()
-	lg.Info("quorum reached, publishing", zap.Int("joined", st.Joined), zap.Int("live", st.Live), zap.Int("need", st.Need))
-	if cli.IsTerminal(os.Stderr) {
-		rate := cli.NewRate(time.Now())
-		status.Start(time.Second, func() string {
-			n := pub.Stats().Published
-			return fmt.Sprintf("published %d  rate %.0f/s", n, rate.Per(time.Now(), n))
-		})
-	}
 	start := time.Now()
+	prog.publishing(start)
 	n, err := publish(sig.Stop, pub, o)
-	status.Stop()
 	interrupted := sig.Interrupted()
 	if err != nil && !(interrupted && errors.Is(err, context.Canceled)) {
-		_ = drain()
+		_ = drain(n)
 		return fmt.Errorf("publishing failed after %d messages: %w", n, err)
 	}
-	return finish(pub, n, start, drain(), interrupted, o, lg)
+	return finish(pub, n, start, drain(n), interrupted, o, lg, status)
 }
 
-// finish logs how the job ended and returns the error that says so.
-func finish(pub *coord.Publisher, n int, start time.Time, drainErr error, interrupted bool, o options, lg *zap.Logger) error {
+// progressInterval is how often the progress line is redrawn.
+const progressInterval = 500 * time.Millisecond
+
+// startError is the error to exit with when the publisher could not
+// start: exit 2 when the configuration names an address or a data
+// directory that cannot be used (fix it and start again), else 1.
+func startError(err error) error {
+	dataDir := errors.Is(err, journal.ErrPublisher) || errors.Is(err, journal.ErrDirectory) || errors.Is(err, journal.ErrLocked)
+	if dataDir {
+		return &cli.UsageError{Err: fmt.Errorf("data-dir: %w", err)}
+	}
+	return cli.StartError(err, false)
+}
+
+// finish logs how the job ended, leaves a final line on the terminal and
+// returns the error that says how it ended.
+func finish(pub *coord.Publisher, n int, start time.Time, drainErr error, interrupted bool, o options, lg *zap.Logger, status *cli.Status) error {
 	el := time.Since(start)
 	st := pub.Stats()
 	outcome, err := judge(n, drainErr, interrupted, o.drain)
-	lg.Info("done", zap.String("outcome", outcome), zap.Int("published", n), zap.Duration("elapsed", el),
-		zap.Float64("msgs_per_sec", float64(n)/el.Seconds()), zap.Uint64("batches", st.Batches),
+	status.Finish(finalLine(n, el))
+	lg.Info("done", zap.String("outcome", outcome), zap.Int("published", n), zap.Duration("elapsed", el.Round(time.Millisecond)),
+		zap.Int64("msgs_per_sec", int64(perSecond(n, el))), zap.Uint64("batches", st.Batches),
 		zap.Uint64("slow_consumers", st.Wire.SlowConsumers))
 	if outcome == outcomeStopped {
 		lg.Info("stopped by signal; everything published was handed to the subscribers", zap.Int("published", n))

@@ -33,50 +33,6 @@ func docBlock(t *testing.T, doc, heading, lang string) string {
 	return string(m[1])
 }
 
-// TestSecurityDocCommands runs the OpenSSL commands of docs/security.md
-// as printed, then syncpub and three syncsub over tls:// with the files
-// they made and the allow-list of the three identities.
-func TestSecurityDocCommands(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
-	const count = 10_000
-	dir := t.TempDir()
-	script := docBlock(t, "security.md", "## Making a CA and certificates", "sh")
-	cmd := exec.Command("sh", "-e", "-c", script)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "sub-3.crt: OK") || !strings.Contains(string(out), "URI:spiffe://example.org/sub-1") {
-		t.Fatalf("the commands failed (%v):\n%s", err, out)
-	}
-	ids := []string{"spiffe://example.org/sub-1", "spiffe://example.org/sub-2", "spiffe://example.org/sub-3"}
-	allow := filepath.Join(dir, "subscribers.txt")
-	if err := os.WriteFile(allow, []byte(strings.Join(ids, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	syncpub, syncsub := proctest.Binaries(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	f := func(name string) string { return filepath.Join(dir, name) }
-	pubEP, syncEP := tlsEndpoint(t), tlsEndpoint(t)
-	var subs []*proctest.Proc
-	for i := range ids {
-		subs = append(subs, proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "count", "--log-level", "warn",
-			"--tls-cert", f(fmt.Sprintf("sub-%d.crt", i+1)), "--tls-key", f(fmt.Sprintf("sub-%d.key", i+1)), "--tls-ca", f("ca.crt")))
-	}
-	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", tlsEndpoint(t),
-		"--tls-cert", f("pub.crt"), "--tls-key", f("pub.key"), "--tls-ca", f("ca.crt"), "--allow-file", allow,
-		"--expect", "3", "--count", fmt.Sprint(count), "--log-level", "warn")
-	if code := pub.Wait(ctx); code != 0 {
-		t.Fatalf("syncpub exited %d: %s", code, pub.Stderr.String())
-	}
-	for i, p := range subs {
-		if code := p.Wait(ctx); code != 0 || !zguideOK(p.Stdout.String(), count) {
-			t.Errorf("syncsub %s exited %d, printed %q, stderr %s", ids[i], code, p.Stdout.String(), p.Stderr.String())
-		}
-	}
-}
-
 // TestPyzmqThroughStunnel: the pyzmq subscriber of conformance/,
 // libzmq underneath, joins a tls:// publisher through stunnel configured
 // as docs/security.md shows, and receives everything. Skipped without

@@ -27,7 +27,7 @@ not applicable, with the evidence and the remedy. docs/runbook.md explains
 every verdict. The exit code is 1 when a step fails. With --join it finds
 the publishers through gossip, as syncsub does (it is then a member, and
 counts toward a --quorum all until it leaves).`,
-		Args:          cobra.NoArgs,
+		Args:          cli.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -36,9 +36,15 @@ counts toward a --quorum all until it leaves).`,
 			if err != nil {
 				return err
 			}
-			cfg := coord.SubscriberConfig{Connect: s.Connect, Sync: s.Sync, Recovery: s.Recovery, Subscribe: s.Subscribe}
-			problems := withTLS(s.TLS, &cfg)
-			if err := validate(&cfg, append(problems, withGossip(s.Gossip, r, &cfg)...)); err != nil {
+			cfg := coord.SubscriberConfig{Connect: s.Connect, Sync: s.Sync, Recovery: s.Recovery}
+			var c cli.Checks
+			if c.Prefixes("subscribe", s.Subscribe) {
+				cfg.Subscribe = s.Subscribe
+			}
+			c.AtLeast("duration", s.Duration, minDiagnoseDuration)
+			c.Add(withTLS(s.TLS, &cfg)...)
+			c.Add(withGossip(s.Gossip, r, &cfg)...)
+			if err := validate(&cfg, &c); err != nil {
 				return err
 			}
 			lg, err := s.Common.Logger(os.Stderr)
@@ -52,7 +58,7 @@ counts toward a --quorum all until it leaves).`,
 			defer stop()
 			report, err := runDiagnosis(ctx, cfg, s.Duration)
 			if err != nil {
-				return err
+				return cli.StartError(err, true) // it never joined: the configuration is what failed
 			}
 			fmt.Fprint(cmd.OutOrStdout(), report.String())
 			if !report.OK() {
@@ -66,6 +72,10 @@ counts toward a --quorum all until it leaves).`,
 	cli.AddFlags(cmd.Flags(), &defaults)
 	return cmd
 }
+
+// minDiagnoseDuration is the shortest --duration: a publisher needs a
+// HELLO round and a handshake before there is anything to watch.
+const minDiagnoseDuration = 100 * time.Millisecond
 
 // runDiagnosis runs a subscriber for d or until END and walks the flowchart
 // with what it saw.

@@ -39,7 +39,7 @@ environment, then the file. docs/configuration.md lists every setting.
 
 ` + cli.FormatExitCodes(settings.SubscriberExitCodes),
 		Version:       cli.Version(),
-		Args:          cobra.NoArgs,
+		Args:          cli.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {

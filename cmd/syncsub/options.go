@@ -15,45 +15,56 @@ type options struct {
 	output    string
 	exitOnEnd bool
 	metrics   string // --metrics-addr; empty: off
+	pprof     string // --pprof; empty: off
 	compat    bool   // --compat zguide: talk to the zguide's plain syncpub (compat.go)
 }
 
 // buildOptions turns the settings into the subscriber's configuration. It
-// returns a UsageError listing every problem.
+// returns a UsageError listing every problem, one line each, named by
+// its flag: everything the run would refuse is found here, so
+// --check-config fails exactly when the run would.
 func buildOptions(s settings.Subscriber, r *cli.Resolved) (options, error) {
+	var c cli.Checks
 	cfg := coord.SubscriberConfig{
 		Connect: s.Connect, Sync: s.Sync, Recovery: s.Recovery, ID: s.ID,
-		Subscribe: s.Subscribe, StartAt: s.StartAt, StateDir: s.StateDir, HandshakeTimeout: s.HandshakeTimeout,
+		StartAt: s.StartAt, StateDir: s.StateDir,
+	}
+	if c.Prefixes("subscribe", s.Subscribe) {
+		cfg.Subscribe = s.Subscribe
+	}
+	if c.AtLeast("handshake-timeout", s.HandshakeTimeout, coord.MinHandshakeTimeout) {
+		cfg.HandshakeTimeout = s.HandshakeTimeout
 	}
 	cfg.Stream = recovery.DefaultStreamConfig()
-	cfg.Stream.RepairTimeout = s.RepairTimeout
-	cfg.Stream.MaxHeldBytes = int64(s.MaxHeldBytes)
-	cfg.PublisherTimeout = s.PublisherTimeout
-	problems := withTLS(s.TLS, &cfg)
-	problems = append(problems, withGossip(s.Gossip, r, &cfg)...)
-	if err := cli.CheckMetricsAddr(s.MetricsAddr); err != nil {
-		problems = append(problems, err)
+	if c.AtLeast("repair-timeout", s.RepairTimeout, recovery.MinRepairTimeout) {
+		cfg.Stream.RepairTimeout = s.RepairTimeout
 	}
+	if c.SizeAtLeast("max-held-bytes", s.MaxHeldBytes, 1) {
+		cfg.Stream.MaxHeldBytes = int64(s.MaxHeldBytes)
+	}
+	if c.AtLeast("publisher-timeout", s.PublisherTimeout, coord.MinPublisherTimeout) {
+		cfg.PublisherTimeout = s.PublisherTimeout
+	}
+	c.Add(withTLS(s.TLS, &cfg)...)
+	c.Add(withGossip(s.Gossip, r, &cfg)...)
+	c.Add(cli.CheckMetricsAddr(s.MetricsAddr), cli.CheckPprofAddr(s.Pprof))
 	if s.Compat == "zguide" && s.Output == "json" {
-		problems = append(problems, errors.New("compat zguide: --output json is not supported (use text or count); updates carry no topic or sequence"))
+		c.Add(errors.New("compat zguide: --output json is not supported (use text or count); updates carry no topic or sequence"))
 	}
-	if err := validate(&cfg, problems); err != nil {
+	if err := validate(&cfg, &c); err != nil {
 		return options{}, err
 	}
-	return options{sub: cfg, output: string(s.Output), exitOnEnd: s.ExitOnEnd, metrics: s.MetricsAddr, compat: s.Compat == "zguide"}, nil
+	return options{sub: cfg, output: string(s.Output), exitOnEnd: s.ExitOnEnd, metrics: s.MetricsAddr, pprof: s.Pprof, compat: s.Compat == "zguide"}, nil
 }
 
-// validate adds cfg's own problems to problems and returns them as one
+// validate adds cfg's own problems to c and returns them all as one
 // UsageError, or nil.
-func validate(cfg *coord.SubscriberConfig, problems []error) error {
+func validate(cfg *coord.SubscriberConfig, c *cli.Checks) error {
 	cfg.Handler = func(coord.Event) {} // replaced when running
 	if err := cfg.Validate(); err != nil {
-		problems = append(problems, cli.SplitLines(err)...)
+		c.Add(cli.SplitLines(err)...)
 	}
-	if len(problems) > 0 {
-		return &cli.UsageError{Err: errors.Join(problems...)}
-	}
-	return nil
+	return c.Err()
 }
 
 // withTLS sets cfg.TLS from the TLS settings.

@@ -39,8 +39,16 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 	}
 	sub, err := coord.NewSubscriber(o.sub)
 	if err != nil {
+		// Nothing was received: exit 1 would say messages were lost. What
+		// failed is a setting (a state directory, a gossip address).
+		return cli.StartError(err, true)
+	}
+	psrv, err := cli.ServePprof(o.pprof, lg)
+	if err != nil {
+		sub.Close()
 		return err
 	}
+	defer cli.StopServer(psrv)
 	var done <-chan struct{} // nil: wait for a signal only
 	if o.exitOnEnd {
 		done = sub.Done()
@@ -50,7 +58,7 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 		sub.Close()
 		return err
 	}
-	defer cli.StopMetrics(msrv)
+	defer cli.StopServer(msrv)
 	lg.Info("subscriber started", zap.String("id", sub.ID()), zap.String("connect", o.sub.Connect), zap.String("sync", o.sub.Sync),
 		zap.String("gossip", sub.GossipAddr()))
 	// Progress goes to a terminal on stderr, unless the messages themselves

@@ -19,7 +19,7 @@ type PubConfig struct {
 	// slower than the others falls behind without slowing them, until the
 	// Pub holds half of MaxQueueBytes: then a subscriber that is behind
 	// and still reading slows Send to its pace (backpressure), while one
-	// that stopped reading does not. Default 4 MiB.
+	// that stopped reading does not. Default 4 MiB; at least MinQueueBytes.
 	QueueBytes int
 	// MaxQueueBytes is the hard bound, in bytes. A connection whose queue
 	// would exceed it is disconnected as a slow consumer. It also bounds
@@ -41,9 +41,10 @@ type PubConfig struct {
 	// may take; a subscriber that does not take that much within it is
 	// disconnected as a slow consumer. It does not apply while Shutdown
 	// flushes to a subscriber it waits for: Shutdown's ctx bounds that.
-	// Default 500 ms.
+	// Default 500 ms; at least MinSlowTimeout.
 	SlowTimeout time.Duration
-	// HandshakeTimeout bounds a new connection's ZMTP handshake. Default 2 s.
+	// HandshakeTimeout bounds a new connection's ZMTP handshake (and its
+	// TLS handshake on tls://). Default 2 s; at least MinHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// MaxPending bounds connections that are still handshaking; more are
 	// closed at once. Default 256.
@@ -141,8 +142,23 @@ func (c PubConfig) withDefaults() PubConfig {
 	return c
 }
 
-// Validate reports a configuration Listen would refuse: negative values
-// and a MaxQueueBytes below QueueBytes.
+// Floors of the timeouts and queues a configuration may set; zero still
+// means the default. Below them a Pub would not misbehave in its own
+// terms, but ordinary scheduling delays on a busy host would cut
+// subscribers that keep up, or fail handshakes that are merely slow.
+const (
+	// MinSlowTimeout is the smallest PubConfig.SlowTimeout.
+	MinSlowTimeout = 100 * time.Millisecond
+	// MinHandshakeTimeout is the smallest handshake timeout of a Pub, a
+	// Server or a Sub.
+	MinHandshakeTimeout = 100 * time.Millisecond
+	// MinQueueBytes is the smallest PubConfig.QueueBytes and MaxQueueBytes.
+	MinQueueBytes = 1 << 10
+)
+
+// Validate reports every problem of a configuration Listen would refuse:
+// negative values, timeouts and queues below their floors, and a
+// MaxQueueBytes below QueueBytes.
 func (c PubConfig) Validate() error {
 	var errs []error
 	for _, f := range []struct {
@@ -158,8 +174,27 @@ func (c PubConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("wire: PubConfig.%s is negative", f.name))
 		}
 	}
+	errs = append(errs, floor("PubConfig.SlowTimeout", c.SlowTimeout, MinSlowTimeout),
+		floor("PubConfig.HandshakeTimeout", c.HandshakeTimeout, MinHandshakeTimeout))
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"QueueBytes", c.QueueBytes}, {"MaxQueueBytes", c.MaxQueueBytes}} {
+		if f.v > 0 && f.v < MinQueueBytes {
+			errs = append(errs, fmt.Errorf("wire: PubConfig.%s %d is below %d bytes", f.name, f.v, MinQueueBytes))
+		}
+	}
 	if d := c.withDefaults(); d.MaxQueueBytes < d.QueueBytes {
 		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxQueueBytes %d is below QueueBytes %d", d.MaxQueueBytes, d.QueueBytes))
 	}
 	return errors.Join(errs...)
+}
+
+// floor returns an error when d is set (positive) and below min; zero
+// means a default, and negative values are reported elsewhere.
+func floor(name string, d, least time.Duration) error {
+	if d > 0 && d < least {
+		return fmt.Errorf("wire: %s %v is below %v", name, d, least)
+	}
+	return nil
 }

@@ -12,13 +12,16 @@ import (
 // ServerConfig configures a Server. Zero fields take the defaults of
 // DefaultServerConfig.
 type ServerConfig struct {
-	// HandshakeTimeout bounds a new connection's ZMTP handshake. Default 2 s.
+	// HandshakeTimeout bounds a new connection's ZMTP handshake (and its
+	// TLS handshake on tls://). Default 2 s; at least MinHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// WriteTimeout bounds writing one reply. Default 2 s.
+	// WriteTimeout bounds writing one reply. Default 2 s; at least
+	// MinServerTimeout.
 	WriteTimeout time.Duration
 	// IdleTimeout closes a connection that sent no complete request for
-	// this long after its handshake or its last reply. Default 30 s;
-	// Clients drop their idle connections before (ClientConfig.IdleClose).
+	// this long after its handshake or its last reply. Default 30 s; at
+	// least MinServerTimeout. Clients drop their idle connections before
+	// (ClientConfig.IdleClose).
 	IdleTimeout time.Duration
 	// MaxConns bounds open connections. A new connection beyond it
 	// closes the open one idle the longest (no request in flight; in
@@ -97,7 +100,13 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	return c
 }
 
-// Validate reports a configuration Serve would refuse: negative values.
+// MinServerTimeout is the smallest ServerConfig.WriteTimeout and
+// IdleTimeout: below it, a reply to a healthy client on a busy host
+// would time out, or its connection close between two requests.
+const MinServerTimeout = 100 * time.Millisecond
+
+// Validate reports every problem of a configuration Serve would refuse:
+// negative values and timeouts below their floors.
 func (c ServerConfig) Validate() error {
 	var errs []error
 	for _, f := range []struct {
@@ -112,6 +121,9 @@ func (c ServerConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("wire: ServerConfig.%s is negative", f.name))
 		}
 	}
+	errs = append(errs, floor("ServerConfig.HandshakeTimeout", c.HandshakeTimeout, MinHandshakeTimeout),
+		floor("ServerConfig.WriteTimeout", c.WriteTimeout, MinServerTimeout),
+		floor("ServerConfig.IdleTimeout", c.IdleTimeout, MinServerTimeout))
 	return errors.Join(errs...)
 }
 

@@ -18,10 +18,12 @@ import (
 // SubConfig configures a Sub. Zero fields take the defaults shown.
 type SubConfig struct {
 	// ReconnectMin is the first wait after a failed dial or a lost
-	// connection; it doubles up to ReconnectMax. Defaults 50 ms and 2 s.
-	// A Sub never gives up on an endpoint until Disconnect or Close.
+	// connection; it doubles up to ReconnectMax. Defaults 50 ms and 2 s;
+	// at least MinReconnect. A Sub never gives up on an endpoint until
+	// Disconnect or Close.
 	ReconnectMin, ReconnectMax time.Duration
-	// HandshakeTimeout bounds dial plus ZMTP handshake. Default 2 s.
+	// HandshakeTimeout bounds dial plus ZMTP handshake. Default 2 s; at
+	// least MinHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// RecvQueue is how many deliveries wait for Recv before the readers
 	// stop reading (and TCP pushes back on the publisher). Default 1024.
@@ -32,7 +34,8 @@ type SubConfig struct {
 	// long, and reconnects. It finds half-open connections (the publisher's
 	// host died, or a partition made the publisher drop this subscriber)
 	// long before TCP keepalive would. It must exceed the publisher's
-	// heartbeat interval. Zero disables it.
+	// heartbeat interval. Zero disables it; otherwise at least
+	// MinIdleTimeout.
 	IdleTimeout time.Duration
 	// Security is the ZMTP security mechanism; nil means NULL.
 	Security zmq4.Security
@@ -52,6 +55,38 @@ type SubConfig struct {
 	// of them, it stops reading. Without Borrow, each message is a Message
 	// delivery with frames of its own.
 	Borrow bool
+}
+
+// Floors of a SubConfig's durations (zero still means the default):
+// reconnecting faster than MinReconnect only spins, and an IdleTimeout
+// below MinIdleTimeout drops healthy connections between two heartbeats.
+const (
+	MinReconnect   = time.Millisecond
+	MinIdleTimeout = 100 * time.Millisecond
+)
+
+// Validate reports every problem of c: negative values and durations
+// below their floors. NewSub does not check it; the layers that build a
+// SubConfig from user input do.
+func (c SubConfig) Validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"ReconnectMin", int64(c.ReconnectMin)}, {"ReconnectMax", int64(c.ReconnectMax)},
+		{"HandshakeTimeout", int64(c.HandshakeTimeout)}, {"RecvQueue", int64(c.RecvQueue)}, {"MaxFrame", int64(c.MaxFrame)},
+		{"IdleTimeout", int64(c.IdleTimeout)},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("wire: SubConfig.%s is negative", f.name))
+		}
+	}
+	errs = append(errs, floor("SubConfig.ReconnectMin", c.ReconnectMin, MinReconnect),
+		floor("SubConfig.ReconnectMax", c.ReconnectMax, MinReconnect),
+		floor("SubConfig.HandshakeTimeout", c.HandshakeTimeout, MinHandshakeTimeout),
+		floor("SubConfig.IdleTimeout", c.IdleTimeout, MinIdleTimeout))
+	return errors.Join(errs...)
 }
 
 func (c SubConfig) withDefaults() SubConfig {

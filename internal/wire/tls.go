@@ -6,10 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -195,6 +197,7 @@ func (t *TLS) accept(nc net.Conn, cfg *tls.Config, deadline time.Time) (net.Conn
 	}
 	tc := tls.Server(nc, cfg)
 	if err := tc.Handshake(); err != nil {
+		lingerAfterAlert(nc, err)
 		return nil, "", fmt.Errorf("%w: %w", ErrTLS, err)
 	}
 	id, err := chainIdentity(tc.ConnectionState().VerifiedChains)
@@ -202,6 +205,38 @@ func (t *TLS) accept(nc net.Conn, cfg *tls.Config, deadline time.Time) (net.Conn
 		return nil, "", fmt.Errorf("%w: %v", ErrTLS, err)
 	}
 	return tlsConn{tc}, id, nil
+}
+
+// How long, and for how many bytes, a connection whose TLS handshake
+// this side refused stays open for its alert to be read.
+const (
+	alertLinger   = time.Second
+	alertDrainMax = 64 << 10
+)
+
+// lingerAfterAlert keeps a connection whose TLS handshake failed open
+// until the client has read the alert this side sent. In TLS 1.3 a
+// client finishes its side before the server judges its certificate, and
+// may send its ZMTP greeting at once; closing with that greeting unread
+// makes the kernel answer with a reset, which discards the alert before
+// the client reads it, and the client sees a bare EOF. So: half-close
+// (the alert, then FIN), read and discard what the client still sends
+// until it closes, alertLinger passes or alertDrainMax bytes came, then
+// let the caller close. A handshake that failed without an alert (the
+// client went silent or away) is not waited for.
+func lingerAfterAlert(nc net.Conn, err error) {
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || (errors.As(err, &ne) && ne.Timeout()) {
+		return
+	}
+	hc, ok := nc.(interface{ CloseWrite() error })
+	if !ok || hc.CloseWrite() != nil {
+		return
+	}
+	if nc.SetReadDeadline(time.Now().Add(alertLinger)) != nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, nc, alertDrainMax)
 }
 
 // dial runs the client side of the TLS handshake on a dialed connection

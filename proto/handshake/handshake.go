@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/syncmq/syncmq/envelope"
@@ -109,11 +110,12 @@ func (r Ready) Accepts(form string) bool {
 	return false
 }
 
-// readyWire is how a request is read: V as a pointer tells a missing "v"
-// (malformed) from an unsupported one (version). It shadows Ready.V.
+// readyWire is how a request is read: its "v" is read first, raw, so a
+// missing one (malformed) is told from one that is not this version
+// (version), whatever its JSON type. V shadows Ready.V.
 type readyWire struct {
 	Ready
-	V *int `json:"v"`
+	V json.RawMessage `json:"v"`
 }
 
 // TopicSeq is one entry of the ACK's topic table: the last sequence
@@ -195,29 +197,37 @@ func (e *ErrorReply) Error() string {
 // DecodeReady parses and validates a READY (or BYE) request frame. It never panics;
 // errors wrap ErrFailed and carry the reply code to send.
 //
-// A request without "v" (or whose "v" is not an integer) is malformed; one
-// with a "v" other than Version gets CodeVersion, checked before anything
-// else, so a client of a later version learns what to fall back to.
+// A request without "v" (or with "v": null) is malformed; one whose "v"
+// is anything but the integer Version (another integer, a fraction such
+// as 9.9, a string) gets CodeVersion, checked before any other field, so
+// a client of another version learns which to fall back to.
 func DecodeReady(b []byte) (Ready, error) {
-	var w readyWire
 	if len(b) > MaxHandshakeSize {
 		return Ready{}, handshakeErr(CodeMalformed, "request is %d bytes, limit %d", len(b), MaxHandshakeSize)
 	}
+	var head struct {
+		V json.RawMessage `json:"v"`
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&w); err != nil {
+	if err := dec.Decode(&head); err != nil {
 		return Ready{}, handshakeErr(CodeMalformed, "not a JSON object: %v", err)
 	}
 	if dec.More() {
 		return Ready{}, handshakeErr(CodeMalformed, "trailing data after the JSON object")
 	}
-	if w.V == nil {
+	v := string(head.V)
+	if v == "" || v == "null" {
 		return Ready{}, handshakeErr(CodeMalformed, `no "v": every request names its version`)
 	}
-	r := w.Ready
-	r.V = *w.V
-	if r.V != Version {
-		return r, handshakeErr(CodeVersion, "version %d, this publisher speaks %v", r.V, Versions)
+	if v != strconv.Itoa(Version) {
+		return Ready{}, handshakeErr(CodeVersion, "version %.40s, this publisher speaks %v", v, Versions)
 	}
+	var w readyWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return Ready{}, handshakeErr(CodeMalformed, "not a valid request: %v", err)
+	}
+	r := w.Ready
+	r.V = Version
 	if r.Type != TypeReady && r.Type != TypeBye {
 		return r, handshakeErr(CodeMalformed, "type %q, want %q or %q", r.Type, TypeReady, TypeBye)
 	}

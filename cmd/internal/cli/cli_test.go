@@ -99,3 +99,52 @@ func TestRate(t *testing.T) {
 		t.Fatal("no time passed, yet a rate", got)
 	}
 }
+
+// TestStatusFinish: Finish replaces the progress line with a final line
+// that stays; without Start it writes nothing (not a terminal).
+func TestStatusFinish(t *testing.T) {
+	var b syncBuffer
+	s := NewStatus(&b)
+	drawn := make(chan struct{}, 16)
+	s.Start(time.Millisecond, func() string {
+		select {
+		case drawn <- struct{}{}:
+		default:
+		}
+		return "progress"
+	})
+	select {
+	case <-drawn:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no progress line drawn")
+	}
+	s.Finish("published 10 messages in 1.0s (10/s)")
+	s.Stop()
+	if out := b.String(); !strings.HasSuffix(out, "\r\033[Kpublished 10 messages in 1.0s (10/s)\n") {
+		t.Fatalf("output %q: want the final line last", out)
+	}
+	var quiet syncBuffer
+	NewStatus(&quiet).Finish("final")
+	if quiet.String() != "" {
+		t.Fatalf("Finish without Start wrote %q", quiet.String())
+	}
+}
+
+func TestHumanNumbers(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1234: "-1,234"} {
+		if got := Count(n); got != want {
+			t.Errorf("Count(%d) = %q, want %q", n, got, want)
+		}
+	}
+	for d, want := range map[time.Duration]string{850 * time.Millisecond: "850ms", 12400 * time.Millisecond: "12.4s",
+		185 * time.Second: "3m05s", 62 * time.Minute: "1h02m"} {
+		if got := Elapsed(d); got != want {
+			t.Errorf("Elapsed(%v) = %q, want %q", d, got, want)
+		}
+	}
+	for n, want := range map[int64]string{512: "512 B", 1536: "1.5 KiB", 12900000: "12.3 MiB"} {
+		if got := Size(n); got != want {
+			t.Errorf("Size(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

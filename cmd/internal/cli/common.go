@@ -66,7 +66,9 @@ func (c Common) Logger(w io.Writer) (*zap.Logger, error) {
 	if cfg.Development {
 		opts = append(opts, zap.Development())
 	}
-	if !cfg.DisableCaller {
+	// The source line of a log call helps whoever debugs the code, not
+	// whoever runs the command: only debug output carries it.
+	if lvl == zapcore.DebugLevel {
 		opts = append(opts, zap.AddCaller())
 	}
 	if !cfg.DisableStacktrace {

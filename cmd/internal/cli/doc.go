@@ -36,6 +36,8 @@ func unit(f Field) string {
 	switch f.Kind {
 	case "duration":
 		return "duration (`500ms`, `30s`, `1m`)"
+	case "bytes":
+		return f.Unit + " (`64KiB`, `256MiB`, `1GiB`)"
 	case "bool":
 		return "`true` or `false`"
 	case "list":

@@ -22,8 +22,8 @@ import (
 // variable. help is the flag's usage, unit is written in the generated
 // docs, secret:"true" keeps the value out of --check-config, and
 // only:"flag" makes a setting that only a flag can give. Field
-// types: string, bool, int, float64 and time.Duration (all numbers and
-// durations non-negative), []string (a comma-separated list, or a YAML
+// types: string, bool, int, float64, time.Duration and Bytes (all
+// numbers, durations and sizes non-negative), []string (a comma-separated list, or a YAML
 // list; a repeated flag adds to it), and string types with a Choices
 // method. Embedded structs tagged ",squash" add their fields.
 
@@ -32,6 +32,7 @@ type Chooser interface{ Choices() []string }
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()
+	bytesType    = reflect.TypeFor[Bytes]()
 	chooserType  = reflect.TypeFor[Chooser]()
 )
 
@@ -43,7 +44,7 @@ type Field struct {
 	Secret  bool     // never printed
 	Flag    bool     // only a flag sets it: no variable, not in the file
 	Choices []string // allowed values, for choice types
-	Kind    string   // string, bool, int, float, duration, list or choice
+	Kind    string   // string, bool, int, float, duration, bytes, list or choice
 	index   []int
 }
 
@@ -79,6 +80,8 @@ func fields(t reflect.Type, prefix []int) []Field {
 			f.Choices = reflect.Zero(sf.Type).Interface().(Chooser).Choices()
 		case sf.Type == durationType:
 			f.Kind = "duration"
+		case sf.Type == bytesType:
+			f.Kind = "bytes"
 		case sf.Type.Kind() == reflect.String:
 			f.Kind = "string"
 		case sf.Type.Kind() == reflect.Bool:
@@ -120,6 +123,8 @@ func formatValue(kind string, v reflect.Value) string {
 	switch kind {
 	case "duration":
 		return time.Duration(v.Int()).String()
+	case "bytes":
+		return Bytes(v.Int()).String()
 	case "list":
 		return strings.Join(v.Interface().([]string), ",")
 	case "float":

@@ -20,6 +20,8 @@ func AddFlags(fs *pflag.FlagSet, defaults any) {
 			rv.typ = strings.Join(f.Choices, "|")
 		case "float":
 			rv.typ = "number"
+		case "bytes":
+			rv.typ = "size"
 		case "list":
 			rv.typ = "strings"
 		}

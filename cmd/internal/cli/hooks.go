@@ -20,6 +20,8 @@ func decodeHook(_ reflect.Type, to reflect.Type, data any) (any, error) {
 		return toChoice(to, data)
 	case to == durationType:
 		return toDuration(data)
+	case to == bytesType:
+		return toBytes(data)
 	}
 	switch to.Kind() {
 	case reflect.String:
@@ -174,6 +176,19 @@ func toDuration(data any) (time.Duration, error) {
 		return 0, fmt.Errorf("%v is negative", d)
 	}
 	return d, nil
+}
+
+func toBytes(data any) (Bytes, error) {
+	switch x := data.(type) {
+	case Bytes:
+		return x, nil
+	case string:
+		return ParseBytes(x)
+	case int, int64, uint64, float64: // YAML's 268435456 or 1e6
+		n, err := toCount(x)
+		return Bytes(n), err
+	}
+	return 0, fmt.Errorf("%s is not a size like 256MiB", describe(data))
 }
 
 // toList splits comma-separated strings, trims spaces and drops empty

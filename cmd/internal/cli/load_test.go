@@ -26,6 +26,7 @@ type testSettings struct {
 	On      bool          `mapstructure:"on" help:"whether"`
 	Tags    []string      `mapstructure:"tags" help:"labels"`
 	Color   color         `mapstructure:"color" help:"which"`
+	Size    Bytes         `mapstructure:"size" unit:"bytes" help:"how big"`
 	Secret  string        `mapstructure:"secret" secret:"true" help:"shh"`
 	Check   bool          `mapstructure:"check" only:"flag" help:"check only"`
 	Common  Common        `mapstructure:",squash"`
@@ -33,7 +34,7 @@ type testSettings struct {
 }
 
 func defaults() testSettings {
-	return testSettings{Name: "n", Count: 3, Wait: time.Second, Tags: []string{"a"}, Color: "red", Common: DefaultCommon(), Default: true}
+	return testSettings{Name: "n", Count: 3, Wait: time.Second, Tags: []string{"a"}, Color: "red", Size: 64 << 20, Common: DefaultCommon(), Default: true}
 }
 
 const prefix = "CLITEST"

@@ -3,9 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/metrics"
 	"go.uber.org/zap"
 )
@@ -16,21 +20,40 @@ func CheckMetricsAddr(addr string) error {
 	if addr == "" {
 		return nil
 	}
-	if err := (metrics.ServerConfig{Addr: addr}).Validate(); err != nil {
-		return fmt.Errorf("metrics-addr: %q is not host:port (e.g. 127.0.0.1:9100, or :9100 for every interface)", addr)
+	if err := wire.CheckAddr(addr); err != nil {
+		return fmt.Errorf("metrics-addr: %q: %v (e.g. 127.0.0.1:9100, or :9100 for every interface)", addr, err)
 	}
 	return nil
 }
 
-// ServeMetrics serves c's metrics, the Go runtime's and the process's on
-// addr's /metrics, with /healthz and /readyz (see package metrics). It
-// returns a nil server when addr is empty (metrics off). Stop it with
-// StopMetrics.
+// CheckPprofAddr returns the problem with a --pprof value, or nil; empty
+// means off. The profiler shows the process's internals and can be made
+// to spend its CPU, so it listens on a loopback address only: reach it
+// from elsewhere through an SSH tunnel.
+func CheckPprofAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if err := wire.CheckAddr(addr); err != nil {
+		return fmt.Errorf("pprof: %q: %v (e.g. 127.0.0.1:6060)", addr, err)
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("pprof: %q is not a loopback address: the profiler is served on 127.0.0.1, ::1 or localhost only", addr)
+	}
+	return nil
+}
+
+// ServeMetrics serves c's metrics, syncmq_build_info, the Go runtime's
+// and the process's on addr's /metrics, with /healthz and /readyz (see
+// package metrics). It returns a nil server when addr is empty (metrics
+// off); an address it cannot listen on is a UsageError. Stop it with
+// StopServer.
 func ServeMetrics(addr string, lg *zap.Logger, ready metrics.Readiness, c prometheus.Collector) (*metrics.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	reg, err := metrics.NewRegistry(c)
+	reg, err := metrics.NewRegistry(c, metrics.NewBuildInfo(Build()))
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +61,7 @@ func ServeMetrics(addr string, lg *zap.Logger, ready metrics.Readiness, c promet
 	cfg.Addr, cfg.Logger = addr, lg
 	srv, err := metrics.Serve(cfg, metrics.NewHandler(reg, ready))
 	if err != nil {
-		return nil, err
+		return nil, &UsageError{Err: fmt.Errorf("metrics-addr: %w", err)}
 	}
 	if err := reg.Register(srv); err != nil {
 		srv.Close()
@@ -49,17 +72,45 @@ func ServeMetrics(addr string, lg *zap.Logger, ready metrics.Readiness, c promet
 	return srv, nil
 }
 
-// metricsShutdown bounds how long the metrics server waits at exit for a
-// scrape in progress.
-const metricsShutdown = time.Second
+// pprofWriteTimeout bounds one profiler request: a CPU profile or trace
+// may last up to this long.
+const pprofWriteTimeout = 2 * time.Minute
 
-// StopMetrics stops a server ServeMetrics returned (nil is fine), letting
-// a scrape in progress finish for at most a second.
-func StopMetrics(srv *metrics.Server) {
+// ServePprof serves Go's profiler (net/http/pprof) under /debug/pprof/ on
+// addr, which CheckPprofAddr accepted. It returns a nil server when addr
+// is empty (off); an address it cannot listen on is a UsageError. Stop it
+// with StopServer.
+func ServePprof(addr string, lg *zap.Logger) (*metrics.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	cfg := metrics.DefaultServerConfig()
+	cfg.Addr, cfg.Logger, cfg.WriteTimeout, cfg.MaxConns = addr, lg, pprofWriteTimeout, 8
+	srv, err := metrics.Serve(cfg, mux)
+	if err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("pprof: %w", err)}
+	}
+	lg.Info("serving the Go profiler", zap.String("addr", srv.Addr()), zap.String("path", "/debug/pprof/"))
+	return srv, nil
+}
+
+// serverShutdown bounds how long a metrics or profiler server waits at
+// exit for a request in progress.
+const serverShutdown = time.Second
+
+// StopServer stops a server ServeMetrics or ServePprof returned (nil is
+// fine), letting a request in progress finish for at most a second.
+func StopServer(srv *metrics.Server) {
 	if srv == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), metricsShutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), serverShutdown)
 	defer cancel()
 	_ = srv.Shutdown(ctx)
 }

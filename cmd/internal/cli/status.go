@@ -67,7 +67,13 @@ func (s *Status) Write(p []byte) (int, error) {
 
 // Stop ends the progress line and clears it. Idempotent; a no-op when
 // Start was not called.
-func (s *Status) Stop() {
+func (s *Status) Stop() { s.Finish("") }
+
+// Finish ends the progress line and replaces it with line, which stays
+// on the screen (nothing when line is empty). Like Stop, it acts once,
+// and only when Start was called: without a terminal there is no
+// progress line to replace.
+func (s *Status) Finish(line string) {
 	s.once.Do(func() {
 		if s.stop == nil {
 			return
@@ -76,6 +82,9 @@ func (s *Status) Stop() {
 		<-s.done
 		s.mu.Lock()
 		s.clear()
+		if line != "" {
+			fmt.Fprintln(s.w, line)
+		}
 		s.mu.Unlock()
 	})
 }
@@ -85,6 +94,51 @@ func (s *Status) clear() {
 		fmt.Fprint(s.w, "\r\033[K")
 		s.shown = false
 	}
+}
+
+// Count renders n with thousands separators: 1,234,567.
+func Count[N ~int | ~int64 | ~uint64](n N) string {
+	s := fmt.Sprint(n)
+	neg := s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// Size renders a byte count for a person: 512 B, 1.5 KiB, 12.3 MiB.
+func Size(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	f, units := float64(n), []string{"KiB", "MiB", "GiB", "TiB"}
+	u := -1
+	for f >= 1024 && u < len(units)-1 {
+		f /= 1024
+		u++
+	}
+	return fmt.Sprintf("%.1f %s", f, units[u])
+}
+
+// Elapsed renders a duration for a person: 850ms, 12.4s, 3m05s, 1h02m.
+func Elapsed(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
 // Rate turns a growing counter into "count and rate since the last call"

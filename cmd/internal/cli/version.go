@@ -3,6 +3,8 @@ package cli
 import (
 	"runtime/debug"
 	"strings"
+
+	"github.com/syncmq/syncmq/metrics"
 )
 
 // Version describes the running binary: its module version, the VCS
@@ -19,32 +21,51 @@ func Version() string {
 
 // FormatVersion renders bi as Version does.
 func FormatVersion(bi *debug.BuildInfo) string {
-	v := bi.Main.Version
-	if v == "" {
-		v = "(devel)"
-	}
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
+	b := buildOf(bi)
+	v := b.Version
 	var extra []string
-	if rev != "" {
-		r := "revision " + rev
-		if modified == "true" {
+	if b.Revision != "" {
+		r, modified := strings.CutSuffix(b.Revision, "-modified")
+		r = "revision " + r
+		if modified {
 			r += ", modified"
 		}
 		extra = append(extra, r)
 	}
-	if bi.GoVersion != "" {
-		extra = append(extra, bi.GoVersion)
+	if b.GoVersion != "" {
+		extra = append(extra, b.GoVersion)
 	}
 	if len(extra) > 0 {
 		v += " (" + strings.Join(extra, ", ") + ")"
 	}
 	return v
+}
+
+// Build describes the running binary for the syncmq_build_info metric.
+func Build() metrics.Build {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return metrics.Build{Version: "(devel)"}
+	}
+	return buildOf(bi)
+}
+
+func buildOf(bi *debug.BuildInfo) metrics.Build {
+	b := metrics.Build{Version: bi.Main.Version, GoVersion: bi.GoVersion}
+	if b.Version == "" {
+		b.Version = "(devel)"
+	}
+	var modified bool
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.Revision = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if b.Revision != "" && modified {
+		b.Revision += "-modified"
+	}
+	return b
 }

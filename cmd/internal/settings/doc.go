@@ -13,6 +13,9 @@ func WriteDoc(w io.Writer) {
 	fmt.Fprint(w, docIntro)
 	fmt.Fprintln(w, "## Exit codes")
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "This is the one list of the exit codes; `--help` prints the same, and the")
+	fmt.Fprintln(w, "other documents link here.")
+	fmt.Fprintln(w)
 	writeExitCodes(w, "syncpub", PublisherExitCodes)
 	writeExitCodes(w, "syncsub", SubscriberExitCodes)
 	fmt.Fprintln(w, "`syncsub diagnose` exits 1 when a step of the flowchart fails, `syncpub demo`")
@@ -56,16 +59,23 @@ Subcommands share their command's prefix: ` + "`SYNCPUB_COUNT`" + ` sets the cou
 ` + "`--check-config`" + ` are flags only.
 
 Values: durations need a unit (` + "`500ms`" + `, ` + "`30s`" + `, ` + "`1m30s`" + `; a bare ` + "`0`" + ` is zero);
-numbers and durations are never negative; lists are comma-separated (in a
+sizes take one too: ` + "`64KiB`" + `, ` + "`256MiB`" + `, ` + "`1.5GiB`" + ` (powers of 1024), ` + "`100MB`" + `
+(powers of 1000), or bytes (` + "`4096`" + `, ` + "`4096B`" + `), in any case; a rate in bytes/s is
+a size per second (` + "`16MiB`" + `). Numbers, durations and sizes are never negative,
+and the ones a command cannot work with are refused, with their floor
+(` + "`--slow-timeout 1ns`" + `: "slow-timeout: 1ns is below 100ms"). Lists are comma-separated (in a
 flag, a variable or the file) or a YAML list, and a repeated flag adds to
 the list; booleans are ` + "`true`" + ` or ` + "`false`" + `, and a boolean flag alone means
 ` + "`true`" + `.
 
 A key in the file that is no setting is an error, and so is every bad
-value wherever it comes from: the command lists every problem, one per
-line, naming the flag, variable or file it came from, and exits 2.
-` + "`--check-config`" + ` prints every resolved setting, its value and where it came
-from, and exits 0 (a gossip key shows as ` + "`(set)`" + `). [examples/](examples/) has
+value wherever it comes from, and a word that is not a flag: the command
+lists every problem, one per line, naming the flag, variable or file it
+came from, and exits 2. ` + "`--check-config`" + ` finds the same problems as a run
+does (only an address or directory in use by another process shows at
+run time, and exits 2 as well); without any, it prints every resolved
+setting, its value and where it came from, and exits 0 (a gossip key
+shows as ` + "`(set)`" + `). [examples/](examples/) has
 a commented file for each command. ` + "`--version`" + ` prints the module version,
 the VCS revision the binary was built from and the Go version.
 

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
+	"github.com/syncmq/syncmq/coord"
 	"github.com/syncmq/syncmq/recovery"
 )
 
@@ -31,16 +32,16 @@ type Publisher struct {
 	SyncBind        string        `mapstructure:"sync-bind" help:"sync (handshake) endpoint to bind"`
 	RecoveryBind    string        `mapstructure:"recovery-bind" help:"recovery endpoint to bind (empty: no recovery)"`
 	HistoryMessages int           `mapstructure:"history-messages" unit:"messages" help:"messages retained per topic for recovery (0: no recovery history)"`
-	HistoryBytes    int           `mapstructure:"history-bytes" unit:"bytes" help:"memory the retained history may use, all topics together"`
-	HistoryTopic    int           `mapstructure:"history-topic-bytes" unit:"bytes" help:"what one topic's history may use, in memory or with --data-dir on disk (0: no per-topic limit below --history-bytes or --data-bytes)"`
+	HistoryBytes    cli.Bytes     `mapstructure:"history-bytes" unit:"bytes" help:"memory the retained history may use, all topics together"`
+	HistoryTopic    cli.Bytes     `mapstructure:"history-topic-bytes" unit:"bytes" help:"what one topic's history may use, in memory or with --data-dir on disk (0: no per-topic limit below --history-bytes or --data-bytes)"`
 	DataDir         string        `mapstructure:"data-dir" help:"keep the history on disk in this directory (a journal), across restarts and crashes (empty: memory only)"`
 	Fsync           Fsync         `mapstructure:"fsync" help:"with --data-dir: sync the journal every --fsync-interval, after every batch (always), or leave it to the OS (never)"`
 	FsyncInterval   time.Duration `mapstructure:"fsync-interval" help:"with --fsync interval: how often the journal is synced; a power loss loses at most this much"`
-	DataBytes       int           `mapstructure:"data-bytes" unit:"bytes" help:"with --data-dir: disk the journal may use, all topics and epochs together"`
+	DataBytes       cli.Bytes     `mapstructure:"data-bytes" unit:"bytes" help:"with --data-dir: disk the journal may use, all topics and epochs together"`
 	RetentionAge    time.Duration `mapstructure:"retention-age" help:"with --data-dir: drop batches older than this (0: no age limit)"`
 	RepairWindow    time.Duration `mapstructure:"repair-window" help:"after END, wait this long for a subscriber that joined, has not said BYE and has no connection, before giving it up; announced in the ACK"`
-	RecoveryRate    int           `mapstructure:"recovery-bytes-rate" unit:"bytes/s" help:"replay bandwidth of all subscribers together"`
-	RecoveryHost    int           `mapstructure:"recovery-host-bytes-rate" unit:"bytes/s" help:"replay bandwidth of one subscriber host"`
+	RecoveryRate    cli.Bytes     `mapstructure:"recovery-bytes-rate" unit:"bytes/s" help:"replay bandwidth of all subscribers together"`
+	RecoveryHost    cli.Bytes     `mapstructure:"recovery-host-bytes-rate" unit:"bytes/s" help:"replay bandwidth of one subscriber host"`
 	MaxTopics       int           `mapstructure:"max-topics" unit:"topics" help:"topics that may be published on; more are refused"`
 	MaxSubscribers  int           `mapstructure:"max-subscribers" unit:"subscribers" help:"distinct subscriber ids remembered; a READY beyond is refused (full)"`
 	JoinTimeout     time.Duration `mapstructure:"join-timeout" help:"close a data connection that has not completed the sync handshake after this long"`
@@ -49,7 +50,7 @@ type Publisher struct {
 	Expect          int           `mapstructure:"expect" unit:"subscribers" help:"subscribers that must join before publishing (0: publish at once)"`
 	Count           int           `mapstructure:"count" unit:"messages" help:"messages to publish (ignored with --stdin)"`
 	Payload         string        `mapstructure:"payload" help:"payload of every message"`
-	Size            int           `mapstructure:"size" unit:"bytes" help:"random payload of this many bytes instead of --payload (0: use --payload)"`
+	Size            cli.Bytes     `mapstructure:"size" unit:"bytes" help:"random payload of this many bytes instead of --payload (0: use --payload)"`
 	Topics          []string      `mapstructure:"topics" help:"topics, published round-robin (comma-separated or repeated)"`
 	Rate            float64       `mapstructure:"rate" unit:"messages/s" help:"messages per second (0: as fast as possible)"`
 	Stdin           bool          `mapstructure:"stdin" help:"publish each input line: topic<TAB>payload, or payload on the first topic"`
@@ -59,12 +60,13 @@ type Publisher struct {
 	ID              string        `mapstructure:"id" help:"publisher id, 32 hex digits (default: derived from host and --bind, so restarts keep it)"`
 	Heartbeat       time.Duration `mapstructure:"heartbeat" help:"heartbeat interval (tail-loss detection)"`
 	SlowTimeout     time.Duration `mapstructure:"slow-timeout" help:"disconnect a subscriber that takes no data for this long"`
-	QueueBytes      int           `mapstructure:"queue-bytes" unit:"bytes" help:"per-subscriber send queue above which the publisher waits, if every subscriber is that far behind"`
-	MaxQueueBytes   int           `mapstructure:"max-queue-bytes" unit:"bytes" help:"per-subscriber send queue above which a subscriber is disconnected as slow"`
+	QueueBytes      cli.Bytes     `mapstructure:"queue-bytes" unit:"bytes" help:"per-subscriber send queue above which the publisher waits, if every subscriber is that far behind"`
+	MaxQueueBytes   cli.Bytes     `mapstructure:"max-queue-bytes" unit:"bytes" help:"per-subscriber send queue above which a subscriber is disconnected as slow"`
 	Quorum          string        `mapstructure:"quorum" help:"with gossip: all, majority or N live subscriber members whose topics match (instead of --expect)"`
 	Settle          time.Duration `mapstructure:"settle" help:"with --quorum: let the cluster gossip its members this long before judging the quorum"`
 	QuorumLost      QuorumLost    `mapstructure:"quorum-lost" help:"with --quorum, when the quorum is lost after start: continue, or pause publishing until it is back"`
 	MetricsAddr     string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while publishing with the quorum) on this host:port (empty: off)"`
+	Pprof           string        `mapstructure:"pprof" help:"serve Go's profiler (/debug/pprof/) on this loopback host:port, e.g. 127.0.0.1:6060 (empty: off)"`
 	Compat          Compat        `mapstructure:"compat" help:"zguide: serve the zguide's plain syncsub (empty sync request and reply, one-frame updates, a bare END; no sequence numbers, no repair)"`
 	Allow           []string      `mapstructure:"allow" help:"with TLS: certificate identities that may subscribe, count toward the quorum and fetch history (comma-separated or repeated; default: any the CA signed)"`
 	AllowFile       string        `mapstructure:"allow-file" help:"with TLS: file of identities, one per line (# comments), added to --allow"`
@@ -87,7 +89,7 @@ func DefaultPublisher() Publisher {
 		Fsync:           "interval",
 		FsyncInterval:   time.Second,
 		DataBytes:       1 << 30,
-		RepairWindow:    5 * time.Second,
+		RepairWindow:    coord.DefaultRepairWindow,
 		MaxTopics:       16_384,
 		MaxSubscribers:  4096,
 		JoinTimeout:     30 * time.Second,

@@ -41,11 +41,16 @@ func Commands() []Command {
 	}
 }
 
+// usageMeaning is what exit 2 means for every command: --check-config
+// finds the same problems, except an address or directory that another
+// process holds.
+const usageMeaning = "bad flags, arguments or configuration, or an address or directory they name that cannot be used (in use, not of this host): nothing was done; every problem is listed, one per line"
+
 // PublisherExitCodes says what syncpub's exit codes mean.
 var PublisherExitCodes = []cli.ExitCode{
-	{Code: cli.ExitOK, Meaning: "everything published was handed to the subscribers (END included), also after SIGINT or SIGTERM"},
-	{Code: cli.ExitFailed, Meaning: "the job failed: not everything could be handed to the subscribers within --drain-timeout, or an endpoint could not be bound"},
-	{Code: cli.ExitUsage, Meaning: "bad flags or configuration (every problem is listed)"},
+	{Code: cli.ExitOK, Meaning: "every subscriber that joined confirmed (BYE) it got everything up to END, nothing lost; also after SIGINT or SIGTERM once that happened"},
+	{Code: cli.ExitFailed, Meaning: "the job failed: a subscriber that joined did not confirm the end within --drain-timeout (it was gone for --repair-window, or still catching up) or confirmed it with losses, and the reason names it; or the endpoints could not be bound"},
+	{Code: cli.ExitUsage, Meaning: usageMeaning},
 	{Code: cli.ExitQuorumFailed, Meaning: "the quorum was not reached within --quorum-timeout under --quorum-policy fail"},
 	{Code: cli.ExitInterrupted, Meaning: "interrupted by SIGINT or SIGTERM, and what was published could not be drained"},
 }
@@ -54,7 +59,7 @@ var PublisherExitCodes = []cli.ExitCode{
 var SubscriberExitCodes = []cli.ExitCode{
 	{Code: cli.ExitOK, Meaning: "END came from every publisher and every message up to END was delivered; nothing lost"},
 	{Code: cli.ExitFailed, Meaning: "messages were lost (the summary and the loss events say which)"},
-	{Code: cli.ExitUsage, Meaning: "bad flags or configuration (every problem is listed)"},
+	{Code: cli.ExitUsage, Meaning: usageMeaning},
 	{Code: cli.ExitQuorumFailed, Meaning: "a publisher ended because its quorum was not reached"},
 	{Code: cli.ExitPublisherGone, Meaning: "a publisher disappeared without END; what it may have sent after the last delivery is reported lost"},
 	{Code: cli.ExitInterrupted, Meaning: "interrupted by SIGINT or SIGTERM before END"},

@@ -23,13 +23,14 @@ type Subscriber struct {
 	StateDir         string        `mapstructure:"state-dir" help:"checkpoint what was delivered here, and resume from it after a restart (empty: no state)"`
 	RepairTimeout    time.Duration `mapstructure:"repair-timeout" help:"give a gap up as lost when its repair makes no progress this long"`
 	PublisherTimeout time.Duration `mapstructure:"publisher-timeout" help:"end a publisher nothing arrived from for this long (exit 4, its unknown tail reported lost)"`
-	MaxHeldBytes     int           `mapstructure:"max-held-bytes" unit:"bytes" help:"live messages held per topic while a gap is repaired"`
+	MaxHeldBytes     cli.Bytes     `mapstructure:"max-held-bytes" unit:"bytes" help:"live messages held per topic while a gap is repaired"`
 	Subscribe        []string      `mapstructure:"subscribe" help:"topic prefixes to subscribe to (comma-separated or repeated; default: every topic)"`
 	Output           Output        `mapstructure:"output" help:"text: topic seq payload per line, events on stderr; json: one typed object per line (messages, events, summary); count: the zguide summary at the end"`
 	ID               string        `mapstructure:"id" help:"subscriber id in the quorum (default: with TLS, the identity of --tls-cert, which a publisher with TLS requires; else random)"`
 	HandshakeTimeout time.Duration `mapstructure:"handshake-timeout" help:"deadline of one READY attempt"`
 	ExitOnEnd        bool          `mapstructure:"exit-on-end" help:"exit when every publisher has sent END"`
 	MetricsAddr      string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while joined and caught up) on this host:port (empty: off)"`
+	Pprof            string        `mapstructure:"pprof" help:"serve Go's profiler (/debug/pprof/) on this loopback host:port, e.g. 127.0.0.1:6061 (empty: off)"`
 	Compat           Compat        `mapstructure:"compat" help:"zguide: talk to the zguide's plain syncpub (empty sync request, counts one-frame updates until END; no sequence numbers, no gap detection)"`
 	CheckConfig      bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
 	TLS              cli.TLS       `mapstructure:",squash"`
