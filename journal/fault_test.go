@@ -3,6 +3,7 @@ package journal_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,56 +17,75 @@ import (
 	"github.com/syncmq/syncmq/journal"
 )
 
-// disk is a byte quota shared by every segment file of a journal: a
-// write past it writes what fits and fails with ENOSPC, as a full file
-// system does. Truncate gives the space back. Syncs can be made to fail.
-type disk struct {
-	mu        sync.Mutex
-	used      int64
-	limit     int64
-	failSync  bool
-	failTrunc bool
+// faultFS wraps an FS with faults for the segment files it creates: a
+// byte quota shared by all of them (a write past it writes what fits and
+// fails with ENOSPC, as a full file system does; Truncate gives the space
+// back), failing syncs, failing truncates, and failing creation.
+type faultFS struct {
+	journal.FS
+	mu         sync.Mutex
+	used       int64
+	limit      int64
+	failSync   bool
+	failTrunc  bool
+	failCreate error
 }
 
-type diskFile struct {
-	journal.SegmentFile
-	d    *disk
+type faultFile struct {
+	journal.File
+	d    *faultFS
 	size int64
 }
 
-func (d *disk) wrap(f journal.SegmentFile) journal.SegmentFile {
-	return &diskFile{SegmentFile: f, d: d}
+// OpenFile applies the faults to segment files being created (by the
+// writer); other files, and segments opened to be read or scanned, are
+// the wrapped FS's own.
+func (d *faultFS) OpenFile(name string, flag int, perm fs.FileMode) (journal.File, error) {
+	if !strings.HasSuffix(name, ".log") || flag&os.O_CREATE == 0 {
+		return d.FS.OpenFile(name, flag, perm)
+	}
+	d.mu.Lock()
+	err := d.failCreate
+	d.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	f, err := d.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFile{File: f, d: d}, nil
 }
 
-func (d *disk) set(f func(d *disk)) {
+func (d *faultFS) set(f func(d *faultFS)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f(d)
 }
 
-func (f *diskFile) Write(p []byte) (int, error) {
+func (f *faultFile) Write(p []byte) (int, error) {
 	f.d.mu.Lock()
 	defer f.d.mu.Unlock()
 	room := f.d.limit - f.d.used
 	if room >= int64(len(p)) {
-		n, err := f.SegmentFile.Write(p)
+		n, err := f.File.Write(p)
 		f.d.used += int64(n)
 		f.size += int64(n)
 		return n, err
 	}
-	n, _ := f.SegmentFile.Write(p[:max(room, 0)])
+	n, _ := f.File.Write(p[:max(room, 0)])
 	f.d.used += int64(n)
 	f.size += int64(n)
 	return n, &os.PathError{Op: "write", Path: "segment", Err: syscall.ENOSPC}
 }
 
-func (f *diskFile) Truncate(size int64) error {
+func (f *faultFile) Truncate(size int64) error {
 	f.d.mu.Lock()
 	defer f.d.mu.Unlock()
 	if f.d.failTrunc {
 		return &os.PathError{Op: "truncate", Path: "segment", Err: syscall.EIO}
 	}
-	if err := f.SegmentFile.Truncate(size); err != nil {
+	if err := f.File.Truncate(size); err != nil {
 		return err
 	}
 	f.d.used -= f.size - size
@@ -73,14 +93,14 @@ func (f *diskFile) Truncate(size int64) error {
 	return nil
 }
 
-func (f *diskFile) Sync() error {
+func (f *faultFile) Sync() error {
 	f.d.mu.Lock()
 	fail := f.d.failSync
 	f.d.mu.Unlock()
 	if fail {
 		return &os.PathError{Op: "fsync", Path: "segment", Err: syscall.EIO}
 	}
-	return f.SegmentFile.Sync()
+	return f.File.Sync()
 }
 
 // TestDiskFull fills a quota at many different points (inside a record,
@@ -90,11 +110,12 @@ func (f *diskFile) Sync() error {
 // reopens whole.
 func TestDiskFull(t *testing.T) {
 	for limit := int64(300); limit < 12000; limit += 397 {
-		d := &disk{limit: limit}
+		d := &faultFS{FS: journal.OSFS{}, limit: limit}
 		dir := t.TempDir()
 		cfg := testConfig()
 		cfg.SegmentBytes = journal.MinSegmentBytes
-		j, err := journal.Open(dir, journal.WithHooks(cfg, nil, d.wrap))
+		cfg.FS = d
+		j, err := journal.Open(dir, cfg)
 		if err != nil {
 			t.Fatalf("limit %d: Open: %v", limit, err)
 		}
@@ -121,7 +142,7 @@ func TestDiskFull(t *testing.T) {
 		if err := j.Append(frames(1, "a", acked+1, 1, 90)); !errors.Is(err, syscall.ENOSPC) {
 			t.Fatalf("limit %d: second try %v", limit, err)
 		}
-		d.set(func(d *disk) { d.limit = 1 << 30 })
+		d.set(func(d *faultFS) { d.limit = 1 << 30 })
 		for seq := acked + 1; seq <= acked+5; seq++ {
 			mustAppend(t, j, frames(1, "a", seq, 1, 90))
 		}
@@ -143,9 +164,9 @@ func TestDiskFull(t *testing.T) {
 // TestDiskFullAppendAll checks that a failed AppendAll reports what went
 // in: the batches before the failed write.
 func TestDiskFullAppendAll(t *testing.T) {
-	d := &disk{limit: 5000}
 	cfg := testConfig()
-	j, err := journal.Open(t.TempDir(), journal.WithHooks(cfg, nil, d.wrap))
+	cfg.FS = &faultFS{FS: journal.OSFS{}, limit: 5000}
+	j, err := journal.Open(t.TempDir(), cfg)
 	must(t, err)
 	defer j.Close()
 	var fs []envelope.Frames
@@ -170,29 +191,19 @@ func TestDiskFullAppendAll(t *testing.T) {
 // or full file system): the append fails, the journal has no active
 // segment, and the next append creates one.
 func TestSegmentCreateFails(t *testing.T) {
-	var mu sync.Mutex
-	fail := false
-	create := func(string) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if fail {
-			return &os.PathError{Op: "open", Path: "segment", Err: syscall.EROFS}
-		}
-		return nil
-	}
+	d := &faultFS{FS: journal.OSFS{}, limit: 1 << 30}
 	cfg := testConfig()
 	cfg.SegmentBytes = journal.MinSegmentBytes
+	cfg.FS = d
 	dir := t.TempDir()
-	j, err := journal.Open(dir, journal.WithHooks(cfg, create, nil))
+	j, err := journal.Open(dir, cfg)
 	must(t, err)
 	defer j.Close()
 	var seq uint64
 	for seq = 1; len(segments(t, dir)) < 2; seq++ {
 		mustAppend(t, j, frames(1, "a", seq, 1, 500))
 	}
-	mu.Lock()
-	fail = true
-	mu.Unlock()
+	d.set(func(d *faultFS) { d.failCreate = &os.PathError{Op: "open", Path: "segment", Err: syscall.EROFS} })
 	var err2 error
 	for ; err2 == nil; seq++ {
 		err2 = j.Append(frames(1, "a", seq, 1, 500))
@@ -204,9 +215,7 @@ func TestSegmentCreateFails(t *testing.T) {
 	if err := j.Append(frames(1, "a", seq, 1, 500)); !errors.Is(err, syscall.EROFS) {
 		t.Fatalf("retry: %v", err)
 	}
-	mu.Lock()
-	fail = false
-	mu.Unlock()
+	d.set(func(d *faultFS) { d.failCreate = nil })
 	mustAppend(t, j, frames(1, "a", seq, 1, 500))
 	if rs, _ := readAll(t, j, 1, "a"); !slices.Equal(seqs(rs), span(1, seq)) {
 		t.Fatalf("holds %v, want 1..%d", seqs(rs), seq)
@@ -219,16 +228,17 @@ func TestSegmentCreateFails(t *testing.T) {
 // written since the last good sync can be trusted), reads go on, and a
 // reopen recovers.
 func TestSyncFailureFailsJournal(t *testing.T) {
-	d := &disk{limit: 1 << 30}
+	d := &faultFS{FS: journal.OSFS{}, limit: 1 << 30}
 	cfg := testConfig()
 	cfg.Sync = journal.SyncAlways
+	cfg.FS = d
 	dir := t.TempDir()
-	j, err := journal.Open(dir, journal.WithHooks(cfg, nil, d.wrap))
+	j, err := journal.Open(dir, cfg)
 	must(t, err)
 	for seq := uint64(1); seq <= 3; seq++ {
 		mustAppend(t, j, frames(1, "a", seq, 1, -1))
 	}
-	d.set(func(d *disk) { d.failSync = true })
+	d.set(func(d *faultFS) { d.failSync = true })
 	if err := j.Append(frames(1, "a", 4, 1, -1)); !errors.Is(err, journal.ErrFailed) || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("got %v", err)
 	}
@@ -255,13 +265,14 @@ func TestSyncFailureFailsJournal(t *testing.T) {
 // would undo it fail: the journal fails, and a reopen cuts the partial
 // record as a torn tail.
 func TestUndoFailureFailsJournal(t *testing.T) {
-	d := &disk{limit: 1 << 30}
+	d := &faultFS{FS: journal.OSFS{}, limit: 1 << 30}
 	cfg := testConfig()
+	cfg.FS = d
 	dir := t.TempDir()
-	j, err := journal.Open(dir, journal.WithHooks(cfg, nil, d.wrap))
+	j, err := journal.Open(dir, cfg)
 	must(t, err)
 	mustAppend(t, j, frames(1, "a", 1, 1, 100))
-	d.set(func(d *disk) { d.limit = d.used + 50; d.failTrunc = true })
+	d.set(func(d *faultFS) { d.limit = d.used + 50; d.failTrunc = true })
 	if err := j.Append(frames(1, "a", 2, 1, 100)); !errors.Is(err, journal.ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("got %v", err)
 	}

@@ -120,6 +120,7 @@ func (j *Journal) Read(epoch uint64, topic string, from, to uint64, fn func(Batc
 	}
 
 	r := readerPool.Get().(*reader)
+	r.fs = j.fs
 	defer r.release()
 	next := max(from, 1)
 	for {
@@ -166,7 +167,8 @@ type reader struct {
 	win   []byte
 	wSeg  uint32
 	wOff  int64
-	f     *os.File
+	fs    FS
+	f     File
 	fSeg  uint32
 	fErr  error
 }
@@ -179,7 +181,7 @@ func (r *reader) release() {
 	if r.f != nil {
 		r.f.Close()
 	}
-	r.f, r.fSeg, r.fErr, r.win, r.wSeg = nil, 0, nil, nil, 0
+	r.f, r.fSeg, r.fErr, r.win, r.wSeg, r.fs = nil, 0, nil, nil, 0, nil
 	clear(r.paths)
 	r.ents, r.paths = r.ents[:0], r.paths[:0]
 	if cap(r.buf) > 4*readBuffer {
@@ -225,7 +227,7 @@ func (r *reader) record(k int) ([]byte, error) {
 		}
 		r.f, r.fErr = nil, nil
 		r.fSeg = e.seg
-		f, err := os.Open(r.paths[k])
+		f, err := r.fs.OpenFile(r.paths[k], os.O_RDONLY, 0)
 		if err != nil {
 			r.fErr = err
 			return nil, err

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -18,7 +19,7 @@ import (
 // listDir returns the segment ids in the directory, ascending, and which
 // have a snapshot file. It removes leftover temporary files.
 func (j *Journal) listDir() ([]uint32, map[uint32]bool, error) {
-	ents, err := os.ReadDir(j.dir)
+	ents, err := j.fs.ReadDir(j.dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -27,7 +28,7 @@ func (j *Journal) listDir() ([]uint32, map[uint32]bool, error) {
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
-			os.Remove(j.dir + string(os.PathSeparator) + name)
+			j.fs.Remove(filepath.Join(j.dir, name))
 			continue
 		}
 		ext := name[strings.LastIndexByte(name, '.')+1:]
@@ -62,10 +63,10 @@ func (j *Journal) recover() error {
 	}
 	for id := range snaps {
 		if !have[id] {
-			os.Remove((&segment{path: j.segPath(id)}).snapPath())
+			j.fs.Remove((&segment{path: j.segPath(id)}).snapPath())
 		}
 	}
-	start := time.Now()
+	start := j.now()
 	for i, id := range ids {
 		seg := &segment{id: id, path: j.segPath(id)}
 		if !snaps[id] || !j.loadSnapshot(seg) {
@@ -88,7 +89,7 @@ func (j *Journal) recover() error {
 	}
 	j.maxEpoch.Store(maxEpoch)
 
-	now := time.Now().UnixNano()
+	now := j.now().UnixNano()
 	j.mu.Lock()
 	for _, ep := range j.idx.epochs {
 		for _, s := range ep.order {
@@ -105,14 +106,14 @@ func (j *Journal) recover() error {
 	}
 	j.lg.Debug("journal: recovered",
 		zap.Int("segments", len(j.idx.segs)), zap.Int("scanned", j.st.scanned), zap.Int("from snapshot", j.st.loaded),
-		zap.Int64("batches", j.idx.batch), zap.Int("epochs", len(j.idx.epochs)), zap.Duration("took", time.Since(start)))
+		zap.Int64("batches", j.idx.batch), zap.Int("epochs", len(j.idx.epochs)), zap.Duration("took", j.now().Sub(start)))
 	return nil
 }
 
 // loadSnapshot indexes seg from its snapshot file and reports whether it
 // could; on false nothing was indexed and the segment must be scanned.
 func (j *Journal) loadSnapshot(seg *segment) bool {
-	b, err := os.ReadFile(seg.snapPath())
+	b, err := readFile(j.fs, seg.snapPath())
 	if err != nil {
 		return false
 	}
@@ -121,8 +122,8 @@ func (j *Journal) loadSnapshot(seg *segment) bool {
 		err = fmt.Errorf("snapshot of segment %d", sn.id)
 	}
 	if err == nil {
-		var fi os.FileInfo
-		if fi, err = os.Stat(seg.path); err == nil && fi.Size() < sn.length {
+		var fi fs.FileInfo
+		if fi, err = j.fs.Stat(seg.path); err == nil && fi.Size() < sn.length {
 			err = fmt.Errorf("segment has %d bytes, snapshot covers %d", fi.Size(), sn.length)
 		}
 	}
@@ -165,7 +166,7 @@ func (j *Journal) readEnds(seg *segment, refs [][2]uint32) ([]record, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	f, err := os.Open(seg.path)
+	f, err := j.fs.OpenFile(seg.path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +252,7 @@ const scanWindow = 1 << 20
 // are a torn tail, cut off if seg is the last segment (where a crash
 // leaves one) and otherwise left in place and ignored.
 func (j *Journal) scanSegment(seg *segment, last bool) error {
-	f, err := os.OpenFile(seg.path, os.O_RDWR, 0)
+	f, err := j.fs.OpenFile(seg.path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrDirectory, err)
 	}
@@ -312,7 +313,7 @@ func (j *Journal) scanSegment(seg *segment, last bool) error {
 type scanReader struct {
 	j    *Journal
 	seg  *segment
-	f    *os.File
+	f    File
 	size int64
 	buf  []byte
 	win  []byte
