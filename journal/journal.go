@@ -213,10 +213,12 @@ func (j *Journal) loadMeta() error {
 	return nil
 }
 
-// writeMeta replaces the JOURNAL file atomically.
+// writeMeta replaces the JOURNAL file atomically and durably, in every
+// sync mode: a JOURNAL file torn by a power loss would make the directory
+// impossible to open, and it is written once per epoch.
 func (j *Journal) writeMeta() error {
 	j.tmp = appendMeta(j.tmp[:0], j.meta)
-	return j.writeFileAtomic(filepath.Join(j.dir, metaName), j.tmp, j.cfg.Sync != SyncNever)
+	return j.writeFileAtomic(filepath.Join(j.dir, metaName), j.tmp, true)
 }
 
 // writeFileAtomic writes data to path through a temporary file and a
@@ -266,7 +268,7 @@ func (j *Journal) NextEpoch(atLeast uint64) uint64 {
 // A new epoch must be above every epoch the journal has seen (ErrEpoch
 // otherwise); beginning it ends the previous active epoch (an end record
 // with its final sequences is written) and records epoch in the JOURNAL
-// file, synced unless SyncNever, so NextEpoch stays above it even after
+// file, synced in every mode, so NextEpoch stays above it even after
 // every record of it is gone. Append begins a new epoch implicitly; a
 // publisher calls Begin at start so that an epoch that never publishes
 // is remembered too. Begin blocks for the file writes.
