@@ -128,7 +128,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	s.evid.topics = make(map[string]struct{})
 	if cfg.StateDir != "" {
 		var err error
-		if s.ckpt, err = openCheckpoints(cfg.StateDir); err != nil {
+		if s.ckpt, err = openCheckpoints(cfg.StateDir, cfg.stateFS); err != nil {
 			cancel()
 			return nil, err
 		}
