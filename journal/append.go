@@ -514,9 +514,11 @@ func (j *Journal) runSeals() error {
 }
 
 // writeSnapshot writes the index snapshot of a sealed segment, unless it
-// was deleted. A failure is logged, not returned: the snapshot only
-// speeds up Open. A snapshot written just as the segment is deleted is
-// removed by the next Open.
+// was deleted, durably unless SyncNever: Open trusts it over the segment,
+// so that records cut off a sealed segment are reported lost rather than
+// taken for an interrupted write. A failure is logged, not returned:
+// without a snapshot the segment is scanned. A snapshot written just as
+// the segment is deleted is removed by the next Open.
 func (j *Journal) writeSnapshot(seg *segment) {
 	j.mu.RLock()
 	if j.idx.seg(seg.id) != seg {
@@ -525,7 +527,7 @@ func (j *Journal) writeSnapshot(seg *segment) {
 	}
 	j.snapBuf = appendSnapshot(j.snapBuf[:0], seg)
 	j.mu.RUnlock()
-	if err := j.writeFileAtomic(seg.snapPath(), j.snapBuf, false); err != nil {
+	if err := j.writeFileAtomic(seg.snapPath(), j.snapBuf, j.cfg.Sync != SyncNever); err != nil {
 		j.lg.Warn("journal: cannot write index snapshot; the segment will be scanned at the next open",
 			zap.Uint32("segment", seg.id), zap.Error(err))
 	}

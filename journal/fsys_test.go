@@ -87,15 +87,7 @@ func (x testFS) truncate(t testing.TB, path string, size int64) {
 	f, err := x.OpenFile(path, os.O_WRONLY, 0)
 	must(t, err)
 	must(t, f.Truncate(size))
-	must(t, f.Sync())
 	must(t, f.Close())
-}
-
-func (x testFS) size(t testing.TB, path string) int64 {
-	t.Helper()
-	fi, err := x.Stat(path)
-	must(t, err)
-	return fi.Size()
 }
 
 func (x testFS) exists(path string) bool {

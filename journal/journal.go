@@ -85,8 +85,8 @@ type Journal struct {
 
 type counters struct {
 	appended, appendErrors, evicted, segDeleted atomic.Uint64
-	syncs, syncErrors, torn, corrupt            atomic.Uint64
-	tornBytes                                   atomic.Int64
+	syncs, syncErrors, torn, corrupt, short     atomic.Uint64
+	tornBytes, shortBytes                       atomic.Int64
 	scanned, loaded                             int
 }
 
