@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,7 +62,9 @@ func (j *Journal) recover() error {
 	for _, id := range ids {
 		have[id] = true
 	}
-	for id := range snaps {
+	// In id order, not map order: the file system sees the same calls
+	// every time (a simulation replays them).
+	for _, id := range slices.Sorted(maps.Keys(snaps)) {
 		if !have[id] {
 			j.fs.Remove((&segment{path: j.segPath(id)}).snapPath())
 		}
@@ -355,22 +358,30 @@ func (j *Journal) scanSegment(seg *segment, last, sealed bool) error {
 	}
 	seg.scanned = true
 	seg.size = min(end, r.size)
-	if end >= r.size {
-		return nil
-	}
-	if !last || sealed {
+	switch {
+	case end >= r.size:
+	case !last || sealed:
 		j.st.corrupt.Add(1)
 		j.lg.Warn("journal: damaged tail in a sealed segment ignored (damage, not an interrupted write)",
 			zap.Uint32("segment", seg.id), zap.Int64("offset", end), zap.Int64("bytes", r.size-end))
-		return nil
+	default:
+		if err := f.Truncate(end); err != nil {
+			return fmt.Errorf("journal: cut torn tail of segment %d: %w", seg.id, err)
+		}
+		j.st.torn.Add(1)
+		j.st.tornBytes.Add(r.size - end)
+		j.lg.Warn("journal: cut torn tail after the last valid record (an interrupted write)",
+			zap.Uint32("segment", seg.id), zap.Int64("offset", end), zap.Int64("bytes", r.size-end))
 	}
-	if err := f.Truncate(end); err != nil {
-		return fmt.Errorf("journal: cut torn tail of segment %d: %w", seg.id, err)
+	// Open writes the segment's snapshot next, durably, and trusts it
+	// from then on: the bytes it claims must be on disk first, or a power
+	// loss (after a process crash left them in the page cache only) would
+	// turn them into holes.
+	if j.cfg.Sync != SyncNever {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("journal: sync segment %d: %w", seg.id, err)
+		}
 	}
-	j.st.torn.Add(1)
-	j.st.tornBytes.Add(r.size - end)
-	j.lg.Warn("journal: cut torn tail after the last valid record (an interrupted write)",
-		zap.Uint32("segment", seg.id), zap.Int64("offset", end), zap.Int64("bytes", r.size-end))
 	return nil
 }
 
