@@ -545,6 +545,9 @@ type SubscriberConfig struct {
 	// checkpoint (the records are delivered again after a restart). Called
 	// from the Handler's goroutine.
 	BeforeCheckpoint func() error
+	// stateFS is the file system StateDir is on; nil means the real one.
+	// A simulation in this package puts StateDir on a simulated disk.
+	stateFS journal.FS
 	// HandshakeTimeout bounds one READY attempt. Default 1 s; at least
 	// MinHandshakeTimeout.
 	HandshakeTimeout time.Duration

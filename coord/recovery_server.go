@@ -136,6 +136,7 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 			}
 			return err
 		}
+		rs.unreadable(&outcomes[i], epoch, rg) // after the replay, which may have found damage
 	}
 	if many {
 		return reply(fetch.AppendDoneMany(nil, id, fetch.DoneMany{Epoch: rs.p.cfg.Epoch, Ranges: outcomes}))
@@ -168,6 +169,30 @@ func (rs *recoveryServer) outcome(pub envelope.ID, epoch uint64, rg fetch.Range,
 		d.Status = fetch.StatusComplete
 	}
 	return d
+}
+
+// unreadable turns a complete outcome into partial when part of the range
+// was published but cannot be read back (journal damage): the replay
+// skipped it, and the subscriber must report exactly it lost rather than
+// take the range as complete. A Stream gives up everything it lacks below
+// "first held" (cause beyond-retention), so first held is the sequence
+// after the first unreadable run, where the replay resumed; if the run
+// reaches the last sequence, first held is 0 ("first held" may not exceed
+// "last"), and the Stream gives up what it lacks of the whole range. A
+// later run in the range is reported by the next request, which starts
+// at it.
+func (rs *recoveryServer) unreadable(d *fetch.RangeDone, epoch uint64, rg fetch.Range) {
+	if d.Status != fetch.StatusComplete {
+		return // partial already: the next request reaches the damage
+	}
+	_, last, ok := rs.store.unreadable(epoch, rg.Topic, rg.From, rg.To)
+	if !ok {
+		return
+	}
+	d.Status, d.FirstHeld = fetch.StatusPartial, 0
+	if last < d.LastSeq {
+		d.FirstHeld = last + 1
+	}
 }
 
 func (rs *recoveryServer) refuse(reply func(...[]byte) error, id uint32, code fetch.ErrorCode, text string) error {

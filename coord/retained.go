@@ -26,6 +26,11 @@ type retained interface {
 	// only during the call, and fn may modify them (it sets the REPLAY
 	// flag). No lock a sender needs is held while fn runs.
 	replay(epoch uint64, topic string, from, to uint64, fn func(f envelope.Frames, count int) error) error
+	// unreadable returns the first run of sequences of (epoch, topic)
+	// overlapping [from, to] that the store recorded as published but
+	// cannot read back (journal damage); it may extend beyond to. The
+	// memory History has none.
+	unreadable(epoch uint64, topic string, from, to uint64) (first, last uint64, ok bool)
 	// stats fills its part of st.
 	stats(st *PublisherStats)
 	close() error
@@ -137,6 +142,10 @@ func (m *memoryStore) replay(epoch uint64, topic string, from, to uint64, fn fun
 	return nil
 }
 
+func (m *memoryStore) unreadable(uint64, string, uint64, uint64) (uint64, uint64, bool) {
+	return 0, 0, false
+}
+
 func (m *memoryStore) stats(st *PublisherStats) { st.Retained = m.h.Stats() }
 
 // close returns the History's memory, which is outside the Go heap; the
@@ -211,6 +220,16 @@ func (s *journalStore) replay(epoch uint64, topic string, from, to uint64, fn fu
 		return ferr
 	}
 	return err
+}
+
+// unreadable is the journal's first hole in [from, to] (journal.Hole),
+// damage a replay may just have found included.
+func (s *journalStore) unreadable(epoch uint64, topic string, from, to uint64) (uint64, uint64, bool) {
+	rng, err := s.j.Read(epoch, topic, from, to, nil)
+	if err != nil || rng.Hole == (journal.Hole{}) {
+		return 0, 0, false
+	}
+	return rng.Hole.From, rng.Hole.To, true
 }
 
 func (s *journalStore) stats(st *PublisherStats) {

@@ -113,7 +113,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	s.sub = wire.NewSub(wcfg, s.prefixes()...)
 	if cfg.StateDir != "" {
 		var err error
-		if s.ckpt, err = openCheckpoints(cfg.StateDir); err != nil {
+		if s.ckpt, err = openCheckpoints(cfg.StateDir, cfg.stateFS); err != nil {
 			s.cancel()
 			s.sub.Close()
 			return nil, err

@@ -3,9 +3,9 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/syncmq/syncmq/envelope"
 	"go.uber.org/zap"
@@ -205,7 +205,7 @@ func (j *Journal) flush() error {
 	}
 	var now int64
 	if j.cfg.Retention.MaxAge > 0 {
-		now = time.Now().UnixNano()
+		now = j.now().UnixNano()
 	}
 	j.mu.Lock()
 	seg.size += int64(len(j.wbuf))
@@ -268,14 +268,13 @@ func (j *Journal) drop(s *stream) {
 	j.st.evicted.Add(1)
 }
 
-// sweepAge applies Retention.MaxAge to every stream.
-func (j *Journal) sweepAge() {
+// sweepAge applies Retention.MaxAge to every stream as of now (Unix ns).
+func (j *Journal) sweepAge(now int64) {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.closed.Load() {
 		return
 	}
-	now := time.Now().UnixNano()
 	j.mu.Lock()
 	for _, ep := range j.idx.epochs {
 		for _, s := range ep.order {
@@ -357,11 +356,11 @@ func (j *Journal) forgetEpochs() {
 // removeVictims deletes the files of the segments in j.victims.
 func (j *Journal) removeVictims(why string) {
 	for _, seg := range j.victims {
-		err := os.Remove(seg.path)
-		if errors.Is(err, os.ErrNotExist) {
+		err := j.fs.Remove(seg.path)
+		if errors.Is(err, fs.ErrNotExist) {
 			err = nil
 		}
-		if rerr := os.Remove(seg.snapPath()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+		if rerr := j.fs.Remove(seg.snapPath()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 			err = rerr
 		}
 		j.st.segDeleted.Add(1)
@@ -391,31 +390,19 @@ func (j *Journal) newSegment() error {
 		}
 	}
 	path := j.segPath(id)
-	var f segmentFile
-	var err error
-	if j.hooks.create != nil {
-		err = j.hooks.create(path)
-	}
-	var osf *os.File
-	if err == nil {
-		osf, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
-	}
+	f, err := j.fs.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("journal: create segment: %w", err)
-	}
-	f = osf
-	if j.hooks.wrap != nil {
-		f = j.hooks.wrap(f)
 	}
 	j.tmp = appendSegHeader(j.tmp[:0], j.pub, id)
 	if _, err = f.Write(j.tmp); err == nil && j.cfg.Sync != SyncNever {
 		if err = f.Sync(); err == nil {
-			err = syncDir(j.dir)
+			err = j.fs.SyncDir(j.dir)
 		}
 	}
 	if err != nil {
 		f.Close()
-		os.Remove(path)
+		j.fs.Remove(path)
 		return fmt.Errorf("journal: create segment %d: %w", id, err)
 	}
 	seg := &segment{id: id, path: path, size: segHeaderSize}
@@ -445,7 +432,7 @@ func (j *Journal) roll() error {
 // closes and snapshots.
 type sealJob struct {
 	seg *segment
-	f   segmentFile
+	f   File
 }
 
 // seal takes the active segment out of service. With async it queues the
@@ -481,7 +468,7 @@ func (j *Journal) seal(async bool) error {
 // finishSeal syncs (when doSync and the mode syncs), closes and, unless
 // the segment was deleted meanwhile, snapshots a sealed segment. A
 // failed sync is returned for the caller to fail the journal with.
-func (j *Journal) finishSeal(seg *segment, f segmentFile, doSync bool) error {
+func (j *Journal) finishSeal(seg *segment, f File, doSync bool) error {
 	var err error
 	if doSync && j.cfg.Sync == SyncInterval {
 		if err = f.Sync(); err != nil {
@@ -500,13 +487,16 @@ func (j *Journal) finishSeal(seg *segment, f segmentFile, doSync bool) error {
 	return err
 }
 
-// runSeals finishes the queued seals. Called by the background goroutine.
-func (j *Journal) runSeals() {
+// runSeals finishes the queued seals and returns the first error, which
+// has failed the journal. Called by the background goroutine, Tick and
+// Close.
+func (j *Journal) runSeals() error {
+	var first error
 	for {
 		j.sealMu.Lock()
 		if len(j.sealQ) == 0 {
 			j.sealMu.Unlock()
-			return
+			return first
 		}
 		job := j.sealQ[0]
 		j.sealQ[0] = sealJob{}
@@ -516,14 +506,19 @@ func (j *Journal) runSeals() {
 			j.wmu.Lock()
 			j.fail(err)
 			j.wmu.Unlock()
+			if first == nil {
+				first = err
+			}
 		}
 	}
 }
 
 // writeSnapshot writes the index snapshot of a sealed segment, unless it
-// was deleted. A failure is logged, not returned: the snapshot only
-// speeds up Open. A snapshot written just as the segment is deleted is
-// removed by the next Open.
+// was deleted, durably unless SyncNever: Open trusts it over the segment,
+// so that records cut off a sealed segment are reported lost rather than
+// taken for an interrupted write. A failure is logged, not returned:
+// without a snapshot the segment is scanned. A snapshot written just as
+// the segment is deleted is removed by the next Open.
 func (j *Journal) writeSnapshot(seg *segment) {
 	j.mu.RLock()
 	if j.idx.seg(seg.id) != seg {
@@ -532,7 +527,7 @@ func (j *Journal) writeSnapshot(seg *segment) {
 	}
 	j.snapBuf = appendSnapshot(j.snapBuf[:0], seg)
 	j.mu.RUnlock()
-	if err := j.writeFileAtomic(seg.snapPath(), j.snapBuf, false); err != nil {
+	if err := j.writeFileAtomic(seg.snapPath(), j.snapBuf, j.cfg.Sync != SyncNever); err != nil {
 		j.lg.Warn("journal: cannot write index snapshot; the segment will be scanned at the next open",
 			zap.Uint32("segment", seg.id), zap.Error(err))
 	}
@@ -541,7 +536,7 @@ func (j *Journal) writeSnapshot(seg *segment) {
 // stageEnd stages the end records of ep: the final sequence of each of
 // its streams. Called with wmu held.
 func (j *Journal) stageEnd(ep *epochState) error {
-	now := time.Now().UnixNano()
+	now := j.now().UnixNano()
 	ents := j.endBuf[:0]
 	emitted := false
 	emit := func() error {

@@ -99,7 +99,21 @@ type Config struct {
 	// logging.
 	Logger *zap.Logger
 
-	hooks *hooks // fault injection for tests; nil in production
+	// FS is the file system the directory lives in. Nil means OSFS, the
+	// real one. A simulation passes an in-memory one (internal/simdisk).
+	FS FS
+	// Now is the clock the journal reads: for Retention.MaxAge on Append
+	// and at Open, and for the time in epoch-end records. Nil means
+	// time.Now. A simulation passes its simulated clock.
+	Now func() time.Time
+	// ManualTick, when true, makes Open start no goroutine: the caller
+	// drives the background work itself by calling Journal.Tick, as a
+	// deterministic simulation does. Sealed segments are then synced,
+	// closed and snapshotted by the next Tick (or Close), the active
+	// segment is synced in SyncInterval mode by the first Tick at least
+	// SyncInterval after the last, and Retention.MaxAge is applied by the
+	// first Tick at least min(1 s, MaxAge) after the last sweep.
+	ManualTick bool
 }
 
 // DefaultConfig returns the defaults: SyncInterval every second, 64 MiB

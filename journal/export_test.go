@@ -2,21 +2,11 @@ package journal
 
 import "github.com/syncmq/syncmq/envelope"
 
-// SegmentFile is segmentFile, for fault-injecting tests.
-type SegmentFile = segmentFile
-
 // Format constants for tests that damage files at known places.
 const (
 	SegHeaderSize = segHeaderSize
 	RecHeadSize   = recHeadSize
 )
-
-// WithHooks returns cfg with fault injection: create runs before a
-// segment file is created, wrap wraps each active segment file.
-func WithHooks(cfg Config, create func(path string) error, wrap func(SegmentFile) SegmentFile) Config {
-	cfg.hooks = &hooks{create: create, wrap: wrap}
-	return cfg
-}
 
 // Crash abandons the journal the way a killed process does: no end
 // record, no sync, no snapshot; the files keep what was written (as the
@@ -25,8 +15,8 @@ func (j *Journal) Crash() {
 	if !j.closed.CompareAndSwap(false, true) {
 		return
 	}
-	close(j.stop)
-	<-j.done
+	j.stopBackground()
+	defer j.tickMu.Unlock()
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.actFile != nil {

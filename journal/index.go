@@ -1,23 +1,30 @@
 package journal
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // entry locates one stored batch. It holds no pointers, so a large index
 // costs the garbage collector nothing to scan. 32 bytes.
 type entry struct {
-	seq   uint64 // first sequence of the batch
-	time  int64  // envelope publish time, Unix ns
-	seg   uint32 // segment id
-	off   uint32 // record offset in the segment
-	size  uint32 // record size in bytes, head included
-	count uint16 // records in the batch
+	seq     uint64 // first sequence of the batch
+	time    int64  // envelope publish time, Unix ns
+	seg     uint32 // segment id
+	off     uint32 // record offset in the segment
+	size    uint32 // record size in bytes, head included
+	count   uint16 // records in the batch
+	damaged bool   // the record cannot be read back: its sequences are a hole
 }
 
 func (e *entry) last() uint64 { return e.seq + uint64(e.count) - 1 }
 
 // stream is the index of one (epoch, topic): the batches still held,
 // oldest first, in ents[head:]. Sequences increase; they are contiguous
-// unless a damaged record was skipped.
+// unless a damaged record was skipped. holes lists, in order, the runs of
+// sequences from the first held batch up to last that were appended but
+// cannot be read: damaged batches, and sequences missing between held
+// batches or after the newest one.
 type stream struct {
 	ep      *epochState
 	topic   string
@@ -29,6 +36,7 @@ type stream struct {
 	wlast   uint64 // last sequence staged; only the writer uses it
 	curSeg  uint32 // segment of the newest batch (index into segStreams below)
 	curIdx  int    // position of this stream in that segment's streams
+	holes   []Hole
 }
 
 func (s *stream) held() []entry { return s.ents[s.head:] }
@@ -132,11 +140,13 @@ func (seg *segment) snapPath() string {
 
 // index is the in-memory state the Journal guards with mu.
 type index struct {
-	epochs []*epochState // by epoch, ascending
-	segs   []*segment    // by id, ascending; the last is the active one once open
-	bytes  int64         // sum of segment sizes
-	batch  int64         // batches held
-	recs   int64         // records held
+	epochs   []*epochState // by epoch, ascending
+	segs     []*segment    // by id, ascending; the last is the active one once open
+	bytes    int64         // sum of segment sizes
+	batch    int64         // batches held
+	recs     int64         // records held
+	holes    int           // holes of all streams
+	holeRecs int64         // sequences in them
 }
 
 func (x *index) epoch(e uint64) *epochState {
@@ -189,6 +199,7 @@ func (x *index) dropFront(s *stream) (emptied *segment) {
 	e := s.popFront()
 	x.batch--
 	x.recs -= int64(e.count)
+	x.pruneHoles(s)
 	if seg := x.seg(e.seg); seg != nil {
 		seg.live--
 		if seg.live == 0 {
@@ -211,6 +222,7 @@ func (x *index) removeSeg(seg *segment) int {
 			x.recs -= int64(e.count)
 			dropped++
 		}
+		x.pruneHoles(s)
 	}
 	i := sort.Search(len(x.segs), func(i int) bool { return x.segs[i].id >= seg.id })
 	if i < len(x.segs) && x.segs[i] == seg {
@@ -222,4 +234,108 @@ func (x *index) removeSeg(seg *segment) int {
 		e.ep.ends--
 	}
 	return dropped
+}
+
+// Hole is a run of sequences, From to To inclusive, of one (epoch,
+// topic) stream that the journal recorded as appended (its index, a
+// segment's snapshot or the epoch's end record says so) but cannot read
+// back: the record was damaged or cut off on disk, or is missing between
+// the batches it still holds. Read skips them; Range.Hole reports them,
+// and a recovery server answers them as lost, so a subscriber reports
+// them lost instead of silently missing them.
+type Hole struct{ From, To uint64 }
+
+// Len returns the number of sequences in h.
+func (h Hole) Len() uint64 { return h.To - h.From + 1 }
+
+// addHole records that from..to of s cannot be read, merging it with the
+// holes it touches. Called with mu held (or alone, at Open).
+func (x *index) addHole(s *stream, from, to uint64) {
+	if from == 0 || to < from {
+		return
+	}
+	// The holes that overlap or touch from..to are merged into one.
+	i := sort.Search(len(s.holes), func(i int) bool { return s.holes[i].To+1 >= from })
+	k := i
+	h := Hole{From: from, To: to}
+	for ; k < len(s.holes) && s.holes[k].From <= to+1; k++ {
+		h.From, h.To = min(h.From, s.holes[k].From), max(h.To, s.holes[k].To)
+		x.holes--
+		x.holeRecs -= int64(s.holes[k].Len())
+	}
+	s.holes = slices.Replace(s.holes, i, k, h)
+	x.holes++
+	x.holeRecs += int64(h.Len())
+}
+
+// pruneHoles forgets the holes of s before its oldest held batch (they
+// are out of retention like the batches before them), or all of them if
+// it holds nothing.
+func (x *index) pruneHoles(s *stream) {
+	if len(s.holes) == 0 {
+		return
+	}
+	first := uint64(1<<64 - 1)
+	if h := s.held(); len(h) > 0 {
+		first = h[0].seq
+	}
+	n := 0
+	for n < len(s.holes) && s.holes[n].To < first {
+		x.holes--
+		x.holeRecs -= int64(s.holes[n].Len())
+		n++
+	}
+	if n < len(s.holes) && s.holes[n].From < first {
+		x.holeRecs -= int64(first - s.holes[n].From)
+		s.holes[n].From = first
+	}
+	s.holes = slices.Delete(s.holes, 0, n)
+}
+
+// firstHole returns the first hole of s that overlaps from..to.
+func (s *stream) firstHole(from, to uint64) (Hole, bool) {
+	if from > to {
+		return Hole{}, false
+	}
+	i := sort.Search(len(s.holes), func(i int) bool { return s.holes[i].To >= from })
+	if i < len(s.holes) && s.holes[i].From <= to {
+		return s.holes[i], true
+	}
+	return Hole{}, false
+}
+
+// findHoles records the holes of s that its held batches show: damaged
+// batches, sequences missing between two held batches, and sequences
+// after the newest held batch up to s.last (which an end record or a
+// snapshot recorded). Called at Open, after retention.
+func (x *index) findHoles(s *stream) {
+	h := s.held()
+	if len(h) == 0 {
+		return
+	}
+	for i := range h {
+		if i > 0 && h[i].seq > h[i-1].last()+1 {
+			x.addHole(s, h[i-1].last()+1, h[i].seq-1)
+		}
+		if h[i].damaged {
+			x.addHole(s, h[i].seq, h[i].last())
+		}
+	}
+	if newest := h[len(h)-1].last(); s.last > newest {
+		x.addHole(s, newest+1, s.last)
+	}
+}
+
+// markDamaged flags the held batch of s starting at seq, found damaged by
+// a read, and records its hole. It reports whether it was not known yet.
+// Called with mu held.
+func (x *index) markDamaged(s *stream, seq uint64) bool {
+	h := s.held()
+	i := s.find(seq)
+	if i >= len(h) || h[i].seq != seq || h[i].damaged {
+		return false
+	}
+	h[i].damaged = true
+	x.addHole(s, h[i].seq, h[i].last())
+	return true
 }

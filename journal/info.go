@@ -1,5 +1,7 @@
 package journal
 
+import "slices"
+
 // EpochInfo describes one epoch (publisher incarnation) in the journal.
 type EpochInfo struct {
 	Epoch uint64
@@ -21,9 +23,12 @@ type TopicInfo struct {
 	// an epoch that ended in a crash it is the last sequence of the last
 	// valid record (a torn tail is cut off at Open).
 	Final uint64
-	// Batches and Records count what is held.
+	// Batches and Records count what is held (damaged batches included).
 	Batches int
 	Records int64
+	// Holes are the runs of sequences from First to Final that were
+	// appended but cannot be read back (see Hole), in order.
+	Holes []Hole
 }
 
 // Epochs lists the epochs the journal knows, oldest first: those that
@@ -36,7 +41,7 @@ func (j *Journal) Epochs() []EpochInfo {
 	for _, ep := range j.idx.epochs {
 		ei := EpochInfo{Epoch: ep.epoch, Active: ep == j.cur, Clean: ep.clean, Topics: make([]TopicInfo, 0, len(ep.order))}
 		for _, s := range ep.order {
-			ti := TopicInfo{Topic: s.topic, Final: s.last, Batches: len(s.held()), Records: s.records}
+			ti := TopicInfo{Topic: s.topic, Final: s.last, Batches: len(s.held()), Records: s.records, Holes: slices.Clone(s.holes)}
 			if h := s.held(); len(h) > 0 {
 				ti.First, ti.Last = h[0].seq, h[len(h)-1].last()
 			}
@@ -52,7 +57,8 @@ type Stats struct {
 	// Segments and Bytes are the segment files and their total size.
 	Segments int
 	Bytes    int64
-	// Epochs, Batches and Records are what the index holds.
+	// Epochs, Batches and Records are what the index holds, damaged
+	// batches included.
 	Epochs  int
 	Batches int64
 	Records int64
@@ -67,12 +73,29 @@ type Stats struct {
 	// Syncs counts fsyncs of segment data; SyncErrors failed ones.
 	Syncs      uint64
 	SyncErrors uint64
-	// TornTails counts torn tails cut at Open, TornBytes their bytes.
+	// TornTails counts torn tails cut at Open, TornBytes their bytes: an
+	// interrupted write, bytes after the last valid record of the last
+	// segment, which had not been sealed, so nothing recorded anything
+	// beyond them. They are not holes.
 	TornTails uint64
 	TornBytes int64
-	// Corrupt counts damaged regions skipped at Open and damaged batches
-	// skipped by Read.
+	// Damage, as opposed to an interrupted write: records the journal had
+	// written and recorded that cannot be read back.
+	//
+	// Corrupt counts damaged regions skipped at Open (records that fail
+	// their checks, damaged epoch-end records, bytes that do not verify at
+	// the end of a sealed segment) and damaged batches found by Read.
 	Corrupt uint64
+	// ShortSegments counts segments found at Open shorter than their
+	// index snapshot says (truncated after they were sealed), ShortBytes
+	// the bytes missing. The batches listed there are holes.
+	ShortSegments uint64
+	ShortBytes    int64
+	// Holes is the number of holes (see Hole) in the streams held now,
+	// HoleRecords the sequences in them: records appended but unreadable,
+	// which Read skips and a recovery server reports as lost.
+	Holes       int
+	HoleRecords int64
 	// Scanned and Loaded count the segments Open indexed by scanning and
 	// from a snapshot.
 	Scanned, Loaded int
@@ -89,6 +112,9 @@ func (j *Journal) Stats() Stats {
 		Epochs:   len(j.idx.epochs),
 		Batches:  j.idx.batch,
 		Records:  j.idx.recs,
+
+		Holes:       j.idx.holes,
+		HoleRecords: j.idx.holeRecs,
 	}
 	j.mu.RUnlock()
 	st.Appended = j.st.appended.Load()
@@ -100,6 +126,8 @@ func (j *Journal) Stats() Stats {
 	st.TornTails = j.st.torn.Load()
 	st.TornBytes = j.st.tornBytes.Load()
 	st.Corrupt = j.st.corrupt.Load()
+	st.ShortSegments = j.st.short.Load()
+	st.ShortBytes = j.st.shortBytes.Load()
 	st.Scanned, st.Loaded = j.st.scanned, j.st.loaded
 	st.Failed = j.failedFlag.Load()
 	return st

@@ -3,11 +3,13 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/syncmq/syncmq/envelope"
@@ -24,21 +26,22 @@ import (
 // entries at a time and never across a disk read, so readers do not hold
 // up Append for longer than an index copy.
 type Journal struct {
-	dir   string
-	cfg   Config
-	pub   envelope.ID
-	lg    *zap.Logger
-	rl    *ratelog.Logger
-	hooks hooks
-	lock  *os.File
+	dir  string
+	cfg  Config
+	pub  envelope.ID
+	lg   *zap.Logger
+	rl   *ratelog.Logger
+	fs   FS
+	now  func() time.Time
+	lock io.Closer
 
 	// wmu serialises writers: Append, AppendAll, Begin, Close, the age
 	// sweep and setting failed. It is taken before mu and fileMu.
 	wmu      sync.Mutex
 	failed   error
 	meta     meta
-	actFile  segmentFile // active segment file; nil if creating it failed
-	wbuf     []byte      // records encoded but not yet written
+	actFile  File   // active segment file; nil if creating it failed
+	wbuf     []byte // records encoded but not yet written
 	pending  []pendingBatch
 	endBuf   []endEntry
 	victims  []*segment
@@ -49,7 +52,7 @@ type Journal struct {
 	// fileMu guards syncF, the file the background syncer may fsync, so
 	// that a roll or Close never closes it under a running fsync.
 	fileMu sync.Mutex
-	syncF  segmentFile
+	syncF  File
 	dirty  atomic.Bool
 
 	// mu guards the index and the fields below; writers hold wmu too.
@@ -66,6 +69,11 @@ type Journal struct {
 	// goroutine, then by Close after it stopped; never by two at once.
 	snapBuf []byte
 
+	// tickMu serialises Tick with Close (ManualTick); lastSync and
+	// lastSweep are when Tick last synced and swept.
+	tickMu              sync.Mutex
+	lastSync, lastSweep time.Time
+
 	maxEpoch   atomic.Uint64
 	failedFlag atomic.Bool
 	closed     atomic.Bool
@@ -77,8 +85,8 @@ type Journal struct {
 
 type counters struct {
 	appended, appendErrors, evicted, segDeleted atomic.Uint64
-	syncs, syncErrors, torn, corrupt            atomic.Uint64
-	tornBytes                                   atomic.Int64
+	syncs, syncErrors, torn, corrupt, short     atomic.Uint64
+	tornBytes, shortBytes                       atomic.Int64
 	scanned, loaded                             int
 }
 
@@ -95,8 +103,8 @@ type pendingBatch struct {
 // its snapshot or, lacking a valid one, by scanning it; a torn tail of the
 // last segment is cut at the last valid record; damaged records are
 // skipped; retention is applied with the current time. It then starts a
-// new active segment and, for SyncInterval or a MaxAge, a background
-// goroutine that Close stops.
+// new active segment and a background goroutine that Close stops (none
+// with Config.ManualTick: see Tick).
 //
 // Open fails with ErrConfig, ErrDirectory (missing parent, not a
 // directory, not writable, damaged JOURNAL file), ErrLocked (another
@@ -107,21 +115,28 @@ func Open(dir string, cfg Config) (*Journal, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	j := &Journal{dir: dir, cfg: cfg, lg: cfg.Logger, sealWake: make(chan struct{}, 1)}
+	j := &Journal{dir: dir, cfg: cfg, lg: cfg.Logger, fs: cfg.FS, now: cfg.Now, sealWake: make(chan struct{}, 1)}
 	if j.lg == nil {
 		j.lg = zap.NewNop()
 	}
+	if j.fs == nil {
+		j.fs = OSFS{}
+	}
+	if j.now == nil {
+		j.now = time.Now
+	}
 	j.lg = j.lg.With(zap.String("journal", dir))
 	j.rl = ratelog.New(j.lg, 0)
-	if cfg.hooks != nil {
-		j.hooks = *cfg.hooks
-	}
 	if err := j.openDir(); err != nil {
 		return nil, err
 	}
 	if err := j.openState(); err != nil {
 		j.lock.Close()
 		return nil, err
+	}
+	if cfg.ManualTick {
+		j.lastSync, j.lastSweep = j.now(), j.now()
+		return j, nil
 	}
 	j.stop, j.done = make(chan struct{}), make(chan struct{})
 	go j.background()
@@ -143,10 +158,10 @@ func (j *Journal) openState() error {
 
 // openDir checks or creates dir and takes its lock.
 func (j *Journal) openDir() error {
-	fi, err := os.Stat(j.dir)
+	fi, err := j.fs.Stat(j.dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if err := os.Mkdir(j.dir, 0o750); err != nil {
+		if err := j.fs.Mkdir(j.dir, 0o750); err != nil {
 			return fmt.Errorf("%w: cannot create %s: %w", ErrDirectory, j.dir, err)
 		}
 	case err != nil:
@@ -154,22 +169,22 @@ func (j *Journal) openDir() error {
 	case !fi.IsDir():
 		return fmt.Errorf("%w: %s is not a directory", ErrDirectory, j.dir)
 	}
-	f, err := os.OpenFile(filepath.Join(j.dir, lockName), os.O_RDWR|os.O_CREATE, 0o640)
+	path := filepath.Join(j.dir, lockName)
+	l, err := j.fs.Lock(path)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("%w: %s is locked by another journal", ErrLocked, path)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s is not writable: %w", ErrDirectory, j.dir, err)
 	}
-	if err := lockFile(f); err != nil {
-		f.Close()
-		return err
-	}
-	j.lock = f
+	j.lock = l
 	return nil
 }
 
 // loadMeta reads the JOURNAL file, or creates it for a new journal.
 func (j *Journal) loadMeta() error {
 	path := filepath.Join(j.dir, metaName)
-	b, err := os.ReadFile(path)
+	b, err := readFile(j.fs, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if ids, _, _ := j.listDir(); len(ids) > 0 {
 			return fmt.Errorf("%w: %s holds segments but no %s file", ErrDirectory, j.dir, metaName)
@@ -198,10 +213,12 @@ func (j *Journal) loadMeta() error {
 	return nil
 }
 
-// writeMeta replaces the JOURNAL file atomically.
+// writeMeta replaces the JOURNAL file atomically and durably, in every
+// sync mode: a JOURNAL file torn by a power loss would make the directory
+// impossible to open, and it is written once per epoch.
 func (j *Journal) writeMeta() error {
 	j.tmp = appendMeta(j.tmp[:0], j.meta)
-	return j.writeFileAtomic(filepath.Join(j.dir, metaName), j.tmp, j.cfg.Sync != SyncNever)
+	return j.writeFileAtomic(filepath.Join(j.dir, metaName), j.tmp, true)
 }
 
 // writeFileAtomic writes data to path through a temporary file and a
@@ -209,7 +226,7 @@ func (j *Journal) writeMeta() error {
 // syncs the file and the directory.
 func (j *Journal) writeFileAtomic(path string, data []byte, durable bool) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := j.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return err
 	}
@@ -221,28 +238,16 @@ func (j *Journal) writeFileAtomic(path string, data []byte, durable bool) error 
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = j.fs.Rename(tmp, path)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		j.fs.Remove(tmp)
 		return err
 	}
 	if durable {
-		return syncDir(j.dir)
+		return j.fs.SyncDir(j.dir)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Publisher returns the publisher id the journal belongs to.
@@ -263,7 +268,7 @@ func (j *Journal) NextEpoch(atLeast uint64) uint64 {
 // A new epoch must be above every epoch the journal has seen (ErrEpoch
 // otherwise); beginning it ends the previous active epoch (an end record
 // with its final sequences is written) and records epoch in the JOURNAL
-// file, synced unless SyncNever, so NextEpoch stays above it even after
+// file, synced in every mode, so NextEpoch stays above it even after
 // every record of it is gone. Append begins a new epoch implicitly; a
 // publisher calls Begin at start so that an epoch that never publishes
 // is remembered too. Begin blocks for the file writes.
@@ -368,7 +373,8 @@ func (j *Journal) syncActive(force bool) error {
 
 // background finishes sealed segments (sync, close, snapshot), syncs the
 // active segment every SyncInterval (SyncInterval mode) and applies
-// Retention.MaxAge about every second.
+// Retention.MaxAge about every second. Tick does the same work for a
+// journal opened with Config.ManualTick.
 func (j *Journal) background() {
 	defer close(j.done)
 	var syncC, ageC <-chan time.Time
@@ -378,7 +384,7 @@ func (j *Journal) background() {
 		syncC = t.C
 	}
 	if j.cfg.Retention.MaxAge > 0 {
-		t := time.NewTicker(min(time.Second, j.cfg.Retention.MaxAge))
+		t := time.NewTicker(j.sweepEvery())
 		defer t.Stop()
 		ageC = t.C
 	}
@@ -392,9 +398,49 @@ func (j *Journal) background() {
 		case <-syncC:
 			_ = j.syncActive(false) // a failure is kept in j.failed and logged
 		case <-ageC:
-			j.sweepAge()
+			j.sweepAge(j.now().UnixNano())
 		}
 	}
+}
+
+// sweepEvery is the period of the MaxAge sweep.
+func (j *Journal) sweepEvery() time.Duration { return min(time.Second, j.cfg.Retention.MaxAge) }
+
+// Tick does, as of now, the background work of a journal opened with
+// Config.ManualTick, which starts no goroutine: it finishes the segments
+// sealed since the last Tick (fsync unless SyncNever, close, index
+// snapshot); in SyncInterval mode it syncs the active segment, if written
+// to, when SyncInterval has passed since the last Tick that did; and with
+// a Retention.MaxAge it applies it, with now as the current time, when
+// min(1 s, MaxAge) has passed since the last sweep. Open counts as the
+// last sync and sweep. A simulation calls Tick from its event loop with
+// its simulated time, as often as it likes; nothing is due between calls.
+//
+// It returns the error of a failed sync or seal, which has put the
+// journal in the failed state (ErrFailed) as it would have from the
+// background goroutine, ErrClosed after Close, and ErrConfig without
+// ManualTick. It blocks for the fsyncs it does.
+func (j *Journal) Tick(now time.Time) error {
+	if !j.cfg.ManualTick {
+		return fmt.Errorf("%w: Tick needs Config.ManualTick", ErrConfig)
+	}
+	j.tickMu.Lock()
+	defer j.tickMu.Unlock()
+	if j.closed.Load() {
+		return ErrClosed
+	}
+	err := j.runSeals()
+	if j.cfg.Sync == SyncInterval && now.Sub(j.lastSync) >= j.cfg.SyncInterval {
+		j.lastSync = now
+		if serr := j.syncActive(false); err == nil {
+			err = serr
+		}
+	}
+	if age := j.cfg.Retention.MaxAge; age > 0 && now.Sub(j.lastSweep) >= j.sweepEvery() {
+		j.lastSweep = now
+		j.sweepAge(now.UnixNano())
+	}
+	return err
 }
 
 // Close ends the active epoch (writes its end record), syncs and seals the
@@ -407,8 +453,8 @@ func (j *Journal) Close() error {
 	if !j.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	close(j.stop)
-	<-j.done
+	j.stopBackground()
+	defer j.tickMu.Unlock()
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	var errs []error
@@ -430,4 +476,15 @@ func (j *Journal) Close() error {
 	j.runSeals() // segments the end record rolled over, after the goroutine stopped
 	errs = append(errs, j.lock.Close())
 	return errors.Join(errs...)
+}
+
+// stopBackground stops the background goroutine and waits for it, or,
+// with ManualTick, waits for a Tick in progress. It returns with tickMu
+// held, so no Tick runs after it; the caller unlocks it.
+func (j *Journal) stopBackground() {
+	if !j.cfg.ManualTick {
+		close(j.stop)
+		<-j.done
+	}
+	j.tickMu.Lock()
 }

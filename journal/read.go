@@ -48,11 +48,15 @@ type Range struct {
 	// Known says the journal holds the (epoch, topic) stream or knows its
 	// final sequence. The other fields are zero when it is false.
 	Known bool
-	// First and Last are the first and last sequences held when Read
-	// started; both 0 if the stream holds nothing.
+	// First and Last are the first and last sequences the index holds
+	// when Read started (damaged batches included); both 0 if the stream
+	// holds nothing.
 	First, Last uint64
 	// Final is the last sequence ever appended to the stream, held or not
-	// (evicted, or lost with a torn tail).
+	// (evicted, or lost to damage), as the index, a segment's snapshot or
+	// the epoch's end record recorded it. Only the last valid record of a
+	// segment that was being written when the publisher crashed bounds
+	// it: a torn tail is an interrupted write, not a loss.
 	Final uint64
 	// Closed says the epoch is not the active one: nothing more will be
 	// appended and Final is the epoch's final sequence of the topic.
@@ -61,9 +65,17 @@ type Range struct {
 	// not by a crash; Final of a crashed epoch is the last sequence of
 	// its last valid record.
 	Clean bool
-	// Skipped counts batches in the range that failed their checksums
-	// when read and were not passed to fn.
+	// Skipped counts batches in the range that were not passed to fn
+	// because they are damaged: found so by this Read (their checksums
+	// fail), or known to be (holes).
 	Skipped int
+	// Hole is the first run of sequences overlapping [from, to] that the
+	// stream recorded but cannot read back (see Hole), as known when Read
+	// returns, so including damage this Read found; zero if there is none
+	// (or from > to). It may extend beyond to. Holes is the number of
+	// holes in the whole stream.
+	Hole  Hole
+	Holes int
 }
 
 const (
@@ -81,9 +93,13 @@ const (
 // topic) stream that overlaps [from, to], until fn returns false. Batches
 // are passed whole: the first may start before from and the last end
 // after to, so the caller trims (Batch.Records does) or the receiver drops
-// the duplicates. Sequences missing between two batches (a damaged record
-// skipped at Open, or by this Read, counted in Range.Skipped) show as a
-// jump. fn may be nil to query only the Range.
+// the duplicates. fn may be nil to query only the Range.
+//
+// Sequences the journal cannot read back show as a jump between batches:
+// holes found at Open, and batches this Read finds damaged, which become
+// holes from then on. Range.Hole names the first hole in [from, to], so a
+// caller that serves the range tells exactly which records are lost
+// instead of passing over them in silence.
 //
 // Every batch is verified (both checksums) before fn sees it. Read may
 // run concurrently with Append and other Reads: it takes the index lock
@@ -114,48 +130,92 @@ func (j *Journal) Read(epoch uint64, topic string, from, to uint64, fn func(Batc
 		rng.First, rng.Last = h[0].seq, h[len(h)-1].last()
 	}
 	rng.Final, rng.Closed, rng.Clean = s.last, ep != j.cur, ep.clean
+	rng.Hole, _ = s.firstHole(from, to)
+	rng.Holes = len(s.holes)
 	j.mu.RUnlock()
 	if fn == nil || from > to || rng.Last == 0 || to < rng.First || from > rng.Last {
 		return rng, nil
 	}
+	err := j.read(&rng, ep, s, from, to, fn)
+	if rng.Skipped > 0 { // damage found or skipped: the holes may have grown
+		j.mu.RLock()
+		rng.Hole, _ = s.firstHole(from, to)
+		rng.Holes = len(s.holes)
+		j.mu.RUnlock()
+	}
+	return rng, err
+}
 
+// read is Read's loop over the batches of s overlapping [from, to].
+func (j *Journal) read(rng *Range, ep *epochState, s *stream, from, to uint64, fn func(Batch) bool) error {
+	epoch, topic := ep.epoch, s.topic
 	r := readerPool.Get().(*reader)
+	r.fs = j.fs
 	defer r.release()
 	next := max(from, 1)
 	for {
 		if !r.copyEntries(j, s, next, to) {
-			return rng, nil
+			return nil
 		}
 		for k := range r.ents {
 			e := &r.ents[k]
+			if e.damaged {
+				rng.Skipped++ // a known hole
+				continue
+			}
 			b, err := r.record(k)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
-					continue // the segment was deleted since the copy
+					// Deleted by retention since the copy, or, if the index
+					// still has it, by someone else: then it is damage.
+					if j.damaged(ep, s, e) {
+						rng.Skipped++
+						j.rl.Warn("read-missing", "journal: a segment file the index holds is missing; its records are a hole from now on",
+							zap.Uint64("epoch", epoch), zap.String("topic", topic), zap.Uint32("segment", e.seg))
+					}
+					continue
 				}
 				if !errors.Is(err, io.ErrUnexpectedEOF) {
-					return rng, fmt.Errorf("journal: read segment %d: %w", e.seg, err)
+					return fmt.Errorf("journal: read segment %d: %w", e.seg, err)
 				}
 			}
 			rec, _, derr := decodeRecord(b, j.pub)
 			if err != nil || derr != nil || rec.typ != recBatch || rec.h.Epoch != epoch || rec.h.Seq != e.seq ||
 				rec.h.Count != e.count || string(rec.topic) != topic {
 				rng.Skipped++
-				j.st.corrupt.Add(1)
-				j.rl.Warn("read-corrupt", "journal: skipped a damaged batch on read",
-					zap.Uint32("segment", e.seg), zap.Uint32("offset", e.off), zap.Uint64("seq", e.seq), zap.Error(errors.Join(err, derr)))
+				j.damaged(ep, s, e) // false if evicted meanwhile: then nothing is lost
+				j.rl.Warn("read-corrupt", "journal: a batch failed its checks on read; its records are a hole from now on",
+					zap.Uint64("epoch", epoch), zap.String("topic", topic), zap.Uint64("from", e.seq), zap.Uint64("to", e.last()),
+					zap.Uint32("segment", e.seg), zap.Uint32("offset", e.off), zap.Error(errors.Join(err, derr)))
 				continue
 			}
 			if !fn(Batch{Frames: envelope.Frames{rec.topic, rec.header, rec.payload}, Header: rec.h}) {
-				return rng, nil
+				return nil
 			}
 		}
 		last := r.ents[len(r.ents)-1].last()
 		if last >= to {
-			return rng, nil
+			return nil
 		}
 		next = last + 1
 	}
+}
+
+// damaged records that a read found the batch e of stream s damaged,
+// unless retention dropped it meanwhile: it is flagged in the index, its
+// sequences become a hole, and Stats counts it once, however many reads
+// find it. It reports whether e is (now) a known hole.
+func (j *Journal) damaged(ep *epochState, s *stream, e *entry) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.idx.epoch(ep.epoch) != ep || ep.streams[s.topic] != s || j.idx.seg(e.seg) == nil {
+		return false // evicted or forgotten meanwhile
+	}
+	if j.idx.markDamaged(s, e.seq) {
+		j.st.corrupt.Add(1)
+	}
+	_, known := s.firstHole(e.seq, e.seq)
+	return known
 }
 
 // reader holds the buffers of one Read; they are pooled.
@@ -166,7 +226,8 @@ type reader struct {
 	win   []byte
 	wSeg  uint32
 	wOff  int64
-	f     *os.File
+	fs    FS
+	f     File
 	fSeg  uint32
 	fErr  error
 }
@@ -179,7 +240,7 @@ func (r *reader) release() {
 	if r.f != nil {
 		r.f.Close()
 	}
-	r.f, r.fSeg, r.fErr, r.win, r.wSeg = nil, 0, nil, nil, 0
+	r.f, r.fSeg, r.fErr, r.win, r.wSeg, r.fs = nil, 0, nil, nil, 0, nil
 	clear(r.paths)
 	r.ents, r.paths = r.ents[:0], r.paths[:0]
 	if cap(r.buf) > 4*readBuffer {
@@ -225,7 +286,7 @@ func (r *reader) record(k int) ([]byte, error) {
 		}
 		r.f, r.fErr = nil, nil
 		r.fSeg = e.seg
-		f, err := os.Open(r.paths[k])
+		f, err := r.fs.OpenFile(r.paths[k], os.O_RDONLY, 0)
 		if err != nil {
 			r.fErr = err
 			return nil, err

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -18,7 +20,7 @@ import (
 // listDir returns the segment ids in the directory, ascending, and which
 // have a snapshot file. It removes leftover temporary files.
 func (j *Journal) listDir() ([]uint32, map[uint32]bool, error) {
-	ents, err := os.ReadDir(j.dir)
+	ents, err := j.fs.ReadDir(j.dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -27,7 +29,7 @@ func (j *Journal) listDir() ([]uint32, map[uint32]bool, error) {
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
-			os.Remove(j.dir + string(os.PathSeparator) + name)
+			j.fs.Remove(filepath.Join(j.dir, name))
 			continue
 		}
 		ext := name[strings.LastIndexByte(name, '.')+1:]
@@ -60,16 +62,18 @@ func (j *Journal) recover() error {
 	for _, id := range ids {
 		have[id] = true
 	}
-	for id := range snaps {
+	// In id order, not map order: the file system sees the same calls
+	// every time (a simulation replays them).
+	for _, id := range slices.Sorted(maps.Keys(snaps)) {
 		if !have[id] {
-			os.Remove((&segment{path: j.segPath(id)}).snapPath())
+			j.fs.Remove((&segment{path: j.segPath(id)}).snapPath())
 		}
 	}
-	start := time.Now()
+	start := j.now()
 	for i, id := range ids {
 		seg := &segment{id: id, path: j.segPath(id)}
 		if !snaps[id] || !j.loadSnapshot(seg) {
-			if err := j.scanSegment(seg, i == len(ids)-1); err != nil {
+			if err := j.scanSegment(seg, i == len(ids)-1, snaps[id]); err != nil {
 				return err
 			}
 			j.st.scanned++
@@ -88,7 +92,7 @@ func (j *Journal) recover() error {
 	}
 	j.maxEpoch.Store(maxEpoch)
 
-	now := time.Now().UnixNano()
+	now := j.now().UnixNano()
 	j.mu.Lock()
 	for _, ep := range j.idx.epochs {
 		for _, s := range ep.order {
@@ -98,6 +102,7 @@ func (j *Journal) recover() error {
 	j.mu.Unlock()
 	j.reclaimSegments()
 	j.makeRoom(segHeaderSize)
+	j.findHoles()
 	for _, seg := range j.idx.segs {
 		if seg.scanned {
 			j.writeSnapshot(seg)
@@ -105,14 +110,42 @@ func (j *Journal) recover() error {
 	}
 	j.lg.Debug("journal: recovered",
 		zap.Int("segments", len(j.idx.segs)), zap.Int("scanned", j.st.scanned), zap.Int("from snapshot", j.st.loaded),
-		zap.Int64("batches", j.idx.batch), zap.Int("epochs", len(j.idx.epochs)), zap.Duration("took", time.Since(start)))
+		zap.Int64("batches", j.idx.batch), zap.Int("epochs", len(j.idx.epochs)), zap.Duration("took", j.now().Sub(start)))
 	return nil
+}
+
+// findHoles records the holes of every stream after recovery and logs
+// what they come to.
+func (j *Journal) findHoles() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, ep := range j.idx.epochs {
+		for _, s := range ep.order {
+			j.idx.findHoles(s)
+			for _, h := range s.holes {
+				j.rl.Warn("holes", "journal: records that were appended cannot be read; they will be reported lost",
+					zap.Uint64("epoch", ep.epoch), zap.String("topic", s.topic), zap.Uint64("from", h.From), zap.Uint64("to", h.To))
+			}
+		}
+	}
+	if j.idx.holes > 0 {
+		j.lg.Warn("journal: holes in the streams", zap.Int("holes", j.idx.holes), zap.Int64("records", j.idx.holeRecs))
+	}
 }
 
 // loadSnapshot indexes seg from its snapshot file and reports whether it
 // could; on false nothing was indexed and the segment must be scanned.
+//
+// A valid snapshot is trusted over the segment file: the segment was
+// complete when it was sealed, so a file shorter than the snapshot says
+// has lost records the journal had written, which is damage, not an
+// interrupted write. The batches the snapshot lists beyond the file's
+// end are indexed as damaged (holes), and the streams keep the last
+// sequences the snapshot recorded, so what is gone is reported, not
+// forgotten. An end record the snapshot lists that does not verify still
+// marks its epoch as ended cleanly (version 2 snapshots name its epoch).
 func (j *Journal) loadSnapshot(seg *segment) bool {
-	b, err := os.ReadFile(seg.snapPath())
+	b, err := readFile(j.fs, seg.snapPath())
 	if err != nil {
 		return false
 	}
@@ -120,22 +153,30 @@ func (j *Journal) loadSnapshot(seg *segment) bool {
 	if err == nil && sn.id != seg.id {
 		err = fmt.Errorf("snapshot of segment %d", sn.id)
 	}
+	var size int64
 	if err == nil {
-		var fi os.FileInfo
-		if fi, err = os.Stat(seg.path); err == nil && fi.Size() < sn.length {
-			err = fmt.Errorf("segment has %d bytes, snapshot covers %d", fi.Size(), sn.length)
+		var fi fs.FileInfo
+		if fi, err = j.fs.Stat(seg.path); err == nil {
+			size = fi.Size()
 		}
-	}
-	var ends []record
-	if err == nil {
-		ends, err = j.readEnds(seg, sn.ends)
 	}
 	if err == nil {
 		err = j.checkSnapshotOrder(&sn)
 	}
+	var ends []endRead
+	if err == nil {
+		ends, err = j.readEnds(seg, sn.ends)
+	}
 	if err != nil {
 		j.lg.Warn("journal: ignoring index snapshot; scanning the segment", zap.Uint32("segment", seg.id), zap.Error(err))
 		return false
+	}
+	if size < sn.length {
+		j.st.short.Add(1)
+		j.st.shortBytes.Add(sn.length - size)
+		j.lg.Error("journal: segment is shorter than its index snapshot says: records it held are lost "+
+			"(damage, not an interrupted write); they are kept as holes and reported lost",
+			zap.Uint32("segment", seg.id), zap.Int64("bytes", size), zap.Int64("snapshot bytes", sn.length))
 	}
 	streams := make([]*stream, len(sn.streams))
 	counts := make([]int, len(sn.streams))
@@ -151,39 +192,64 @@ func (j *Journal) loadSnapshot(seg *segment) bool {
 		streams[i] = s
 	}
 	for _, se := range sn.entries {
-		j.idx.add(seg, streams[se.stream], se.e)
+		e := se.e
+		e.damaged = int64(e.off)+int64(e.size) > size
+		j.idx.add(seg, streams[se.stream], e)
 	}
 	for i := range ends {
-		j.indexEnd(seg, sn.ends[i][0], sn.ends[i][1], &ends[i])
+		ref := sn.ends[i]
+		if ends[i].err == nil {
+			j.indexEnd(seg, ref.off, ref.size, &ends[i].rec)
+			continue
+		}
+		j.st.corrupt.Add(1)
+		if ref.epoch != 0 {
+			ep := j.idx.addEpoch(ref.epoch)
+			ep.clean = true
+			ep.ends++
+			seg.ends = append(seg.ends, endRef{off: ref.off, size: ref.size, ep: ep})
+		}
+		j.lg.Warn("journal: an epoch-end record the index snapshot lists is damaged; the snapshot's last sequences stand",
+			zap.Uint32("segment", seg.id), zap.Uint32("offset", ref.off), zap.Uint64("epoch", ref.epoch), zap.Error(ends[i].err))
 	}
 	seg.size = sn.length
 	return true
 }
 
-// readEnds reads and decodes the end records a snapshot lists.
-func (j *Journal) readEnds(seg *segment, refs [][2]uint32) ([]record, error) {
+// endRead is an end record a snapshot lists, as read: decoded, or why not.
+type endRead struct {
+	rec record
+	err error
+}
+
+// readEnds reads and decodes the end records a snapshot lists. One that
+// is cut off or does not verify has its err set; the error returned is
+// one of reading the file.
+func (j *Journal) readEnds(seg *segment, refs []snapEnd) ([]endRead, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	f, err := os.Open(seg.path)
+	f, err := j.fs.OpenFile(seg.path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out := make([]record, 0, len(refs))
-	for _, ref := range refs {
-		buf := make([]byte, ref[1])
-		if _, err := f.ReadAt(buf, int64(ref[0])); err != nil {
+	out := make([]endRead, len(refs))
+	for i, ref := range refs {
+		buf := make([]byte, ref.size)
+		n, err := f.ReadAt(buf, int64(ref.off))
+		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, err
 		}
-		rec, _, err := decodeRecord(buf, j.pub)
+		rec, _, err := decodeRecord(buf[:n], j.pub)
 		if err == nil && rec.typ != recEnd {
 			err = errors.New("not an end record")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("end record at %d: %w", ref[0], err)
+			out[i].err = fmt.Errorf("end record at %d: %w", ref.off, err)
+			continue
 		}
-		out = append(out, rec)
+		out[i].rec = rec
 	}
 	return out, nil
 }
@@ -247,11 +313,14 @@ func (j *Journal) accept(seg *segment, off int64, size int, rec *record) bool {
 const scanWindow = 1 << 20
 
 // scanSegment indexes seg by reading every record. A damaged region is
-// skipped up to the next valid record; bytes after the last valid record
-// are a torn tail, cut off if seg is the last segment (where a crash
-// leaves one) and otherwise left in place and ignored.
-func (j *Journal) scanSegment(seg *segment, last bool) error {
-	f, err := os.OpenFile(seg.path, os.O_RDWR, 0)
+// skipped up to the next valid record. Bytes after the last valid record
+// of the last segment are a torn tail (an interrupted write: a crash left
+// them) and are cut off, unless the segment was sealed (it had a
+// snapshot, now unusable): a sealed segment was complete, so bytes that
+// do not verify at its end, like those at the end of any earlier segment,
+// are damage, left in place and ignored.
+func (j *Journal) scanSegment(seg *segment, last, sealed bool) error {
+	f, err := j.fs.OpenFile(seg.path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrDirectory, err)
 	}
@@ -289,22 +358,30 @@ func (j *Journal) scanSegment(seg *segment, last bool) error {
 	}
 	seg.scanned = true
 	seg.size = min(end, r.size)
-	if end >= r.size {
-		return nil
-	}
-	if !last {
+	switch {
+	case end >= r.size:
+	case !last || sealed:
 		j.st.corrupt.Add(1)
-		j.lg.Warn("journal: damaged tail in a sealed segment ignored",
+		j.lg.Warn("journal: damaged tail in a sealed segment ignored (damage, not an interrupted write)",
 			zap.Uint32("segment", seg.id), zap.Int64("offset", end), zap.Int64("bytes", r.size-end))
-		return nil
+	default:
+		if err := f.Truncate(end); err != nil {
+			return fmt.Errorf("journal: cut torn tail of segment %d: %w", seg.id, err)
+		}
+		j.st.torn.Add(1)
+		j.st.tornBytes.Add(r.size - end)
+		j.lg.Warn("journal: cut torn tail after the last valid record (an interrupted write)",
+			zap.Uint32("segment", seg.id), zap.Int64("offset", end), zap.Int64("bytes", r.size-end))
 	}
-	if err := f.Truncate(end); err != nil {
-		return fmt.Errorf("journal: cut torn tail of segment %d: %w", seg.id, err)
+	// Open writes the segment's snapshot next, durably, and trusts it
+	// from then on: the bytes it claims must be on disk first, or a power
+	// loss (after a process crash left them in the page cache only) would
+	// turn them into holes.
+	if j.cfg.Sync != SyncNever {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("journal: sync segment %d: %w", seg.id, err)
+		}
 	}
-	j.st.torn.Add(1)
-	j.st.tornBytes.Add(r.size - end)
-	j.lg.Warn("journal: cut torn tail after the last valid record (an interrupted write)",
-		zap.Uint32("segment", seg.id), zap.Int64("offset", end), zap.Int64("bytes", r.size-end))
 	return nil
 }
 
@@ -312,7 +389,7 @@ func (j *Journal) scanSegment(seg *segment, last bool) error {
 type scanReader struct {
 	j    *Journal
 	seg  *segment
-	f    *os.File
+	f    File
 	size int64
 	buf  []byte
 	win  []byte

@@ -12,25 +12,28 @@ import (
 // segment), so Open can index the segment without reading it:
 //
 //	 0  4  magic "SQJI"
-//	 4  1  version
+//	 4  1  version: 2 (1 lacks the epochs of the end records)
 //	 5  3  zero
 //	 8  4  segment id
-//	12  8  valid length of the segment in bytes; the snapshot is used only
-//	       if the segment file has exactly this size
+//	12  8  length of the segment in bytes when it was sealed
 //	20  4  stream count S
 //	24  4  entry count E
 //	28  4  end record count M
 //	32     S streams: [8 epoch][8 last sequence in this segment][1 L][L topic]
 //	       E entries: [4 stream number][8 first seq][2 count][8 time][4 offset][4 size]
-//	       M end records: [4 offset][4 size]
+//	       M end records: [4 offset][4 size][8 epoch] (version 1: no epoch)
 //	       4  CRC-32C of every byte before it
 //
-// A snapshot is a cache: one that is missing, damaged or disagrees with
-// its segment is ignored and the segment scanned instead. Records are
-// verified again when read, so a snapshot never makes damaged data
-// readable.
+// A snapshot that is missing or damaged, or disagrees with the index
+// built so far, is ignored and the segment scanned instead. A valid
+// snapshot is trusted over the segment: if the segment is shorter than
+// the snapshot says, or an end record it lists does not verify, what the
+// snapshot lists there is known to be lost (holes, see Hole), not
+// silently forgotten as a torn tail would be. Records are verified again
+// when read, so a snapshot never makes damaged data readable.
 const (
 	snapMagic     = "SQJI"
+	snapVersion   = 2
 	snapFixed     = 32
 	snapEntrySize = 30
 )
@@ -46,12 +49,18 @@ type snapEntry struct {
 	e      entry
 }
 
+// snapEnd locates an end record; epoch is 0 in a version 1 snapshot.
+type snapEnd struct {
+	off, size uint32
+	epoch     uint64
+}
+
 type snapshot struct {
 	id      uint32
 	length  int64
 	streams []snapStream
 	entries []snapEntry
-	ends    [][2]uint32
+	ends    []snapEnd
 }
 
 // appendSnapshot encodes the snapshot of seg from the index: the batches
@@ -59,7 +68,7 @@ type snapshot struct {
 func appendSnapshot(dst []byte, seg *segment) []byte {
 	start := len(dst)
 	dst = append(dst, snapMagic...)
-	dst = append(dst, formatVersion, 0, 0, 0)
+	dst = append(dst, snapVersion, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint32(dst, seg.id)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(seg.size))
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(seg.streams)))
@@ -94,6 +103,7 @@ func appendSnapshot(dst []byte, seg *segment) []byte {
 	for _, e := range seg.ends {
 		dst = binary.BigEndian.AppendUint32(dst, e.off)
 		dst = binary.BigEndian.AppendUint32(dst, e.size)
+		dst = binary.BigEndian.AppendUint64(dst, e.ep.epoch)
 	}
 	return binary.BigEndian.AppendUint32(dst, crc(dst[start:]))
 }
@@ -110,8 +120,12 @@ func decodeSnapshot(b []byte) (snapshot, error) {
 		return s, fmt.Errorf("bad magic % x", b[:4])
 	case binary.BigEndian.Uint32(b[len(b)-4:]) != crc(body):
 		return s, fmt.Errorf("checksum mismatch")
-	case b[4] != formatVersion:
+	case b[4] != 1 && b[4] != snapVersion:
 		return s, fmt.Errorf("format version %d", b[4])
+	}
+	endSize := uint64(16)
+	if b[4] == 1 {
+		endSize = 8
 	}
 	s.id = binary.BigEndian.Uint32(b[8:])
 	length := binary.BigEndian.Uint64(b[12:])
@@ -125,7 +139,7 @@ func decodeSnapshot(b []byte) (snapshot, error) {
 	p := body[snapFixed:]
 	// Each stream takes at least 18 bytes; check counts against the
 	// size before allocating.
-	if uint64(ns)*18+uint64(ne)*snapEntrySize+uint64(nm)*8 > uint64(len(p)) {
+	if uint64(ns)*18+uint64(ne)*snapEntrySize+uint64(nm)*endSize > uint64(len(p)) {
 		return s, fmt.Errorf("counts %d/%d/%d exceed %d bytes", ns, ne, nm, len(p))
 	}
 	s.streams = make([]snapStream, 0, ns)
@@ -144,7 +158,7 @@ func decodeSnapshot(b []byte) (snapshot, error) {
 		})
 		p = p[17+l:]
 	}
-	if uint64(len(p)) != uint64(ne)*snapEntrySize+uint64(nm)*8 {
+	if uint64(len(p)) != uint64(ne)*snapEntrySize+uint64(nm)*endSize {
 		return s, fmt.Errorf("%d bytes for %d entries and %d end records", len(p), ne, nm)
 	}
 	s.entries = make([]snapEntry, 0, ne)
@@ -165,12 +179,17 @@ func decodeSnapshot(b []byte) (snapshot, error) {
 		p = p[snapEntrySize:]
 	}
 	for i := uint32(0); i < nm; i++ {
-		off, size := binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:])
-		if off < segHeaderSize || size < recHeadSize+endFixed || uint64(off)+uint64(size) > length {
+		e := snapEnd{off: binary.BigEndian.Uint32(p), size: binary.BigEndian.Uint32(p[4:])}
+		if endSize == 16 {
+			if e.epoch = binary.BigEndian.Uint64(p[8:]); e.epoch == 0 {
+				return s, fmt.Errorf("end record %d of epoch 0", i)
+			}
+		}
+		if e.off < segHeaderSize || e.size < recHeadSize+endFixed || uint64(e.off)+uint64(e.size) > length {
 			return s, fmt.Errorf("end record %d out of bounds", i)
 		}
-		s.ends = append(s.ends, [2]uint32{off, size})
-		p = p[8:]
+		s.ends = append(s.ends, e)
+		p = p[endSize:]
 	}
 	return s, nil
 }
