@@ -33,7 +33,7 @@ type PublisherCollector struct {
 	src     PublisherSource
 	scalars []scalar[coord.PublisherStats]
 
-	refusals, connRefused, connClosed, conns, recovery *prometheus.Desc
+	refusals, connRefused, connClosed, connEvicted, conns, recovery *prometheus.Desc
 }
 
 // NewPublisherCollector returns a collector reading src.Stats() at every
@@ -73,6 +73,7 @@ func NewPublisherCollector(src PublisherSource) *PublisherCollector {
 		refusals:    desc("handshake_refusals_total", "READY and BYE requests refused, by the error code answered.", "code"),
 		connRefused: desc("connections_refused_total", "Connections closed on arrival because a limit was reached, by endpoint and limit.", "endpoint", "reason"),
 		connClosed:  desc("connections_closed_total", "Connections closed for misbehaving, by endpoint and reason.", "endpoint", "reason"),
+		connEvicted: desc("connections_evicted_total", "Connections closed to make room for a new one at a limit, by endpoint and limit.", "endpoint", "reason"),
 		conns:       desc("connections", "Open connections, by endpoint.", "endpoint"),
 		recovery:    desc("recovery_requests_total", "Recovery requests, by result: served (replayed what was held) or refused (answered with an error).", "result"),
 	}
@@ -81,7 +82,7 @@ func NewPublisherCollector(src PublisherSource) *PublisherCollector {
 // Describe implements prometheus.Collector.
 func (c *PublisherCollector) Describe(ch chan<- *prometheus.Desc) {
 	describeScalars(ch, c.scalars)
-	for _, d := range []*prometheus.Desc{c.refusals, c.connRefused, c.connClosed, c.conns, c.recovery} {
+	for _, d := range []*prometheus.Desc{c.refusals, c.connRefused, c.connClosed, c.connEvicted, c.conns, c.recovery} {
 		ch <- d
 	}
 }
@@ -106,7 +107,8 @@ func (c *PublisherCollector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.refusals, other, "other")
 	}
 	w := st.Wire
-	cnt(c.connRefused, w.RefusedPending, endpointData, "pending")
+	cnt(c.connEvicted, w.EvictedPending, endpointData, "pending")
+	cnt(c.connEvicted, w.Evicted, endpointData, "conns")
 	cnt(c.connRefused, w.RefusedPeers, endpointData, "peers")
 	cnt(c.connRefused, w.RefusedPerIP, endpointData, "per-ip")
 	cnt(c.connClosed, w.HandshakeFailed, endpointData, "handshake-failed")
@@ -127,6 +129,7 @@ func (c *PublisherCollector) collectServer(ch chan<- prometheus.Metric, endpoint
 	cnt := func(d *prometheus.Desc, v uint64, reason string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), endpoint, reason)
 	}
+	cnt(c.connEvicted, s.Evicted, "conns")
 	cnt(c.connRefused, s.RefusedConns, "conns")
 	cnt(c.connRefused, s.RefusedPerIP, "per-ip")
 	cnt(c.connClosed, s.HandshakeFailed, "handshake-failed")

@@ -45,9 +45,18 @@ type PubConfig struct {
 	SlowTimeout time.Duration
 	// HandshakeTimeout bounds a new connection's ZMTP handshake. Default 2 s.
 	HandshakeTimeout time.Duration
-	// MaxPending bounds connections that are still handshaking; more are
-	// closed at once. Default 256.
+	// MaxPending bounds the connections still in their handshake (TLS and
+	// ZMTP), all addresses together. A new connection is never refused
+	// for it: at the bound, the oldest handshake of the address holding
+	// the most is closed to make room (PubStats.EvictedPending). Default
+	// 256; at least MaxPendingPerIP.
 	MaxPending int
+	// MaxPendingPerIP bounds the handshakes in progress from one source
+	// IP address: a new connection from an address that has as many
+	// closes that address's oldest handshake. So half-open connections
+	// from one address, however fast renewed, only ever evict their own.
+	// Default 32.
+	MaxPendingPerIP int
 	// MaxPeers bounds connected subscribers; more are closed after their
 	// handshake, unless Evictable lets one go. Default 4096.
 	MaxPeers int
@@ -103,6 +112,7 @@ func DefaultPubConfig() PubConfig {
 		SlowTimeout:      500 * time.Millisecond,
 		HandshakeTimeout: DefaultHandshakeTimeout,
 		MaxPending:       256,
+		MaxPendingPerIP:  32,
 		MaxPeers:         4096,
 		MaxConnsPerIP:    256,
 		MaxSubscriptions: 1024,
@@ -123,8 +133,11 @@ func (c PubConfig) withDefaults() PubConfig {
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = d.HandshakeTimeout
 	}
+	if c.MaxPendingPerIP <= 0 {
+		c.MaxPendingPerIP = d.MaxPendingPerIP
+	}
 	if c.MaxPending <= 0 {
-		c.MaxPending = d.MaxPending
+		c.MaxPending = max(d.MaxPending, c.MaxPendingPerIP)
 	}
 	if c.MaxPeers <= 0 {
 		c.MaxPeers = d.MaxPeers
@@ -141,8 +154,9 @@ func (c PubConfig) withDefaults() PubConfig {
 	return c
 }
 
-// Validate reports a configuration Listen would refuse: negative values
-// and a MaxQueueBytes below QueueBytes.
+// Validate reports a configuration Listen would refuse: negative values,
+// a MaxQueueBytes below QueueBytes and a MaxPending below
+// MaxPendingPerIP.
 func (c PubConfig) Validate() error {
 	var errs []error
 	for _, f := range []struct {
@@ -151,15 +165,19 @@ func (c PubConfig) Validate() error {
 	}{
 		{"QueueBytes", int64(c.QueueBytes)}, {"MaxQueueBytes", int64(c.MaxQueueBytes)}, {"SendBuffer", int64(c.SendBuffer)},
 		{"SlowTimeout", int64(c.SlowTimeout)}, {"HandshakeTimeout", int64(c.HandshakeTimeout)},
-		{"MaxPending", int64(c.MaxPending)}, {"MaxPeers", int64(c.MaxPeers)},
+		{"MaxPending", int64(c.MaxPending)}, {"MaxPendingPerIP", int64(c.MaxPendingPerIP)}, {"MaxPeers", int64(c.MaxPeers)},
 		{"MaxConnsPerIP", int64(c.MaxConnsPerIP)}, {"MaxSubscriptions", int64(c.MaxSubscriptions)},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("wire: PubConfig.%s is negative", f.name))
 		}
 	}
-	if d := c.withDefaults(); d.MaxQueueBytes < d.QueueBytes {
+	d := c.withDefaults()
+	if d.MaxQueueBytes < d.QueueBytes {
 		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxQueueBytes %d is below QueueBytes %d", d.MaxQueueBytes, d.QueueBytes))
+	}
+	if d.MaxPending < d.MaxPendingPerIP {
+		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxPending %d is below MaxPendingPerIP %d", d.MaxPending, d.MaxPendingPerIP))
 	}
 	return errors.Join(errs...)
 }
