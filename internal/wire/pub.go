@@ -47,8 +47,15 @@ type PubStats struct {
 	RefusedIdentity uint64
 	// BadInput counts connections closed for a message over the limits.
 	BadInput uint64
-	// TooManySubscriptions counts connections closed for MaxSubscriptions.
+	// TooManySubscriptions counts connections closed for MaxSubscriptions
+	// or MaxSubscriptionBytes.
 	TooManySubscriptions uint64
+	// SubscriptionBytes is what the subscriptions of all connections
+	// take now, as SubscriptionBudget counts them.
+	SubscriptionBytes int64
+	// SubscriptionEvicted counts connections closed to keep the
+	// subscriptions of all connections within SubscriptionBudget.
+	SubscriptionEvicted uint64
 	// Kicked counts connections closed by Kick.
 	Kicked uint64
 	// Evicted counts connections closed to make room for a new one at
@@ -98,12 +105,14 @@ type Pub struct {
 	waitMu  sync.Mutex
 	waitCh  chan struct{}
 
+	subBytes atomic.Int64 // what every connection's subscriptions take (SubscriptionBudget)
+
 	held    atomic.Int64  // bytes of distinct messages referenced by queues or Sends
 	sendSeq atomic.Uint64 // numbers Sends, so queues know how far behind they are
 	evictMu sync.Mutex
 
 	sent, slow, dropped, waits, hsFailed, badInput, tooManySubs, kicked, evicted atomic.Uint64
-	evictedPending, refusedPeers, refusedPerIP, tlsFailed, refusedID             atomic.Uint64
+	evictedPending, refusedPeers, refusedPerIP, tlsFailed, refusedID, subEvicted atomic.Uint64
 }
 
 // Listen binds endpoint ("tcp://*:5561", "tcp://127.0.0.1:0", or
@@ -664,6 +673,8 @@ func (p *Pub) Stats() PubStats {
 		HandshakeFailed:      p.hsFailed.Load(),
 		BadInput:             p.badInput.Load(),
 		TooManySubscriptions: p.tooManySubs.Load(),
+		SubscriptionBytes:    p.subBytes.Load(),
+		SubscriptionEvicted:  p.subEvicted.Load(),
 		Kicked:               p.kicked.Load(),
 		Evicted:              p.evicted.Load(),
 		EvictedPending:       p.evictedPending.Load(),

@@ -79,6 +79,26 @@ type PubConfig struct {
 	// subscribe; the connection that subscribes one more is closed.
 	// Default 1024.
 	MaxSubscriptions int
+	// MaxSubscriptionBytes bounds the memory one connection's
+	// subscriptions take, in bytes: each prefix counts its length plus
+	// SubscriptionOverhead. The connection that subscribes beyond it is
+	// closed (ErrTooManySubscriptions, counted in TooManySubscriptions).
+	// Default 64 KiB, room for 1024 prefixes of 32 bytes; at least
+	// MinSubscriptionBytes, what the largest prefix a subscription frame
+	// carries takes.
+	MaxSubscriptionBytes int
+	// SubscriptionBudget bounds the memory the subscriptions of all
+	// connections take together, counted as for MaxSubscriptionBytes.
+	// The subscription that takes the total above it closes the
+	// connection that holds the most subscription bytes among those
+	// Evictable lets go (those that have not joined, in coord), or the
+	// subscribing connection if there is none; the closed connection's
+	// PeerDisconnected carries ErrTooManySubscriptions, and it is counted
+	// in PubStats.SubscriptionEvicted. So connections that subscribe
+	// without joining cannot keep a subscriber out, and the memory stays
+	// bounded however many connect. Default 16 MiB; at least
+	// MaxSubscriptionBytes.
+	SubscriptionBudget int
 	// Security is the ZMTP security mechanism; nil means NULL. zmq4's
 	// PLAIN server accepts any username and password: it authenticates
 	// nobody. Use a tls:// endpoint with TLS for that.
@@ -104,6 +124,15 @@ type PubConfig struct {
 	Logger *zap.Logger
 }
 
+// SubscriptionOverhead is what a subscription costs beside its prefix's
+// bytes, for MaxSubscriptionBytes and SubscriptionBudget: about what the
+// set that holds it spends per entry.
+const SubscriptionOverhead = 32
+
+// MinSubscriptionBytes is the least MaxSubscriptionBytes: the largest
+// prefix a subscription frame can carry, with its overhead.
+const MinSubscriptionBytes = peerMaxFrame + SubscriptionOverhead
+
 // DefaultPubConfig returns the configuration zero fields default to.
 func DefaultPubConfig() PubConfig {
 	return PubConfig{
@@ -116,6 +145,9 @@ func DefaultPubConfig() PubConfig {
 		MaxPeers:         4096,
 		MaxConnsPerIP:    256,
 		MaxSubscriptions: 1024,
+
+		MaxSubscriptionBytes: 64 << 10,
+		SubscriptionBudget:   16 << 20,
 	}
 }
 
@@ -148,6 +180,12 @@ func (c PubConfig) withDefaults() PubConfig {
 	if c.MaxSubscriptions <= 0 {
 		c.MaxSubscriptions = d.MaxSubscriptions
 	}
+	if c.MaxSubscriptionBytes <= 0 {
+		c.MaxSubscriptionBytes = d.MaxSubscriptionBytes
+	}
+	if c.SubscriptionBudget <= 0 {
+		c.SubscriptionBudget = max(d.SubscriptionBudget, c.MaxSubscriptionBytes)
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -155,8 +193,9 @@ func (c PubConfig) withDefaults() PubConfig {
 }
 
 // Validate reports a configuration Listen would refuse: negative values,
-// a MaxQueueBytes below QueueBytes and a MaxPending below
-// MaxPendingPerIP.
+// a MaxQueueBytes below QueueBytes, a MaxPending below MaxPendingPerIP, a
+// MaxSubscriptionBytes below MinSubscriptionBytes and a
+// SubscriptionBudget below MaxSubscriptionBytes.
 func (c PubConfig) Validate() error {
 	var errs []error
 	for _, f := range []struct {
@@ -167,6 +206,7 @@ func (c PubConfig) Validate() error {
 		{"SlowTimeout", int64(c.SlowTimeout)}, {"HandshakeTimeout", int64(c.HandshakeTimeout)},
 		{"MaxPending", int64(c.MaxPending)}, {"MaxPendingPerIP", int64(c.MaxPendingPerIP)}, {"MaxPeers", int64(c.MaxPeers)},
 		{"MaxConnsPerIP", int64(c.MaxConnsPerIP)}, {"MaxSubscriptions", int64(c.MaxSubscriptions)},
+		{"MaxSubscriptionBytes", int64(c.MaxSubscriptionBytes)}, {"SubscriptionBudget", int64(c.SubscriptionBudget)},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("wire: PubConfig.%s is negative", f.name))
@@ -175,6 +215,12 @@ func (c PubConfig) Validate() error {
 	d := c.withDefaults()
 	if d.MaxQueueBytes < d.QueueBytes {
 		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxQueueBytes %d is below QueueBytes %d", d.MaxQueueBytes, d.QueueBytes))
+	}
+	if c.MaxSubscriptionBytes > 0 && c.MaxSubscriptionBytes < MinSubscriptionBytes {
+		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxSubscriptionBytes %d is below %d, what the largest prefix takes", c.MaxSubscriptionBytes, MinSubscriptionBytes))
+	}
+	if d.SubscriptionBudget < d.MaxSubscriptionBytes {
+		errs = append(errs, fmt.Errorf("wire: PubConfig.SubscriptionBudget %d is below MaxSubscriptionBytes %d", d.SubscriptionBudget, d.MaxSubscriptionBytes))
 	}
 	if d.MaxPending < d.MaxPendingPerIP {
 		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxPending %d is below MaxPendingPerIP %d", d.MaxPending, d.MaxPendingPerIP))
