@@ -42,7 +42,7 @@ type peer struct {
 	subBytes     atomic.Int64
 	subMu        sync.Mutex
 	subsReleased bool
-	class    atomic.Uint32 // Class, set by Pub.SetClass
+	class        atomic.Uint32 // Class, set by Pub.SetClass
 	// lastWrite is when the connection last took bytes (Unix ns): a
 	// subscriber that is behind but still reading applies backpressure.
 	lastWrite atomic.Int64
