@@ -50,8 +50,7 @@ type Publisher struct {
 	changed chan struct{} // closed and replaced when core.gen moves
 
 	wake    chan struct{}      // run: batches or connection events wait
-	connMu  sync.Mutex         // guards connEvs
-	connEvs []wire.PeerEvent   // connection events for run, in order
+	connEvs *connEvents        // connection events for run, in order, coalesced
 	classes []classChange      // run's scratch for the core's form changes
 	stop    chan struct{}      // closed by Shutdown or Close: run ends
 	hard    context.Context    // done after Close: stop without END, end every wait
@@ -92,6 +91,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		runDone: make(chan struct{}),
 		allow:   newAllowList(cfg.Allow),
 	}
+	p.connEvs = newConnEvents(cfg.Topics, p.rl)
 	p.hard, p.closeFn = context.WithCancel(context.Background())
 	p.pool.New = func() any {
 		m := &outMsg{}

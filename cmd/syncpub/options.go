@@ -59,6 +59,9 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	cfg.Wire.SlowTimeout = s.SlowTimeout
 	cfg.Wire.QueueBytes = s.QueueBytes
 	cfg.Wire.MaxQueueBytes = s.MaxQueueBytes
+	cfg.MaxSubscribersPerIP = s.MaxSubsPerIP
+	cfg.Wire.MaxPendingPerIP = s.HandshakesPerIP
+	cfg.Wire.MaxSubscriptionBytes, cfg.Wire.SubscriptionBudget = s.MaxSubBytes, s.SubBudget
 	cfg.Settle = s.Settle
 	tlsCfg, tlsProblems := s.TLS.Load()
 	cfg.TLS = tlsCfg

@@ -55,7 +55,8 @@ type PubConfig struct {
 	// IP address: a new connection from an address that has as many
 	// closes that address's oldest handshake. So half-open connections
 	// from one address, however fast renewed, only ever evict their own.
-	// Default 32.
+	// Default 64: an honest host's burst of connections handshakes in
+	// well under a millisecond each.
 	MaxPendingPerIP int
 	// MaxPeers bounds connected subscribers; more are closed after their
 	// handshake, unless Evictable lets one go. Default 4096.
@@ -141,7 +142,7 @@ func DefaultPubConfig() PubConfig {
 		SlowTimeout:      500 * time.Millisecond,
 		HandshakeTimeout: DefaultHandshakeTimeout,
 		MaxPending:       256,
-		MaxPendingPerIP:  32,
+		MaxPendingPerIP:  64,
 		MaxPeers:         4096,
 		MaxConnsPerIP:    256,
 		MaxSubscriptions: 1024,

@@ -17,15 +17,16 @@ func CheckMetricsAddr(addr string) error {
 		return nil
 	}
 	if err := (metrics.ServerConfig{Addr: addr}).Validate(); err != nil {
-		return fmt.Errorf("metrics-addr: %q is not host:port (e.g. 127.0.0.1:9100, or :9100 for every interface)", addr)
+		return fmt.Errorf("metrics-addr: %q is not host:port (e.g. :9100 for loopback, 0.0.0.0:9100 for every interface)", addr)
 	}
 	return nil
 }
 
 // ServeMetrics serves c's metrics, the Go runtime's and the process's on
-// addr's /metrics, with /healthz and /readyz (see package metrics). It
-// returns a nil server when addr is empty (metrics off). Stop it with
-// StopMetrics.
+// addr's /metrics, with /healthz and /readyz (see package metrics). An
+// addr without a host (":9100") listens on loopback; one naming every
+// interface ("0.0.0.0:9100") is warned about. It returns a nil server
+// when addr is empty (metrics off). Stop it with StopMetrics.
 func ServeMetrics(addr string, lg *zap.Logger, ready metrics.Readiness, c prometheus.Collector) (*metrics.Server, error) {
 	if addr == "" {
 		return nil, nil
