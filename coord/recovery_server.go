@@ -22,6 +22,7 @@ type recoveryServer struct {
 	p       *Publisher
 	store   retained
 	limiter *recovery.Limiter
+	turns   *recovery.Turns // who takes from the replay budget next
 	srv     *wire.Server
 	replays sync.Pool // *replayFrames, reused across requests
 
@@ -44,7 +45,7 @@ func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := &recoveryServer{p: p, store: store, limiter: lim}
+	rs := &recoveryServer{p: p, store: store, limiter: lim, turns: recovery.NewTurns()}
 	rs.srv, err = wire.Serve(p.cfg.RecoveryBind, wire.ServerConfig{Logger: p.lg, TLS: p.cfg.TLS}, rs.handle)
 	if err != nil {
 		return nil, err
@@ -165,24 +166,61 @@ const replayPatience = time.Second
 var errReplayBudget = errors.New("coord: replay budget exhausted")
 
 // pace waits until host may send n replay bytes, at most replayPatience.
+// The budget of all hosts is handed out in turns (recovery.Turns): round
+// robin over the hosts that wait and over the connections of each, so
+// every connection fetching gets its share, whatever the others do. The
+// waiter whose turn it is sleeps until the global budget holds n bytes;
+// the others are parked. A host over its own budget waits that out
+// without its turn, keeping nobody else waiting.
 func (rs *recoveryServer) pace(ctx context.Context, host string, n int) error {
-	waited := time.Duration(0)
+	start := time.Now()
 	for {
-		wait, ok := rs.limiter.Take(host, n, time.Now())
-		if ok {
-			return nil
-		}
-		if waited+wait > replayPatience {
+		left := replayPatience - time.Since(start)
+		if left <= 0 {
 			return errReplayBudget
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := rs.turns.Wait(ctx, host, left); err != nil {
+			if errors.Is(err, recovery.ErrNoTurn) {
+				return errReplayBudget
+			}
+			return err
 		}
-		waited += wait
+		for {
+			hostWait, globalWait := rs.limiter.TakeSplit(host, n, time.Now())
+			if hostWait == 0 && globalWait == 0 {
+				rs.turns.Release()
+				return nil
+			}
+			wait := max(hostWait, globalWait)
+			if time.Since(start)+wait > replayPatience {
+				rs.turns.Release()
+				return errReplayBudget
+			}
+			if hostWait > 0 {
+				rs.turns.Release()
+			}
+			if err := sleepCtx(ctx, wait); err != nil {
+				if hostWait == 0 {
+					rs.turns.Release()
+				}
+				return err
+			}
+			if hostWait > 0 {
+				break // wait for a turn again
+			}
+		}
+	}
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
