@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -193,11 +194,12 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 // publish-to-deliver latency at 10,000 records/s, without and with
 // clients fetching history as fast as the default recovery limits let
 // them (16 clients from 16 addresses, and 8), in the same run. The
-// quiet and the busy phases alternate in rounds (quiet, busy, quiet,
+// quiet and the busy phases alternate in 8 rounds (quiet, busy, quiet,
 // busy, ...), so that a change in what else the machine runs weighs on
 // both alike; p99-ratio is the busy p99 over the quiet one, each taken
-// over all rounds. b.N records are published per phase; run with
-// -benchtime=40000x.
+// over all rounds, and round-p99-ratio the median of the rounds' own
+// ratios. b.N records are published in each of the two phases; run
+// with -benchtime=40000x.
 func BenchmarkLiveLatencyUnderFetchers(b *testing.B) {
 	for _, fetchers := range []int{16, 8} {
 		b.Run(fmt.Sprintf("fetchers=%d", fetchers), func(b *testing.B) { benchLiveUnderFetchers(b, fetchers, nil) })
@@ -281,37 +283,42 @@ func percentile(lat []time.Duration, p int) time.Duration {
 // benchLiveUnderFetchers runs BenchmarkLiveLatencyUnderFetchers with
 // fetchers clients and the publisher configuration mod makes.
 func benchLiveUnderFetchers(b *testing.B, fetchers int, mod func(*PublisherConfig)) {
-	const rate, rounds = 10_000, 4
+	const rate, rounds = 10_000, 8
 	pub := hostilePublisher(b, mod)
 	cold := coldHistory(b, pub, 20_000, 1024)
 	live := newLiveLatency(b, pub)
 	per := max(b.N/rounds, 1)
 	var quiet, busy []time.Duration
+	var ratios []float64
 	var replayed int64
 	b.ResetTimer()
 	for r := 0; r < rounds; r++ {
-		quiet = append(quiet, live.phase(b, per, rate)...)
+		q := live.phase(b, per, rate)
 		ctx, stop := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		fs := make([]*fetcher, fetchers)
 		for i := range fs {
 			fs[i] = startFetcher(b, ctx, &wg, pub, srcAddr(i), cold)
 		}
-		busy = append(busy, live.phase(b, per, rate)...)
+		f := live.phase(b, per, rate)
 		stop()
 		wg.Wait()
 		for _, f := range fs {
 			replayed += f.bytes.Load()
 		}
+		quiet, busy = append(quiet, q...), append(busy, f...)
+		ratios = append(ratios, float64(percentile(f, 99))/float64(max(percentile(q, 99), 1)))
 	}
 	b.StopTimer()
 	quietP50, quietP99 := percentile(quiet, 50), percentile(quiet, 99)
 	busyP50, busyP99 := percentile(busy, 50), percentile(busy, 99)
+	slices.Sort(ratios)
 	b.ReportMetric(float64(quietP50.Microseconds()), "quiet-p50-µs")
 	b.ReportMetric(float64(quietP99.Microseconds()), "quiet-p99-µs")
 	b.ReportMetric(float64(busyP50.Microseconds()), "fetch-p50-µs")
 	b.ReportMetric(float64(busyP99.Microseconds()), "fetch-p99-µs")
 	b.ReportMetric(float64(busyP99)/float64(max(quietP99, 1)), "p99-ratio")
+	b.ReportMetric(ratios[len(ratios)/2], "round-p99-ratio")
 	b.ReportMetric(mib(replayed), "replayed-MiB")
 }
 
@@ -336,5 +343,45 @@ func BenchmarkStrangerFetch(b *testing.B) {
 			total += f.bytes.Load()
 		}
 		b.ReportMetric(mib(total)/time.Since(start).Seconds(), "MiB/s")
+	}
+}
+
+// TestReplayFairShares: when the budget of all hosts is what holds
+// replays back, it is shared out per host and then per connection: a
+// host fetching over four connections gets about what a host fetching
+// over one gets, and its four connections about a quarter each.
+func TestReplayFairShares(t *testing.T) {
+	const window = 3 * time.Second
+	lim := recovery.DefaultLimiterConfig()
+	lim.HostBytesRate, lim.HostBytesBurst = 16<<20, 64<<10
+	lim.GlobalBytesRate, lim.GlobalBytesBurst = 2<<20, 64<<10
+	pub := testPublisher(t, func(c *PublisherConfig) { c.RecoveryLimit = lim })
+	cold := coldHistory(t, pub, 8000, 1024)
+	ctx, cancel := context.WithTimeout(context.Background(), window)
+	defer cancel()
+	var wg sync.WaitGroup
+	var many []*fetcher
+	for i := 0; i < 4; i++ {
+		many = append(many, startFetcher(t, ctx, &wg, pub, "127.0.0.2", cold))
+	}
+	one := startFetcher(t, ctx, &wg, pub, "127.0.0.3", cold)
+	wg.Wait()
+	var manyTotal int64
+	var per []string
+	minConn, maxConn := int64(1<<62), int64(0)
+	for _, f := range many {
+		n := f.bytes.Load()
+		manyTotal += n
+		minConn, maxConn = min(minConn, n), max(maxConn, n)
+		per = append(per, fmt.Sprintf("%.2f", mib(n)))
+	}
+	total := manyTotal + one.bytes.Load()
+	t.Logf("global budget %.0f MiB/s for %v: the host with 4 connections got %.2f MiB (%s), the host with one %.2f MiB; %d turn waits",
+		mib(int64(lim.GlobalBytesRate)), window, mib(manyTotal), strings.Join(per, ", "), mib(one.bytes.Load()), pub.Stats().Recovery.TurnWaits)
+	if share := float64(one.bytes.Load()) / float64(total); share < 0.35 || share > 0.65 {
+		t.Errorf("the host with one connection got %.0f%% of the replay, want about half", 100*share)
+	}
+	if float64(minConn) < 0.4*float64(maxConn) {
+		t.Errorf("the four connections of one host got %s MiB: want about the same each", strings.Join(per, ", "))
 	}
 }

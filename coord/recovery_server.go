@@ -38,6 +38,9 @@ type RecoveryStats struct {
 	// Forbidden counts the requests among Refused whose certificate
 	// identity the allow-list does not name.
 	Forbidden uint64
+	// TurnWaits counts replayed batches that waited for their turn at
+	// the replay budget behind another connection's.
+	TurnWaits uint64
 }
 
 func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
@@ -54,7 +57,8 @@ func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
 }
 
 func (rs *recoveryServer) stats() RecoveryStats {
-	return RecoveryStats{Served: rs.served.Load(), Replayed: rs.replayed.Load(), Refused: rs.refused.Load(), Forbidden: rs.forbidden.Load()}
+	return RecoveryStats{Served: rs.served.Load(), Replayed: rs.replayed.Load(), Refused: rs.refused.Load(), Forbidden: rs.forbidden.Load(),
+		TurnWaits: rs.turns.Stats().Waits}
 }
 
 func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply func(...[]byte) error) error {
@@ -166,9 +170,10 @@ const replayPatience = time.Second
 var errReplayBudget = errors.New("coord: replay budget exhausted")
 
 // pace waits until host may send n replay bytes, at most replayPatience.
-// The budget of all hosts is handed out in turns (recovery.Turns): round
-// robin over the hosts that wait and over the connections of each, so
-// every connection fetching gets its share, whatever the others do. The
+// The budget of all hosts is handed out in turns (recovery.Turns): fair
+// shares of bytes among the hosts that wait and among the connections of
+// each, so every connection fetching gets its share, whatever the others
+// do. The
 // waiter whose turn it is sleeps until the global budget holds n bytes;
 // the others are parked. A host over its own budget waits that out
 // without its turn, keeping nobody else waiting.
@@ -179,7 +184,7 @@ func (rs *recoveryServer) pace(ctx context.Context, host string, n int) error {
 		if left <= 0 {
 			return errReplayBudget
 		}
-		if err := rs.turns.Wait(ctx, host, left); err != nil {
+		if err := rs.turns.Wait(ctx, host, n, left); err != nil {
 			if errors.Is(err, recovery.ErrNoTurn) {
 				return errReplayBudget
 			}

@@ -58,6 +58,12 @@ func NewPublisherCollector(src PublisherSource) *PublisherCollector {
 			counter(sub, "send_waits_total", "Sends that waited because every subscriber's queue was above the queue bound.", func(s *st) float64 { return float64(s.Wire.Waits) }),
 			counter(sub, "recovery_replayed_messages_total", "Messages replayed over the recovery channel.", func(s *st) float64 { return float64(s.Recovery.Replayed) }),
 			counter(sub, "history_evicted_messages_total", "Messages dropped from the recovery history to stay within its limits.", func(s *st) float64 { return float64(s.Retained.Evicted) }),
+			counter(sub, "connection_events_coalesced_total", "Data connection events dropped before the core because they told it nothing new (subscription churn, connections gone before it saw them).", func(s *st) float64 { return float64(s.CoalescedEvents) }),
+			counter(sub, "forgotten_subscribers_total", "Subscriber ids forgotten because their data connection went away before publishing started; each gave its place up.", func(s *st) float64 { return float64(s.Forgotten) }),
+			counter(sub, "handshake_refusals_per_ip_total", "READY requests refused full because their source address had the most subscriber ids allowed (tcp:// only).", func(s *st) float64 { return float64(s.FullPerIP) }),
+			counter(sub, "recovery_turn_waits_total", "Replayed batches that waited for their turn at the replay budget behind other connections.", func(s *st) float64 { return float64(s.Recovery.TurnWaits) }),
+			gauge(sub, "subscription_bytes", "Memory the subscriptions of all data connections take, as the subscription budget counts it.", func(s *st) float64 { return float64(s.Wire.SubscriptionBytes) }),
+			gauge(sub, "handshakes_in_progress", "Data connections in their TLS or ZMTP handshake.", func(s *st) float64 { return float64(s.Wire.Pending) }),
 			gauge(sub, "topics", "Topics published on.", func(s *st) float64 { return float64(s.Topics) }),
 			gauge(sub, "subscribers_joined", "Distinct subscribers that joined through the sync handshake.", func(s *st) float64 { return float64(s.Joined) }),
 			gauge(sub, "quorum_live", "Subscribers that count toward the quorum now.", func(s *st) float64 { return float64(s.Live) }),
@@ -109,6 +115,7 @@ func (c *PublisherCollector) Collect(ch chan<- prometheus.Metric) {
 	w := st.Wire
 	cnt(c.connEvicted, w.EvictedPending, endpointData, "pending")
 	cnt(c.connEvicted, w.Evicted, endpointData, "conns")
+	cnt(c.connEvicted, w.SubscriptionEvicted, endpointData, "subscription-budget")
 	cnt(c.connRefused, w.RefusedPeers, endpointData, "peers")
 	cnt(c.connRefused, w.RefusedPerIP, endpointData, "per-ip")
 	cnt(c.connClosed, w.HandshakeFailed, endpointData, "handshake-failed")

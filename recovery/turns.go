@@ -11,46 +11,61 @@ import (
 // time the caller would wait.
 var ErrNoTurn = errors.New("recovery: no turn within the wait allowed")
 
-// Turns hands out turns at a shared budget one at a time, fairly: the
-// hosts that wait take turns round robin, and the waiters of one host
-// take turns in the order they came, so a host that opens more
-// connections gets no more turns than one that opens one, and a
-// connection that asks again waits behind the other connections of its
-// host. A recovery server takes a turn before each replayed batch
-// (Limiter.Take), so its global byte budget is shared out per host and
-// per connection instead of to whichever waiter's timer fires first, and
-// only the waiter whose turn it is sleeps on the budget: the others are
-// parked, costing the process nothing however many there are.
+// Turns hands out turns at a shared budget one at a time, in fair shares
+// of bytes: first among the hosts that wait, then among the waiters of
+// each host. A host that opens more connections gets no more than one
+// that opens one, and a connection that asks for big batches is served
+// less often than one that asks for small ones, so that each gets about
+// the same bytes while they all wait. A recovery server takes a turn
+// before each replayed batch (Limiter.Take): its global byte budget is
+// shared out per host and per connection instead of going to whichever
+// waiter's timer fires first, and only the waiter whose turn it is
+// sleeps on the budget, while the others are parked at no cost however
+// many there are.
+//
+// The order is self-clocked fair queueing (Golestani, 1994), on two
+// levels. Each waiting host has a finish tag: when it starts waiting or
+// was just served, its start plus the bytes its next waiter asks for,
+// where its start is the later of its last finish tag and the virtual
+// time (the tag of the turn given last). The host with the smallest tag
+// gets the turn, and within it the waiter with the smallest tag on the
+// host's own clock, counted the same way. A host or connection that
+// stopped waiting keeps nothing: fairness is among those that wait.
 //
 // Safe for concurrent use. The zero value is not usable; call NewTurns.
 type Turns struct {
 	mu     sync.Mutex
-	busy   bool                  // a turn is out
-	hosts  map[string]*turnQueue // hosts with waiters
-	ring   []*turnQueue          // those hosts, in the order they take turns
-	next   int                   // index in ring of the host whose turn is next
-	waits  uint64                // Wait calls that had to wait
-	queued int                   // waiters now
+	busy   bool                 // a turn is out
+	vnow   float64              // the host tag of the turn given last
+	hosts  map[string]*turnHost // hosts with waiters
+	waits  uint64               // Wait calls that had to wait
+	queued int                  // waiters now
 }
 
-type turnQueue struct {
-	host    string
+// turnHost is one host that waits.
+type turnHost struct {
+	key     string
 	waiters []*turnWaiter
+	start   float64 // where its next finish tag counts from
+	vnow    float64 // its own virtual time: the tag of its waiter served last
 }
 
 type turnWaiter struct {
+	n       float64       // bytes asked for
+	tag     float64       // finish tag among its host's waiters
 	ready   chan struct{} // closed when the turn is this waiter's
 	granted bool          // set under mu with ready closed
 }
 
 // NewTurns returns a Turns with no turn out.
-func NewTurns() *Turns { return &Turns{hosts: make(map[string]*turnQueue)} }
+func NewTurns() *Turns { return &Turns{hosts: make(map[string]*turnHost)} }
 
-// Wait blocks until it is the turn of a waiter of host (as HostKey keys
-// it) and returns nil: the caller then holds the turn and must end it
-// with Release. It returns ErrNoTurn if no turn came within within (0:
-// no bound), or ctx.Err() if ctx ended first, holding no turn.
-func (t *Turns) Wait(ctx context.Context, host string, within time.Duration) error {
+// Wait blocks until it is the turn of this waiter of host (as HostKey
+// keys it), which will take n bytes of the budget, and returns nil: the
+// caller then holds the turn and must end it with Release. It returns
+// ErrNoTurn if no turn came within within (0: no bound), or ctx.Err() if
+// ctx ended first, holding no turn.
+func (t *Turns) Wait(ctx context.Context, host string, n int, within time.Duration) error {
 	key := HostKey(host)
 	t.mu.Lock()
 	if !t.busy {
@@ -58,22 +73,14 @@ func (t *Turns) Wait(ctx context.Context, host string, within time.Duration) err
 		t.mu.Unlock()
 		return nil
 	}
-	w := &turnWaiter{ready: make(chan struct{})}
-	q := t.hosts[key]
-	if q == nil {
-		q = &turnQueue{host: key}
-		t.hosts[key] = q
-		// A host that starts waiting takes its turn after those already
-		// waiting: it goes just before the host whose turn is next.
-		t.ring = append(t.ring, nil)
-		copy(t.ring[t.next+1:], t.ring[t.next:])
-		t.ring[t.next] = q
-		t.next++
-		if t.next == len(t.ring) {
-			t.next = 0
-		}
+	h := t.hosts[key]
+	if h == nil {
+		h = &turnHost{key: key, start: t.vnow}
+		t.hosts[key] = h
 	}
-	q.waiters = append(q.waiters, w)
+	w := &turnWaiter{n: float64(max(n, 1)), ready: make(chan struct{})}
+	w.tag = h.vnow + w.n
+	h.waiters = append(h.waiters, w)
 	t.waits++
 	t.queued++
 	t.mu.Unlock()
@@ -98,7 +105,7 @@ func (t *Turns) Wait(ctx context.Context, host string, within time.Duration) err
 		t.grantLocked()
 		return err
 	}
-	t.removeLocked(key, w)
+	t.removeLocked(h, w)
 	return err
 }
 
@@ -109,65 +116,59 @@ func (t *Turns) Release() {
 	t.grantLocked()
 }
 
-// grantLocked gives the turn to the first waiter of the next host in the
-// ring, or marks it free when nobody waits.
+// head returns the index of h's waiter with the smallest tag (the
+// earliest on a tie).
+func (h *turnHost) head() int {
+	best := 0
+	for i, w := range h.waiters {
+		if w.tag < h.waiters[best].tag {
+			best = i
+		}
+	}
+	return best
+}
+
+// grantLocked gives the turn to the waiter with the smallest tag of the
+// host with the smallest finish tag, or marks it free when nobody waits.
 func (t *Turns) grantLocked() {
-	if len(t.ring) == 0 {
+	var best *turnHost
+	var bestTag float64
+	for _, h := range t.hosts {
+		tag := h.start + h.waiters[h.head()].n
+		if best == nil || tag < bestTag || (tag == bestTag && h.key < best.key) {
+			best, bestTag = h, tag
+		}
+	}
+	if best == nil {
 		t.busy = false
 		return
 	}
-	if t.next >= len(t.ring) {
-		t.next = 0
-	}
-	q := t.ring[t.next]
-	w := q.waiters[0]
-	q.waiters[0] = nil
-	q.waiters = q.waiters[1:]
+	i := best.head()
+	w := best.waiters[i]
+	best.waiters = append(best.waiters[:i], best.waiters[i+1:]...)
 	t.queued--
-	if len(q.waiters) == 0 {
-		t.dropHostLocked(t.next) // t.next now names the host after q
+	t.vnow = bestTag
+	best.vnow = w.tag
+	if len(best.waiters) == 0 {
+		delete(t.hosts, best.key)
 	} else {
-		t.next = (t.next + 1) % len(t.ring)
+		best.start = bestTag // its last finish tag, which is vnow
 	}
 	w.granted = true
 	close(w.ready)
 }
 
 // removeLocked takes a waiter that gave up out of its host's queue.
-func (t *Turns) removeLocked(key string, w *turnWaiter) {
-	q := t.hosts[key]
-	if q == nil {
-		return
-	}
-	for i, x := range q.waiters {
+func (t *Turns) removeLocked(h *turnHost, w *turnWaiter) {
+	for i, x := range h.waiters {
 		if x == w {
-			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			h.waiters = append(h.waiters[:i], h.waiters[i+1:]...)
 			t.queued--
 			break
 		}
 	}
-	if len(q.waiters) == 0 {
-		for i, x := range t.ring {
-			if x == q {
-				t.dropHostLocked(i)
-				break
-			}
-		}
-	}
-}
-
-// dropHostLocked takes the host at index i out of the ring, keeping next
-// on the same host (or the one after a dropped next).
-func (t *Turns) dropHostLocked(i int) {
-	delete(t.hosts, t.ring[i].host)
-	copy(t.ring[i:], t.ring[i+1:])
-	t.ring[len(t.ring)-1] = nil
-	t.ring = t.ring[:len(t.ring)-1]
-	if i < t.next {
-		t.next--
-	}
-	if len(t.ring) == 0 || t.next >= len(t.ring) {
-		t.next = 0
+	if len(h.waiters) == 0 && t.hosts[h.key] == h {
+		delete(t.hosts, h.key)
 	}
 }
 
