@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/clustertest"
 	"github.com/syncmq/syncmq/internal/proctest"
-	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/zmtptest"
 	"github.com/syncmq/syncmq/proto/handshake"
 )
