@@ -100,7 +100,7 @@ func TestSubscriptionFloodProcess(t *testing.T) {
 		"--log-level", "info", "--log-format", "json")
 	waitLog(t, pub, 30*time.Second, "waiting for subscribers", "")
 	rss := watchRSS(pub)
-	before := rss.hwm.Load()
+	before, _ := vmHWM(fmt.Sprintf("/proc/%d/status", pub.Cmd.Process.Pid))
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	start := time.Now()
