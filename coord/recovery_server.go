@@ -120,6 +120,8 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 		}
 		if err := rs.replay(ctx, host, id, epoch, rg, reply); err != nil {
 			if errors.Is(err, errReplayBudget) {
+				rs.p.rl.Warn("replay-budget", "recovery request answered rate limited: no replay budget within its patience; the client asks again for the rest",
+					zap.String("remote", wr.Peer.Remote), zap.Duration("patience", replayPatience))
 				return rs.refuse(reply, id, fetch.CodeRateLimited, "replay bandwidth exhausted; back off and ask for the rest")
 			}
 			return err
