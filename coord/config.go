@@ -182,9 +182,17 @@ type PublisherConfig struct {
 	// 60,000 (END lists every topic in one message).
 	MaxTopics int
 	// MaxSubscribers bounds the distinct subscriber ids the publisher
-	// remembers; a READY from one more is refused with code "full".
-	// Default 4096.
+	// remembers; a READY from one more is refused with code "full". An
+	// id whose data connection goes away before the start is forgotten
+	// and gives its place up (it joins again as new). Default 4096.
 	MaxSubscribers int
+	// MaxSubscribersPerIP bounds, on tcp://, the ids remembered whose
+	// data connection came from one source address: a READY for a new
+	// id beyond it is refused with code "full". On tcp:// anyone may
+	// pick any id, so without it one host could take every
+	// MaxSubscribers place; with TLS the certificate is the id and this
+	// does not apply. Default 256, at most MaxSubscribers.
+	MaxSubscribersPerIP int
 	// TLS, when set, secures every endpoint of the publisher: Bind,
 	// SyncBind and RecoveryBind must then all be tls:// (and a tls://
 	// endpoint needs it). Subscribers must present a certificate its CA
@@ -215,21 +223,22 @@ type PublisherConfig struct {
 // DefaultPublisherConfig returns a configuration that binds the zguide ports.
 func DefaultPublisherConfig() PublisherConfig {
 	return PublisherConfig{
-		Bind:              "tcp://*:5561",
-		SyncBind:          "tcp://*:5562",
-		RecoveryBind:      "tcp://*:5563",
-		History:           recovery.DefaultHistoryConfig(),
-		RecoveryLimit:     recovery.DefaultLimiterConfig(),
-		MaxReplayRange:    65536,
-		RepairWindow:      DefaultRepairWindow,
-		HelloInterval:     50 * time.Millisecond,
-		HeartbeatInterval: time.Second,
-		MaxBatchBytes:     64 << 10,
-		MaxPending:        8 << 20,
-		MaxPayload:        1 << 20,
-		MaxTopics:         16_384,
-		MaxSubscribers:    4096,
-		JoinTimeout:       30 * time.Second,
+		Bind:                "tcp://*:5561",
+		SyncBind:            "tcp://*:5562",
+		RecoveryBind:        "tcp://*:5563",
+		History:             recovery.DefaultHistoryConfig(),
+		RecoveryLimit:       recovery.DefaultLimiterConfig(),
+		MaxReplayRange:      65536,
+		RepairWindow:        DefaultRepairWindow,
+		HelloInterval:       50 * time.Millisecond,
+		HeartbeatInterval:   time.Second,
+		MaxBatchBytes:       64 << 10,
+		MaxPending:          8 << 20,
+		MaxPayload:          1 << 20,
+		MaxTopics:           16_384,
+		MaxSubscribers:      4096,
+		MaxSubscribersPerIP: 256,
+		JoinTimeout:         30 * time.Second,
 	}
 }
 
@@ -338,11 +347,14 @@ func (c *PublisherConfig) Validate() error {
 	if c.MaxSubscribers < 0 {
 		errs = append(errs, fmt.Errorf("max-subscribers: %d is negative", c.MaxSubscribers))
 	}
-	if c.MaxPayload > envelope.DefaultLimits.MaxPayload-4 {
-		errs = append(errs, fmt.Errorf("max-payload: %d exceeds %d", c.MaxPayload, envelope.DefaultLimits.MaxPayload-4))
+	if c.MaxSubscribersPerIP < 0 {
+		errs = append(errs, fmt.Errorf("max-subscribers-per-ip: %d is negative", c.MaxSubscribersPerIP))
 	}
 	if err := c.Wire.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.MaxPayload > envelope.DefaultLimits.MaxPayload-4 {
+		errs = append(errs, fmt.Errorf("max-payload: %d exceeds %d", c.MaxPayload, envelope.DefaultLimits.MaxPayload-4))
 	}
 	return errors.Join(errs...)
 }
@@ -438,6 +450,10 @@ func (c PublisherConfig) withDefaults() PublisherConfig {
 	if c.MaxSubscribers == 0 {
 		c.MaxSubscribers = d.MaxSubscribers
 	}
+	if c.MaxSubscribersPerIP == 0 {
+		c.MaxSubscribersPerIP = d.MaxSubscribersPerIP
+	}
+	c.MaxSubscribersPerIP = min(c.MaxSubscribersPerIP, c.MaxSubscribers)
 	switch {
 	case c.JoinTimeout == 0:
 		c.JoinTimeout = d.JoinTimeout

@@ -198,6 +198,7 @@ func TestSubscriptionFlood(t *testing.T) {
 		subscribed.Store(0)
 		p := testPublisher(t, func(c *PublisherConfig) {
 			c.Wire.MaxSubscriptions = flood
+			c.Wire.MaxSubscriptionBytes, c.Wire.SubscriptionBudget = 64<<20, 64<<20
 			c.Wire.OnEvent = func(ev wire.PeerEvent) {
 				if ev.Type == wire.PeerSubscribed {
 					subscribed.Add(1)

@@ -64,8 +64,16 @@ type pubCore struct {
 	q       quorum
 	conns   map[connID]*dataConn
 	byNonce map[[envelope.NonceSize]byte]*dataConn
-	subs    map[string]*subscriber // every id that ever joined this epoch
-	refused map[string]uint64      // READY and BYE refusals by code
+	// subs holds every id that joined this epoch, but for those whose
+	// data connection went away before the start: they are forgotten
+	// (forget), so ids that join and hang up cannot keep MaxSubscribers
+	// slots. perAddr counts subs by the source address of the data
+	// connection each first joined on (tcp:// only: MaxSubscribersPerIP).
+	subs      map[string]*subscriber
+	perAddr   map[string]int
+	refused   map[string]uint64 // READY and BYE refusals by code
+	forgotten uint64            // ids forgotten by forget
+	fullAddr  uint64            // READYs refused for MaxSubscribersPerIP
 
 	// bindIdentity (TLS on): a subscriber id must be the identity of the
 	// certificates its connections presented. allow lists the identities
@@ -114,6 +122,7 @@ type topicState struct {
 type dataConn struct {
 	id         connID
 	identity   string // of its client certificate; "" without TLS
+	addr       string // its source address (host, without the port)
 	nonce      [envelope.NonceSize]byte
 	since      time.Time
 	subscribed bool          // asked for the control topic: HELLOs can reach it
@@ -137,6 +146,7 @@ type classChange struct {
 // subscriber is what the publisher remembers of one subscriber id.
 type subscriber struct {
 	id       string
+	addr     string    // counted in perAddr under this address; "" if not counted
 	conn     *dataConn // the connection its latest READY proved; nil once gone
 	joinedAt time.Time
 	// nonces are those its accepted READYs quoted, the latest last (at
@@ -208,6 +218,7 @@ func newPubCore(cfg PublisherConfig, recoveryEndpoint string, now time.Time, new
 		conns:     make(map[connID]*dataConn),
 		byNonce:   make(map[[envelope.NonceSize]byte]*dataConn),
 		subs:      make(map[string]*subscriber),
+		perAddr:   make(map[string]int),
 		refused:   make(map[string]uint64),
 
 		bindIdentity: cfg.TLS != nil,
@@ -384,17 +395,7 @@ func (c *pubCore) setForm(dc *dataConn, accepts, covers, dataSub bool) {
 
 // coversAll reports whether prefix matches every topic this publisher
 // may publish: it is a prefix of every announced topic prefix, or empty.
-func (c *pubCore) coversAll(prefix []byte) bool {
-	if len(c.cfg.Topics) == 0 {
-		return len(prefix) == 0
-	}
-	for _, t := range c.cfg.Topics {
-		if len(t) < len(prefix) || t[:len(prefix)] != string(prefix) {
-			return false
-		}
-	}
-	return true
-}
+func (c *pubCore) coversAll(prefix []byte) bool { return coversTopics(c.cfg.Topics, prefix) }
 
 // sent reports that n bytes of taken batches are with the socket, so
 // Publish calls waiting for room may proceed.
@@ -407,9 +408,10 @@ func (c *pubCore) sent(n int) {
 }
 
 // dataConnected registers a new connection to the PUB socket, with the
-// identity of its client certificate ("" without TLS).
-func (c *pubCore) dataConnected(id connID, identity string, now time.Time) {
-	dc := &dataConn{id: id, identity: identity, since: now, nonce: c.randNonce()}
+// identity of its client certificate ("" without TLS) and its source
+// address (host without port; "" if unknown).
+func (c *pubCore) dataConnected(id connID, identity, addr string, now time.Time) {
+	dc := &dataConn{id: id, identity: identity, addr: addr, since: now, nonce: c.randNonce()}
 	for c.byNonce[dc.nonce] != nil { // 2^-128, but a map must not collide
 		dc.nonce = c.randNonce()
 	}
@@ -442,7 +444,9 @@ func (c *pubCore) dataSubscribed(id connID, prefix []byte, now time.Time) ([enve
 }
 
 // dataGone forgets a connection. A subscriber it proved stops counting if
-// publishing has not started yet.
+// publishing has not started yet, and is forgotten: it gives up its
+// MaxSubscribers slot, and comes back, if it does, as a new id. Before
+// the start nothing was published, so there is nothing it could resume.
 func (c *pubCore) dataGone(id connID, now time.Time) {
 	dc := c.conns[id]
 	if dc == nil {
@@ -459,10 +463,26 @@ func (c *pubCore) dataGone(id connID, now time.Time) {
 	if c.phase >= phaseEnding {
 		c.gen++ // the end waits for it to come back, for a while
 	}
-	if c.phase == phaseProbing && !c.cfg.Quorum.membership() {
+	if c.phase != phaseProbing {
+		return
+	}
+	c.forget(s)
+	if !c.cfg.Quorum.membership() {
 		c.applyQuorum(c.q.drop(s.id, now), now)
 		c.emit(coreEvent{kind: evLeftBeforeStart, subscriber: s.id, live: c.q.live(), need: c.q.need()})
 	}
+}
+
+// forget drops subscriber s, freeing its MaxSubscribers and
+// MaxSubscribersPerIP slots.
+func (c *pubCore) forget(s *subscriber) {
+	delete(c.subs, s.id)
+	if s.addr != "" {
+		if c.perAddr[s.addr]--; c.perAddr[s.addr] <= 0 {
+			delete(c.perAddr, s.addr)
+		}
+	}
+	c.forgotten++
 }
 
 // checkIdentity refuses a READY or BYE whose subscriber id is not the
@@ -517,7 +537,18 @@ func (c *pubCore) ready(r handshake.Ready, identity string, now time.Time) any {
 		if len(c.subs) >= c.cfg.MaxSubscribers {
 			return c.refuse(handshake.CodeFull, fmt.Sprintf("%d subscribers, the limit", len(c.subs)))
 		}
-		s = &subscriber{id: r.Subscriber, joinedAt: now, firstTable: make(map[string]uint64)}
+		// On tcp:// an id is a name anyone may pick: one address may hold
+		// only so many. With TLS the certificate is the id.
+		addr := ""
+		if !c.bindIdentity && dc.addr != "" {
+			addr = dc.addr
+			if n := c.perAddr[addr]; n >= c.cfg.MaxSubscribersPerIP {
+				c.fullAddr++
+				return c.refuse(handshake.CodeFull, fmt.Sprintf("%d subscribers from this address, the limit", n))
+			}
+			c.perAddr[addr]++
+		}
+		s = &subscriber{id: r.Subscriber, addr: addr, joinedAt: now, firstTable: make(map[string]uint64)}
 		for _, t := range c.table(r.Topics) {
 			s.firstTable[t.Topic] = t.Seq
 		}

@@ -13,7 +13,7 @@ import (
 func (h *coreHarness) connectAs(identity string) (connID, string) {
 	h.t.Helper()
 	h.next++
-	h.c.dataConnected(h.next, identity, h.now)
+	h.c.dataConnected(h.next, identity, "", h.now)
 	nonce, ok := h.c.dataSubscribed(h.next, []byte(envelope.ControlTopic), h.now)
 	if !ok {
 		h.t.Fatal("no HELLO once the control topic was subscribed")

@@ -15,7 +15,7 @@ import (
 func (h *coreHarness) connectPrefixes(prefixes ...string) (connID, string) {
 	h.t.Helper()
 	h.next++
-	h.c.dataConnected(h.next, "", h.now)
+	h.c.dataConnected(h.next, "", "", h.now)
 	var nonce [envelope.NonceSize]byte
 	hellos := 0
 	for _, p := range append(prefixes, envelope.ControlTopic) {

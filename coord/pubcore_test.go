@@ -42,7 +42,7 @@ func newCoreHarness(t *testing.T, mutate func(*PublisherConfig)) *coreHarness {
 func (h *coreHarness) connect() (connID, string) {
 	h.t.Helper()
 	h.next++
-	h.c.dataConnected(h.next, "", h.now)
+	h.c.dataConnected(h.next, "", "", h.now)
 	if _, ok := h.c.dataSubscribed(h.next, []byte("prices."), h.now); ok {
 		h.t.Fatal("a HELLO for a data subscription")
 	}

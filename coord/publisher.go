@@ -49,8 +49,7 @@ type Publisher struct {
 	changed chan struct{} // closed and replaced when core.gen moves
 
 	wake    chan struct{}      // run: batches or connection events wait
-	connMu  sync.Mutex         // guards connEvs
-	connEvs []wire.PeerEvent   // connection events for run, in order
+	connEvs *connEvents        // connection events for run, in order, coalesced
 	classes []classChange      // run's scratch for the core's form changes
 	stop    chan struct{}      // closed by Shutdown or Close: the epoch ends
 	final   chan struct{}      // closed by release: run returns
@@ -134,6 +133,7 @@ func newPublisher(cfg PublisherConfig, store retained, now func() time.Time) *Pu
 		runDone: make(chan struct{}),
 		allow:   newAllowList(cfg.Allow),
 	}
+	p.connEvs = newConnEvents(cfg.Topics, p.rl)
 	p.hard, p.closeFn = context.WithCancel(context.Background())
 	p.pool.New = func() any {
 		m := &outMsg{}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
 
@@ -91,20 +92,11 @@ func (p *Publisher) linger() {
 // onPeerEvent queues a PUB connection event for run. It is called from
 // the PUB socket's goroutines and must not block.
 func (p *Publisher) onPeerEvent(ev wire.PeerEvent) {
-	p.connMu.Lock()
-	p.connEvs = append(p.connEvs, ev)
-	p.connMu.Unlock()
+	p.connEvs.push(ev)
 	signal(p.wake)
 }
 
-func (p *Publisher) takeConnEvents(dst []wire.PeerEvent) []wire.PeerEvent {
-	p.connMu.Lock()
-	dst = append(dst, p.connEvs...)
-	clear(p.connEvs)
-	p.connEvs = p.connEvs[:0]
-	p.connMu.Unlock()
-	return dst
-}
+func (p *Publisher) takeConnEvents(dst []wire.PeerEvent) []wire.PeerEvent { return p.connEvs.take(dst) }
 
 // connectionEvents feeds connection events to the core and sends the
 // first HELLO to each connection the moment it subscribed to the control
@@ -126,7 +118,7 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 		id := connID(ev.Conn)
 		switch ev.Type {
 		case wire.PeerConnected:
-			p.core.dataConnected(id, ev.Identity, now)
+			p.core.dataConnected(id, ev.Identity, recovery.HostKey(ev.Remote), now)
 		case wire.PeerSubscribed:
 			if nonce, ok := p.core.dataSubscribed(id, ev.Prefix, now); ok {
 				hellos = append(hellos, hello{ev.Conn, nonce})
@@ -317,7 +309,7 @@ func (p *Publisher) logEvents(evs []coreEvent) {
 		case evQuorumRegained:
 			p.lg.Info("quorum regained", append(counts, zap.Uint64("published", p.published.Load()))...)
 		case evLeftBeforeStart:
-			p.lg.Info("subscriber left before the start; it no longer counts", append(counts, zap.String("subscriber", ev.subscriber))...)
+			p.rl.Info("left-before-start", "subscriber left before the start; it no longer counts", append(counts, zap.String("subscriber", ev.subscriber))...)
 		case evKick:
 			p.rl.Warn("no-handshake", "closed a data connection that never completed the sync handshake", zap.Duration("join_timeout", p.cfg.JoinTimeout))
 		}

@@ -23,8 +23,20 @@ type PublisherStats struct {
 	// handshake within JoinTimeout.
 	Kicked uint64
 	// Refused counts READY and BYE requests refused, by error code.
-	Refused  map[string]uint64
-	Recovery RecoveryStats
+	Refused map[string]uint64
+	// CoalescedEvents counts connection events of the PUB socket dropped
+	// before the core because they told it nothing new: a connection's
+	// subscriptions beyond the first of each kind (SUBSCRIBE and CANCEL
+	// churn), and connections gone before the core saw them come.
+	CoalescedEvents uint64
+	// Forgotten counts subscriber ids forgotten because their data
+	// connection went away before the start: each gave its
+	// MaxSubscribers place up.
+	Forgotten uint64
+	// FullPerIP counts the READYs among Refused["full"] refused because
+	// their address had MaxSubscribersPerIP ids (tcp:// only).
+	FullPerIP uint64
+	Recovery  RecoveryStats
 	// Retained is the memory History (without DataDir), Journal the
 	// journal on disk (with DataDir).
 	Retained recovery.HistoryStats
@@ -74,6 +86,8 @@ func (p *Publisher) Stats() PublisherStats {
 		Wire:           p.pub.Stats(),
 		SyncWire:       p.sync.Stats(),
 		Multi:          p.multiBatches.Load(),
+
+		CoalescedEvents: p.connEvs.coalesced.Load(),
 	}
 	p.mu.Lock()
 	c := p.core
@@ -82,6 +96,7 @@ func (p *Publisher) Stats() PublisherStats {
 	st.Live, st.Need, st.QuorumLost = c.q.live(), c.q.need(), c.q.lost()
 	st.Quorum, st.QuorumAt = c.q.reached(), c.q.reachedAt
 	st.Publishing = c.phase == phasePublishing
+	st.Forgotten, st.FullPerIP = c.forgotten, c.fullAddr
 	st.Refused = make(map[string]uint64, len(c.refused))
 	for code, n := range c.refused {
 		st.Refused[code] = n

@@ -22,6 +22,7 @@ type recoveryServer struct {
 	p       *Publisher
 	store   retained
 	limiter *recovery.Limiter
+	turns   *recovery.Turns // who takes from the replay budget next
 	srv     endpointServer
 	replays sync.Pool // *replayFrames, reused across requests
 	// wait sleeps d for the replay budget (timers on the network; the
@@ -39,6 +40,9 @@ type RecoveryStats struct {
 	// Forbidden counts the requests among Refused whose certificate
 	// identity the allow-list does not name.
 	Forbidden uint64
+	// TurnWaits counts replayed batches that waited for their turn at
+	// the replay budget behind another connection's.
+	TurnWaits uint64
 }
 
 func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
@@ -46,7 +50,7 @@ func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &recoveryServer{p: p, store: store, limiter: lim, wait: sleep}, nil
+	return &recoveryServer{p: p, store: store, limiter: lim, turns: recovery.NewTurns(), wait: sleep}, nil
 }
 
 // serve binds the recovery endpoint.
@@ -72,7 +76,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (rs *recoveryServer) stats() RecoveryStats {
-	return RecoveryStats{Served: rs.served.Load(), Replayed: rs.replayed.Load(), Refused: rs.refused.Load(), Forbidden: rs.forbidden.Load()}
+	return RecoveryStats{Served: rs.served.Load(), Replayed: rs.replayed.Load(), Refused: rs.refused.Load(), Forbidden: rs.forbidden.Load(),
+		TurnWaits: rs.turns.Stats().Waits}
 }
 
 func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply func(...[]byte) error) error {
@@ -132,6 +137,8 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 		}
 		if err := rs.replay(ctx, host, id, epoch, rg, reply); err != nil {
 			if errors.Is(err, errReplayBudget) {
+				rs.p.rl.Warn("replay-budget", "recovery request answered rate limited: no replay budget within its patience; the client asks again for the rest",
+					zap.String("remote", wr.Peer.Remote), zap.Duration("patience", replayPatience))
 				return rs.refuse(reply, id, fetch.CodeRateLimited, "replay bandwidth exhausted; back off and ask for the rest")
 			}
 			return err
@@ -207,20 +214,50 @@ const replayPatience = time.Second
 var errReplayBudget = errors.New("coord: replay budget exhausted")
 
 // pace waits until host may send n replay bytes, at most replayPatience.
+// The budget of all hosts is handed out in turns (recovery.Turns): fair
+// shares of bytes among the hosts that wait and among the connections of
+// each, so every connection fetching gets its share, whatever the others
+// do. The
+// waiter whose turn it is sleeps until the global budget holds n bytes;
+// the others are parked. A host over its own budget waits that out
+// without its turn, keeping nobody else waiting.
 func (rs *recoveryServer) pace(ctx context.Context, host string, n int) error {
-	waited := time.Duration(0)
+	start := rs.p.now()
 	for {
-		wait, ok := rs.limiter.Take(host, n, rs.p.now())
-		if ok {
-			return nil
-		}
-		if waited+wait > replayPatience {
+		left := replayPatience - rs.p.now().Sub(start)
+		if left <= 0 {
 			return errReplayBudget
 		}
-		if err := rs.wait(ctx, wait); err != nil {
+		if err := rs.turns.Wait(ctx, host, n, left); err != nil {
+			if errors.Is(err, recovery.ErrNoTurn) {
+				return errReplayBudget
+			}
 			return err
 		}
-		waited += wait
+		for {
+			hostWait, globalWait := rs.limiter.TakeSplit(host, n, rs.p.now())
+			if hostWait == 0 && globalWait == 0 {
+				rs.turns.Release()
+				return nil
+			}
+			wait := max(hostWait, globalWait)
+			if rs.p.now().Sub(start)+wait > replayPatience {
+				rs.turns.Release()
+				return errReplayBudget
+			}
+			if hostWait > 0 {
+				rs.turns.Release()
+			}
+			if err := rs.wait(ctx, wait); err != nil {
+				if hostWait == 0 {
+					rs.turns.Release()
+				}
+				return err
+			}
+			if hostWait > 0 {
+				break // wait for a turn again
+			}
+		}
 	}
 }
 

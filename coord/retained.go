@@ -84,6 +84,12 @@ func openStore(cfg *PublisherConfig) (retained, error) {
 type memoryStore struct {
 	h     *recovery.History
 	epoch uint64
+	// copyMu lets one replay at a time copy out of the History, so the
+	// sender's keep, which takes the History's write lock, waits for at
+	// most one copy of replayCopyBytes however many clients fetch: a
+	// reader descheduled inside its copy then holds up the live stream
+	// once, not once per fetcher.
+	copyMu sync.Mutex
 }
 
 // keep retains each run of a topic as the DATA message a replay sends.
@@ -107,8 +113,10 @@ func (m *memoryStore) bounds(epoch uint64, topic string) heldRange {
 // replayCopyBytes bounds what one pass copies out of the History before
 // sending it: the History's lock is never held while the socket is
 // written, so a slow subscriber cannot stall the publisher's sender, and
-// memory per request stays small.
-const replayCopyBytes = 256 << 10
+// memory per request stays small. One batch is at most 64 KiB by
+// default, so a pass is about one batch: the sender's keep waits for a
+// copy of this size at most.
+const replayCopyBytes = 64 << 10
 
 func (m *memoryStore) replay(epoch uint64, topic string, from, to uint64, fn func(envelope.Frames, int) error) error {
 	rb := replayBufs.Get().(*replayBuf)
@@ -117,6 +125,7 @@ func (m *memoryStore) replay(epoch uint64, topic string, from, to uint64, fn fun
 	for from <= to {
 		buf, spans := rb.buf[:0], rb.spans[:0]
 		next := from
+		m.copyMu.Lock()
 		m.h.Batches(topic, from, to, func(b recovery.Batch) bool {
 			off := len(buf)
 			buf = append(append(buf, b.Header...), b.Payload...)
@@ -124,6 +133,7 @@ func (m *memoryStore) replay(epoch uint64, topic string, from, to uint64, fn fun
 			next = b.Last() + 1
 			return len(buf) < replayCopyBytes
 		})
+		m.copyMu.Unlock()
 		rb.buf, rb.spans = buf, spans
 		if len(spans) == 0 {
 			return nil

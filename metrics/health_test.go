@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/syncmq/syncmq/coord"
 	"github.com/syncmq/syncmq/journal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestPublisherReady(t *testing.T) {
@@ -128,52 +132,178 @@ func TestHandlerEndpoints(t *testing.T) {
 	}
 }
 
-// TestServerConnectionLimit: beyond MaxConns a new connection is closed
-// on arrival and counted; the server keeps serving the others.
+// dialHeld opens n connections to addr that say nothing (or, with
+// partial, the start of a request, so the server holds them in a
+// request) and closes them when the test ends.
+func dialHeld(t *testing.T, addr string, n int, partial bool) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if partial {
+			if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\n")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// waitServer polls srv's stats until cond holds, for at most 30 s.
+func waitServer(t *testing.T, srv *Server, what string, cond func(ServerStats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond(srv.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %+v", what, srv.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// closedByServer reports whether the server closed c (a read ends in
+// EOF or a reset within 30 s).
+func closedByServer(c net.Conn) bool {
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestServerConnectionLimit: at MaxConns a new connection closes the one
+// idle the longest, counted, and is served; it is refused, counted, only
+// when every open connection is in a request.
 func TestServerConnectionLimit(t *testing.T) {
 	srv := serveTest(t, ServerConfig{MaxConns: 2}, NewHandler(prometheus.NewRegistry(), nil))
-	var held []net.Conn
-	defer func() {
-		for _, c := range held {
-			c.Close()
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	health := func(what string) {
+		t.Helper()
+		resp, err := client.Get("http://" + srv.Addr() + "/healthz")
+		if err != nil {
+			t.Fatalf("/healthz %s: %v", what, err)
 		}
-	}()
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("/healthz %s: %d", what, resp.StatusCode)
+		}
+	}
+	idle := dialHeld(t, srv.Addr(), 2, false)
+	waitServer(t, srv, "both connections accepted", func(st ServerStats) bool { return st.Conns == 2 })
+	health("beside two idle connections")
+	if !closedByServer(idle[0]) {
+		t.Fatal("the connection idle the longest was not closed")
+	}
+	if st := srv.Stats(); st.Evicted != 1 || st.Refused != 0 {
+		t.Fatalf("stats %+v: want an eviction and no refusal", st)
+	}
+	// A connection still sending its request headers (slowly, say) is
+	// not in a request yet: it goes too, once it is the oldest.
+	waitServer(t, srv, "the request's connection closed", func(st ServerStats) bool { return st.Conns == 1 })
+	slow := dialHeld(t, srv.Addr(), 1, true)
+	waitServer(t, srv, "the slow connection accepted", func(st ServerStats) bool { return st.Conns == 2 })
+	health("beside an idle and a slow connection")
+	waitServer(t, srv, "the request's connection closed", func(st ServerStats) bool { return st.Conns == 1 })
+	dialHeld(t, srv.Addr(), 1, false)
+	waitServer(t, srv, "a new idle connection accepted", func(st ServerStats) bool { return st.Conns == 2 })
+	health("beside a slow and an idle connection")
+	if !closedByServer(idle[1]) || !closedByServer(slow[0]) {
+		t.Fatal("the older idle connection or the slow one was not closed")
+	}
+
+	// Every connection in a request: the new one is refused.
+	release := make(chan struct{})
+	var inHandler sync.WaitGroup
+	inHandler.Add(2)
+	srv2 := serveTest(t, ServerConfig{MaxConns: 2}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inHandler.Done()
+		<-release
+	}))
+	var done sync.WaitGroup
 	for range 2 {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			if resp, err := http.Get("http://" + srv2.Addr() + "/"); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	inHandler.Wait()
+	extra := dialHeld(t, srv2.Addr(), 1, false)
+	if !closedByServer(extra[0]) {
+		t.Fatal("the connection over the limit was not closed")
+	}
+	if st := srv2.Stats(); st.Refused != 1 || st.Evicted != 0 {
+		t.Fatalf("stats %+v: want one refusal and no eviction", st)
+	}
+	close(release)
+	done.Wait()
+}
+
+// TestIdleConnectionsDoNotKeepScrapesOut: 64 connections fill the
+// default MaxConns, 32 that never sent a byte and 32 kept alive after a
+// request. /metrics and /readyz still answer at once, again and again:
+// each new connection closes one idle the longest.
+func TestIdleConnectionsDoNotKeepScrapesOut(t *testing.T) {
+	srv := serveTest(t, DefaultServerConfig(), NewHandler(prometheus.NewRegistry(), nil))
+	dialHeld(t, srv.Addr(), 32, false)
+	for range 31 {
 		c, err := net.Dial("tcp", srv.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}
-		held = append(held, c)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for srv.Stats().Conns < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server never accepted both connections: %+v", srv.Stats())
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
-	}
-	extra, err := net.Dial("tcp", srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer extra.Close()
-	_ = extra.SetReadDeadline(time.Now().Add(30 * time.Second))
-	if n, err := extra.Read(make([]byte, 1)); err == nil {
-		t.Fatalf("the connection over the limit was not closed (read %d bytes)", n)
-	}
-	if st := srv.Stats(); st.Refused != 1 {
-		t.Fatalf("Refused %d, want 1", st.Refused)
-	}
-	held[0].Close()
-	held = held[1:]
-	for srv.Stats().Conns > 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("a closed connection is still counted: %+v", srv.Stats())
+		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(time.Millisecond)
 	}
-	if code, _ := get(t, srv.Addr(), "/healthz"); code != 200 {
-		t.Fatalf("/healthz after the refusal: %d", code)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var slowest time.Duration
+	for i := 0; i < 20; i++ {
+		for _, path := range []string{"/metrics", "/readyz"} {
+			// The attacker tops its connections up to the limit first
+			// (once the server closed the last request's).
+			waitServer(t, srv, "63 connections", func(st ServerStats) bool { return st.Conns == 63 })
+			dialHeld(t, srv.Addr(), 1, false)
+			waitServer(t, srv, "64 connections", func(st ServerStats) bool { return st.Conns == 64 })
+			start := time.Now()
+			resp, err := client.Get("http://" + srv.Addr() + path)
+			if err != nil {
+				t.Fatalf("GET %s beside 64 idle connections: %v", path, err)
+			}
+			resp.Body.Close()
+			slowest = max(slowest, time.Since(start))
+			if resp.StatusCode != 200 {
+				t.Fatalf("GET %s: %d", path, resp.StatusCode)
+			}
+		}
+	}
+	st := srv.Stats()
+	t.Logf("40 requests beside 64 idle connections: slowest %v; %d evicted, %d refused", slowest, st.Evicted, st.Refused)
+	if st.Evicted < 40 || st.Refused != 0 {
+		t.Errorf("stats %+v: want an eviction per request and no refusal", st)
+	}
+}
+
+// TestServeLoopbackByDefault: an address without a host listens on
+// loopback; every interface must be asked for, and is warned about.
+func TestServeLoopbackByDefault(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	srv := serveTest(t, ServerConfig{Addr: ":0", Logger: zap.New(core)}, NewHandler(prometheus.NewRegistry(), nil))
+	if !strings.HasPrefix(srv.Addr(), "127.0.0.1:") || logs.Len() != 0 {
+		t.Fatalf("listening on %s with %d warnings, want loopback and none", srv.Addr(), logs.Len())
+	}
+	srv = serveTest(t, ServerConfig{Addr: "0.0.0.0:0", Logger: zap.New(core)}, NewHandler(prometheus.NewRegistry(), nil))
+	if n := logs.FilterMessageSnippet("every interface").Len(); n != 1 {
+		t.Fatalf("listening on %s: %d warnings about every interface, want 1", srv.Addr(), n)
 	}
 }
 

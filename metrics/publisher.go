@@ -40,7 +40,7 @@ type PublisherCollector struct {
 	src     PublisherSource
 	scalars []scalar[coord.PublisherStats]
 
-	refusals, connRefused, connClosed, conns, recovery *prometheus.Desc
+	refusals, connRefused, connClosed, connEvicted, conns, recovery *prometheus.Desc
 }
 
 // NewPublisherCollector returns a collector reading src.Stats() at every
@@ -65,6 +65,12 @@ func NewPublisherCollector(src PublisherSource) *PublisherCollector {
 			counter(sub, "send_waits_total", "Sends that waited because every subscriber's queue was above the queue bound.", func(s *st) float64 { return float64(s.Wire.Waits) }),
 			counter(sub, "recovery_replayed_messages_total", "Messages replayed over the recovery channel.", func(s *st) float64 { return float64(s.Recovery.Replayed) }),
 			counter(sub, "history_evicted_messages_total", "Messages dropped from the recovery history to stay within its limits.", func(s *st) float64 { return float64(s.Retained.Evicted) }),
+			counter(sub, "connection_events_coalesced_total", "Data connection events dropped before the core because they told it nothing new (subscription churn, connections gone before it saw them).", func(s *st) float64 { return float64(s.CoalescedEvents) }),
+			counter(sub, "forgotten_subscribers_total", "Subscriber ids forgotten because their data connection went away before publishing started; each gave its place up.", func(s *st) float64 { return float64(s.Forgotten) }),
+			counter(sub, "handshake_refusals_per_ip_total", "READY requests refused full because their source address had the most subscriber ids allowed (tcp:// only).", func(s *st) float64 { return float64(s.FullPerIP) }),
+			counter(sub, "recovery_turn_waits_total", "Replayed batches that waited for their turn at the replay budget behind other connections.", func(s *st) float64 { return float64(s.Recovery.TurnWaits) }),
+			gauge(sub, "subscription_bytes", "Memory the subscriptions of all data connections take, as the subscription budget counts it.", func(s *st) float64 { return float64(s.Wire.SubscriptionBytes) }),
+			gauge(sub, "handshakes_in_progress", "Data connections in their TLS or ZMTP handshake.", func(s *st) float64 { return float64(s.Wire.Pending) }),
 			gauge(sub, "topics", "Topics published on.", func(s *st) float64 { return float64(s.Topics) }),
 			gauge(sub, "subscribers_joined", "Distinct subscribers that joined through the sync handshake.", func(s *st) float64 { return float64(s.Joined) }),
 			gauge(sub, "quorum_live", "Subscribers that count toward the quorum now.", func(s *st) float64 { return float64(s.Live) }),
@@ -81,6 +87,7 @@ func NewPublisherCollector(src PublisherSource) *PublisherCollector {
 		refusals:    desc("handshake_refusals_total", "READY and BYE requests refused, by the error code answered.", "code"),
 		connRefused: desc("connections_refused_total", "Connections closed on arrival because a limit was reached, by endpoint and limit.", "endpoint", "reason"),
 		connClosed:  desc("connections_closed_total", "Connections closed for misbehaving, by endpoint and reason.", "endpoint", "reason"),
+		connEvicted: desc("connections_evicted_total", "Connections closed to make room for a new one at a limit, by endpoint and limit.", "endpoint", "reason"),
 		conns:       desc("connections", "Open connections, by endpoint.", "endpoint"),
 		recovery:    desc("recovery_requests_total", "Recovery requests, by result: served (replayed what was held) or refused (answered with an error).", "result"),
 	}
@@ -89,7 +96,7 @@ func NewPublisherCollector(src PublisherSource) *PublisherCollector {
 // Describe implements prometheus.Collector.
 func (c *PublisherCollector) Describe(ch chan<- *prometheus.Desc) {
 	describeScalars(ch, c.scalars)
-	for _, d := range []*prometheus.Desc{c.refusals, c.connRefused, c.connClosed, c.conns, c.recovery} {
+	for _, d := range []*prometheus.Desc{c.refusals, c.connRefused, c.connClosed, c.connEvicted, c.conns, c.recovery} {
 		ch <- d
 	}
 }
@@ -114,7 +121,9 @@ func (c *PublisherCollector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.refusals, other, "other")
 	}
 	w := st.Wire
-	cnt(c.connRefused, w.RefusedPending, endpointData, "pending")
+	cnt(c.connEvicted, w.EvictedPending, endpointData, "pending")
+	cnt(c.connEvicted, w.Evicted, endpointData, "conns")
+	cnt(c.connEvicted, w.SubscriptionEvicted, endpointData, "subscription-budget")
 	cnt(c.connRefused, w.RefusedPeers, endpointData, "peers")
 	cnt(c.connRefused, w.RefusedPerIP, endpointData, "per-ip")
 	cnt(c.connClosed, w.HandshakeFailed, endpointData, "handshake-failed")
@@ -135,6 +144,7 @@ func (c *PublisherCollector) collectServer(ch chan<- prometheus.Metric, endpoint
 	cnt := func(d *prometheus.Desc, v uint64, reason string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), endpoint, reason)
 	}
+	cnt(c.connEvicted, s.Evicted, "conns")
 	cnt(c.connRefused, s.RefusedConns, "conns")
 	cnt(c.connRefused, s.RefusedPerIP, "per-ip")
 	cnt(c.connClosed, s.HandshakeFailed, "handshake-failed")

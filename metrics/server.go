@@ -21,10 +21,17 @@ import (
 // DefaultServerConfig and change what you need.
 type ServerConfig struct {
 	// Addr is the TCP address to listen on, "host:port"; port 0 lets the
-	// OS choose (see Server.Addr). Required.
+	// OS choose (see Server.Addr). An empty host means loopback
+	// (127.0.0.1): metrics and health say a lot about a process, so
+	// every interface ("0.0.0.0:9100", "[::]:9100") must be asked for,
+	// and Serve then logs a warning. Required.
 	Addr string
-	// MaxConns bounds the connections open at once; one more is closed
-	// on arrival and counted (ServerStats.Refused). Zero means 64.
+	// MaxConns bounds the connections open at once. One more closes the
+	// connection idle the longest (no request in progress: it has not
+	// sent a byte yet, or it is kept alive between requests), counted in
+	// ServerStats.Evicted, so idle connections cannot keep a scrape or a
+	// probe out; it is closed on arrival (ServerStats.Refused) only when
+	// every open connection is in a request. Zero means 64.
 	MaxConns int
 	// ReadHeaderTimeout bounds reading a request's headers. Zero means 5 s;
 	// at least MinServerTimeout.
@@ -93,7 +100,8 @@ func (c ServerConfig) withDefaults() ServerConfig {
 // ServerStats counts what the server refused.
 type ServerStats struct {
 	Conns   int    // connections open now
-	Refused uint64 // connections closed on arrival: MaxConns were open
+	Refused uint64 // connections closed on arrival: MaxConns were open, all in a request
+	Evicted uint64 // idle connections closed to make room for a new one at MaxConns
 }
 
 // Server serves one http.Handler (usually NewHandler's) on a TCP
@@ -107,7 +115,7 @@ type Server struct {
 	stopOnce sync.Once
 	stopErr  error
 
-	connsDesc, refusedDesc *prometheus.Desc
+	connsDesc, refusedDesc, evictedDesc *prometheus.Desc
 }
 
 // Serve listens on cfg.Addr and serves h on its own goroutine. It does
@@ -117,13 +125,19 @@ func Serve(cfg ServerConfig, h http.Handler) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	ln, err := net.Listen("tcp", cfg.Addr)
+	addr, everywhere := listenAddr(cfg.Addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	rl := ratelog.New(cfg.Logger.Named("metrics"), 0)
+	lg := cfg.Logger.Named("metrics")
+	if everywhere {
+		lg.Warn("the metrics and health endpoint listens on every interface: whoever reaches this host can read it; give a host (127.0.0.1:PORT, or one interface's address) to narrow it",
+			zap.String("addr", ln.Addr().String()))
+	}
+	rl := ratelog.New(lg, 0)
 	s := &Server{
-		ln:   &limitListener{Listener: ln, max: int64(cfg.MaxConns), rl: rl},
+		ln:   newLimitListener(ln, cfg.MaxConns, rl),
 		done: make(chan struct{}),
 		srv: &http.Server{
 			Handler:           h,
@@ -134,8 +148,10 @@ func Serve(cfg ServerConfig, h http.Handler) (*Server, error) {
 			ErrorLog:          log.New(errorLog{rl}, "", 0),
 		},
 		connsDesc:   prometheus.NewDesc("syncmq_metrics_http_connections", "Connections open to the metrics and health endpoint.", nil, nil),
-		refusedDesc: prometheus.NewDesc("syncmq_metrics_http_refused_connections_total", "Connections to the metrics and health endpoint closed on arrival: the connection limit was reached.", nil, nil),
+		refusedDesc: prometheus.NewDesc("syncmq_metrics_http_refused_connections_total", "Connections to the metrics and health endpoint closed on arrival: the connection limit was reached and every connection was in a request.", nil, nil),
+		evictedDesc: prometheus.NewDesc("syncmq_metrics_http_evicted_connections_total", "Idle connections to the metrics and health endpoint closed to make room for a new one at the connection limit.", nil, nil),
 	}
+	s.srv.ConnState = s.ln.track
 	go func() {
 		defer close(s.done)
 		_ = s.srv.Serve(s.ln) // ErrServerClosed once stopped; nothing else ends it
@@ -148,7 +164,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Stats returns the server's counters. Safe from any goroutine.
 func (s *Server) Stats() ServerStats {
-	return ServerStats{Conns: int(s.ln.open.Load()), Refused: s.ln.refused.Load()}
+	return ServerStats{Conns: int(s.ln.open.Load()), Refused: s.ln.refused.Load(), Evicted: s.ln.evicted.Load()}
 }
 
 // Shutdown stops accepting, lets the requests in progress finish, bounded
@@ -180,6 +196,7 @@ func (s *Server) Close() error {
 func (s *Server) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.connsDesc
 	ch <- s.refusedDesc
+	ch <- s.evictedDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -187,16 +204,41 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 	st := s.Stats()
 	ch <- prometheus.MustNewConstMetric(s.connsDesc, prometheus.GaugeValue, float64(st.Conns))
 	ch <- prometheus.MustNewConstMetric(s.refusedDesc, prometheus.CounterValue, float64(st.Refused))
+	ch <- prometheus.MustNewConstMetric(s.evictedDesc, prometheus.CounterValue, float64(st.Evicted))
 }
 
-// limitListener closes connections beyond max on arrival, so a client
-// opening many cannot hold the process's descriptors.
+// listenAddr returns the address to listen on for addr, loopback when
+// addr names no host, and whether it is every interface.
+func listenAddr(addr string) (string, bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, false // Validate refused it already
+	}
+	if host == "" {
+		return net.JoinHostPort("127.0.0.1", port), false
+	}
+	ip := net.ParseIP(host)
+	return addr, ip != nil && ip.IsUnspecified()
+}
+
+// limitListener keeps at most max connections open: at the bound, a new
+// connection closes the one idle the longest (no request in progress),
+// or is closed itself when every open one is in a request. It learns
+// each connection's state from the http.Server (track).
 type limitListener struct {
 	net.Listener
 	max     int64
 	rl      *ratelog.Logger
 	open    atomic.Int64
 	refused atomic.Uint64
+	evicted atomic.Uint64
+
+	mu    sync.Mutex
+	conns map[*limitConn]struct{}
+}
+
+func newLimitListener(ln net.Listener, max int, rl *ratelog.Logger) *limitListener {
+	return &limitListener{Listener: ln, max: int64(max), rl: rl, conns: make(map[*limitConn]struct{})}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -205,25 +247,77 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.open.Add(1) <= l.max {
-			return &limitConn{Conn: c, l: l}, nil
+		if l.open.Add(1) > l.max {
+			l.open.Add(-1)
+			victim := l.idlest()
+			if victim == nil {
+				l.refused.Add(1)
+				l.rl.Warn("max-conns", "metrics endpoint: connection limit reached, every connection in a request; closed a new connection",
+					zap.Int64("max_conns", l.max), zap.String("remote", c.RemoteAddr().String()))
+				_ = c.Close()
+				continue
+			}
+			_ = victim.Close() // frees its place at once
+			l.evicted.Add(1)
+			l.rl.Warn("evicted", "metrics endpoint: connection limit reached; closed the connection idle the longest",
+				zap.Int64("max_conns", l.max), zap.String("remote", victim.RemoteAddr().String()), zap.String("new", c.RemoteAddr().String()))
+			l.open.Add(1)
 		}
-		l.open.Add(-1)
-		l.refused.Add(1)
-		l.rl.Warn("max-conns", "metrics endpoint: connection limit reached; closed a new connection",
-			zap.Int64("max_conns", l.max), zap.String("remote", c.RemoteAddr().String()))
-		_ = c.Close()
+		lc := &limitConn{Conn: c, l: l, state: http.StateNew, since: time.Now()}
+		l.mu.Lock()
+		l.conns[lc] = struct{}{}
+		l.mu.Unlock()
+		return lc, nil
 	}
 }
 
+// idlest returns the open connection idle the longest, nil if every one
+// is in a request.
+func (l *limitListener) idlest() *limitConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var victim *limitConn
+	for c := range l.conns {
+		if c.state != http.StateNew && c.state != http.StateIdle {
+			continue
+		}
+		if victim == nil || c.since.Before(victim.since) {
+			victim = c
+		}
+	}
+	return victim
+}
+
+// track is the http.Server's ConnState hook.
+func (l *limitListener) track(nc net.Conn, st http.ConnState) {
+	c, ok := nc.(*limitConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, open := l.conns[c]; open {
+		c.state, c.since = st, time.Now()
+	}
+}
+
+// limitConn is a connection the limitListener counts; its state and
+// since (when it entered it) are guarded by the listener's mu.
 type limitConn struct {
 	net.Conn
-	l    *limitListener
-	once sync.Once
+	l     *limitListener
+	once  sync.Once
+	state http.ConnState
+	since time.Time
 }
 
 func (c *limitConn) Close() error {
-	c.once.Do(func() { c.l.open.Add(-1) })
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+		c.l.open.Add(-1)
+	})
 	return c.Conn.Close()
 }
 

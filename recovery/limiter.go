@@ -219,8 +219,20 @@ func (l *Limiter) Allow(host string, now time.Time) bool {
 // which later calls wait out, so the rates hold for any n. n of 0 or less
 // is always granted. Take does not block.
 func (l *Limiter) Take(host string, n int, now time.Time) (retryAfter time.Duration, ok bool) {
+	hostWait, globalWait := l.TakeSplit(host, n, now)
+	retryAfter = max(hostWait, globalWait)
+	return retryAfter, retryAfter == 0
+}
+
+// TakeSplit is Take that tells the two budgets apart: hostWait is how
+// long until host's own budget holds n bytes, globalWait the same for
+// the budget of all hosts; both are zero when the bytes were taken. A
+// caller that waits its turn (Turns) waits out hostWait without its
+// turn, since it keeps nobody else from their budget, and globalWait
+// with it.
+func (l *Limiter) TakeSplit(host string, n int, now time.Time) (hostWait, globalWait time.Duration) {
 	if n <= 0 {
-		return 0, true
+		return 0, 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -229,16 +241,16 @@ func (l *Limiter) Take(host string, n int, now time.Time) (retryAfter time.Durat
 	b.bytes.refill(now, l.cfg.HostBytesRate, hostBurst)
 	l.global.refill(now, l.cfg.GlobalBytesRate, globalBurst)
 	need := float64(n)
-	retryAfter = max(b.bytes.shortfall(min(need, hostBurst), l.cfg.HostBytesRate),
-		l.global.shortfall(min(need, globalBurst), l.cfg.GlobalBytesRate))
-	if retryAfter > 0 {
+	hostWait = b.bytes.shortfall(min(need, hostBurst), l.cfg.HostBytesRate)
+	globalWait = l.global.shortfall(min(need, globalBurst), l.cfg.GlobalBytesRate)
+	if hostWait > 0 || globalWait > 0 {
 		l.deferred++
-		return retryAfter, false
+		return hostWait, globalWait
 	}
 	b.bytes.tokens -= need
 	l.global.tokens -= need
 	l.taken += uint64(n)
-	return 0, true
+	return 0, 0
 }
 
 // host returns key's buckets, tracking key with full buckets if new.

@@ -49,6 +49,9 @@ func TestClusterProcessesPause(t *testing.T) {
 	}
 	victim := startSub("victim")
 	clustertest.WaitFor(t, 30*time.Second, "quorum of 5", func() bool { return pub.Stderr.Count(`"msg":"subscriber joined"`) >= 5 })
+	// Killed after the start: one that leaves before it is forgotten, since
+	// nothing was published that it could miss.
+	waitLog(t, pub, 30*time.Second, "quorum reached, publishing", "")
 
 	killed := time.Now()
 	if err := victim.Cmd.Process.Kill(); err != nil { // SIGKILL: no leave, no bye

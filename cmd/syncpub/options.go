@@ -87,6 +87,9 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 		cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes = s.QueueBytes.Int(), s.MaxQueueBytes.Int()
 	}
 	c.AtLeast("drain-timeout", s.DrainTimeout, minDrainTimeout)
+	cfg.MaxSubscribersPerIP = s.MaxSubsPerIP
+	cfg.Wire.MaxPendingPerIP = s.HandshakesPerIP
+	cfg.Wire.MaxSubscriptionBytes, cfg.Wire.SubscriptionBudget = s.MaxSubBytes.Int(), s.SubBudget.Int()
 	cfg.Settle = s.Settle
 	tlsCfg, tlsProblems := s.TLS.Load()
 	cfg.TLS = tlsCfg

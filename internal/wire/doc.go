@@ -28,11 +28,18 @@
 //     commands of at most 64 KiB), and a panic in it fails that one
 //     connection: garbage cannot crash the process.
 //   - Everything a peer can make the process hold is bounded and counted
-//     in Stats: pending handshakes, connections in all and per source IP
-//     (MaxConnsPerIP), subscriptions per connection (MaxSubscriptions),
+//     in Stats: handshakes in progress per source IP and in all
+//     (MaxPendingPerIP, MaxPending), connections in all and per source IP
+//     (MaxConnsPerIP), subscriptions per connection (MaxSubscriptions,
+//     MaxSubscriptionBytes) and of all connections (SubscriptionBudget),
 //     queued bytes, request size, idle Server connections (IdleTimeout).
-//     Refusals, handshake failures and bad input are logged at warn level
-//     through internal/ratelog: one line per reason per 10 s.
+//     Where a bound can be kept by closing a connection that holds a
+//     place without using it, it is: the oldest handshake of the address
+//     that floods, the largest subscriber that has not joined, the Server
+//     connection idle the longest; so a peer that holds places cannot
+//     keep another out. Refusals, evictions, handshake failures and bad
+//     input are logged at warn level through internal/ratelog: one line
+//     per reason per 10 s.
 //   - An idle connection is cheap: about 3 KiB of heap and two small
 //     goroutine stacks. Pub writers borrow a 64 KiB buffer only while busy;
 //     readers that see only subscriptions or requests use small buffers.

@@ -35,7 +35,14 @@ type peer struct {
 	identity string
 	q        sendQueue
 	subs     *subSet
-	class    atomic.Uint32 // Class, set by Pub.SetClass
+	// subBytes is what subs takes (MaxSubscriptionBytes), written under
+	// subMu and read by any goroutine looking for a connection to evict.
+	// subsReleased is set when kill gave subBytes back to the Pub's
+	// total: from then on the subscriptions are not counted.
+	subBytes     atomic.Int64
+	subMu        sync.Mutex
+	subsReleased bool
+	class        atomic.Uint32 // Class, set by Pub.SetClass
 	// lastWrite is when the connection last took bytes (Unix ns): a
 	// subscriber that is behind but still reading applies backpressure.
 	lastWrite atomic.Int64
@@ -90,6 +97,7 @@ func (pr *peer) kill(err error) bool {
 			pr.pub.unref(m, m.size())
 		}
 		pr.queued = dropped
+		pr.releaseSubs()
 		pr.nc.Close()
 		close(pr.gone)
 		pr.pub.remove(pr)
@@ -320,22 +328,34 @@ func (pr *peer) readLoop() {
 	}
 }
 
-// setSub adds or removes one prefix, enforcing MaxSubscriptions.
+// setSub adds or removes one prefix, enforcing MaxSubscriptions,
+// MaxSubscriptionBytes and SubscriptionBudget.
 func (pr *peer) setSub(prefix []byte, on bool) {
+	cost := int64(len(prefix) + SubscriptionOverhead)
 	if !on {
-		pr.subs.remove(prefix)
+		if pr.subs.remove(prefix) {
+			pr.chargeSubs(-cost)
+		}
 		return
 	}
 	if !pr.subs.add(prefix) {
 		return
 	}
 	p := pr.pub
-	if max := p.cfg.MaxSubscriptions; pr.subs.len() > max {
-		if pr.kill(fmt.Errorf("%w: more than %d prefixes", ErrTooManySubscriptions, max)) {
-			p.tooManySubs.Add(1)
-			p.rl.Warn("too-many-subscriptions", "subscriber disconnected for too many subscriptions", zap.String("remote", pr.remote), zap.Int("limit", max))
-		}
+	mine, total, ok := pr.chargeSubs(cost)
+	switch {
+	case !ok:
+		return // killed meanwhile
+	case pr.subs.len() > p.cfg.MaxSubscriptions:
+		pr.tooManySubs(fmt.Errorf("%w: more than %d prefixes", ErrTooManySubscriptions, p.cfg.MaxSubscriptions), p.cfg.MaxSubscriptions)
 		return
+	case mine > int64(p.cfg.MaxSubscriptionBytes):
+		pr.tooManySubs(fmt.Errorf("%w: prefixes take more than %d bytes", ErrTooManySubscriptions, p.cfg.MaxSubscriptionBytes), p.cfg.MaxSubscriptionBytes)
+		return
+	case total > int64(p.cfg.SubscriptionBudget):
+		if !p.makeSubscriptionRoom(pr) {
+			return // pr was the one to go
+		}
 	}
 	select {
 	case <-pr.gone:
@@ -343,6 +363,39 @@ func (pr *peer) setSub(prefix []byte, on bool) {
 	default:
 	}
 	p.emit(PeerEvent{Type: PeerSubscribed, Conn: pr.id, Remote: pr.remote, Identity: pr.identity, Prefix: bytes.Clone(prefix)})
+}
+
+// chargeSubs adds delta to what the connection's subscriptions take and
+// to the Pub's total, and returns both; ok is false once kill released
+// them (nothing is charged then).
+func (pr *peer) chargeSubs(delta int64) (mine, total int64, ok bool) {
+	pr.subMu.Lock()
+	defer pr.subMu.Unlock()
+	if pr.subsReleased {
+		return 0, 0, false
+	}
+	mine = pr.subBytes.Add(delta)
+	return mine, pr.pub.subBytes.Add(delta), true
+}
+
+// releaseSubs gives the connection's subscription bytes back to the
+// Pub's total, once: called by kill.
+func (pr *peer) releaseSubs() {
+	pr.subMu.Lock()
+	defer pr.subMu.Unlock()
+	if !pr.subsReleased {
+		pr.subsReleased = true
+		pr.pub.subBytes.Add(-pr.subBytes.Load())
+	}
+}
+
+// tooManySubs closes the connection for a per-connection subscription
+// limit.
+func (pr *peer) tooManySubs(err error, limit int) {
+	if pr.kill(err) {
+		pr.pub.tooManySubs.Add(1)
+		pr.pub.rl.Warn("too-many-subscriptions", "subscriber disconnected for too many subscriptions", zap.String("remote", pr.remote), zap.Int("limit", limit), zap.Error(err))
+	}
 }
 
 func isTimeout(err error) bool {

@@ -47,17 +47,28 @@ type PubStats struct {
 	RefusedIdentity uint64
 	// BadInput counts connections closed for a message over the limits.
 	BadInput uint64
-	// TooManySubscriptions counts connections closed for MaxSubscriptions.
+	// TooManySubscriptions counts connections closed for MaxSubscriptions
+	// or MaxSubscriptionBytes.
 	TooManySubscriptions uint64
+	// SubscriptionBytes is what the subscriptions of all connections
+	// take now, as SubscriptionBudget counts them.
+	SubscriptionBytes int64
+	// SubscriptionEvicted counts connections closed to keep the
+	// subscriptions of all connections within SubscriptionBudget.
+	SubscriptionEvicted uint64
 	// Kicked counts connections closed by Kick.
 	Kicked uint64
 	// Evicted counts connections closed to make room for a new one at
 	// MaxConnsPerIP or MaxPeers (see PubConfig.Evictable).
 	Evicted uint64
-	// Refused counts connections closed on arrival, the sum of the next three.
+	// Pending is the number of handshakes in progress now.
+	Pending int
+	// EvictedPending counts handshakes closed to make room for a newer
+	// connection: their address had MaxPendingPerIP handshakes in
+	// progress, or the Pub MaxPending and their address the most.
+	EvictedPending uint64
+	// Refused counts connections closed on arrival, the sum of the next two.
 	Refused uint64
-	// RefusedPending: MaxPending handshakes were running.
-	RefusedPending uint64
 	// RefusedPeers: MaxPeers subscribers were connected.
 	RefusedPeers uint64
 	// RefusedPerIP: the source address had MaxConnsPerIP connections.
@@ -72,14 +83,13 @@ type Pub struct {
 	scheme    string
 	tlsServer *tls.Config // tls:// only: the TLS configuration, with Allow
 	g         gogroup.Group
-	pending   chan struct{}
 	ips       *ipLimiter
 	rl        *ratelog.Logger
 	nextID    atomic.Uint64
 
 	mu      sync.Mutex
 	peers   map[ConnID]*peer
-	shaking map[net.Conn]struct{}   // connections still in handshake, closed by Close
+	pending *pendingTable           // connections still in handshake, closed by Close
 	snap    atomic.Pointer[[]*peer] // copy-on-write view for Send
 
 	stopOnce  sync.Once
@@ -95,12 +105,14 @@ type Pub struct {
 	waitMu  sync.Mutex
 	waitCh  chan struct{}
 
+	subBytes atomic.Int64 // what every connection's subscriptions take (SubscriptionBudget)
+
 	held    atomic.Int64  // bytes of distinct messages referenced by queues or Sends
 	sendSeq atomic.Uint64 // numbers Sends, so queues know how far behind they are
 	evictMu sync.Mutex
 
 	sent, slow, dropped, waits, hsFailed, badInput, tooManySubs, kicked, evicted atomic.Uint64
-	refusedPending, refusedPeers, refusedPerIP, tlsFailed, refusedID             atomic.Uint64
+	evictedPending, refusedPeers, refusedPerIP, tlsFailed, refusedID, subEvicted atomic.Uint64
 }
 
 // Listen binds endpoint ("tcp://*:5561", "tcp://127.0.0.1:0", or
@@ -118,11 +130,10 @@ func Listen(endpoint string, cfg PubConfig) (*Pub, error) {
 		cfg:      cfg,
 		ln:       ln,
 		scheme:   scheme,
-		pending:  make(chan struct{}, cfg.MaxPending),
 		ips:      newIPLimiter(cfg.MaxConnsPerIP),
 		rl:       ratelog.New(cfg.Logger, 0),
 		peers:    make(map[ConnID]*peer),
-		shaking:  make(map[net.Conn]struct{}),
+		pending:  newPendingTable(cfg.MaxPending, cfg.MaxPendingPerIP),
 		stopping: make(chan struct{}),
 		closed:   make(chan struct{}),
 		waitCh:   make(chan struct{}),
@@ -148,36 +159,46 @@ func (p *Pub) Endpoint() string { return p.scheme + "://" + p.ln.Addr().String()
 
 func (p *Pub) acceptLoop() { acceptLoop(p.ln, p.closed, p.admit) }
 
-// admit starts the handshake of a new connection, or refuses it when
-// MaxPending handshakes are running or its address has MaxConnsPerIP
-// and none of them may be evicted.
+// admit starts the handshake of a new connection. A handshake is never
+// refused for the handshakes in progress: the pending table makes room by
+// closing the oldest of the new connection's address, or of the address
+// holding the most (pendingTable). The connection is refused only when
+// its address has MaxConnsPerIP connections (handshaking or connected)
+// and none of its connected subscribers may be evicted.
 func (p *Pub) admit(nc net.Conn) bool {
-	select {
-	case p.pending <- struct{}{}:
-	default:
-		p.refuse(nc, &p.refusedPending, "refused-pending", "connection refused: too many handshakes in progress", p.cfg.MaxPending)
-		return true
-	}
 	ip := sourceIP(nc)
 	if !p.ips.acquire(ip) && !(p.evictFor(nc, ip, true) && p.ips.acquire(ip)) {
-		<-p.pending
 		p.refuse(nc, &p.refusedPerIP, "refused-per-ip", "connection refused: too many connections from its address", p.cfg.MaxConnsPerIP)
 		return true
 	}
-	id := ConnID(p.nextID.Add(1))
+	pc := &pendingConn{nc: nc, ip: ip, id: ConnID(p.nextID.Add(1))}
 	p.mu.Lock()
-	p.shaking[nc] = struct{}{}
-	ok := p.g.Go(func() { p.open(nc, id, ip) })
+	victim := p.pending.add(pc)
+	if victim != nil {
+		p.ips.release(victim.ip)
+	}
+	ok := p.g.Go(func() { p.open(pc) })
 	if !ok {
-		delete(p.shaking, nc)
+		p.pending.remove(pc)
 	}
 	p.mu.Unlock()
+	if victim != nil {
+		p.closePending(victim, nc)
+	}
 	if !ok {
-		<-p.pending
 		p.ips.release(ip)
 		nc.Close()
 	}
 	return ok
+}
+
+// closePending closes a handshake evicted to make room for nc.
+func (p *Pub) closePending(victim *pendingConn, nc net.Conn) {
+	victim.nc.Close()
+	p.evictedPending.Add(1)
+	p.rl.Warn("evicted-pending", "handshake in progress closed to make room for a new connection",
+		zap.Stringer("remote", victim.nc.RemoteAddr()), zap.Stringer("new", nc.RemoteAddr()),
+		zap.Int("max_pending_per_ip", p.cfg.MaxPendingPerIP), zap.Int("max_pending", p.cfg.MaxPending))
 }
 
 // evictFor makes room for nc at MaxConnsPerIP (sameIP: among the
@@ -222,28 +243,36 @@ func (p *Pub) refuse(nc net.Conn, counter *atomic.Uint64, key, msg string, limit
 // open handshakes a new connection off the accept loop (TLS first on a
 // tls:// endpoint, then ZMTP), registers it, and then reads its
 // subscriptions until it ends.
-func (p *Pub) open(nc net.Conn, id ConnID, ip netip.Addr) {
+func (p *Pub) open(pc *pendingConn) {
+	nc, ip, id := pc.nc, pc.ip, pc.id
 	if tc, ok := nc.(*net.TCPConn); ok && p.cfg.SendBuffer > 0 {
 		_ = tc.SetWriteBuffer(p.cfg.SendBuffer) // best effort: the OS may clamp it
 	}
 	deadline := time.Now().Add(p.cfg.HandshakeTimeout)
 	conn, identity, err := p.secure(nc, deadline)
+	tlsErr := err
 	if err == nil {
 		var peerType zmq4.SocketType
 		peerType, err = handshake(conn, zmq4.Pub, p.cfg.Security, true, time.Until(deadline))
 		if err == nil && !zmq4.Pub.IsCompatible(peerType) {
 			err = fmt.Errorf("wire: PUB does not talk to %q", peerType)
 		}
-		if err != nil {
-			p.hsFailed.Add(1)
-			p.rl.Warn("handshake", "subscriber handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", identity), zap.Error(err))
-		}
 	}
-	<-p.pending
 	p.mu.Lock()
-	delete(p.shaking, nc)
+	live := p.pending.remove(pc)
 	p.mu.Unlock()
-	if err == nil && p.cfg.TLS == nil && p.cfg.Allow != nil && !p.cfg.Allow(identity) {
+	if !live {
+		// Evicted: counted, and its place released, by the eviction.
+		nc.Close()
+		return
+	}
+	switch {
+	case tlsErr != nil:
+		p.tlsRefused(nc, tlsErr)
+	case err != nil:
+		p.hsFailed.Add(1)
+		p.rl.Warn("handshake", "subscriber handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", identity), zap.Error(err))
+	case p.cfg.TLS == nil && p.cfg.Allow != nil && !p.cfg.Allow(identity):
 		p.refusedID.Add(1)
 		p.rl.Warn("refused-identity", "connection refused: identity not allowed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", identity))
 		err = errNotAllowed
@@ -296,17 +325,20 @@ func (p *Pub) secure(nc net.Conn, deadline time.Time) (net.Conn, string, error) 
 	if p.cfg.TLS == nil {
 		return nc, "", nil
 	}
-	conn, identity, err := p.cfg.TLS.accept(nc, p.tlsServer, deadline)
+	return p.cfg.TLS.accept(nc, p.tlsServer, deadline)
+}
+
+// tlsRefused counts and logs a failed TLS handshake: an identity Allow
+// refused, or any other failure.
+func (p *Pub) tlsRefused(nc net.Conn, err error) {
 	var refused *notAllowedError
-	switch {
-	case errors.As(err, &refused):
+	if errors.As(err, &refused) {
 		p.refusedID.Add(1)
 		p.rl.Warn("refused-identity", "connection refused: identity not allowed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", refused.identity))
-	case err != nil:
-		p.tlsFailed.Add(1)
-		p.rl.Warn("tls", "subscriber TLS handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
+		return
 	}
-	return conn, identity, err
+	p.tlsFailed.Add(1)
+	p.rl.Warn("tls", "subscriber TLS handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.Error(err))
 }
 
 func (p *Pub) publishSnapLocked() {
@@ -641,15 +673,20 @@ func (p *Pub) Stats() PubStats {
 		HandshakeFailed:      p.hsFailed.Load(),
 		BadInput:             p.badInput.Load(),
 		TooManySubscriptions: p.tooManySubs.Load(),
+		SubscriptionBytes:    p.subBytes.Load(),
+		SubscriptionEvicted:  p.subEvicted.Load(),
 		Kicked:               p.kicked.Load(),
 		Evicted:              p.evicted.Load(),
-		RefusedPending:       p.refusedPending.Load(),
+		EvictedPending:       p.evictedPending.Load(),
 		RefusedPeers:         p.refusedPeers.Load(),
 		RefusedPerIP:         p.refusedPerIP.Load(),
 		TLSFailed:            p.tlsFailed.Load(),
 		RefusedIdentity:      p.refusedID.Load(),
 	}
-	st.Refused = st.RefusedPending + st.RefusedPeers + st.RefusedPerIP
+	st.Refused = st.RefusedPeers + st.RefusedPerIP
+	p.mu.Lock()
+	st.Pending = p.pending.len()
+	p.mu.Unlock()
 	return st
 }
 
@@ -666,9 +703,7 @@ func (p *Pub) isStopping() bool {
 // ErrClosed. It returns the connected peers. p.mu must be held.
 func (p *Pub) stopLocked() []*peer {
 	p.stopOnce.Do(func() { close(p.stopping) })
-	for nc := range p.shaking {
-		nc.Close()
-	}
+	p.pending.each(func(pc *pendingConn) { pc.nc.Close() })
 	peers := make([]*peer, 0, len(p.peers))
 	for _, pr := range p.peers {
 		peers = append(peers, pr)

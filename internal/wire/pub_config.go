@@ -46,9 +46,19 @@ type PubConfig struct {
 	// HandshakeTimeout bounds a new connection's ZMTP handshake (and its
 	// TLS handshake on tls://). Default 2 s; at least MinHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// MaxPending bounds connections that are still handshaking; more are
-	// closed at once. Default 256.
+	// MaxPending bounds the connections still in their handshake (TLS and
+	// ZMTP), all addresses together. A new connection is never refused
+	// for it: at the bound, the oldest handshake of the address holding
+	// the most is closed to make room (PubStats.EvictedPending). Default
+	// 256; at least MaxPendingPerIP.
 	MaxPending int
+	// MaxPendingPerIP bounds the handshakes in progress from one source
+	// IP address: a new connection from an address that has as many
+	// closes that address's oldest handshake. So half-open connections
+	// from one address, however fast renewed, only ever evict their own.
+	// Default 64: an honest host's burst of connections handshakes in
+	// well under a millisecond each.
+	MaxPendingPerIP int
 	// MaxPeers bounds connected subscribers; more are closed after their
 	// handshake, unless Evictable lets one go. Default 4096.
 	MaxPeers int
@@ -71,6 +81,26 @@ type PubConfig struct {
 	// subscribe; the connection that subscribes one more is closed.
 	// Default 1024.
 	MaxSubscriptions int
+	// MaxSubscriptionBytes bounds the memory one connection's
+	// subscriptions take, in bytes: each prefix counts its length plus
+	// SubscriptionOverhead. The connection that subscribes beyond it is
+	// closed (ErrTooManySubscriptions, counted in TooManySubscriptions).
+	// Default 64 KiB, room for 1024 prefixes of 32 bytes; at least
+	// MinSubscriptionBytes, what the largest prefix a subscription frame
+	// carries takes.
+	MaxSubscriptionBytes int
+	// SubscriptionBudget bounds the memory the subscriptions of all
+	// connections take together, counted as for MaxSubscriptionBytes.
+	// The subscription that takes the total above it closes the
+	// connection that holds the most subscription bytes among those
+	// Evictable lets go (those that have not joined, in coord), or the
+	// subscribing connection if there is none; the closed connection's
+	// PeerDisconnected carries ErrTooManySubscriptions, and it is counted
+	// in PubStats.SubscriptionEvicted. So connections that subscribe
+	// without joining cannot keep a subscriber out, and the memory stays
+	// bounded however many connect. Default 16 MiB; at least
+	// MaxSubscriptionBytes.
+	SubscriptionBudget int
 	// Security is the ZMTP security mechanism; nil means NULL. zmq4's
 	// PLAIN server accepts any username and password: it authenticates
 	// nobody. Use a tls:// endpoint with TLS for that.
@@ -96,6 +126,15 @@ type PubConfig struct {
 	Logger *zap.Logger
 }
 
+// SubscriptionOverhead is what a subscription costs beside its prefix's
+// bytes, for MaxSubscriptionBytes and SubscriptionBudget: about what the
+// set that holds it spends per entry.
+const SubscriptionOverhead = 32
+
+// MinSubscriptionBytes is the least MaxSubscriptionBytes: the largest
+// prefix a subscription frame can carry, with its overhead.
+const MinSubscriptionBytes = peerMaxFrame + SubscriptionOverhead
+
 // DefaultPubConfig returns the configuration zero fields default to.
 func DefaultPubConfig() PubConfig {
 	return PubConfig{
@@ -104,9 +143,13 @@ func DefaultPubConfig() PubConfig {
 		SlowTimeout:      500 * time.Millisecond,
 		HandshakeTimeout: DefaultHandshakeTimeout,
 		MaxPending:       256,
+		MaxPendingPerIP:  64,
 		MaxPeers:         4096,
 		MaxConnsPerIP:    256,
 		MaxSubscriptions: 1024,
+
+		MaxSubscriptionBytes: 64 << 10,
+		SubscriptionBudget:   16 << 20,
 	}
 }
 
@@ -124,8 +167,11 @@ func (c PubConfig) withDefaults() PubConfig {
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = d.HandshakeTimeout
 	}
+	if c.MaxPendingPerIP <= 0 {
+		c.MaxPendingPerIP = d.MaxPendingPerIP
+	}
 	if c.MaxPending <= 0 {
-		c.MaxPending = d.MaxPending
+		c.MaxPending = max(d.MaxPending, c.MaxPendingPerIP)
 	}
 	if c.MaxPeers <= 0 {
 		c.MaxPeers = d.MaxPeers
@@ -135,6 +181,12 @@ func (c PubConfig) withDefaults() PubConfig {
 	}
 	if c.MaxSubscriptions <= 0 {
 		c.MaxSubscriptions = d.MaxSubscriptions
+	}
+	if c.MaxSubscriptionBytes <= 0 {
+		c.MaxSubscriptionBytes = d.MaxSubscriptionBytes
+	}
+	if c.SubscriptionBudget <= 0 {
+		c.SubscriptionBudget = max(d.SubscriptionBudget, c.MaxSubscriptionBytes)
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -157,8 +209,10 @@ const (
 )
 
 // Validate reports every problem of a configuration Listen would refuse:
-// negative values, timeouts and queues below their floors, and a
-// MaxQueueBytes below QueueBytes.
+// negative values, timeouts and queues below their floors, a
+// MaxQueueBytes below QueueBytes, a MaxPending below MaxPendingPerIP, a
+// MaxSubscriptionBytes below MinSubscriptionBytes and a
+// SubscriptionBudget below MaxSubscriptionBytes.
 func (c PubConfig) Validate() error {
 	var errs []error
 	for _, f := range []struct {
@@ -167,8 +221,9 @@ func (c PubConfig) Validate() error {
 	}{
 		{"QueueBytes", int64(c.QueueBytes)}, {"MaxQueueBytes", int64(c.MaxQueueBytes)}, {"SendBuffer", int64(c.SendBuffer)},
 		{"SlowTimeout", int64(c.SlowTimeout)}, {"HandshakeTimeout", int64(c.HandshakeTimeout)},
-		{"MaxPending", int64(c.MaxPending)}, {"MaxPeers", int64(c.MaxPeers)},
+		{"MaxPending", int64(c.MaxPending)}, {"MaxPendingPerIP", int64(c.MaxPendingPerIP)}, {"MaxPeers", int64(c.MaxPeers)},
 		{"MaxConnsPerIP", int64(c.MaxConnsPerIP)}, {"MaxSubscriptions", int64(c.MaxSubscriptions)},
+		{"MaxSubscriptionBytes", int64(c.MaxSubscriptionBytes)}, {"SubscriptionBudget", int64(c.SubscriptionBudget)},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("wire: PubConfig.%s is negative", f.name))
@@ -184,8 +239,18 @@ func (c PubConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("wire: PubConfig.%s %d is below %d bytes", f.name, f.v, MinQueueBytes))
 		}
 	}
-	if d := c.withDefaults(); d.MaxQueueBytes < d.QueueBytes {
+	d := c.withDefaults()
+	if d.MaxQueueBytes < d.QueueBytes {
 		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxQueueBytes %d is below QueueBytes %d", d.MaxQueueBytes, d.QueueBytes))
+	}
+	if c.MaxSubscriptionBytes > 0 && c.MaxSubscriptionBytes < MinSubscriptionBytes {
+		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxSubscriptionBytes %d is below %d, what the largest prefix takes", c.MaxSubscriptionBytes, MinSubscriptionBytes))
+	}
+	if d.SubscriptionBudget < d.MaxSubscriptionBytes {
+		errs = append(errs, fmt.Errorf("wire: PubConfig.SubscriptionBudget %d is below MaxSubscriptionBytes %d", d.SubscriptionBudget, d.MaxSubscriptionBytes))
+	}
+	if d.MaxPending < d.MaxPendingPerIP {
+		errs = append(errs, fmt.Errorf("wire: PubConfig.MaxPending %d is below MaxPendingPerIP %d", d.MaxPending, d.MaxPendingPerIP))
 	}
 	return errors.Join(errs...)
 }

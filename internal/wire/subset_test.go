@@ -153,7 +153,7 @@ func BenchmarkSendPrefixes(b *testing.B) {
 func BenchmarkSubscribeMany(b *testing.B) {
 	const n = 40_000
 	for i := 0; i < b.N; i++ {
-		p, err := Listen("tcp://127.0.0.1:0", PubConfig{MaxSubscriptions: n})
+		p, err := Listen("tcp://127.0.0.1:0", PubConfig{MaxSubscriptions: n, MaxSubscriptionBytes: 64 << 20, SubscriptionBudget: 64 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}

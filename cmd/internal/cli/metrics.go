@@ -21,7 +21,7 @@ func CheckMetricsAddr(addr string) error {
 		return nil
 	}
 	if err := wire.CheckAddr(addr); err != nil {
-		return fmt.Errorf("metrics-addr: %q: %v (e.g. 127.0.0.1:9100, or :9100 for every interface)", addr, err)
+		return fmt.Errorf("metrics-addr: %q: %v (e.g. :9100 for loopback, 0.0.0.0:9100 for every interface)", addr, err)
 	}
 	return nil
 }
@@ -46,7 +46,8 @@ func CheckPprofAddr(addr string) error {
 
 // ServeMetrics serves c's metrics, syncmq_build_info, the Go runtime's
 // and the process's on addr's /metrics, with /healthz and /readyz (see
-// package metrics). It returns a nil server when addr is empty (metrics
+// package metrics). An addr without a host (":9100") listens on loopback;
+// one naming every interface ("0.0.0.0:9100") is warned about. It returns a nil server when addr is empty (metrics
 // off); an address it cannot listen on is a UsageError. Stop it with
 // StopServer.
 func ServeMetrics(addr string, lg *zap.Logger, ready metrics.Readiness, c prometheus.Collector) (*metrics.Server, error) {

@@ -43,7 +43,11 @@ type Publisher struct {
 	RecoveryRate    cli.Bytes     `mapstructure:"recovery-bytes-rate" unit:"bytes/s" help:"replay bandwidth of all subscribers together"`
 	RecoveryHost    cli.Bytes     `mapstructure:"recovery-host-bytes-rate" unit:"bytes/s" help:"replay bandwidth of one subscriber host"`
 	MaxTopics       int           `mapstructure:"max-topics" unit:"topics" help:"topics that may be published on; more are refused"`
-	MaxSubscribers  int           `mapstructure:"max-subscribers" unit:"subscribers" help:"distinct subscriber ids remembered; a READY beyond is refused (full)"`
+	MaxSubscribers  int           `mapstructure:"max-subscribers" unit:"subscribers" help:"distinct subscriber ids remembered; a READY beyond is refused (full); an id whose data connection leaves before the start gives its place up"`
+	MaxSubsPerIP    int           `mapstructure:"max-subscribers-per-ip" unit:"subscribers" help:"on tcp://, subscriber ids remembered from one source address; a READY for a new id beyond is refused (full)"`
+	HandshakesPerIP int           `mapstructure:"max-handshakes-per-ip" unit:"connections" help:"data connections of one source address in their handshake at once; a new one closes that address's oldest"`
+	MaxSubBytes     cli.Bytes     `mapstructure:"max-subscription-bytes" unit:"bytes" help:"what one data connection's subscriptions may take (prefix bytes + 32 each); the connection that takes more is closed"`
+	SubBudget       cli.Bytes     `mapstructure:"subscription-budget" unit:"bytes" help:"what the subscriptions of all data connections may take together; beyond it, the largest connection that has not joined is closed"`
 	JoinTimeout     time.Duration `mapstructure:"join-timeout" help:"close a data connection that has not completed the sync handshake after this long"`
 	MaxBatchRecords int           `mapstructure:"max-batch-records" unit:"records" help:"records per batched message (0: up to 65535; 1: no batching)"`
 	Linger          time.Duration `mapstructure:"linger" help:"wait this long for more records before sending a batch (0: send at once)"`
@@ -65,7 +69,7 @@ type Publisher struct {
 	Quorum          string        `mapstructure:"quorum" help:"with gossip: all, majority or N live subscriber members whose topics match (instead of --expect)"`
 	Settle          time.Duration `mapstructure:"settle" help:"with --quorum: let the cluster gossip its members this long before judging the quorum"`
 	QuorumLost      QuorumLost    `mapstructure:"quorum-lost" help:"with --quorum, when the quorum is lost after start: continue, or pause publishing until it is back"`
-	MetricsAddr     string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while publishing with the quorum) on this host:port (empty: off)"`
+	MetricsAddr     string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while publishing with the quorum) on this host:port (no host: loopback; 0.0.0.0 for every interface, warned about; empty: off)"`
 	Pprof           string        `mapstructure:"pprof" help:"serve Go's profiler (/debug/pprof/) on this loopback host:port, e.g. 127.0.0.1:6060 (empty: off)"`
 	Compat          Compat        `mapstructure:"compat" help:"zguide: serve the zguide's plain syncsub (empty sync request and reply, one-frame updates, a bare END; no sequence numbers, no repair)"`
 	Allow           []string      `mapstructure:"allow" help:"with TLS: certificate identities that may subscribe, count toward the quorum and fetch history (comma-separated or repeated; default: any the CA signed)"`
@@ -92,6 +96,10 @@ func DefaultPublisher() Publisher {
 		RepairWindow:    coord.DefaultRepairWindow,
 		MaxTopics:       16_384,
 		MaxSubscribers:  4096,
+		MaxSubsPerIP:    256,
+		HandshakesPerIP: 64,
+		MaxSubBytes:     64 << 10,
+		SubBudget:       16 << 20,
 		JoinTimeout:     30 * time.Second,
 		Expect:          1,
 		Count:           1_000_000,

@@ -29,7 +29,7 @@ type Subscriber struct {
 	ID               string        `mapstructure:"id" help:"subscriber id in the quorum (default: with TLS, the identity of --tls-cert, which a publisher with TLS requires; else random)"`
 	HandshakeTimeout time.Duration `mapstructure:"handshake-timeout" help:"deadline of one READY attempt"`
 	ExitOnEnd        bool          `mapstructure:"exit-on-end" help:"exit when every publisher has sent END"`
-	MetricsAddr      string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while joined and caught up) on this host:port (empty: off)"`
+	MetricsAddr      string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics) and health (/healthz, /readyz: 200 while joined and caught up) on this host:port (no host: loopback; 0.0.0.0 for every interface, warned about; empty: off)"`
 	Pprof            string        `mapstructure:"pprof" help:"serve Go's profiler (/debug/pprof/) on this loopback host:port, e.g. 127.0.0.1:6061 (empty: off)"`
 	Compat           Compat        `mapstructure:"compat" help:"zguide: talk to the zguide's plain syncpub (empty sync request, counts one-frame updates until END; no sequence numbers, no gap detection)"`
 	CheckConfig      bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
