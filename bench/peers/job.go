@@ -72,7 +72,11 @@ clock, but its CPU from the publisher's exec to the last exit is counted.`
 
 // runShape runs one shape once on one system.
 func runShape(ctx context.Context, e *env, sys system, s shape) runResult {
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	timeout := e.timeout
+	if s.Timeout > 0 {
+		timeout = min(timeout, s.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var r runResult
 	switch {

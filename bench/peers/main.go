@@ -64,6 +64,7 @@ type options struct {
 	shapes     string
 	systems    string
 	quick      bool
+	scale      float64
 	timeout    time.Duration
 	repo       string
 	jsonOut    string
@@ -77,10 +78,11 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.shapes, "shapes", "", "comma-separated shapes to run (default: all): "+shapeNames())
 	fs.StringVar(&o.systems, "systems", "", "comma-separated systems to run (default: all): "+systemNames())
 	fs.BoolVar(&o.quick, "quick", false, "a hundredth of the messages (at least 200), for a smoke run")
+	fs.Float64Var(&o.scale, "scale", 1, "multiply every shape's messages by this (e.g. 10 for runs long enough to profile)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on one job (one run of one shape on one system) after this long")
 	fs.StringVar(&o.repo, "repo", "", "root of the syncmq repository to build syncpub and syncsub from (default: found above the working directory)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every run's figures to this JSON file")
-	fs.StringVar(&o.from, "from", "", "run nothing: print the report (and --plot) from a file --json wrote")
+	fs.StringVar(&o.from, "from", "", "run nothing: print the report (and --plot) from files --json wrote (comma-separated: their shapes joined)")
 	fs.StringVar(&o.plot, "plot", "", "write a bar chart of the ratios (SVG) to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of every process of every job to this directory (pprof format; syncpub and syncsub are built with a hook for it)")
 }
@@ -90,13 +92,9 @@ func (o *options) register(fs *flag.FlagSet) {
 func runCommand(ctx context.Context, o options, out, progress io.Writer) error {
 	var rep *report
 	if o.from != "" {
-		b, err := os.ReadFile(o.from)
-		if err != nil {
+		var err error
+		if rep, err = loadReports(strings.Split(o.from, ",")); err != nil {
 			return err
-		}
-		rep = &report{}
-		if err := json.Unmarshal(b, rep); err != nil {
-			return fmt.Errorf("%s: %w", o.from, err)
 		}
 	} else {
 		var err error
@@ -122,6 +120,40 @@ func runCommand(ctx context.Context, o options, out, progress io.Writer) error {
 	return nil
 }
 
+// loadReports reads reports --json wrote and joins their shapes, in the
+// order given (a shape in several files: the later file's runs win), for
+// a run done in parts; the header is the first file's, with the last
+// one's load at the end.
+func loadReports(paths []string) (*report, error) {
+	var out *report
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		rep := &report{}
+		if err := json.Unmarshal(b, rep); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if out == nil {
+			out = rep
+			continue
+		}
+		out.LoadEnd = rep.LoadEnd
+	next:
+		for _, sr := range rep.Shapes {
+			for i, have := range out.Shapes {
+				if have.Shape.Name == sr.Shape.Name {
+					out.Shapes[i] = sr
+					continue next
+				}
+			}
+			out.Shapes = append(out.Shapes, sr)
+		}
+	}
+	return out, nil
+}
+
 // report is a whole comparison: where it ran and every run's figures.
 type report struct {
 	Go        string          `json:"go"`
@@ -130,6 +162,7 @@ type report struct {
 	Peers     string          `json:"peers"` // NATS module versions
 	Runs      int             `json:"runs"`
 	Quick     bool            `json:"quick"`
+	Scale     float64         `json:"scale,omitempty"`
 	Started   time.Time       `json:"started"`
 	LoadStart string          `json:"load_start"`
 	LoadEnd   string          `json:"load_end"`
@@ -150,7 +183,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 	if o.runs < 1 {
 		return nil, errors.New("runs: need at least 1")
 	}
-	shapes, err := selectShapes(o.shapes, o.quick)
+	shapes, err := selectShapes(o.shapes, o.quick, o.scale)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +229,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 		return nil, fmt.Errorf("building syncpub and syncsub: %w", err)
 	}
 	rep := &report{Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
-		Peers: peerVersions(), Runs: o.runs, Quick: o.quick, Started: time.Now().UTC().Truncate(time.Second), LoadStart: loadAverage()}
+		Peers: peerVersions(), Runs: o.runs, Quick: o.quick, Scale: o.scale, Started: time.Now().UTC().Truncate(time.Second), LoadStart: loadAverage()}
 	for _, s := range shapes {
 		var order []system
 		for _, sys := range s.systems() {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -56,23 +55,23 @@ func TestQuickRunCountsEveryMessage(t *testing.T) {
 	}
 }
 
-// TestManySubscribersInOneProcess runs a small InProc shape on every
+// TestManySubscribersInOneProcess runs subs-250, --quick, on every
 // system: one subscriber process hosting every subscriber.
 func TestManySubscribersInOneProcess(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	tmp := t.TempDir()
-	self, err := os.Executable()
+	var progress bytes.Buffer
+	rep, err := run(ctx, options{runs: 1, shapes: "subs-250", quick: true, timeout: 2 * time.Minute}, &progress)
+	t.Log(progress.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{self: self, tmp: tmp, timeout: 2 * time.Minute, grace: afterPublisherGrace}
-	s := shape{Name: "inproc", Subs: 20, Count: 300, Topics: 1, InProc: true}
-	for _, sys := range s.systems() {
-		if sys == syncmq || sys == syncmqDisk {
-			continue // needs syncpub, built by run; TestQuickRunCountsEveryMessage covers it
+	sr := rep.Shapes[0]
+	for _, sys := range sr.Shape.systems() {
+		if len(sr.Runs[sys]) != 1 {
+			t.Fatalf("%s: %d runs, want 1", sys, len(sr.Runs[sys]))
 		}
-		checkRun(t, s, sys, runShape(ctx, e, sys, s))
+		checkRun(t, sr.Shape, sys, sr.Runs[sys][0])
 	}
 }
 
@@ -128,17 +127,17 @@ func TestPercentileAndMedian(t *testing.T) {
 }
 
 func TestSelectShapes(t *testing.T) {
-	got, err := selectShapes("latency-1k, zguide", true)
+	got, err := selectShapes("latency-1k, zguide", true, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0].Name != "zguide" || got[1].Name != "latency-1k" || got[0].Count != 10_000 {
 		t.Errorf("got %+v; want zguide (10000 messages) then latency-1k", got)
 	}
-	if _, err := selectShapes("nope", false); err == nil {
+	if _, err := selectShapes("nope", false, 1); err == nil {
 		t.Error("an unknown shape was accepted")
 	}
-	all, _ := selectShapes("", false)
+	all, _ := selectShapes("", false, 1)
 	if len(all) != len(allShapes()) {
 		t.Errorf("empty selection gave %d shapes, want all %d", len(all), len(allShapes()))
 	}

@@ -61,7 +61,7 @@ func plotRatios(rep *report) []byte {
 		plotH                    = 340.0
 	)
 	groupW := barW*float64(len(ratioPairs)) + groupGap
-	plotW := math.Max(groupW*float64(len(groups)), 300)
+	plotW := math.Max(groupW*float64(len(groups)), 800)
 	width, height := left+plotW+right, top+plotH+bottom
 	y := func(v float64) float64 {
 		return top + plotH*(hiExp-math.Log10(v))/(hiExp-loExp)

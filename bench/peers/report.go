@@ -198,6 +198,9 @@ func writeReport(w io.Writer, rep *report) {
 	if rep.Quick {
 		fmt.Fprint(w, "; --quick counts")
 	}
+	if rep.Scale > 0 && rep.Scale != 1 {
+		fmt.Fprintf(w, "; counts scaled by %g", rep.Scale)
+	}
 	fmt.Fprintf(w, "\nload average (1, 5, 15 min) at start: %s\n\n", rep.LoadStart)
 	fmt.Fprintln(w, readyClockDefinition)
 	fmt.Fprintln(w, wholeClockDefinition)
