@@ -81,7 +81,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.Float64Var(&o.scale, "scale", 1, "multiply every shape's messages by this (e.g. 10 for runs long enough to profile)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on one job (one run of one shape on one system) after this long")
 	fs.StringVar(&o.repo, "repo", "", "root of the syncmq repository to build syncpub and syncsub from (default: found above the working directory)")
-	fs.StringVar(&o.jsonOut, "json", "", "also write every run's figures to this JSON file")
+	fs.StringVar(&o.jsonOut, "json", "", "also write every run's figures to this JSON file (after every job)")
 	fs.StringVar(&o.from, "from", "", "run nothing: print the report (and --plot) from files --json wrote (comma-separated: their shapes joined)")
 	fs.StringVar(&o.plot, "plot", "", "write a bar chart of the ratios (SVG) to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of every process of every job to this directory (pprof format; syncpub and syncsub are built with a hook for it)")
@@ -103,21 +103,26 @@ func runCommand(ctx context.Context, o options, out, progress io.Writer) error {
 		}
 	}
 	writeReport(out, rep)
-	if o.jsonOut != "" && o.from == "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
 	if o.plot != "" {
 		if err := os.WriteFile(o.plot, plotRatios(rep), 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// saveReport writes rep as JSON to path, through a temporary file so
+// that an interrupted bench leaves the last complete save.
+func saveReport(path string, rep *report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // loadReports reads reports --json wrote and joins their shapes, in the
@@ -252,10 +257,19 @@ func run(ctx context.Context, o options, progress io.Writer) (*report, error) {
 				r := runShape(ctx, e, sys, s)
 				sr.Runs[sys] = append(sr.Runs[sys], r)
 				fmt.Fprintf(progress, "%s run %d/%d %s: %s (load %s)\n", s.Name, i+1, o.runs, sys, describeRun(s, r), loadAverage())
+				if o.jsonOut != "" { // after every job: a long run interrupted keeps what it measured
+					rep.LoadEnd = loadAverage()
+					if err := saveReport(o.jsonOut, rep); err != nil {
+						return rep, err
+					}
+				}
 			}
 		}
 	}
 	rep.LoadEnd = loadAverage()
+	if o.jsonOut != "" {
+		return rep, saveReport(o.jsonOut, rep)
+	}
 	return rep, nil
 }
 
