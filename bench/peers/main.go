@@ -70,6 +70,7 @@ type options struct {
 	jsonOut    string
 	from       string
 	plot       string
+	markdown   string
 	cpuProfile string
 }
 
@@ -84,6 +85,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.jsonOut, "json", "", "also write every run's figures to this JSON file (after every job)")
 	fs.StringVar(&o.from, "from", "", "run nothing: print the report (and --plot) from files --json wrote (comma-separated: their shapes joined)")
 	fs.StringVar(&o.plot, "plot", "", "write a bar chart of the ratios (SVG) to this file")
+	fs.StringVar(&o.markdown, "markdown", "", "write the tables as Markdown to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of every process of every job to this directory (pprof format; syncpub and syncsub are built with a hook for it)")
 }
 
@@ -105,6 +107,13 @@ func runCommand(ctx context.Context, o options, out, progress io.Writer) error {
 	writeReport(out, rep)
 	if o.plot != "" {
 		if err := os.WriteFile(o.plot, plotRatios(rep), 0o644); err != nil {
+			return err
+		}
+	}
+	if o.markdown != "" {
+		var b strings.Builder
+		writeMarkdown(&b, rep)
+		if err := os.WriteFile(o.markdown, []byte(b.String()), 0o644); err != nil {
 			return err
 		}
 	}

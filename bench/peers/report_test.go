@@ -72,10 +72,19 @@ func TestSavedRunsRenderAgain(t *testing.T) {
 	if err := os.WriteFile(c, b2, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	plot := filepath.Join(dir, "plot.svg")
+	plot, md := filepath.Join(dir, "plot.svg"), filepath.Join(dir, "tables.md")
 	var out bytes.Buffer
-	if err := runCommand(t.Context(), options{from: a + "," + c, plot: plot}, &out, io.Discard); err != nil {
+	if err := runCommand(t.Context(), options{from: a + "," + c, plot: plot, markdown: md}, &out, io.Discard); err != nil {
 		t.Fatal(err)
+	}
+	tables, err := os.ReadFile(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| size-64 | nats | 3s | 3s |", "| size-64 | 3.00x / 1.50x / 2.00x | 4.00x / 4.00x / 4.00x | 5.00x / 5.00x / 5.00x |", "| late-1k | - | 2.00x / 0.33x / 1.00x | - |"} {
+		if !strings.Contains(string(tables), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, tables)
+		}
 	}
 	for _, want := range []string{"2.00x", "at end: 7 8 9", "js-mem/syncmq"} {
 		if !strings.Contains(out.String(), want) {
