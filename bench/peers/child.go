@@ -46,6 +46,12 @@ type child struct {
 	waitErr error
 
 	done chan struct{}
+	// started is just before the exec, exitedAt when the exit was
+	// reaped, cpu the user and system time the exit status reports (all
+	// set before done is closed, except started).
+	started  time.Time
+	exitedAt time.Time
+	cpu      time.Duration
 	// hwmKiB is the highest VmHWM read. The exit status's ru_maxrss is
 	// no substitute: Linux folds into it the high-water mark of the memory
 	// the child had before exec, which after Go's vfork-style clone is
@@ -54,8 +60,11 @@ type child struct {
 }
 
 type childOptions struct {
-	stdin   bool // give the child a stdin pipe (else /dev/null)
-	pollRSS bool // sample /proc/<pid>/status VmHWM while it runs
+	stdin bool // give the child a stdin pipe (else /dev/null)
+	// pollRSS samples /proc/<pid>/status VmHWM every this long while it
+	// runs; zero does not.
+	pollRSS time.Duration
+	env     []string // added to the bench's environment
 }
 
 // startChild starts bin with args. The child is killed if the bench dies.
@@ -63,7 +72,7 @@ func startChild(name, bin string, args []string, o childOptions) (*child, error)
 	c := &child{name: name, changed: make(chan struct{}), done: make(chan struct{})}
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	c.cmd.Env = append(os.Environ(), childEnv+"=1")
+	c.cmd.Env = append(append(os.Environ(), childEnv+"=1"), o.env...)
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -77,6 +86,7 @@ func startChild(name, bin string, args []string, o childOptions) (*child, error)
 			return nil, err
 		}
 	}
+	c.started = time.Now()
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -87,14 +97,18 @@ func startChild(name, bin string, args []string, o childOptions) (*child, error)
 	go func() {
 		readers.Wait() // Wait closes the pipes: read them to the end first
 		err := c.cmd.Wait()
+		at := time.Now()
 		c.mu.Lock()
-		c.exited, c.waitErr = true, err
+		c.exited, c.waitErr, c.exitedAt = true, err, at
+		if ps := c.cmd.ProcessState; ps != nil {
+			c.cpu = ps.UserTime() + ps.SystemTime()
+		}
 		c.notifyLocked()
 		c.mu.Unlock()
 		close(c.done)
 	}()
-	if o.pollRSS {
-		go c.pollHWM()
+	if o.pollRSS > 0 {
+		go c.pollHWM(o.pollRSS)
 	}
 	return c, nil
 }
@@ -240,13 +254,19 @@ func (c *child) raiseHWM(v int64) {
 	}
 }
 
-// rssPollInterval is how often a polled child's VmHWM is read. VmHWM only
-// grows, so only growth in the child's last interval before it exits can
-// be missed (its memory, and VmHWM with it, is gone once it exited).
-const rssPollInterval = 10 * time.Millisecond
+// How often a polled child's VmHWM is read. VmHWM only grows, so only
+// growth in the child's last interval before it exits can be missed (its
+// memory, and VmHWM with it, is gone once it exited). Subscribers, up to
+// a hundred processes, are read less often so that the bench's own reads
+// stay a small load; their memory grows at the start of a run, not in
+// its last tenth of a second.
+const (
+	rssPollInterval    = 10 * time.Millisecond
+	subRSSPollInterval = 100 * time.Millisecond
+)
 
-func (c *child) pollHWM() {
-	t := time.NewTicker(rssPollInterval)
+func (c *child) pollHWM(every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -272,6 +292,73 @@ func readHWM(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmHWM")
+}
+
+// cpuTime is the user and system time of the exited child; zero while it
+// runs.
+func (c *child) cpuTime() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cpu
+}
+
+// exitTime is when the child's exit was reaped; zero while it runs.
+func (c *child) exitTime() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exitedAt
+}
+
+// cpuNow reads the running child's user and system time so far from
+// /proc/<pid>/stat, in clock ticks of 10 ms.
+func (c *child) cpuNow() (time.Duration, error) {
+	return procCPU(c.cmd.Process.Pid)
+}
+
+// clockTick is the unit of /proc/<pid>/stat's times: USER_HZ, 100 on
+// every Linux the bench runs on.
+const clockTick = 10 * time.Millisecond
+
+// procCPU returns utime + stime of pid from /proc/<pid>/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis. utime and stime are fields 14 and 15
+	// of the whole line, 12 and 13 after the name.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(u+s) * clockTick, nil
+}
+
+// stopGrace bounds a graceful stop (stdin closed) before the kill.
+const stopGrace = 10 * time.Second
+
+// stop asks a child that reads stdin to end by closing it, and kills it
+// if it has not exited within stopGrace. Idempotent.
+func (c *child) stop() {
+	if c.stdin != nil {
+		_ = c.stdin.Close()
+		select {
+		case <-c.done:
+			return
+		case <-time.After(stopGrace):
+		}
+	}
+	c.kill()
 }
 
 // killAll kills every child that still runs.

@@ -12,14 +12,6 @@ import (
 	"time"
 )
 
-// system names one side of the comparison.
-type system string
-
-const (
-	syncmq system = "syncmq"
-	natsrv system = "nats"
-)
-
 // env is what every job needs: the binaries and a scratch folder.
 type env struct {
 	self    string // this binary, re-executed in its modes
@@ -29,49 +21,93 @@ type env struct {
 	timeout time.Duration // bound on one job
 	grace   time.Duration // see afterPublisherGrace
 	seq     int           // numbers scratch files
+	// profileDir, when set, receives a CPU profile of every process of
+	// every job (see profile.go); run numbers their names.
+	profileDir string
+	run        int
 }
 
-// runResult is one run of one shape on one system.
+// runResult is one run of one shape on one system. Durations are in
+// nanoseconds and sizes in KiB in the saved JSON.
 type runResult struct {
-	wall      time.Duration // see wallTimeDefinition
-	received  []int         // per subscriber
-	lost      int           // messages not counted, all subscribers together
-	pubRSS    int64         // publisher peak RSS, KiB
-	serverRSS int64         // nats-server peak RSS, KiB (NATS only)
-	lat       latencySummary
-	note      string // what the system reported dropping, if anything
+	Wall    time.Duration `json:"wall_ns"`               // see readyClockDefinition
+	Whole   time.Duration `json:"whole_ns"`              // see wholeClockDefinition
+	CatchUp time.Duration `json:"catch_up_ns,omitempty"` // late rows: from ready to the backlog counted
+	// Received is what each subscriber process counted (one process of
+	// Subs subscribers for an InProc shape).
+	Received  []int         `json:"received"`
+	Lost      int           `json:"lost"`       // messages not counted, all subscribers together
+	PubRSS    int64         `json:"pub_rss"`    // publisher peak RSS
+	SubRSS    int64         `json:"sub_rss"`    // the largest subscriber process's peak RSS
+	ServerRSS int64         `json:"server_rss"` // nats-server peak RSS (NATS only)
+	PubCPU    time.Duration `json:"pub_cpu_ns"` // user+sys of the publisher
+	SubCPU    time.Duration `json:"sub_cpu_ns"` // user+sys of every subscriber process together
+	// ServerCPU is nats-server's user+sys from the publisher's exec to
+	// the last client's exit (its own start-up and shutdown left out).
+	ServerCPU time.Duration  `json:"server_cpu_ns"`
+	Lat       latencySummary `json:"latency"`
+	Note      string         `json:"note,omitempty"` // what the system reported dropping, if anything
+	Err       string         `json:"error,omitempty"`
 	err       error
 }
 
-// wallTimeDefinition is printed with every table and in the docs; runOurs
-// and runNATS implement it.
-const wallTimeDefinition = `wall time: from the moment every subscriber is ready (syncmq: syncpub has bound and waits for
-its quorum, and every syncsub has started; NATS: nats-server, and the publisher, are connected and
-waiting, and every subscriber has subscribed and flushed) until every subscriber has counted the
-last message (printed its count). Process start-up is outside it for both; syncmq's quorum
-handshake is inside it; NATS's publisher is told to start at its beginning.`
+func (r runResult) failed() bool { return r.Err != "" }
+
+// cpu is every process's user+sys together.
+func (r runResult) cpu() time.Duration { return r.PubCPU + r.SubCPU + r.ServerCPU }
+
+// readyClockDefinition and wholeClockDefinition are printed with every
+// table and in the docs; the jobs implement them.
+const readyClockDefinition = `ready clock: from the moment every subscriber is ready (syncmq: syncpub has bound and waits for
+its quorum, and every subscriber has started; NATS: nats-server, and the publisher, are connected
+and waiting, the JetStream stream exists, and every subscriber has subscribed (or created its
+ordered consumer) and flushed) until every subscriber has counted the last message. syncmq's
+quorum handshake is inside it; NATS's publisher is told to start at its beginning.`
+
+const wholeClockDefinition = `whole clock: from the exec of the publisher, the first client process, to the exit of the last
+client process (publisher and subscribers), as a user timing the commands sees it: start-up,
+connections, the JetStream stream and consumers, the handshake, the data, END or the final flush,
+and exit. nats-server runs before and after as a standing service: its start-up is outside the
+clock, but its CPU from the publisher's exec to the last exit is counted.`
 
 // runShape runs one shape once on one system.
 func runShape(ctx context.Context, e *env, sys system, s shape) runResult {
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	timeout := e.timeout
+	if s.Timeout > 0 {
+		timeout = min(timeout, s.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var r runResult
-	if sys == syncmq {
-		r = runOurs(ctx, e, s)
-	} else {
-		r = runNATS(ctx, e, s)
+	switch {
+	case s.late() && sys.jetStream():
+		r = runNATSLate(ctx, e, sys, s)
+	case s.late():
+		r = runOursLate(ctx, e, sys, s)
+	case sys.nats():
+		r = runNATS(ctx, e, sys, s)
+	default:
+		r = runOurs(ctx, e, sys, s)
 	}
-	for _, n := range r.received {
-		r.lost += s.count - n
+	per, procs := s.Backlog+s.Count, s.Subs
+	if s.InProc {
+		per, procs = s.Subs*per, 1
 	}
-	if len(r.received) < s.subs {
-		r.lost += (s.subs - len(r.received)) * s.count
+	for _, n := range r.Received {
+		r.Lost += per - n
+	}
+	if len(r.Received) < procs {
+		r.Lost += (procs - len(r.Received)) * per
+	}
+	if r.err != nil {
+		r.Err = r.err.Error()
 	}
 	return r
 }
 
 // readiness waits for each subscriber's ready line and returns when the
-// last of them was printed.
+// last of them was printed. It reads each subscriber's RSS once ready, so
+// that one that runs for less than its polling interval is measured too.
 func readiness(ctx context.Context, subs []*child, fromErr bool, substr string) (time.Time, error) {
 	var last time.Time
 	for _, c := range subs {
@@ -82,6 +118,9 @@ func readiness(ctx context.Context, subs []*child, fromErr bool, substr string) 
 		if l.at.After(last) {
 			last = l.at
 		}
+	}
+	for _, c := range subs {
+		c.peakRSSKiB()
 	}
 	return last, nil
 }
@@ -157,6 +196,35 @@ func parseReceived(s string) (int, error) {
 		return 0, fmt.Errorf("cannot read a count in %q", s)
 	}
 	return strconv.Atoi(f[0])
+}
+
+// wholeSpan is the whole clock over the client processes: from the
+// earliest exec to the latest exit. Zero if one has not exited.
+func wholeSpan(clients []*child) time.Duration {
+	var first, last time.Time
+	for _, c := range clients {
+		at := c.exitTime()
+		if at.IsZero() {
+			return 0
+		}
+		if first.IsZero() || c.started.Before(first) {
+			first = c.started
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	return last.Sub(first)
+}
+
+// account fills r's CPU and RSS from the exited publisher and
+// subscribers.
+func account(r *runResult, pub *child, subs []*child) {
+	r.PubCPU, r.PubRSS = pub.cpuTime(), pub.peakRSSKiB()
+	for _, c := range subs {
+		r.SubCPU += c.cpuTime()
+		r.SubRSS = max(r.SubRSS, c.peakRSSKiB())
+	}
 }
 
 // freePorts returns n distinct free loopback ports, found by binding

@@ -47,11 +47,12 @@ func percentile(sorted []int64, p float64) time.Duration {
 
 // latencySummary is the p50 and p99 of one run's merged samples.
 type latencySummary struct {
-	p50, p99 time.Duration
-	n        int
+	P50 time.Duration `json:"p50_ns"`
+	P99 time.Duration `json:"p99_ns"`
+	N   int           `json:"n"`
 }
 
 func summarize(lats []int64) latencySummary {
 	slices.Sort(lats)
-	return latencySummary{p50: percentile(lats, 50), p99: percentile(lats, 99), n: len(lats)}
+	return latencySummary{P50: percentile(lats, 50), P99: percentile(lats, 99), N: len(lats)}
 }

@@ -20,55 +20,90 @@ func TestMain(m *testing.M) {
 }
 
 // TestQuickRunCountsEveryMessage runs the harness end to end, --quick, on
-// a throughput shape and a latency shape, both systems, one run each, and
-// checks that every subscriber counted every message.
+// a throughput shape, a latency shape and a late joiner, every system
+// that runs them, one run each, and checks that every subscriber counted
+// every message and that both clocks, the CPU and the RSS were measured.
 func TestQuickRunCountsEveryMessage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var out, progress bytes.Buffer
-	results, err := run(ctx, options{runs: 1, shapes: "size-64,latency-1k", quick: true, timeout: 2 * time.Minute}, &out, &progress)
+	var progress bytes.Buffer
+	rep, err := run(ctx, options{runs: 1, shapes: "size-64,late-1k,latency-1k", quick: true, timeout: 2 * time.Minute}, &progress)
 	t.Log(progress.String())
-	t.Log(out.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(results) != 2 {
-		t.Fatalf("got %d shapes, want 2", len(results))
+	var out bytes.Buffer
+	writeReport(&out, rep)
+	t.Log(out.String())
+	if len(rep.Shapes) != 3 {
+		t.Fatalf("got %d shapes, want 3", len(rep.Shapes))
 	}
-	for _, sr := range results {
-		s := sr.shape
-		for _, sys := range []system{syncmq, natsrv} {
-			rs := sr.runs[sys]
+	for _, sr := range rep.Shapes {
+		s := sr.Shape
+		for _, sys := range s.systems() {
+			rs := sr.Runs[sys]
 			if len(rs) != 1 {
-				t.Fatalf("%s %s: %d runs, want 1", s.name, sys, len(rs))
+				t.Fatalf("%s %s: %d runs, want 1", s.Name, sys, len(rs))
 			}
-			r := rs[0]
-			if r.err != nil {
-				t.Fatalf("%s %s: %v", s.name, sys, r.err)
-			}
-			if len(r.received) != s.subs || r.lost != 0 {
-				t.Errorf("%s %s: received %v, lost %d; want %d subscribers with %d each", s.name, sys, r.received, r.lost, s.subs, s.count)
-			}
-			for i, n := range r.received {
-				if n != s.count {
-					t.Errorf("%s %s: subscriber %d counted %d, want %d", s.name, sys, i, n, s.count)
-				}
-			}
-			if r.wall <= 0 || r.pubRSS <= 0 {
-				t.Errorf("%s %s: wall %v, publisher RSS %d KiB; want both measured", s.name, sys, r.wall, r.pubRSS)
-			}
-			if sys == natsrv && r.serverRSS <= 0 {
-				t.Errorf("%s: nats-server RSS not measured", s.name)
-			}
-			if s.latency() && (r.lat.n != s.subs*s.count || r.lat.p50 <= 0 || r.lat.p99 < r.lat.p50) {
-				t.Errorf("%s %s: latency %+v; want %d samples with 0 < p50 <= p99", s.name, sys, r.lat, s.subs*s.count)
-			}
+			checkRun(t, s, sys, rs[0])
 		}
 	}
-	for _, want := range []string{"size-64", "latency-1k", "load average (1, 5, 15 min) at end", "wall time: from the moment"} {
+	for _, want := range []string{"size-64", "late-1k", "latency-1k", "js-file/syncmq-disk", "load average (1, 5, 15 min) at end", "ready clock: from the moment", "whole clock: from the exec"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+}
+
+// TestManySubscribersInOneProcess runs subs-250, --quick, on every
+// system: one subscriber process hosting every subscriber.
+func TestManySubscribersInOneProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := run(ctx, options{runs: 1, shapes: "subs-250", quick: true, timeout: 2 * time.Minute}, &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := rep.Shapes[0]
+	for _, sys := range sr.Shape.systems() {
+		if len(sr.Runs[sys]) != 1 {
+			t.Fatalf("%s: %d runs, want 1", sys, len(sr.Runs[sys]))
+		}
+		checkRun(t, sr.Shape, sys, sr.Runs[sys][0])
+	}
+}
+
+func checkRun(t *testing.T, s shape, sys system, r runResult) {
+	t.Helper()
+	if r.failed() {
+		t.Fatalf("%s %s: %s", s.Name, sys, r.Err)
+	}
+	want, procs := s.Backlog+s.Count, s.Subs
+	if s.InProc {
+		want, procs = s.Subs*want, 1
+	}
+	if len(r.Received) != procs || r.Lost != 0 {
+		t.Errorf("%s %s: received %v, lost %d; want %d subscriber processes with %d each", s.Name, sys, r.Received, r.Lost, procs, want)
+	}
+	for i, n := range r.Received {
+		if n != want {
+			t.Errorf("%s %s: subscriber %d counted %d, want %d", s.Name, sys, i, n, want)
+		}
+	}
+	if r.Wall <= 0 || r.Whole <= 0 || r.PubRSS <= 0 || r.SubRSS <= 0 || r.SubCPU <= 0 {
+		t.Errorf("%s %s: wall %v, whole %v, publisher RSS %d KiB, subscriber RSS %d KiB, subscriber CPU %v; want all measured",
+			s.Name, sys, r.Wall, r.Whole, r.PubRSS, r.SubRSS, r.SubCPU)
+	}
+	if sys.nats() && r.ServerRSS <= 0 {
+		t.Errorf("%s %s: nats-server RSS not measured", s.Name, sys)
+	}
+	if s.late() && (r.CatchUp <= 0 || r.CatchUp > r.Wall) {
+		t.Errorf("%s %s: catch-up %v, wall %v; want 0 < catch-up <= wall", s.Name, sys, r.CatchUp, r.Wall)
+	}
+	if s.latency() && (r.Lat.N != s.Subs*s.Count || r.Lat.P50 <= 0 || r.Lat.P99 < r.Lat.P50) {
+		t.Errorf("%s %s: latency %+v; want %d samples with 0 < p50 <= p99", s.Name, sys, r.Lat, s.Subs*s.Count)
 	}
 }
 
@@ -92,17 +127,17 @@ func TestPercentileAndMedian(t *testing.T) {
 }
 
 func TestSelectShapes(t *testing.T) {
-	got, err := selectShapes("latency-1k, zguide", true)
+	got, err := selectShapes("latency-1k, zguide", true, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].name != "zguide" || got[1].name != "latency-1k" || got[0].count != 10_000 {
+	if len(got) != 2 || got[0].Name != "zguide" || got[1].Name != "latency-1k" || got[0].Count != 10_000 {
 		t.Errorf("got %+v; want zguide (10000 messages) then latency-1k", got)
 	}
-	if _, err := selectShapes("nope", false); err == nil {
+	if _, err := selectShapes("nope", false, 1); err == nil {
 		t.Error("an unknown shape was accepted")
 	}
-	all, _ := selectShapes("", false)
+	all, _ := selectShapes("", false, 1)
 	if len(all) != len(allShapes()) {
 		t.Errorf("empty selection gave %d shapes, want all %d", len(all), len(allShapes()))
 	}

@@ -19,10 +19,12 @@ const childEnv = "SYNCMQ_PEERS_CHILD"
 
 // modes are the roles the bench binary takes when it re-executes itself.
 var modes = map[string]func(args []string) error{
-	"natsserver": runNATSServer,
-	"natspub":    runNATSPub,
-	"natssub":    runNATSSub,
-	"synclatsub": runSyncLatencySub,
+	"natsserver":  runNATSServer,
+	"natspub":     runNATSPub,
+	"natssub":     runNATSSub,
+	"synclatsub":  runSyncLatencySub,
+	"syncsubs":    runSyncSubs,
+	"synclatepub": runSyncLatePub,
 }
 
 // childMode returns the mode this process was started in, if any.
@@ -36,7 +38,10 @@ func childMode() (func([]string) error, []string, bool) {
 
 // runChildMode runs the mode and exits; it never returns.
 func runChildMode(m func([]string) error, args []string) {
-	if err := m(args); err != nil {
+	stopProfile := startModeProfile()
+	err := m(args)
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
