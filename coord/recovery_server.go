@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncmq/syncmq/internal/mutation"
+
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/proto/fetch"
@@ -274,7 +276,7 @@ func (rs *recoveryServer) replay(ctx context.Context, host string, id uint32, ep
 	defer rs.replays.Put(rf)
 	rf.hdr = fetch.AppendResponseHeader(rf.hdr[:0], fetch.TypeReplay, id)
 	hdr := rf.hdr
-	return rs.store.replay(epoch, r.Topic, r.From, r.To, func(f envelope.Frames, count int) error {
+	send := func(f envelope.Frames, count int) error {
 		envelope.SetFlags(f[1], envelope.FlagReplay)
 		if err := rs.pace(ctx, host, len(hdr)+len(f[0])+len(f[1])+len(f[2])); err != nil {
 			return err
@@ -288,6 +290,29 @@ func (rs *recoveryServer) replay(ctx context.Context, host string, id uint32, ep
 			return err
 		}
 		rs.replayed.Add(uint64(count))
+		return nil
+	}
+	if mutation.Is(mutation.DropLastReplay) {
+		return rs.replayDroppingLast(epoch, r, send)
+	}
+	return rs.store.replay(epoch, r.Topic, r.From, r.To, send)
+}
+
+// replayDroppingLast is a planted bug (package mutation): the replay
+// leaves its last batch out and still answers DONE complete.
+func (rs *recoveryServer) replayDroppingLast(epoch uint64, r fetch.Range, send func(envelope.Frames, int) error) error {
+	var held envelope.Frames
+	count := 0
+	return rs.store.replay(epoch, r.Topic, r.From, r.To, func(f envelope.Frames, n int) error {
+		if count > 0 {
+			if err := send(held, count); err != nil {
+				return err
+			}
+		}
+		for i := range f {
+			held[i] = append(held[i][:0:0], f[i]...)
+		}
+		count = n
 		return nil
 	})
 }

@@ -60,6 +60,7 @@ type simEpoch struct {
 	outcome      error
 	evicted      map[string]uint64 // per topic, the highest sequence the history let go (beyond-retention is true of it)
 	store        retained
+	durable      bool // store is a journal
 }
 
 func newSimPub(w *world, name string) *simPub {
@@ -464,6 +465,30 @@ func (sp *simPub) fetchRequest(sub *simSub, req []byte) (replies [][][]byte, ok 
 		return nil
 	})
 	return replies, true
+}
+
+// checkBeyondRetention holds a beyond-retention loss to the truth: the
+// history had let every record of its range go. A memory history says
+// exactly what it evicted; a journal may also have lost records to a
+// crash, which the simulator does not follow record by record.
+func (w *world) checkBeyondRetention(sub string, ev Event) {
+	for _, p := range w.pubs {
+		if p.id != ev.Publisher {
+			continue
+		}
+		for _, e := range p.epochs {
+			if e.epoch != ev.Epoch || e.durable {
+				continue
+			}
+			if e == p.epoch() && p.p != nil {
+				p.noteEvictions()
+			}
+			if ev.To > e.evicted[ev.Topic] {
+				w.check.Failf("%s: loss %s %d-%d beyond-retention, but the history let go only up to %d",
+					sub, ev.Topic, ev.From, ev.To, e.evicted[ev.Topic])
+			}
+		}
+	}
 }
 
 func copyFrames(f [][]byte) [][]byte {

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -177,6 +178,15 @@ func (ss *simSub) record(run int, ev Event) {
 		w.tracef("%s: loss %s %d-%d %s", ss.name, ev.Topic, ev.From, ev.To, ev.Cause)
 		if !lostCauses[ev.Cause] {
 			w.check.Failf("%s: loss %s %d-%d with a cause no Stream reports: %q", ss.name, ev.Topic, ev.From, ev.To, ev.Cause)
+		}
+		switch ev.Cause {
+		case recovery.CauseBeyondRetention.String():
+			w.checkBeyondRetention(ss.name, ev)
+		case recovery.CauseUnknown.String():
+			// A publisher that claimed a complete replay which never came:
+			// the simulated network loses nothing inside a connection, so
+			// the publisher lied.
+			w.check.Failf("%s: loss %s %d-%d of unknown cause: a replay said complete, and was not", ss.name, ev.Topic, ev.From, ev.To)
 		}
 	case EventJoined:
 		base.Kind = invariant.Joined
@@ -535,7 +545,33 @@ func (ss *simSub) checkExit() {
 	w := ss.w
 	ss.exited = true
 	w.tracef("%s run %d exits", ss.name, ss.run)
+	ss.judgeRun()
 	ss.stop("exit")
+}
+
+// judgeRun holds what the run says of itself (its Stats, the JobError
+// syncsub maps to an exit code) to what its events add up to.
+func (ss *simSub) judgeRun() {
+	w := ss.w
+	select {
+	case <-ss.s.Done():
+	default:
+		w.check.Failf("%s run %d: every publisher ended, but Done is not closed", ss.name, ss.run)
+		return
+	}
+	st := ss.s.Stats()
+	w.check.CheckCounts(ss.name, ss.run, invariant.Counts{Received: st.Received, Recovered: st.Recovered, Lost: st.Lost,
+		LossEvents: st.LossEvents, UnknownTails: st.UnknownTails})
+	said := invariant.Outcome{Name: string(OutcomeOK), ExitCode: invariant.ExitOK}
+	var je *JobError
+	if err := ss.s.Err(); errors.As(err, &je) {
+		said.Name = string(je.Outcome)
+		said.ExitCode = map[Outcome]int{OutcomeLost: invariant.ExitFailed, OutcomeQuorumFailed: invariant.ExitQuorumFailed,
+			OutcomePublisherGone: invariant.ExitPublisherGone, OutcomeInterrupted: invariant.ExitInterrupted}[je.Outcome]
+	} else if err != nil {
+		w.check.Failf("%s run %d: Err is %T %v, not a *JobError", ss.name, ss.run, err, err)
+	}
+	w.check.CheckOutcome(ss.name, ss.run, true, said)
 }
 
 // stop ends the run: its connections close, its timers stop, what is in

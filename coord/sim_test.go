@@ -20,7 +20,10 @@ import (
 const simCISeeds = 400
 
 // regressionSeeds replay runs that once found a bug, with what it was.
-var regressionSeeds = map[uint64]string{}
+var regressionSeeds = map[uint64]string{
+	2058: "a READY retried after its ACK was lost got a fresh join, not resume",
+	238:  "an unjoined restarted publisher's held END was delivered, then the publisher declared gone as well",
+}
 
 // TestSimulation runs the simulator over many seeds and checks the
 // invariant on each: SYNCMQ_SIM_SEEDS=N runs N (from SYNCMQ_SIM_FROM, 1 by

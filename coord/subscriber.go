@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncmq/syncmq/internal/mutation"
+
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/gogroup"
 	"github.com/syncmq/syncmq/internal/ratelog"
@@ -472,7 +474,7 @@ func (s *Subscriber) checkEnd(ps *pubState) {
 		return
 	}
 	for _, ts := range ps.streams {
-		if ts.ended && !ts.st.Finished() {
+		if ts.ended && !ts.st.Finished() && !mutation.Is(mutation.OKWithGap) {
 			return
 		}
 	}
@@ -552,6 +554,9 @@ func (s *Subscriber) publisherGone(ps *pubState, now time.Time) {
 		ps.held, ps.heldRecords = nil, 0
 		for i := range held {
 			s.process(ps, &held[i], now)
+		}
+		if ps.finished {
+			return // END was among them, and nothing is missing: it ended
 		}
 	}
 	s.abandon(ps, recovery.CausePublisherGone, now)

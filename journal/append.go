@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/syncmq/syncmq/internal/mutation"
+
 	"github.com/syncmq/syncmq/envelope"
 	"go.uber.org/zap"
 )
@@ -194,7 +196,7 @@ func (j *Journal) flush() error {
 		return err
 	}
 	j.dirty.Store(true)
-	if j.cfg.Sync == SyncAlways {
+	if j.cfg.Sync == SyncAlways && !mutation.Is(mutation.SkipFsync) {
 		if serr := f.Sync(); serr != nil {
 			j.st.syncErrors.Add(1)
 			j.fail(fmt.Errorf("journal: sync segment %d: %w", seg.id, serr))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/syncmq/syncmq/internal/mutation"
+
 	"github.com/syncmq/syncmq/proto/fetch"
 )
 
@@ -583,7 +585,11 @@ func (s *Stream) flush() {
 		s.held[s.hh] = heldRec{}
 		s.hh++
 		s.heldBytes -= r.cost()
-		s.deliver(r.seq, r.buf, r.replay)
+		if mutation.Is(mutation.ForgetHeld) && s.heldBytes+r.cost() > s.cfg.MaxHeldBytes/2 {
+			s.next = r.seq + 1 // planted: forgotten at the bound, neither delivered nor missing
+		} else {
+			s.deliver(r.seq, r.buf, r.replay)
+		}
 		if c := cap(r.buf); c > 0 && c <= maxFreeBuf && len(s.free) < maxFreeBufs {
 			s.free = append(s.free, r.buf)
 		}
@@ -752,6 +758,9 @@ func (s *Stream) giveUp(through uint64, mech Cause, forced bool) {
 		from := s.next
 		s.next = end + 1
 		s.stats.Lost += end - from + 1
+		if mutation.Is(mutation.LossOffByOne) && end > from {
+			end-- // planted: the range stops one short, and next skips it
+		}
 		s.h.Loss(from, end, cause)
 	}
 	n := 0
