@@ -9,8 +9,9 @@ import (
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/invariant"
 	"github.com/syncmq/syncmq/internal/sim"
+	"github.com/syncmq/syncmq/internal/simdisk"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/recovery"
+	"github.com/syncmq/syncmq/journal"
 )
 
 // simPub is a publisher node: one process that may crash and restart,
@@ -41,6 +42,14 @@ type simPub struct {
 	outcome error // what it returned
 
 	epochs []*simEpoch // every incarnation's truth, in order
+	// disk holds the journal's directory, with a journal; store is the
+	// current incarnation's.
+	disk      *simdisk.Disk
+	store     retained
+	tickTimer *sim.Timer
+	// powerLost: a power loss may have taken batches the journal had
+	// accepted without syncing, so a beyond-retention loss is not judged.
+	powerLost bool
 	// pendingClose holds connections the subscriber closed while the
 	// network could not tell the publisher.
 	pendingClose []*simConn
@@ -68,7 +77,13 @@ func newSimPub(w *world, name string) *simPub {
 	for i := range id {
 		id[i] = byte(w.rnd.Uint32())
 	}
-	return &simPub{w: w, name: name, id: id}
+	sp := &simPub{w: w, name: name, id: id}
+	if w.params.journal {
+		sp.disk = simdisk.New()
+		_ = sp.disk.MkdirAll("/data", 0o755) // as an operator would, before the first run
+		_ = sp.disk.SyncDir("/")
+	}
+	return sp
 }
 
 func (sp *simPub) endpoints() Endpoints {
@@ -101,6 +116,12 @@ func (sp *simPub) config() PublisherConfig {
 	cfg.History.MaxMessages = prm.historyMessages
 	cfg.History.MaxBytes = 1 << 20
 	cfg.Linger = 0
+	if prm.journal {
+		cfg.DataDir = "/data/" + sp.name
+		cfg.Journal.FS, cfg.Journal.Now, cfg.Journal.ManualTick = sp.disk, sp.w.sim.Now, true
+		cfg.Journal.Sync, cfg.Journal.SegmentBytes = prm.fsync, prm.segmentBytes
+		cfg.Journal.Retention.MaxMessages = int64(prm.historyMessages)
+	}
 	return cfg
 }
 
@@ -117,11 +138,13 @@ func (sp *simPub) start() {
 		panic(err)
 	}
 	cfg = cfg.withDefaults()
-	h, err := recovery.NewHistory(cfg.History)
+	store, err := openStore(&cfg)
 	if err != nil {
-		panic(err)
+		w.check.Failf("%s: incarnation %d cannot open its store: %v", sp.name, sp.inc, err)
+		sp.done = true
+		return
 	}
-	store := &memoryStore{h: h, epoch: cfg.Epoch}
+	sp.store = store
 	p := newPublisher(cfg, store, w.sim.Now)
 	sp.sock = &simPubSocket{p: sp, inc: sp.inc}
 	p.pub = sp.sock
@@ -141,10 +164,30 @@ func (sp *simPub) start() {
 		sp.toPublish = 1 + w.rnd.IntN(w.params.records/4+1)
 	}
 	sp.epochs = append(sp.epochs, &simEpoch{epoch: cfg.Epoch, accepted: sp.accepted, joined: make(map[string]map[string]uint64),
-		evicted: make(map[string]uint64), store: store})
+		evicted: make(map[string]uint64), store: store, durable: sp.disk != nil})
 	w.tracef("%s starts incarnation %d, epoch %d, publishing %d", sp.name, sp.inc, cfg.Epoch, sp.toPublish)
+	sp.tickJournal()
 	sp.produce()
 	sp.kick()
+}
+
+// tickJournal does the journal's background work (seals, syncs) every
+// so often, as its goroutine would.
+func (sp *simPub) tickJournal() {
+	js, ok := sp.store.(*journalStore)
+	if !ok || sp.p == nil {
+		return
+	}
+	if err := js.j.Tick(sp.w.sim.Now()); err != nil {
+		sp.w.check.Failf("%s: journal tick: %v", sp.name, err)
+		return
+	}
+	inc := sp.inc
+	sp.tickTimer = sp.w.sim.After(time.Duration(50+sp.w.rnd.IntN(200))*time.Millisecond, "", func() {
+		if sp.inc == inc {
+			sp.tickJournal()
+		}
+	})
 }
 
 // kick runs a pass of the publisher's shell now and schedules the next.
@@ -188,9 +231,18 @@ func (sp *simPub) kickSoon() {
 // noteEvictions records how far the history let each topic go: a loss
 // reported as beyond-retention must be of records it had let go.
 func (sp *simPub) noteEvictions() {
-	e := sp.epoch()
+	epochs := sp.epochs[len(sp.epochs)-1:]
+	if sp.disk != nil {
+		epochs = sp.epochs // the journal serves them all
+	}
+	for _, e := range epochs {
+		sp.noteEvicted(e)
+	}
+}
+
+func (sp *simPub) noteEvicted(e *simEpoch) {
 	for topic := range e.accepted {
-		b := e.store.bounds(e.epoch, topic)
+		b := sp.store.bounds(e.epoch, topic)
 		if b.known && b.first > 1 {
 			e.evicted[topic] = max(e.evicted[topic], b.first-1)
 		} else if b.known && b.first == 0 && b.published > 0 {
@@ -326,6 +378,12 @@ func (sp *simPub) finish(timedOut bool) {
 	sp.stopTimers()
 	p.release(context.Background())
 	sp.p = nil
+	if sp.disk != nil && sp.w.params.rerun && sp.inc == 1 {
+		// The next job on the same directory: what subscribers still
+		// repair of this epoch, the new incarnation serves.
+		sp.w.sim.After(time.Duration(sp.w.rnd.IntN(3000))*time.Millisecond, sp.name+" runs again", sp.start)
+		return
+	}
 	sp.done, sp.outcome = true, err
 }
 
@@ -345,7 +403,8 @@ func (sp *simPub) stopTimers() {
 	sp.producing.Stop()
 	sp.endTimer.Stop()
 	sp.deadline.Stop()
-	sp.passTimer, sp.producing, sp.endTimer, sp.deadline = nil, nil, nil, nil
+	sp.tickTimer.Stop()
+	sp.passTimer, sp.producing, sp.endTimer, sp.deadline, sp.tickTimer = nil, nil, nil, nil, nil
 }
 
 // crash kills the incarnation: no END, nothing more sent; what was
@@ -364,7 +423,17 @@ func (sp *simPub) crash() {
 	for _, c := range append([]*simConn(nil), sp.sock.conns...) {
 		c.cut(false, "publisher crashed")
 	}
-	_ = e.store.close()
+	if sp.disk != nil {
+		opts := simdisk.CrashOptions{Kind: simdisk.ProcessCrash}
+		if w.params.powerLoss && w.rnd.IntN(2) == 0 {
+			opts = simdisk.RandomPowerLoss(w.rnd)
+			sp.powerLost = sp.powerLost || w.params.fsync != journal.SyncAlways
+		}
+		w.tracef("%s: %s", sp.name, opts.Kind)
+		sp.disk.Crash(opts)
+	} else {
+		_ = e.store.close()
+	}
 	sp.p = nil
 	w.sim.After(time.Duration(100+w.rnd.IntN(3000))*time.Millisecond, sp.name+" restarts", sp.start)
 }
@@ -477,10 +546,10 @@ func (w *world) checkBeyondRetention(sub string, ev Event) {
 			continue
 		}
 		for _, e := range p.epochs {
-			if e.epoch != ev.Epoch || e.durable {
+			if e.epoch != ev.Epoch || e.durable && p.powerLost {
 				continue
 			}
-			if e == p.epoch() && p.p != nil {
+			if p.p != nil {
 				p.noteEvictions()
 			}
 			if ev.To > e.evicted[ev.Topic] {

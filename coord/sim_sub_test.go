@@ -9,6 +9,7 @@ import (
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/invariant"
 	"github.com/syncmq/syncmq/internal/sim"
+	"github.com/syncmq/syncmq/internal/simdisk"
 	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/proto/handshake"
 	"github.com/syncmq/syncmq/recovery"
@@ -41,6 +42,8 @@ type simSub struct {
 
 	fetchers map[*link]*simFetcher
 
+	disk *simdisk.Disk // the state directory's, when stateful
+
 	ends    map[envelope.ID]string // END per publisher: its cause ("" completed)
 	exited  bool                   // the job finished and the run ended
 	crashes int
@@ -54,7 +57,14 @@ type simFetcher struct {
 }
 
 func newSimSub(w *world, name string, late bool) *simSub {
-	return &simSub{w: w, name: name, late: late}
+	ss := &simSub{w: w, name: name, late: late}
+	if w.params.stateful {
+		ss.disk = simdisk.New()
+		_ = ss.disk.MkdirAll("/state", 0o755)
+		_ = ss.disk.SyncDir("/")
+		w.check.Stateful(name)
+	}
+	return ss
 }
 
 func (ss *simSub) up() bool { return ss.s != nil }
@@ -147,6 +157,14 @@ func (ss *simSub) start() {
 	cfg.Handler = func(ev Event) { ss.record(run, ev) }
 	s := newSubscriber(cfg)
 	s.io = simIO{ss, run}
+	if ss.disk != nil {
+		ck, err := openCheckpoints("/state/"+ss.name, ss.disk)
+		if err != nil {
+			w.check.Failf("%s run %d: its state directory does not open: %v", ss.name, run, err)
+		} else {
+			s.ckpt = ck
+		}
+	}
 	ss.s = s
 	ss.conns = make(map[string]*simConn)
 	ss.dialing = make(map[string]*sim.Timer)
@@ -591,6 +609,16 @@ func (ss *simSub) stop(why string) {
 	ss.conns = map[string]*simConn{}
 	ss.inbox = nil
 	ss.s.refreshStreamStats()
+	if ss.s.ckpt != nil {
+		if why == "crashed" {
+			ss.disk.Crash(simdisk.CrashOptions{Kind: simdisk.ProcessCrash})
+		} else {
+			ss.s.flushCheckpoints()
+			if err := ss.s.ckpt.close(); err != nil {
+				ss.w.check.Failf("%s run %d: closing its state: %v", ss.name, ss.run, err)
+			}
+		}
+	}
 	ss.s = nil
 }
 

@@ -23,6 +23,7 @@ const simCISeeds = 400
 var regressionSeeds = map[uint64]string{
 	2058: "a READY retried after its ACK was lost got a fresh join, not resume",
 	238:  "an unjoined restarted publisher's held END was delivered, then the publisher declared gone as well",
+	30:   "a stateful subscriber drained an old epoch twice: once followed live, once again from its checkpoint",
 }
 
 // TestSimulation runs the simulator over many seeds and checks the

@@ -10,6 +10,7 @@ import (
 	"github.com/syncmq/syncmq/internal/invariant"
 	"github.com/syncmq/syncmq/internal/mutation"
 	"github.com/syncmq/syncmq/internal/sim"
+	"github.com/syncmq/syncmq/journal"
 )
 
 // The simulator runs the real publisher (pubCore, the retained store, the
@@ -64,6 +65,23 @@ type simParams struct {
 	faults                faultRates
 	faultWindow           time.Duration // faults happen in [0, faultWindow)
 	publishFor            time.Duration // how long the first incarnation takes to publish
+
+	// Drawn from a stream of their own, so that runs drawn before they
+	// existed replay the same when they are off.
+	journal      bool // the publisher keeps its history in a journal on a simulated disk
+	fsync        journal.SyncMode
+	segmentBytes int64
+	powerLoss    bool // a publisher crash is a power loss half of the time
+	rerun        bool // with a journal: after a clean end, the publisher runs again on the same directory
+}
+
+// drawDurability draws the journal's part of a run.
+func drawDurability(p *simParams, r *rand.Rand) {
+	p.journal = r.IntN(2) == 0
+	p.fsync = journal.SyncMode(r.IntN(3))
+	p.segmentBytes = journal.MinSegmentBytes << r.IntN(6)
+	p.powerLoss = r.IntN(2) == 0
+	p.rerun = r.IntN(3) == 0
 }
 
 func drawParams(r *rand.Rand) simParams {
@@ -108,6 +126,7 @@ func newWorld(seed uint64, traceLines int, mut mutation.Kind) *world {
 	s := sim.New(seed, traceLines)
 	w := &world{sim: s, rnd: s.Rand(), partitioned: make(map[[2]string]bool), mutation: mut, byes: make(map[byeKey]bool)}
 	w.params = drawParams(w.rnd)
+	drawDurability(&w.params, rand.New(rand.NewPCG(seed, 0x6a6f75726e616c)))
 	w.check = invariant.New(invariant.Options{Expect: w.payload, RedeliverWindow: uint64(w.params.maxBatchRecords)})
 	w.pubs = append(w.pubs, newSimPub(w, "pub0"))
 	for i := range w.params.subs + w.params.lateJoiners {

@@ -62,8 +62,8 @@ func (s *Subscriber) resumePoints(ps *pubState) map[string]uint64 {
 	eps := s.ckpt.epochs(ps.id)
 	for _, epoch := range slices.Sorted(maps.Keys(eps)) {
 		topics := eps[epoch]
-		if !envelope.EpochAfter(ps.epoch, epoch) {
-			continue
+		if !envelope.EpochAfter(ps.epoch, epoch) || s.draining(ps.id, epoch) {
+			continue // this run follows that epoch already
 		}
 		ps.restarted = true // followed an earlier epoch: all of this one is after the join
 		old := &pubState{id: ps.id, epoch: epoch, link: ps.link, recovery: ps.recovery, joined: true,
@@ -77,6 +77,16 @@ func (s *Subscriber) resumePoints(ps *pubState) map[string]uint64 {
 		s.drainOld(old, s.io.now())
 	}
 	return eps[ps.epoch]
+}
+
+// draining reports whether this run still drains publisher id's epoch.
+func (s *Subscriber) draining(id envelope.ID, epoch uint64) bool {
+	for _, old := range s.old {
+		if old.id == id && old.epoch == epoch {
+			return true
+		}
+	}
+	return false
 }
 
 // retireState forgets the checkpoints of an incarnation that is done.
