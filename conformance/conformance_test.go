@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -145,6 +146,36 @@ func TestPublisherServesSyncsub(t *testing.T) {
 				t.Fatalf("publisher.py: %s", p.Stderr.String())
 			}
 		})
+	}
+}
+
+// TestRepeatedHellosChangeNothing: a publisher that repeats its HELLO
+// while publishing (the protocol allows it) makes syncsub neither send
+// READY again nor fetch what is still in flight: nothing is repaired and
+// nothing arrives twice.
+func TestRepeatedHellosChangeNothing(t *testing.T) {
+	needPyzmq(t)
+	_, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	pub, sync := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	p := start(t, ctx, python, script("publisher.py"), "--bind", pub, "--sync", sync, "--recovery", clustertest.FreeEndpoint(t),
+		"--expect", "1", "--count", "20000", "--hello-every", "20")
+	s := start(t, ctx, syncsub, "--connect", pub, "--sync", sync, "--output", "json", "--id", "go", "--log-level", "warn")
+	wait(t, ctx, "syncsub", s, 0)
+	wait(t, ctx, "publisher.py", p, 0)
+	var sum struct {
+		Received, Recovered, Duplicates, Gaps uint64
+	}
+	lines := strings.Split(strings.TrimSpace(s.Stdout.String()), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	if sum.Received != 20000 || sum.Recovered != 0 || sum.Duplicates != 0 || sum.Gaps != 0 {
+		t.Fatalf("after repeated HELLOs: %+v, want 20000 received, nothing recovered, duplicated or missing", sum)
+	}
+	if !strings.Contains(p.Stderr.String(), "0 requests") {
+		t.Fatalf("publisher.py was asked for repairs: %s", p.Stderr.String())
 	}
 }
 

@@ -185,6 +185,8 @@ class Publisher:
             batches += 1
             if not (a.skip and batches % a.skip == 0):
                 self.data.send_multipart(frames)
+            if a.hello_every and batches % a.hello_every == 0:
+                self.hello()                               # repeated HELLOs are allowed after the start
             i += n
             self.poll(0)
             if time.monotonic() - beat >= 1:
@@ -208,4 +210,5 @@ if __name__ == "__main__":
     ap.add_argument("--topics", nargs="*", default=["update"])
     ap.add_argument("--skip", type=int, default=0)
     ap.add_argument("--fetch-only", action="store_true")
+    ap.add_argument("--hello-every", type=int, default=0)
     sys.exit(Publisher(ap.parse_args()).run())
