@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/syncmq/syncmq/internal/proctest"
+)
+
+// TestSoak runs a data-dir publisher and three state-dir subscribers as
+// processes under a random schedule of faults for SYNCMQ_SOAK (a
+// duration; 10s by default, "0" skips): subscribers killed with SIGKILL
+// and restarted, subscribers stopped with SIGSTOP for up to 3 s, the
+// publisher killed and restarted on its directory. Then a last
+// incarnation publishes a short epoch and ends it, and every subscriber
+// must finish: every run is judged by internal/invariant over its
+// --output json, the final runs' summaries and exit codes against their
+// events. docs/testing.md shows a long run.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes")
+	}
+	d := 10 * time.Second
+	if s := os.Getenv("SYNCMQ_SOAK"); s != "" {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			t.Fatalf("SYNCMQ_SOAK=%q: %v", s, err)
+		}
+	}
+	if d == 0 {
+		t.Skip("SYNCMQ_SOAK=0")
+	}
+	seed := uint64(time.Now().UnixNano())
+	r := rand.New(rand.NewPCG(seed, 2))
+	t.Logf("seed %d, %v of faults", seed, d)
+	j := newPromiseJob(t, d+3*time.Minute)
+	pubArgs := func(count int) []string {
+		return []string{"--data-dir", j.dataDir, "--expect", "3", "--quorum-timeout", "5s", "--quorum-policy", "proceed",
+			"--count", fmt.Sprint(count), "--rate", "20000", "--size", "256B", "--topics", "a,b", "--repair-window", "2s"}
+	}
+	ids := []string{"s0", "s1", "s2"}
+	subs := map[string]*proctest.Proc{}
+	startSub := func(id string) { subs[id] = j.subscriber(id, true, "--publisher-timeout", "30s") }
+	for _, id := range ids {
+		startSub(id)
+	}
+	pub := j.publisher(pubArgs(100_000_000)...)
+	faults := map[string]int{}
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		pause := time.NewTimer(time.Duration(300+r.IntN(1200)) * time.Millisecond) // the fault schedule, not synchronisation
+		<-pause.C
+		id := ids[r.IntN(len(ids))]
+		switch r.IntN(5) {
+		case 0, 1:
+			faults["subscriber SIGKILL"]++
+			_ = subs[id].Cmd.Process.Kill()
+			j.killed(id, j.runs[id], subs[id])
+			startSub(id)
+		case 2:
+			faults["subscriber SIGSTOP"]++
+			_ = subs[id].Cmd.Process.Signal(syscall.SIGSTOP)
+			stop := time.NewTimer(time.Duration(200+r.IntN(2800)) * time.Millisecond)
+			<-stop.C
+			_ = subs[id].Cmd.Process.Signal(syscall.SIGCONT)
+		case 3:
+			faults["publisher SIGKILL"]++
+			_ = pub.Cmd.Process.Kill()
+			<-pub.Done()
+			pub = j.publisher(pubArgs(100_000_000)...)
+		case 4:
+			// quiet
+		}
+	}
+	// The end: the running incarnation is stopped without END, and a last
+	// one publishes and ends a short epoch every subscriber must finish.
+	_ = pub.Cmd.Process.Kill()
+	<-pub.Done()
+	last := j.publisher(pubArgs(2000)...)
+	for _, id := range ids {
+		code, sum := j.finished(id, j.runs[id], subs[id])
+		if code != 0 && code != 1 {
+			t.Errorf("%s run %d exited %d (%+v): %s", id, j.runs[id], code, sum, subs[id].Stderr.String())
+		}
+	}
+	if code := last.Wait(j.ctx); code != 0 && code != 1 {
+		t.Errorf("the last publisher exited %d: %s", code, last.Stderr.String())
+	}
+	j.verdict()
+	t.Logf("faults %v; subscriber runs %v", faults, j.runs)
+}
