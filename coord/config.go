@@ -197,11 +197,12 @@ type PublisherConfig struct {
 	// SyncBind and RecoveryBind must then all be tls:// (and a tls://
 	// endpoint needs it). Subscribers must present a certificate its CA
 	// pool verifies, and a subscriber id must be the identity that
-	// certificate names (wire.CertIdentity) on the sync connection and on
-	// the data connection whose nonce its READY quotes, so nobody joins,
+	// certificate names (CertIdentity) on the sync connection and on the
+	// data connection whose nonce its READY quotes, so nobody joins,
 	// counts or says BYE under another's name. Replacing its certificate
-	// (wire.TLS.Reload) keeps established connections. Nil means tcp://.
-	TLS *wire.TLS
+	// (TLS.Reload, TLS.Set) keeps established connections. Nil means
+	// tcp://.
+	TLS *TLS
 	// Allow, with TLS, lists the identities that may subscribe, count
 	// toward the quorum and fetch history: data connections of others
 	// are closed after the TLS handshake, and their READY, BYE and FETCH
@@ -213,9 +214,10 @@ type PublisherConfig struct {
 	// so idle strangers cannot hold connections. Default 30 s; at least
 	// MinJoinTimeout; negative disables it.
 	JoinTimeout time.Duration
-	// Wire tunes the PUB socket (queues, slow-consumer timeout). Its TLS
-	// and Allow are set from TLS and Allow above.
-	Wire wire.PubConfig
+	// Wire tunes the data endpoint: queues, the slow-consumer timeout,
+	// limits on connections and subscriptions. Zero value:
+	// DefaultPubWireConfig().
+	Wire PubWireConfig
 	// Logger receives lifecycle events; nil means none.
 	Logger *zap.Logger
 }
@@ -288,6 +290,9 @@ func (c *PublisherConfig) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateTLS()...)
+	if err := c.TLS.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Expect < 0 {
 		errs = append(errs, fmt.Errorf("expect: %d is negative", c.Expect))
 	}
@@ -487,7 +492,7 @@ type Endpoints struct {
 }
 
 // validate checks the endpoints' syntax, and that a tls:// one has t.
-func (e Endpoints) validate(t *wire.TLS) error {
+func (e Endpoints) validate(t *TLS) error {
 	var errs []error
 	for _, ep := range []struct{ name, endpoint string }{{"connect", e.Pub}, {"sync", e.Sync}, {"recovery", e.Recovery}} {
 		if ep.endpoint == "" && ep.name == "recovery" {
@@ -582,10 +587,10 @@ type SubscriberConfig struct {
 	// pushes back on the publisher and eventually makes this subscriber a
 	// slow consumer, whose gap is then repaired. Required.
 	Handler func(Event)
-	// Wire tunes the SUB socket (reconnect backoff, receive queue, idle
-	// timeout). A zero Wire.IdleTimeout means DefaultIdleTimeout; negative
-	// disables it.
-	Wire wire.SubConfig
+	// Wire tunes the data connections (reconnect backoff, receive queue,
+	// idle timeout). A zero Wire.IdleTimeout means DefaultIdleTimeout;
+	// negative disables it.
+	Wire SubWireConfig
 	// PublisherTimeout ends a joined publisher from which nothing at all
 	// (data, heartbeat, HELLO) arrived for this long before its END: its
 	// streams report the unknown rest lost (cause publisher-gone) and an
@@ -596,9 +601,9 @@ type SubscriberConfig struct {
 	// TLS is this subscriber's certificate and the CA pool that verifies
 	// publishers, for tls:// endpoints, which need it; tcp:// endpoints
 	// do not use it. With TLS, ID defaults to the identity the
-	// certificate names (wire.CertIdentity), and another ID is refused: a
+	// certificate names (CertIdentity), and another ID is refused: a
 	// publisher with TLS accepts a READY only under that identity.
-	TLS *wire.TLS
+	TLS *TLS
 	// Gossip joins a membership cluster; nil means none. The subscriber
 	// then connects to every publisher member whose topics overlap
 	// Subscribe, including later ones, and disconnects from those that
@@ -631,7 +636,9 @@ func (c *SubscriberConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("id: %w", err))
 		}
 	}
-	if c.TLS != nil {
+	if err := c.TLS.validate(); err != nil {
+		errs = append(errs, err)
+	} else if c.TLS != nil {
 		id := c.TLS.Identity()
 		if err := handshake.CheckSubscriberID(id); err != nil {
 			errs = append(errs, fmt.Errorf("tls: the certificate's identity %q cannot be a subscriber id: %w", id, err))
@@ -662,11 +669,7 @@ func (c *SubscriberConfig) Validate() error {
 	if c.HandshakeAttempts < 0 || c.MaxHeld < 0 {
 		errs = append(errs, errors.New("handshake-attempts and max-held must not be negative"))
 	}
-	w := c.Wire
-	if w.IdleTimeout < 0 {
-		w.IdleTimeout = 0 // negative turns it off here; the wire layer reads 0 so
-	}
-	if err := w.Validate(); err != nil {
+	if err := c.Wire.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Handler == nil {

@@ -104,11 +104,9 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	cfg = cfg.withDefaults()
 	s := newSubscriber(cfg)
 	s.io = netIO{s}
-	wcfg := cfg.Wire
-	if wcfg.Logger == nil {
-		wcfg.Logger = s.lg
-	}
-	wcfg.TLS = cfg.TLS
+	wcfg := cfg.Wire.internal()
+	wcfg.Logger = s.lg
+	wcfg.TLS = cfg.TLS.wireTLS()
 	wcfg.Borrow = true // run decodes in place: see onDelivery
 	s.sub = wire.NewSub(wcfg, s.prefixes()...)
 	if cfg.StateDir != "" {
