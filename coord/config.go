@@ -516,12 +516,18 @@ const DefaultIdleTimeout = 10 * time.Second
 // joined publisher before it reports it gone.
 const DefaultPublisherTimeout = 15 * time.Second
 
+// DefaultConnectTimeout is how long a subscriber waits for its first
+// publisher to join before its job ends as unreachable.
+const DefaultConnectTimeout = 30 * time.Second
+
 // Floors of SubscriberConfig's durations; zero means the default. A
-// READY needs a round trip to the publisher, and a publisher is not gone
-// before it missed a heartbeat.
+// READY needs a round trip to the publisher, a publisher is not gone
+// before it missed a heartbeat, and a first join needs a connection, a
+// HELLO and a READY.
 const (
 	MinHandshakeTimeout = 100 * time.Millisecond
 	MinPublisherTimeout = 100 * time.Millisecond
+	MinConnectTimeout   = 100 * time.Millisecond
 )
 
 // Start positions for a late joiner.
@@ -535,7 +541,8 @@ const (
 	StartAtEarliest = "earliest"
 )
 
-// SubscriberConfig configures a Subscriber.
+// SubscriberConfig configures a Subscriber. Use DefaultSubscriberConfig
+// and set the endpoints and the Handler.
 type SubscriberConfig struct {
 	// Connect, Sync and Recovery name one publisher statically (the
 	// zguide setup). Leave them empty when publishers are added with
@@ -591,6 +598,15 @@ type SubscriberConfig struct {
 	// idle timeout). A zero Wire.IdleTimeout means DefaultIdleTimeout;
 	// negative disables it.
 	Wire SubWireConfig
+	// ConnectTimeout bounds the wait for the first publisher to join
+	// (complete the handshake; its quorum may still be pending). When it
+	// passes with none joined, the job ends: Done is closed, and Err and
+	// WaitReady return a *JobError with OutcomeUnreachable whose Reason
+	// says how far each publisher got. The Subscriber keeps trying until
+	// Close, but the outcome stays. Default DefaultConnectTimeout (30 s);
+	// at least MinConnectTimeout; negative waits until Close (for a
+	// subscriber that may start long before any publisher).
+	ConnectTimeout time.Duration
 	// PublisherTimeout ends a joined publisher from which nothing at all
 	// (data, heartbeat, HELLO) arrived for this long before its END: its
 	// streams report the unknown rest lost (cause publisher-gone) and an
@@ -616,6 +632,22 @@ type SubscriberConfig struct {
 	// publisher sends only DATA messages: tests mix such subscribers with
 	// others to check both forms side by side.
 	dataOnly bool
+}
+
+// DefaultSubscriberConfig returns the configuration zero fields default
+// to, with every duration and bound spelled out and no publisher: set
+// Connect and Sync (or Gossip) and a Handler.
+func DefaultSubscriberConfig() SubscriberConfig {
+	return SubscriberConfig{
+		StartAt:           StartAtJoin,
+		HandshakeTimeout:  time.Second,
+		HandshakeAttempts: 3,
+		MaxHeld:           65536,
+		Stream:            recovery.DefaultStreamConfig(),
+		Wire:              SubWireConfig{IdleTimeout: DefaultIdleTimeout},
+		PublisherTimeout:  DefaultPublisherTimeout,
+		ConnectTimeout:    DefaultConnectTimeout,
+	}
 }
 
 // Validate reports every invalid field.
@@ -665,7 +697,8 @@ func (c *SubscriberConfig) Validate() error {
 	}
 	errs = append(errs,
 		atLeast("handshake-timeout", c.HandshakeTimeout, MinHandshakeTimeout, false),
-		atLeast("publisher-timeout", c.PublisherTimeout, MinPublisherTimeout, true))
+		atLeast("publisher-timeout", c.PublisherTimeout, MinPublisherTimeout, true),
+		atLeast("connect-timeout", c.ConnectTimeout, MinConnectTimeout, true))
 	if c.HandshakeAttempts < 0 || c.MaxHeld < 0 {
 		errs = append(errs, errors.New("handshake-attempts and max-held must not be negative"))
 	}
@@ -679,29 +712,36 @@ func (c *SubscriberConfig) Validate() error {
 }
 
 func (c SubscriberConfig) withDefaults() SubscriberConfig {
+	d := DefaultSubscriberConfig()
 	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = time.Second
+		c.HandshakeTimeout = d.HandshakeTimeout
 	}
 	if c.Wire.IdleTimeout == 0 {
-		c.Wire.IdleTimeout = DefaultIdleTimeout
+		c.Wire.IdleTimeout = d.Wire.IdleTimeout
 	}
 	switch {
 	case c.PublisherTimeout == 0:
-		c.PublisherTimeout = DefaultPublisherTimeout
+		c.PublisherTimeout = d.PublisherTimeout
 	case c.PublisherTimeout < 0:
 		c.PublisherTimeout = 0 // onTick reads 0 as off
 	}
+	switch {
+	case c.ConnectTimeout == 0:
+		c.ConnectTimeout = d.ConnectTimeout
+	case c.ConnectTimeout < 0:
+		c.ConnectTimeout = 0 // checkConnectTimeout reads 0 as off
+	}
 	if c.HandshakeAttempts <= 0 {
-		c.HandshakeAttempts = 3
+		c.HandshakeAttempts = d.HandshakeAttempts
 	}
 	if c.MaxHeld <= 0 {
-		c.MaxHeld = 65536
+		c.MaxHeld = d.MaxHeld
 	}
 	if c.StartAt == "" {
-		c.StartAt = StartAtJoin
+		c.StartAt = d.StartAt
 	}
 	if c.Stream == (recovery.StreamConfig{}) {
-		c.Stream = recovery.DefaultStreamConfig()
+		c.Stream = d.Stream
 	}
 	if c.ID == "" && c.TLS != nil {
 		c.ID = c.TLS.Identity() // the only name a publisher with TLS accepts

@@ -59,6 +59,11 @@ type Subscriber struct {
 	tickPubs    []*pubState
 	tickRepairs []*topicStream
 	statsAt     time.Time // when run last summed the streams' counters
+	// connectSince is when run first ticked, for ConnectTimeout;
+	// connectSettled is set once a publisher joined or the timeout was
+	// judged. Owned by run.
+	connectSince   time.Time
+	connectSettled bool
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -168,7 +173,8 @@ func (s *Subscriber) prefixes() []string {
 }
 
 // WaitReady blocks until the first handshake completed, ctx ends
-// (ctx.Err()) or the Subscriber is closed (ErrClosed).
+// (ctx.Err()), the Subscriber is closed (ErrClosed) or no publisher
+// joined within ConnectTimeout (the *JobError Err returns).
 func (s *Subscriber) WaitReady(ctx context.Context) error {
 	select {
 	case <-s.ready:
@@ -177,6 +183,16 @@ func (s *Subscriber) WaitReady(ctx context.Context) error {
 		return ctx.Err()
 	case <-s.ctx.Done():
 		return ErrClosed
+	case <-s.job.done:
+		select {
+		case <-s.ready:
+			return nil
+		default:
+		}
+		if s.closed.Load() {
+			return ErrClosed
+		}
+		return s.job.result()
 	}
 }
 
@@ -400,7 +416,7 @@ func (s *Subscriber) abandonStream(ts *topicStream, cause recovery.Cause, now ti
 	s.evid.unknownTail(&s.evidMu, cause)
 	s.lg.Warn("messages after the last one received are unknown", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
 		zap.String("topic", ts.topic), zap.Uint64("from", ts.st.Next()), zap.Stringer("cause", cause))
-	s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic, From: ts.st.Next(), To: 0, Cause: cause.String()})
+	s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic, From: ts.st.Next(), To: 0, OpenEnded: true, Cause: cause.String()})
 }
 
 // hold keeps a copy of m until the ACK says where the streams start.
@@ -508,6 +524,7 @@ func (s *Subscriber) onTick(now time.Time) {
 		}
 	}
 	s.drainTick(now)
+	s.checkConnectTimeout(now)
 	s.tickPubs = s.pubsInOrder(s.tickPubs)
 	for _, ps := range s.tickPubs {
 		if !ps.retryAt.IsZero() && !now.Before(ps.retryAt) {

@@ -246,6 +246,7 @@ func (s *Subscriber) onAck(r ackResult) {
 	for i := range held {
 		s.process(ps, &held[i], now)
 	}
+	s.connectSettled = true
 	s.readyOnce.Do(func() { close(s.ready) })
 }
 
