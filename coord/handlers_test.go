@@ -23,9 +23,13 @@ func TestHandlersDispatch(t *testing.T) {
 	var got []string
 	h := Handlers{
 		OnMessage: func(m Message) { got = append(got, fmt.Sprintf("msg %+v", m)) },
-		OnLoss:    func(l Loss) { got = append(got, fmt.Sprintf("loss %d-%d open=%v count=%d %s", l.From, l.To, l.OpenEnded, l.Count(), l.Cause)) },
-		OnEnd:     func(e End) { got = append(got, fmt.Sprintf("end %d completed=%v %q %v", e.Epoch, e.Completed, e.Cause, e.Err)) },
-		OnOther:   func(ev Event) { got = append(got, "other "+ev.Type.String()) },
+		OnLoss: func(l Loss) {
+			got = append(got, fmt.Sprintf("loss %d-%d open=%v count=%d %s", l.From, l.To, l.OpenEnded, l.Count(), l.Cause))
+		},
+		OnEnd: func(e End) {
+			got = append(got, fmt.Sprintf("end %d completed=%v %q %v", e.Epoch, e.Completed, e.Cause, e.Err))
+		},
+		OnOther: func(ev Event) { got = append(got, "other "+ev.Type.String()) },
 	}.Handler()
 	for _, ev := range events {
 		h(ev)
