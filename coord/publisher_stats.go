@@ -23,10 +23,11 @@ type PublisherStats struct {
 	Kicked uint64
 	// Refused counts READY and BYE requests refused, by error code.
 	Refused map[string]uint64
-	// CoalescedEvents counts connection events of the PUB socket dropped
-	// before the core because they told it nothing new: a connection's
-	// subscriptions beyond the first of each kind (SUBSCRIBE and CANCEL
-	// churn), and connections gone before the core saw them come.
+	// CoalescedEvents counts connection events of the data endpoint
+	// ignored because they told the publisher nothing new: a
+	// connection's subscriptions beyond the first of each kind (SUBSCRIBE
+	// and CANCEL churn), and connections gone before the publisher
+	// handled their arrival.
 	CoalescedEvents uint64
 	// Forgotten counts subscriber ids forgotten because their data
 	// connection went away before the start: each gave its

@@ -23,9 +23,9 @@ import (
 // publisher's recovery channel; what cannot be repaired is reported as an
 // EventLoss with its range and cause. Nothing is lost silently.
 //
-// One goroutine (run) owns all stream state and calls Handler; handshakes
-// and recovery fetches run on their own goroutines and report back to it,
-// so a slow sync or recovery endpoint never stalls the data path.
+// The Handler is called from one goroutine, one event at a time.
+// Handshakes and repairs proceed apart from it, so a slow sync or
+// recovery endpoint never stalls delivery of the other streams.
 type Subscriber struct {
 	cfg    SubscriberConfig
 	lg     *zap.Logger
