@@ -1,6 +1,8 @@
 package coord
 
 import (
+	"errors"
+	"strings"
 	"time"
 
 	"github.com/syncmq/syncmq/internal/wire"
@@ -98,21 +100,23 @@ func DefaultPubWireConfig() PubWireConfig {
 // up.
 const (
 	// MinSlowTimeout is the smallest PubWireConfig.SlowTimeout.
-	MinSlowTimeout = wire.MinSlowTimeout
+	MinSlowTimeout = 100 * time.Millisecond
 	// MinQueueBytes is the smallest PubWireConfig.QueueBytes and
 	// MaxQueueBytes.
-	MinQueueBytes = wire.MinQueueBytes
+	MinQueueBytes = 1 << 10
 	// MinSubscriptionBytes is the smallest
 	// PubWireConfig.MaxSubscriptionBytes: what the largest prefix a
 	// subscription frame carries takes.
-	MinSubscriptionBytes = wire.MinSubscriptionBytes
+	MinSubscriptionBytes = 4096 + 32
 )
 
 // Validate reports every problem of c: negative values, timeouts and
 // queues below their floors, a MaxQueueBytes below QueueBytes, a
 // MaxPending below MaxPendingPerIP, a SubscriptionBudget below
 // MaxSubscriptionBytes.
-func (c PubWireConfig) Validate() error { return c.internal().Validate() }
+func (c PubWireConfig) Validate() error {
+	return renamed(c.internal().Validate(), "PubConfig.", "PubWireConfig.")
+}
 
 // internal maps c onto the transport's configuration; the publisher adds
 // TLS, Allow, Evictable and the Logger.
@@ -161,13 +165,28 @@ type SubWireConfig struct {
 // Reconnecting faster than MinReconnect only spins, and an IdleTimeout
 // below MinIdleTimeout drops healthy connections between two heartbeats.
 const (
-	MinReconnect   = wire.MinReconnect
-	MinIdleTimeout = wire.MinIdleTimeout
+	MinReconnect   = time.Millisecond
+	MinIdleTimeout = 100 * time.Millisecond
 )
 
 // Validate reports every problem of c: negative values (but
 // IdleTimeout's) and durations below their floors.
-func (c SubWireConfig) Validate() error { return c.internal().Validate() }
+func (c SubWireConfig) Validate() error {
+	return renamed(c.internal().Validate(), "SubConfig.", "SubWireConfig.")
+}
+
+// renamed names the fields of the transport's errors as this package
+// does, one error per problem.
+func renamed(err error, from, to string) error {
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		errs = append(errs, errors.New(strings.Replace(line, from, to, 1)))
+	}
+	return errors.Join(errs...)
+}
 
 // internal maps c onto the transport's configuration, a negative
 // IdleTimeout onto its "off"; the subscriber adds TLS, Borrow and the
@@ -192,14 +211,14 @@ type PeerEventType int
 // if it was cut as a slow consumer, PeerSlow, and last PeerDisconnected
 // once. Events of different connections interleave.
 const (
-	PeerConnected PeerEventType = PeerEventType(wire.PeerConnected)
+	PeerConnected PeerEventType = iota + 1
 	// PeerDisconnected: the connection ended (PeerEvent.Err says why).
-	PeerDisconnected PeerEventType = PeerEventType(wire.PeerDisconnected)
+	PeerDisconnected
 	// PeerSlow is reported just before a slow consumer's PeerDisconnected.
-	PeerSlow PeerEventType = PeerEventType(wire.PeerSlow)
+	PeerSlow
 	// PeerSubscribed: the connection added a subscription prefix
 	// (PeerEvent.Prefix); repeating a prefix it has is not reported.
-	PeerSubscribed PeerEventType = PeerEventType(wire.PeerSubscribed)
+	PeerSubscribed
 )
 
 func (t PeerEventType) String() string { return wire.PeerEventType(t).String() }
