@@ -55,7 +55,15 @@ func TestGoBlocks(t *testing.T) {
 	if len(blocks) < 3 {
 		t.Fatalf("found %d go blocks: README.md, durability.md and membership.md have some", len(blocks))
 	}
-	imp := exportImporter(t, root)
+	var extra []string // what whole files import
+	for _, b := range blocks {
+		if f, err := parser.ParseFile(token.NewFileSet(), "block.go", b.text, parser.ImportsOnly); err == nil && isWholeFile(b.text) {
+			for _, spec := range f.Imports {
+				extra = append(extra, strings.Trim(spec.Path.Value, `"`))
+			}
+		}
+	}
+	imp := exportImporter(t, root, extra...)
 	for _, b := range blocks {
 		t.Run(b.String(), func(t *testing.T) {
 			if b.skip != "" {
@@ -147,15 +155,15 @@ func asTypesError(err error, te *types.Error) bool {
 }
 
 // exportImporter imports packages from the export data the go command
-// builds (go list -export) for the fragment imports and every standard
-// package a whole file may use.
-func exportImporter(t testing.TB, root string) types.Importer {
+// builds (go list -export) for the fragment imports, extra and what they
+// import.
+func exportImporter(t testing.TB, root string, extra ...string) types.Importer {
 	t.Helper()
 	args := []string{"list", "-export", "-deps", "-json=ImportPath,Export"}
 	for _, path := range fragmentImports {
 		args = append(args, path)
 	}
-	args = append(args, "std")
+	args = append(args, extra...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	var stderr bytes.Buffer
