@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/go-zeromq/zmq4"
-	"github.com/syncmq/syncmq/internal/wire"
 )
 
 // Benchmarks compare the coord stream with raw go-zeromq PUB/SUB in the
@@ -73,7 +72,7 @@ func newBenchCluster(tb testing.TB, n int, mod func(*PublisherConfig)) *benchClu
 // startBenchCluster starts a publisher on cfg expecting n subscribers and
 // the n subscribers, subscriber i with subTLS(i) if subTLS is set, and
 // waits for the quorum.
-func startBenchCluster(tb testing.TB, n int, cfg PublisherConfig, subTLS func(i int) *wire.TLS) *benchCluster {
+func startBenchCluster(tb testing.TB, n int, cfg PublisherConfig, subTLS func(i int) *TLS) *benchCluster {
 	tb.Helper()
 	cfg.Expect = n
 	pub, err := NewPublisher(cfg)
@@ -82,7 +81,7 @@ func startBenchCluster(tb testing.TB, n int, cfg PublisherConfig, subTLS func(i 
 	}
 	c := &benchCluster{pub: pub, received: make([]atomic.Int64, n), every: 16}
 	for i := 0; i < n; i++ {
-		var t *wire.TLS
+		var t *TLS
 		if subTLS != nil {
 			t = subTLS(i)
 		}

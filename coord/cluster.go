@@ -44,8 +44,8 @@ type GossipConfig struct {
 	ReconnectTimeout time.Duration
 	// OnMember, if set, receives every membership event after coord acted
 	// on it. It is called from one goroutine, in event order, never
-	// concurrently with itself; it must return quickly and must not call
-	// Close.
+	// concurrently with itself; it must return quickly. It may call Close
+	// or Shutdown of the Publisher or Subscriber it belongs to.
 	OnMember func(membership.Event)
 }
 

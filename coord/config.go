@@ -197,11 +197,12 @@ type PublisherConfig struct {
 	// SyncBind and RecoveryBind must then all be tls:// (and a tls://
 	// endpoint needs it). Subscribers must present a certificate its CA
 	// pool verifies, and a subscriber id must be the identity that
-	// certificate names (wire.CertIdentity) on the sync connection and on
-	// the data connection whose nonce its READY quotes, so nobody joins,
+	// certificate names (CertIdentity) on the sync connection and on the
+	// data connection whose nonce its READY quotes, so nobody joins,
 	// counts or says BYE under another's name. Replacing its certificate
-	// (wire.TLS.Reload) keeps established connections. Nil means tcp://.
-	TLS *wire.TLS
+	// (TLS.Reload, TLS.Set) keeps established connections. Nil means
+	// tcp://.
+	TLS *TLS
 	// Allow, with TLS, lists the identities that may subscribe, count
 	// toward the quorum and fetch history: data connections of others
 	// are closed after the TLS handshake, and their READY, BYE and FETCH
@@ -213,9 +214,10 @@ type PublisherConfig struct {
 	// so idle strangers cannot hold connections. Default 30 s; at least
 	// MinJoinTimeout; negative disables it.
 	JoinTimeout time.Duration
-	// Wire tunes the PUB socket (queues, slow-consumer timeout). Its TLS
-	// and Allow are set from TLS and Allow above.
-	Wire wire.PubConfig
+	// Wire tunes the data endpoint: queues, the slow-consumer timeout,
+	// limits on connections and subscriptions. Zero value:
+	// DefaultPubWireConfig().
+	Wire PubWireConfig
 	// Logger receives lifecycle events; nil means none.
 	Logger *zap.Logger
 }
@@ -288,6 +290,9 @@ func (c *PublisherConfig) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateTLS()...)
+	if err := c.TLS.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Expect < 0 {
 		errs = append(errs, fmt.Errorf("expect: %d is negative", c.Expect))
 	}
@@ -487,7 +492,7 @@ type Endpoints struct {
 }
 
 // validate checks the endpoints' syntax, and that a tls:// one has t.
-func (e Endpoints) validate(t *wire.TLS) error {
+func (e Endpoints) validate(t *TLS) error {
 	var errs []error
 	for _, ep := range []struct{ name, endpoint string }{{"connect", e.Pub}, {"sync", e.Sync}, {"recovery", e.Recovery}} {
 		if ep.endpoint == "" && ep.name == "recovery" {
@@ -511,12 +516,18 @@ const DefaultIdleTimeout = 10 * time.Second
 // joined publisher before it reports it gone.
 const DefaultPublisherTimeout = 15 * time.Second
 
+// DefaultConnectTimeout is how long a subscriber waits for its first
+// publisher to join before its job ends as unreachable.
+const DefaultConnectTimeout = 30 * time.Second
+
 // Floors of SubscriberConfig's durations; zero means the default. A
-// READY needs a round trip to the publisher, and a publisher is not gone
-// before it missed a heartbeat.
+// READY needs a round trip to the publisher, a publisher is not gone
+// before it missed a heartbeat, and a first join needs a connection, a
+// HELLO and a READY.
 const (
 	MinHandshakeTimeout = 100 * time.Millisecond
 	MinPublisherTimeout = 100 * time.Millisecond
+	MinConnectTimeout   = 100 * time.Millisecond
 )
 
 // Start positions for a late joiner.
@@ -530,7 +541,8 @@ const (
 	StartAtEarliest = "earliest"
 )
 
-// SubscriberConfig configures a Subscriber.
+// SubscriberConfig configures a Subscriber. Use DefaultSubscriberConfig
+// and set the endpoints and the Handler.
 type SubscriberConfig struct {
 	// Connect, Sync and Recovery name one publisher statically (the
 	// zguide setup). Leave them empty when publishers are added with
@@ -582,10 +594,19 @@ type SubscriberConfig struct {
 	// pushes back on the publisher and eventually makes this subscriber a
 	// slow consumer, whose gap is then repaired. Required.
 	Handler func(Event)
-	// Wire tunes the SUB socket (reconnect backoff, receive queue, idle
-	// timeout). A zero Wire.IdleTimeout means DefaultIdleTimeout; negative
-	// disables it.
-	Wire wire.SubConfig
+	// Wire tunes the data connections (reconnect backoff, receive queue,
+	// idle timeout). A zero Wire.IdleTimeout means DefaultIdleTimeout;
+	// negative disables it.
+	Wire SubWireConfig
+	// ConnectTimeout bounds the wait for the first publisher to join
+	// (complete the handshake; its quorum may still be pending). When it
+	// passes with none joined, the job ends: Done is closed, and Err and
+	// WaitReady return a *JobError with OutcomeUnreachable whose Reason
+	// says how far each publisher got. The Subscriber keeps trying until
+	// Close, but the outcome stays. Default DefaultConnectTimeout (30 s);
+	// at least MinConnectTimeout; negative waits until Close (for a
+	// subscriber that may start long before any publisher).
+	ConnectTimeout time.Duration
 	// PublisherTimeout ends a joined publisher from which nothing at all
 	// (data, heartbeat, HELLO) arrived for this long before its END: its
 	// streams report the unknown rest lost (cause publisher-gone) and an
@@ -596,9 +617,9 @@ type SubscriberConfig struct {
 	// TLS is this subscriber's certificate and the CA pool that verifies
 	// publishers, for tls:// endpoints, which need it; tcp:// endpoints
 	// do not use it. With TLS, ID defaults to the identity the
-	// certificate names (wire.CertIdentity), and another ID is refused: a
+	// certificate names (CertIdentity), and another ID is refused: a
 	// publisher with TLS accepts a READY only under that identity.
-	TLS *wire.TLS
+	TLS *TLS
 	// Gossip joins a membership cluster; nil means none. The subscriber
 	// then connects to every publisher member whose topics overlap
 	// Subscribe, including later ones, and disconnects from those that
@@ -611,6 +632,22 @@ type SubscriberConfig struct {
 	// publisher sends only DATA messages: tests mix such subscribers with
 	// others to check both forms side by side.
 	dataOnly bool
+}
+
+// DefaultSubscriberConfig returns the configuration zero fields default
+// to, with every duration and bound spelled out and no publisher: set
+// Connect and Sync (or Gossip) and a Handler.
+func DefaultSubscriberConfig() SubscriberConfig {
+	return SubscriberConfig{
+		StartAt:           StartAtJoin,
+		HandshakeTimeout:  time.Second,
+		HandshakeAttempts: 3,
+		MaxHeld:           65536,
+		Stream:            recovery.DefaultStreamConfig(),
+		Wire:              SubWireConfig{IdleTimeout: DefaultIdleTimeout},
+		PublisherTimeout:  DefaultPublisherTimeout,
+		ConnectTimeout:    DefaultConnectTimeout,
+	}
 }
 
 // Validate reports every invalid field.
@@ -631,7 +668,9 @@ func (c *SubscriberConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("id: %w", err))
 		}
 	}
-	if c.TLS != nil {
+	if err := c.TLS.validate(); err != nil {
+		errs = append(errs, err)
+	} else if c.TLS != nil {
 		id := c.TLS.Identity()
 		if err := handshake.CheckSubscriberID(id); err != nil {
 			errs = append(errs, fmt.Errorf("tls: the certificate's identity %q cannot be a subscriber id: %w", id, err))
@@ -658,15 +697,12 @@ func (c *SubscriberConfig) Validate() error {
 	}
 	errs = append(errs,
 		atLeast("handshake-timeout", c.HandshakeTimeout, MinHandshakeTimeout, false),
-		atLeast("publisher-timeout", c.PublisherTimeout, MinPublisherTimeout, true))
+		atLeast("publisher-timeout", c.PublisherTimeout, MinPublisherTimeout, true),
+		atLeast("connect-timeout", c.ConnectTimeout, MinConnectTimeout, true))
 	if c.HandshakeAttempts < 0 || c.MaxHeld < 0 {
 		errs = append(errs, errors.New("handshake-attempts and max-held must not be negative"))
 	}
-	w := c.Wire
-	if w.IdleTimeout < 0 {
-		w.IdleTimeout = 0 // negative turns it off here; the wire layer reads 0 so
-	}
-	if err := w.Validate(); err != nil {
+	if err := c.Wire.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Handler == nil {
@@ -676,29 +712,36 @@ func (c *SubscriberConfig) Validate() error {
 }
 
 func (c SubscriberConfig) withDefaults() SubscriberConfig {
+	d := DefaultSubscriberConfig()
 	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = time.Second
+		c.HandshakeTimeout = d.HandshakeTimeout
 	}
 	if c.Wire.IdleTimeout == 0 {
-		c.Wire.IdleTimeout = DefaultIdleTimeout
+		c.Wire.IdleTimeout = d.Wire.IdleTimeout
 	}
 	switch {
 	case c.PublisherTimeout == 0:
-		c.PublisherTimeout = DefaultPublisherTimeout
+		c.PublisherTimeout = d.PublisherTimeout
 	case c.PublisherTimeout < 0:
 		c.PublisherTimeout = 0 // onTick reads 0 as off
 	}
+	switch {
+	case c.ConnectTimeout == 0:
+		c.ConnectTimeout = d.ConnectTimeout
+	case c.ConnectTimeout < 0:
+		c.ConnectTimeout = 0 // checkConnectTimeout reads 0 as off
+	}
 	if c.HandshakeAttempts <= 0 {
-		c.HandshakeAttempts = 3
+		c.HandshakeAttempts = d.HandshakeAttempts
 	}
 	if c.MaxHeld <= 0 {
-		c.MaxHeld = 65536
+		c.MaxHeld = d.MaxHeld
 	}
 	if c.StartAt == "" {
-		c.StartAt = StartAtJoin
+		c.StartAt = d.StartAt
 	}
 	if c.Stream == (recovery.StreamConfig{}) {
-		c.Stream = recovery.DefaultStreamConfig()
+		c.Stream = d.Stream
 	}
 	if c.ID == "" && c.TLS != nil {
 		c.ID = c.TLS.Identity() // the only name a publisher with TLS accepts

@@ -30,8 +30,8 @@ func TestPublisherConfigFloors(t *testing.T) {
 		{"heartbeat 1ns", func(c *PublisherConfig) { c.HeartbeatInterval = time.Nanosecond }, "heartbeat: 1ns is below 10ms"},
 		{"hello 1µs", func(c *PublisherConfig) { c.HelloInterval = time.Microsecond }, "hello-interval: 1µs is below 10ms"},
 		{"join timeout 1ms", func(c *PublisherConfig) { c.JoinTimeout = time.Millisecond }, "join-timeout: 1ms is below 100ms"},
-		{"slow timeout 1ns", func(c *PublisherConfig) { c.Wire.SlowTimeout = time.Nanosecond }, "PubConfig.SlowTimeout 1ns is below 100ms"},
-		{"max queue bytes 1", func(c *PublisherConfig) { c.Wire.MaxQueueBytes = 1 }, "PubConfig.MaxQueueBytes 1 is below"},
+		{"slow timeout 1ns", func(c *PublisherConfig) { c.Wire.SlowTimeout = time.Nanosecond }, "PubWireConfig.SlowTimeout 1ns is below 100ms"},
+		{"max queue bytes 1", func(c *PublisherConfig) { c.Wire.MaxQueueBytes = 1 }, "PubWireConfig.MaxQueueBytes 1 is below"},
 		{"topics twice", func(c *PublisherConfig) { c.Topics = []string{"a", "a", "b"} }, `topics: "a" is listed twice`},
 		{"history", func(c *PublisherConfig) { c.History = recovery.HistoryConfig{MaxMessages: 1, MaxBytes: 1} }, "history: "},
 		{"limiter", func(c *PublisherConfig) { c.RecoveryLimit = recovery.LimiterConfig{RequestRate: 1} }, "recovery-limit: "},
@@ -99,7 +99,7 @@ func TestSubscriberConfigFloors(t *testing.T) {
 			c.Stream = recovery.DefaultStreamConfig()
 			c.Stream.RepairTimeout = 5
 		}, "stream: "},
-		{"idle 1ms", func(c *SubscriberConfig) { c.Wire.IdleTimeout = time.Millisecond }, "SubConfig.IdleTimeout 1ms is below 100ms"},
+		{"idle 1ms", func(c *SubscriberConfig) { c.Wire.IdleTimeout = time.Millisecond }, "SubWireConfig.IdleTimeout 1ms is below 100ms"},
 		{"connect port 0", func(c *SubscriberConfig) { c.Connect = "tcp://127.0.0.1:0" }, "connect: "},
 		{"connect port 70000", func(c *SubscriberConfig) { c.Sync = "tcp://127.0.0.1:70000" }, "sync: "},
 	}

@@ -183,8 +183,8 @@ func TestSubscriptionChurnBounded(t *testing.T) {
 	const loops = 20_000
 	var subscribed atomic.Int64
 	pub := testPublisher(t, func(c *PublisherConfig) {
-		c.Wire.OnEvent = func(ev wire.PeerEvent) {
-			if ev.Type == wire.PeerSubscribed {
+		c.Wire.OnEvent = func(ev PeerEvent) {
+			if ev.Type == PeerSubscribed {
 				subscribed.Add(1)
 			}
 		}

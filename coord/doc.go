@@ -40,14 +40,21 @@
 //
 // # Subscribing
 //
-//	sub, err := coord.NewSubscriber(coord.SubscriberConfig{
-//		Connect: "tcp://pubhost:5561", Sync: "tcp://pubhost:5562",
-//		Subscribe: []string{"prices."},
-//		Handler: func(ev coord.Event) { ... },
-//	})
-//	err = sub.WaitReady(ctx)  // the first handshake completed
-//	...
-//	err = sub.Shutdown(ctx)   // leave the gossip cluster gracefully, stop
+//	cfg := coord.DefaultSubscriberConfig()
+//	cfg.Connect, cfg.Sync = "tcp://pubhost:5561", "tcp://pubhost:5562"
+//	cfg.Subscribe = []string{"prices."}
+//	cfg.Handler = coord.Handlers{
+//		OnMessage: func(m coord.Message) { ... },  // in order per publisher and topic
+//		OnLoss:    func(l coord.Loss) { ... },     // a range that will never come, and why
+//	}.Handler()
+//	sub, err := coord.NewSubscriber(cfg)  // connects; does not block
+//	<-sub.Done()                          // END from every publisher (or Close)
+//	err = sub.Err()                       // nil, or a *JobError with the Outcome
+//	err = sub.Shutdown(ctx)               // leave the gossip cluster gracefully, stop
+//
+// A subscriber whose publishers never join within ConnectTimeout (30 s
+// by default) ends its job as OutcomeUnreachable: Done closes, and Err
+// says how far each publisher got.
 //
 // The Handler receives every Event from one goroutine, in order: joined,
 // message (per publisher and topic in sequence order), loss (a range that
@@ -64,6 +71,14 @@
 // told by the publisher where it first joined and starts each topic there:
 // what it had delivered before is delivered again, and what the publisher
 // no longer retains is reported lost.
+//
+// # Security
+//
+// For tls:// endpoints, give the publisher and each subscriber a *TLS (LoadTLS from PEM files, with Reload for a rotation,
+// or NewTLS from memory): TLS 1.3, both sides show a certificate that the
+// other's CA pool verifies, and a subscriber joins only under the
+// identity its certificate names (CertIdentity). PublisherConfig.Allow
+// lists the identities that may subscribe. See docs/security.md.
 //
 // # Discovery
 //

@@ -80,10 +80,14 @@ type Event struct {
 	Time int64
 	// Replay is true for a record delivered from the publisher's history.
 	Replay bool
-	// From and To bound the missing range of an EventLoss, inclusive. To
-	// is 0 for a publisher-gone loss: everything from From on that the
-	// publisher may have published is unknown.
+	// From and To bound the missing range of an EventLoss, inclusive.
+	// For an open-ended loss To is 0.
 	From, To uint64
+	// OpenEnded marks an EventLoss whose end nobody knows: the publisher
+	// went away or restarted without END, so whatever it published from
+	// From on never arrived, and how much that was is unknown. Such a
+	// loss is counted in SubscriberStats.UnknownTails, not in Lost.
+	OpenEnded bool
 	// Cause labels an EventLoss (a recovery.Cause name) and an abnormal
 	// EventEnd.
 	Cause string

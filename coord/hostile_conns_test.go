@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/syncmq/syncmq/envelope"
-	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/internal/zmtptest"
 )
 
@@ -199,8 +198,8 @@ func TestSubscriptionFlood(t *testing.T) {
 		p := testPublisher(t, func(c *PublisherConfig) {
 			c.Wire.MaxSubscriptions = flood
 			c.Wire.MaxSubscriptionBytes, c.Wire.SubscriptionBudget = 64<<20, 64<<20
-			c.Wire.OnEvent = func(ev wire.PeerEvent) {
-				if ev.Type == wire.PeerSubscribed {
+			c.Wire.OnEvent = func(ev PeerEvent) {
+				if ev.Type == PeerSubscribed {
 					subscribed.Add(1)
 				}
 			}

@@ -78,7 +78,7 @@ func startHalfOpen(ctx context.Context, wg *sync.WaitGroup, addrs []string, src 
 // subscriber joins it.
 type halfOpenTarget struct {
 	pub    *Publisher
-	subTLS *wire.TLS // nil on tcp://
+	subTLS *TLS // nil on tcp://
 }
 
 func newHalfOpenTarget(tb testing.TB, secure bool) *halfOpenTarget {

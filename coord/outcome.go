@@ -14,13 +14,17 @@ type Outcome string
 // Outcomes, in the order they decide: a publisher whose quorum failed
 // decides first, since everything after follows from it; then one that
 // disappeared; then an interruption before the job completed; then
-// losses.
+// losses. OutcomeUnreachable is judged alone, when ConnectTimeout passes
+// with no publisher joined.
 const (
 	OutcomeOK            Outcome = "ok"             // END from every publisher, everything delivered
 	OutcomeQuorumFailed  Outcome = "quorum-failed"  // a publisher gave its epoch up: its quorum was not reached
 	OutcomePublisherGone Outcome = "publisher-gone" // a publisher disappeared without END
 	OutcomeInterrupted   Outcome = "interrupted"    // closed before END came from every publisher
 	OutcomeLost          Outcome = "lost"           // records were reported lost
+	// OutcomeUnreachable: no publisher joined within
+	// SubscriberConfig.ConnectTimeout; nothing was received.
+	OutcomeUnreachable Outcome = "unreachable"
 )
 
 // JobError is what Subscriber.Err returns when the job did not end ok.
@@ -62,6 +66,18 @@ func (j *job) noteEnd(ev Event, publishers int, st SubscriberStats) {
 	}
 	j.complete = true
 	j.err = judgeJob(j.ends, false, st)
+	close(j.done)
+}
+
+// fail ends the job with e, unless it is already over.
+func (j *job) fail(e *JobError) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.complete {
+		return
+	}
+	j.complete = true
+	j.err = e
 	close(j.done)
 }
 
@@ -139,11 +155,13 @@ func sortedIDs(m map[envelope.ID]string) []envelope.ID {
 
 // Done returns a channel that is closed when the subscriber's job is over:
 // END (or its failure: an ABORT, the publisher gone) came from every
-// publisher it follows, or Close was called.
+// publisher it follows, no publisher joined within ConnectTimeout, or
+// Close was called.
 func (s *Subscriber) Done() <-chan struct{} { return s.job.done }
 
 // Err returns nil while the job runs and when it ended ok: END came from
 // every publisher and every record up to it was delivered. Otherwise it
 // returns a *JobError whose Outcome says how the job ended; Close before
-// the job was complete makes it OutcomeInterrupted.
+// the job was complete makes it OutcomeInterrupted, and no publisher
+// joined within ConnectTimeout OutcomeUnreachable.
 func (s *Subscriber) Err() error { return s.job.result() }

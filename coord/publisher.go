@@ -146,11 +146,9 @@ func newPublisher(cfg PublisherConfig, store retained, now func() time.Time) *Pu
 // bind opens the PUB, sync and recovery endpoints.
 func (p *Publisher) bind() error {
 	cfg := p.cfg
-	wcfg := cfg.Wire
-	if wcfg.Logger == nil {
-		wcfg.Logger = p.lg
-	}
-	wcfg.TLS, wcfg.Allow = cfg.TLS, nil
+	wcfg := cfg.Wire.internal()
+	wcfg.Logger = p.lg
+	wcfg.TLS, wcfg.Allow = cfg.TLS.wireTLS(), nil
 	if p.allow != nil {
 		wcfg.Allow = p.allow.allows
 	}
@@ -165,16 +163,13 @@ func (p *Publisher) bind() error {
 	// proved a subscriber makes room for a new one, so strangers that
 	// connect and never join cannot keep subscribers out until
 	// JoinTimeout closes them.
-	userEvictable := wcfg.Evictable
-	wcfg.Evictable = func(id wire.ConnID) bool {
-		return !p.joinedConn(id) && (userEvictable == nil || userEvictable(id))
-	}
+	wcfg.Evictable = func(id wire.ConnID) bool { return !p.joinedConn(id) }
 	pub, err := wire.Listen(cfg.Bind, wcfg)
 	if err != nil {
 		return err
 	}
 	p.pub = pub
-	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: p.lg, TLS: cfg.TLS}, p.handleSync); err != nil {
+	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: p.lg, TLS: cfg.TLS.wireTLS()}, p.handleSync); err != nil {
 		p.closeEndpoints()
 		return err
 	}

@@ -3,7 +3,6 @@ package coord
 import (
 	"time"
 
-	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/journal"
 	"github.com/syncmq/syncmq/recovery"
 )
@@ -24,10 +23,11 @@ type PublisherStats struct {
 	Kicked uint64
 	// Refused counts READY and BYE requests refused, by error code.
 	Refused map[string]uint64
-	// CoalescedEvents counts connection events of the PUB socket dropped
-	// before the core because they told it nothing new: a connection's
-	// subscriptions beyond the first of each kind (SUBSCRIBE and CANCEL
-	// churn), and connections gone before the core saw them come.
+	// CoalescedEvents counts connection events of the data endpoint
+	// ignored because they told the publisher nothing new: a
+	// connection's subscriptions beyond the first of each kind (SUBSCRIBE
+	// and CANCEL churn), and connections gone before the publisher
+	// handled their arrival.
 	CoalescedEvents uint64
 	// Forgotten counts subscriber ids forgotten because their data
 	// connection went away before the start: each gave its
@@ -62,9 +62,9 @@ type PublisherStats struct {
 	// Wire counts the PUB socket's connections; SyncWire and
 	// RecoveryWire the sync and recovery endpoints' (RecoveryWire is zero
 	// when recovery is off).
-	Wire         wire.PubStats
-	SyncWire     wire.ServerStats
-	RecoveryWire wire.ServerStats
+	Wire         PubWireStats
+	SyncWire     EndpointStats
+	RecoveryWire EndpointStats
 
 	// Multi counts the Batches that held records of several topics and
 	// went as one MULTI to the connections on that form (MultiConns now)
@@ -83,8 +83,8 @@ func (p *Publisher) Stats() PublisherStats {
 		Kicked:         p.kicked.Load(),
 		KeepFailed:     p.keepFailed.Load(),
 		Handshakes:     p.handshakes.Load(),
-		Wire:           p.pub.Stats(),
-		SyncWire:       p.sync.Stats(),
+		Wire:           PubWireStats(p.pub.Stats()),
+		SyncWire:       EndpointStats(p.sync.Stats()),
 		Multi:          p.multiBatches.Load(),
 
 		CoalescedEvents: p.connEvs.coalesced.Load(),
@@ -105,7 +105,7 @@ func (p *Publisher) Stats() PublisherStats {
 	if p.rec != nil {
 		st.Recovery = p.rec.stats()
 		if p.rec.srv != nil {
-			st.RecoveryWire = p.rec.srv.Stats()
+			st.RecoveryWire = EndpointStats(p.rec.srv.Stats())
 		}
 	}
 	if p.store != nil {

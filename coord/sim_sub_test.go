@@ -142,6 +142,7 @@ func (ss *simSub) config() SubscriberConfig {
 	cfg.Handler = func(ev Event) {}
 	cfg.Stream = recovery.DefaultStreamConfig()
 	cfg.Stream.MaxHeldBytes = prm.heldBytes
+	cfg.ConnectTimeout = -1 // runs restart and partitions last: the simulation judges losses, not reachability
 	if prm.startEarliest {
 		cfg.StartAt = StartAtEarliest
 	}

@@ -25,9 +25,9 @@ import (
 // publisher's recovery channel; what cannot be repaired is reported as an
 // EventLoss with its range and cause. Nothing is lost silently.
 //
-// One goroutine (run) owns all stream state and calls Handler; handshakes
-// and recovery fetches run on their own goroutines and report back to it,
-// so a slow sync or recovery endpoint never stalls the data path.
+// The Handler is called from one goroutine, one event at a time.
+// Handshakes and repairs proceed apart from it, so a slow sync or
+// recovery endpoint never stalls delivery of the other streams.
 type Subscriber struct {
 	cfg    SubscriberConfig
 	lg     *zap.Logger
@@ -61,6 +61,11 @@ type Subscriber struct {
 	tickPubs    []*pubState
 	tickRepairs []*topicStream
 	statsAt     time.Time // when run last summed the streams' counters
+	// connectSince is when run first ticked, for ConnectTimeout;
+	// connectSettled is set once a publisher joined or the timeout was
+	// judged. Owned by run.
+	connectSince   time.Time
+	connectSettled bool
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -106,11 +111,9 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	cfg = cfg.withDefaults()
 	s := newSubscriber(cfg)
 	s.io = netIO{s}
-	wcfg := cfg.Wire
-	if wcfg.Logger == nil {
-		wcfg.Logger = s.lg
-	}
-	wcfg.TLS = cfg.TLS
+	wcfg := cfg.Wire.internal()
+	wcfg.Logger = s.lg
+	wcfg.TLS = cfg.TLS.wireTLS()
 	wcfg.Borrow = true // run decodes in place: see onDelivery
 	s.sub = wire.NewSub(wcfg, s.prefixes()...)
 	if cfg.StateDir != "" {
@@ -172,7 +175,8 @@ func (s *Subscriber) prefixes() []string {
 }
 
 // WaitReady blocks until the first handshake completed, ctx ends
-// (ctx.Err()) or the Subscriber is closed (ErrClosed).
+// (ctx.Err()), the Subscriber is closed (ErrClosed) or no publisher
+// joined within ConnectTimeout (the *JobError Err returns).
 func (s *Subscriber) WaitReady(ctx context.Context) error {
 	select {
 	case <-s.ready:
@@ -181,6 +185,16 @@ func (s *Subscriber) WaitReady(ctx context.Context) error {
 		return ctx.Err()
 	case <-s.ctx.Done():
 		return ErrClosed
+	case <-s.job.done:
+		select {
+		case <-s.ready:
+			return nil
+		default:
+		}
+		if s.closed.Load() {
+			return ErrClosed
+		}
+		return s.job.result()
 	}
 }
 
@@ -404,7 +418,7 @@ func (s *Subscriber) abandonStream(ts *topicStream, cause recovery.Cause, now ti
 	s.evid.unknownTail(&s.evidMu, cause)
 	s.lg.Warn("messages after the last one received are unknown", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
 		zap.String("topic", ts.topic), zap.Uint64("from", ts.st.Next()), zap.Stringer("cause", cause))
-	s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic, From: ts.st.Next(), To: 0, Cause: cause.String()})
+	s.emit(Event{Type: EventLoss, Publisher: ps.id, Epoch: ps.epoch, Topic: ts.topic, From: ts.st.Next(), To: 0, OpenEnded: true, Cause: cause.String()})
 }
 
 // hold keeps a copy of m until the ACK says where the streams start.
@@ -512,6 +526,7 @@ func (s *Subscriber) onTick(now time.Time) {
 		}
 	}
 	s.drainTick(now)
+	s.checkConnectTimeout(now)
 	s.tickPubs = s.pubsInOrder(s.tickPubs)
 	for _, ps := range s.tickPubs {
 		if !ps.retryAt.IsZero() && !now.Before(ps.retryAt) {

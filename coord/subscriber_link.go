@@ -46,7 +46,7 @@ func (s *Subscriber) AddPublisher(eps Endpoints) error {
 	if err := eps.validate(s.cfg.TLS); err != nil {
 		return err
 	}
-	sync, err := wire.NewClient(eps.Sync, wire.ClientConfig{Timeout: s.cfg.HandshakeTimeout, Attempts: s.cfg.HandshakeAttempts, TLS: s.cfg.TLS})
+	sync, err := wire.NewClient(eps.Sync, wire.ClientConfig{Timeout: s.cfg.HandshakeTimeout, Attempts: s.cfg.HandshakeAttempts, TLS: s.cfg.TLS.wireTLS()})
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (s *Subscriber) AddPublisher(eps Endpoints) error {
 		return nil
 	}
 	ctx, stop := context.WithCancel(s.ctx)
-	l := &link{eps: eps, tls: s.cfg.TLS, sync: sync, jobs: make(chan fetchJob, 1024), stop: stop, rec: make(map[string]*wire.Client)}
+	l := &link{eps: eps, tls: s.cfg.TLS.wireTLS(), sync: sync, jobs: make(chan fetchJob, 1024), stop: stop, rec: make(map[string]*wire.Client)}
 	l.replay.processed = make(chan struct{}, 1)
 	s.links[eps.Pub] = l
 	s.mu.Unlock()
@@ -246,6 +246,7 @@ func (s *Subscriber) onAck(r ackResult) {
 	for i := range held {
 		s.process(ps, &held[i], now)
 	}
+	s.connectSettled = true
 	s.readyOnce.Do(func() { close(s.ready) })
 }
 

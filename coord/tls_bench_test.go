@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/syncmq/syncmq/internal/testpki"
-	"github.com/syncmq/syncmq/internal/wire"
 )
 
 // BenchmarkEndToEndTLS is BenchmarkEndToEnd for 1 KiB payloads over
@@ -57,7 +56,7 @@ func newTLSBenchCluster(tb testing.TB, n int, ca *testpki.CA, secure bool) *benc
 	if !secure {
 		return startBenchCluster(tb, n, loopbackConfig(), nil)
 	}
-	return startBenchCluster(tb, n, tlsConfig(tb, ca), func(i int) *wire.TLS {
+	return startBenchCluster(tb, n, tlsConfig(tb, ca), func(i int) *TLS {
 		return testTLS(tb, ca.Client(tb, fmt.Sprint("bench-", i)), ca)
 	})
 }

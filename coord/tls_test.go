@@ -18,11 +18,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// testTLS makes a wire.TLS that presents leaf and verifies peers
+// testTLS makes a TLS that presents leaf and verifies peers
 // against ca.
-func testTLS(t testing.TB, leaf testpki.Leaf, ca *testpki.CA) *wire.TLS {
+func testTLS(t testing.TB, leaf testpki.Leaf, ca *testpki.CA) *TLS {
 	t.Helper()
-	c, err := wire.NewTLS(leaf.Cert, ca.Pool())
+	c, err := NewTLS(leaf.Cert, ca.Pool())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestTLSReadyUnderAnotherIdentity(t *testing.T) {
 	if err := sub.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mallory, err := wire.NewClient(pub.SyncEndpoint(), wire.ClientConfig{Timeout: 5 * time.Second, Attempts: 1, TLS: testTLS(t, ca.Client(t, "mallory"), ca)})
+	mallory, err := wire.NewClient(pub.SyncEndpoint(), wire.ClientConfig{Timeout: 5 * time.Second, Attempts: 1, TLS: testTLS(t, ca.Client(t, "mallory"), ca).wireTLS()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestTLSFetchRefused(t *testing.T) {
 	waitFor(t, func() bool { return pub.Stats().Published == 10 }, "the records sent")
 	req := fetch.EncodeRequest(nil, fetch.Request{ID: 7, Publisher: pub.ID(), Epoch: pub.Epoch(), Topic: "t", From: 1, To: 10})
 	fetchAs := func(leaf testpki.Leaf) ([][]byte, error) {
-		c, err := wire.NewClient(pub.RecoveryEndpoint(), wire.ClientConfig{Type: zmq4.Dealer, Timeout: 2 * time.Second, Attempts: 1, TLS: testTLS(t, leaf, ca)})
+		c, err := wire.NewClient(pub.RecoveryEndpoint(), wire.ClientConfig{Type: zmq4.Dealer, Timeout: 2 * time.Second, Attempts: 1, TLS: testTLS(t, leaf, ca).wireTLS()})
 		if err != nil {
 			t.Fatal(err)
 		}

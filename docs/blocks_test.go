@@ -29,6 +29,7 @@ type block struct {
 	continues bool
 	timeout   time.Duration
 	expects   []expectation
+	given     string // a Go fragment's free variables, as parameters: "ctx context.Context, id envelope.ID"
 }
 
 // expectation is one expect directive.
@@ -154,6 +155,8 @@ func (b *block) apply(lines []string) error {
 			b.timeout = d
 		case "continues":
 			b.continues = true
+		case "given":
+			b.given = rest
 		case "expect":
 			m := expectRE.FindStringSubmatch(l)
 			if m == nil {

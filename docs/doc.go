@@ -29,4 +29,13 @@
 // Every sh block, run or skipped, is also checked without running: each
 // flag it gives syncpub or syncsub exists, each go test pattern matches a
 // test of the package named, and each fuzzing run has a -fuzztime.
+//
+// Every go block is type-checked against this module's packages. A block
+// that starts with a package clause is a whole file. Any other block is
+// a fragment: it is checked as the body of a function, with this
+// module's public packages and the standard packages it names in scope,
+// and a variable or import it leaves unused is fine. The fragment's free
+// variables are the function's parameters, given above it:
+//
+//	<!-- doctest: given ctx context.Context, payload []byte -->
 package docs

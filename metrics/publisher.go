@@ -5,7 +5,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/syncmq/syncmq/coord"
-	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/proto/handshake"
 )
 
@@ -140,7 +139,7 @@ func (c *PublisherCollector) Collect(ch chan<- prometheus.Metric) {
 
 // collectServer exports the connection counts of the sync or recovery
 // endpoint.
-func (c *PublisherCollector) collectServer(ch chan<- prometheus.Metric, endpoint string, s wire.ServerStats) {
+func (c *PublisherCollector) collectServer(ch chan<- prometheus.Metric, endpoint string, s coord.EndpointStats) {
 	cnt := func(d *prometheus.Desc, v uint64, reason string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), endpoint, reason)
 	}

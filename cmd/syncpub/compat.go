@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
+	"github.com/syncmq/syncmq/coord"
 	"github.com/syncmq/syncmq/internal/wire"
 	"go.uber.org/zap"
 )
@@ -25,7 +26,7 @@ import (
 // than --slow-timeout or more than --max-queue-bytes behind is still
 // disconnected; with no sequence numbers nobody can tell what it missed.
 func runCompat(sig *cli.Signals, o options, lg *zap.Logger) error {
-	wcfg := o.pub.Wire
+	wcfg := compatWire(o.pub.Wire)
 	wcfg.Logger = lg
 	pub, err := wire.Listen(o.pub.Bind, wcfg)
 	if err != nil {
@@ -109,4 +110,17 @@ func (c *compatSync) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
+}
+
+// compatWire is the PUB socket's tuning the settings gave the publisher,
+// for the socket compat mode uses without one.
+func compatWire(w coord.PubWireConfig) wire.PubConfig {
+	return wire.PubConfig{
+		QueueBytes: w.QueueBytes, MaxQueueBytes: w.MaxQueueBytes, SendBuffer: w.SendBuffer,
+		SlowTimeout: w.SlowTimeout, HandshakeTimeout: w.HandshakeTimeout,
+		MaxPending: w.MaxPending, MaxPendingPerIP: w.MaxPendingPerIP,
+		MaxPeers: w.MaxPeers, MaxConnsPerIP: w.MaxConnsPerIP,
+		MaxSubscriptions: w.MaxSubscriptions, MaxSubscriptionBytes: w.MaxSubscriptionBytes,
+		SubscriptionBudget: w.SubscriptionBudget,
+	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/cmd/internal/settings"
 	"github.com/syncmq/syncmq/coord"
-	"github.com/syncmq/syncmq/internal/wire"
 	"go.uber.org/zap"
 )
 
@@ -108,7 +107,7 @@ type demo struct {
 	stop      chan struct{} // closed at the end: no Handler stays stalled
 	stopOnce  sync.Once
 
-	stallConn atomic.Uint64 // the stalling subscriber's data connection (wire.ConnID + 1)
+	stallConn atomic.Uint64 // the stalling subscriber's data connection (PeerEvent.Conn + 1)
 	stallCut  chan struct{} // closed when the publisher cut that connection as slow
 	cutOnce   sync.Once
 }
@@ -162,7 +161,7 @@ func (d *demo) startPublisher() error {
 	cfg.RecoveryLimit.GlobalBytesRate, cfg.RecoveryLimit.GlobalBytesBurst = 256<<20, 256<<20
 	// A subscriber that takes nothing for 100 ms, or falls 8 MiB behind,
 	// is cut: stage (b) shows it within a few megabytes.
-	cfg.Wire = wire.PubConfig{QueueBytes: 1 << 20, MaxQueueBytes: 8 << 20, SlowTimeout: 100 * time.Millisecond, OnEvent: d.onPeerEvent}
+	cfg.Wire = coord.PubWireConfig{QueueBytes: 1 << 20, MaxQueueBytes: 8 << 20, SlowTimeout: 100 * time.Millisecond, OnEvent: d.onPeerEvent}
 	cfg.Logger = d.lg
 	var err error
 	d.pub, err = coord.NewPublisher(cfg)
@@ -171,14 +170,14 @@ func (d *demo) startPublisher() error {
 
 // onPeerEvent watches the stalling subscriber's data connection: it is
 // the one that subscribed to stallMarker.
-func (d *demo) onPeerEvent(ev wire.PeerEvent) {
+func (d *demo) onPeerEvent(ev coord.PeerEvent) {
 	switch ev.Type {
-	case wire.PeerSubscribed:
+	case coord.PeerSubscribed:
 		if string(ev.Prefix) == stallMarker {
-			d.stallConn.Store(uint64(ev.Conn) + 1)
+			d.stallConn.Store(ev.Conn + 1)
 		}
-	case wire.PeerSlow:
-		if d.stallConn.Load() == uint64(ev.Conn)+1 {
+	case coord.PeerSlow:
+		if d.stallConn.Load() == ev.Conn+1 {
 			d.cutOnce.Do(func() { close(d.stallCut) })
 		}
 	}

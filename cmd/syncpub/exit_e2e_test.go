@@ -66,6 +66,31 @@ func TestSIGTERMAfterDrainExitsZero(t *testing.T) {
 	t.Logf("SIGTERM after %v messages: all received, both exited 0", published)
 }
 
+// TestSyncsubConnectTimeout: syncsub whose publisher never answers exits
+// 5 once --connect-timeout has passed, with a one-line reason naming the
+// endpoint, instead of retrying forever; the JSON summary says
+// unreachable.
+func TestSyncsubConnectTimeout(t *testing.T) {
+	_, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	sub := proctest.Start(t, ctx, syncsub, "--connect", "tcp://127.0.0.1:1", "--sync", "tcp://127.0.0.1:2",
+		"--connect-timeout", "2s", "--output", "json", "--log-level", "error")
+	if code := sub.Wait(ctx); code != 5 {
+		t.Fatalf("syncsub exited %d, want 5: %s", code, sub.Stderr.String())
+	}
+	took := time.Since(start)
+	stderr := strings.TrimSpace(sub.Stderr.String())
+	if strings.Contains(stderr, "\n") || !strings.HasPrefix(stderr, "syncsub: no publisher joined within the connect timeout 2s: tcp://127.0.0.1:1 never connected") {
+		t.Fatalf("stderr %q: want one line with the reason", stderr)
+	}
+	if sum := summaryLine(t, sub); sum["outcome"] != "unreachable" || sum["exit_code"] != 5.0 {
+		t.Fatalf("summary %v", sum)
+	}
+	t.Logf("exited 5 after %v: %s", took.Round(time.Millisecond), stderr)
+}
+
 // TestSyncsubSIGINTMidStream: syncsub interrupted before END exits 130
 // with an "interrupted" summary and a one-line reason.
 func TestSyncsubSIGINTMidStream(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 	"github.com/syncmq/syncmq/cmd/internal/settings"
 	"github.com/syncmq/syncmq/coord"
 	"github.com/syncmq/syncmq/envelope"
-	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/journal"
 	"github.com/syncmq/syncmq/recovery"
 )
@@ -78,11 +77,11 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	if c.AtLeast("heartbeat", s.Heartbeat, coord.MinInterval) {
 		cfg.HeartbeatInterval = s.Heartbeat
 	}
-	if c.AtLeast("slow-timeout", s.SlowTimeout, wire.MinSlowTimeout) {
+	if c.AtLeast("slow-timeout", s.SlowTimeout, coord.MinSlowTimeout) {
 		cfg.Wire.SlowTimeout = s.SlowTimeout
 	}
-	queueOK := c.SizeAtLeast("queue-bytes", s.QueueBytes, wire.MinQueueBytes)
-	maxOK := c.SizeAtLeast("max-queue-bytes", s.MaxQueueBytes, max(wire.MinQueueBytes, s.QueueBytes), "queue-bytes")
+	queueOK := c.SizeAtLeast("queue-bytes", s.QueueBytes, coord.MinQueueBytes)
+	maxOK := c.SizeAtLeast("max-queue-bytes", s.MaxQueueBytes, max(coord.MinQueueBytes, s.QueueBytes), "queue-bytes")
 	if queueOK && maxOK {
 		cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes = s.QueueBytes.Int(), s.MaxQueueBytes.Int()
 	}

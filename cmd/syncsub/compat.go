@@ -30,7 +30,9 @@ const compatSettle = time.Second
 func runCompat(sig *cli.Signals, o options, lg *zap.Logger) error {
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	defer out.Flush()
-	sub := wire.NewSub(o.sub.Wire, "")
+	// Defaults, and no idle timeout: a zguide publisher sends no
+	// heartbeats, so silence says nothing about the connection.
+	sub := wire.NewSub(wire.SubConfig{}, "")
 	defer sub.Close()
 	if err := sub.Connect(o.sub.Connect); err != nil {
 		return err

@@ -32,6 +32,7 @@ func stream() []coord.Event {
 		{Type: coord.EventMessage, Publisher: pubID, Epoch: 3, Topic: "update", Seq: 7, Payload: []byte("Rhubarb")},
 		{Type: coord.EventLoss, Publisher: pubID, Epoch: 3, Topic: "update", From: 8, To: 9, Cause: "slow-consumer"},
 		{Type: coord.EventCaughtUp, Publisher: pubID, Epoch: 3, Topic: "update", Seq: 10},
+		{Type: coord.EventLoss, Publisher: pubID, Epoch: 3, Topic: "update", From: 11, OpenEnded: true, Cause: "publisher-restart"},
 		{Type: coord.EventRestart, Publisher: pubID, Epoch: 4},
 		{Type: coord.EventDisconnected, Publisher: pubID, Endpoint: "tcp://127.0.0.1:5561"},
 		{Type: coord.EventEnd, Publisher: pubID, Epoch: 4},
@@ -59,6 +60,7 @@ func TestTextOutput(t *testing.T) {
 		"joined publisher abcd0000 (epoch 3) at tcp://127.0.0.1:5561",
 		"LOST update 8-9 (2 messages) from publisher abcd0000 epoch 3: slow-consumer",
 		"caught up: update live again at seq 10 (publisher abcd0000)",
+		"LOST update from 11 on (how many is unknown) from publisher abcd0000 epoch 3: publisher-restart",
 		"publisher abcd0000 restarted: new epoch 4",
 		"END from publisher abcd0000 epoch 4",
 		"received 1 updates; outcome lost: lost 2, recovered 0, gaps 1",
@@ -73,8 +75,8 @@ func TestCountOutput(t *testing.T) {
 	if want := "Received 1 updates\noutcome ok: lost 0, recovered 1, gaps 0\nlatency: no live deliveries\n"; out != want {
 		t.Fatalf("stdout %q, want %q", out, want)
 	}
-	if len(errs) != 5 {
-		t.Fatalf("stderr %q: want the five events", errs)
+	if len(errs) != 6 {
+		t.Fatalf("stderr %q: want the six events", errs)
 	}
 }
 
@@ -96,7 +98,7 @@ func TestJSONOutput(t *testing.T) {
 		types = append(types, fmt.Sprint(m["type"]))
 		objs = append(objs, m)
 	}
-	if got, want := strings.Join(types, ","), "joined,message,loss,caught-up,publisher-restart,end,summary"; got != want {
+	if got, want := strings.Join(types, ","), "joined,message,loss,caught-up,loss,publisher-restart,end,summary"; got != want {
 		t.Fatalf("types %s, want %s", got, want)
 	}
 	msg := objs[1]
@@ -107,6 +109,9 @@ func TestJSONOutput(t *testing.T) {
 	}
 	if loss := objs[2]; loss["from"] != 8.0 || loss["to"] != 9.0 || loss["count"] != 2.0 || loss["cause"] != "slow-consumer" {
 		t.Errorf("loss line %v", loss)
+	}
+	if open := objs[4]; open["from"] != 11.0 || open["to"] != 0.0 || open["count"] != 0.0 || open["cause"] != "publisher-restart" {
+		t.Errorf("open-ended loss line %v: want to 0 and count 0", open)
 	}
 	sum := objs[len(objs)-1]
 	if sum["outcome"] != "lost" || sum["exit_code"] != 1.0 || sum["lost"] != 2.0 || sum["reason"] != "2 messages lost" {

@@ -45,6 +45,10 @@ func buildOptions(s settings.Subscriber, r *cli.Resolved) (options, error) {
 	if c.AtLeast("publisher-timeout", s.PublisherTimeout, coord.MinPublisherTimeout) {
 		cfg.PublisherTimeout = s.PublisherTimeout
 	}
+	cfg.ConnectTimeout = -1 // 0: wait until stopped
+	if s.ConnectTimeout != 0 && c.AtLeast("connect-timeout", s.ConnectTimeout, coord.MinConnectTimeout) {
+		cfg.ConnectTimeout = s.ConnectTimeout
+	}
 	c.Add(withTLS(s.TLS, &cfg)...)
 	c.Add(withGossip(s.Gossip, r, &cfg)...)
 	c.Add(cli.CheckMetricsAddr(s.MetricsAddr), cli.CheckPprofAddr(s.Pprof))

@@ -15,6 +15,7 @@ const (
 	outcomeInterrupted   = string(coord.OutcomeInterrupted)
 	outcomeQuorumFailed  = string(coord.OutcomeQuorumFailed)
 	outcomePublisherGone = string(coord.OutcomePublisherGone)
+	outcomeUnreachable   = string(coord.OutcomeUnreachable)
 )
 
 // verdict is how a run ended: the outcome, the exit code and, for a
@@ -33,6 +34,7 @@ var exitCodes = map[coord.Outcome]int{
 	coord.OutcomeQuorumFailed:  cli.ExitQuorumFailed,
 	coord.OutcomePublisherGone: cli.ExitPublisherGone,
 	coord.OutcomeInterrupted:   cli.ExitInterrupted,
+	coord.OutcomeUnreachable:   cli.ExitUnreachable,
 }
 
 // judge turns the Subscriber's result (Err after Close) into the verdict.

@@ -169,6 +169,9 @@ func eventLine(ev coord.Event) string {
 	case coord.EventJoined:
 		return fmt.Sprintf("joined publisher %s (epoch %d) at %s", pub, ev.Epoch, ev.Endpoint)
 	case coord.EventLoss:
+		if ev.OpenEnded {
+			return fmt.Sprintf("LOST %s from %d on (how many is unknown) from publisher %s epoch %d: %s", ev.Topic, ev.From, pub, ev.Epoch, ev.Cause)
+		}
 		return fmt.Sprintf("LOST %s %d-%d (%d messages) from publisher %s epoch %d: %s", ev.Topic, ev.From, ev.To, lossCount(ev), pub, ev.Epoch, ev.Cause)
 	case coord.EventCaughtUp:
 		return fmt.Sprintf("caught up: %s live again at seq %d (publisher %s)", ev.Topic, ev.Seq, pub)

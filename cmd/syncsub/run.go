@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -49,10 +50,6 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 		return err
 	}
 	defer cli.StopServer(psrv)
-	var done <-chan struct{} // nil: wait for a signal only
-	if o.exitOnEnd {
-		done = sub.Done()
-	}
 	msrv, err := cli.ServeMetrics(o.metrics, lg, metrics.SubscriberReadiness(sub), metrics.NewSubscriberCollector(sub))
 	if err != nil {
 		sub.Close()
@@ -70,10 +67,7 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 			return fmt.Sprintf("received %d  rate %.0f/s  gaps %d", st.Received, rate.Per(time.Now(), st.Received), st.Gaps)
 		})
 	}
-	select {
-	case <-done:
-	case <-sig.Stop.Done():
-	}
+	waitJob(sub, o.exitOnEnd, sig.Stop.Done())
 	_ = sub.Close() // the handler is not called after this
 	status.Stop()
 	st := sub.Stats()
@@ -90,5 +84,24 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 func logEvent(lg *zap.Logger, ev coord.Event) {
 	if ev.Type == coord.EventDisconnected {
 		lg.Warn("disconnected from publisher", zap.String("endpoint", ev.Endpoint), zap.Error(ev.Err))
+	}
+}
+
+// waitJob returns when stop is closed or the job is over: at its end
+// with exitOnEnd, and whatever exitOnEnd says when no publisher joined
+// within --connect-timeout (nothing will come to wait for).
+func waitJob(sub *coord.Subscriber, exitOnEnd bool, stop <-chan struct{}) {
+	done := sub.Done()
+	for {
+		select {
+		case <-done:
+			var je *coord.JobError
+			if exitOnEnd || errors.As(sub.Err(), &je) && je.Outcome == coord.OutcomeUnreachable {
+				return
+			}
+			done = nil // without --exit-on-end, run until stopped
+		case <-stop:
+			return
+		}
 	}
 }

@@ -20,6 +20,7 @@ const (
 	ExitUsage         = 2   // bad flags or configuration
 	ExitQuorumFailed  = 3   // the quorum was not reached in time (policy fail)
 	ExitPublisherGone = 4   // a subscriber's publisher disappeared
+	ExitUnreachable   = 5   // no publisher joined within the subscriber's --connect-timeout
 	ExitInterrupted   = 130 // SIGINT or SIGTERM before the job completed
 )
 

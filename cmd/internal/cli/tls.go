@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/syncmq/syncmq/internal/wire"
+	"github.com/syncmq/syncmq/coord"
 	"go.uber.org/zap"
 )
 
@@ -27,7 +27,7 @@ func (t TLS) Enabled() bool { return t.Cert != "" || t.Key != "" || t.CA != "" }
 
 // Load reads the files, or returns nil when none was given. It returns
 // every problem it finds.
-func (t TLS) Load() (*wire.TLS, []error) {
+func (t TLS) Load() (*coord.TLS, []error) {
 	if !t.Enabled() {
 		return nil, nil
 	}
@@ -40,7 +40,7 @@ func (t TLS) Load() (*wire.TLS, []error) {
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	c, err := wire.LoadTLS(t.Cert, t.Key, t.CA)
+	c, err := coord.LoadTLS(t.Cert, t.Key, t.CA)
 	if err != nil {
 		return nil, []error{fmt.Errorf("tls: %v", err)}
 	}
@@ -76,7 +76,7 @@ func ReadAllowFile(path string) ([]string, error) {
 // failed and the old one stays. Established connections are not touched.
 // A nil t watches nothing (SIGHUP keeps its default action). stop is
 // idempotent and waits for the watcher.
-func ReloadOnHangup(t *wire.TLS, lg *zap.Logger) (stop func()) {
+func ReloadOnHangup(t *coord.TLS, lg *zap.Logger) (stop func()) {
 	if t == nil {
 		return func() {}
 	}

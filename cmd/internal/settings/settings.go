@@ -62,5 +62,6 @@ var SubscriberExitCodes = []cli.ExitCode{
 	{Code: cli.ExitUsage, Meaning: usageMeaning},
 	{Code: cli.ExitQuorumFailed, Meaning: "a publisher ended because its quorum was not reached"},
 	{Code: cli.ExitPublisherGone, Meaning: "a publisher disappeared without END; what it may have sent after the last delivery is reported lost"},
+	{Code: cli.ExitUnreachable, Meaning: "no publisher joined within --connect-timeout (none answered the connection or the handshake); nothing was received"},
 	{Code: cli.ExitInterrupted, Meaning: "interrupted by SIGINT or SIGTERM before END"},
 }

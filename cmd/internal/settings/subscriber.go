@@ -23,6 +23,7 @@ type Subscriber struct {
 	StateDir         string        `mapstructure:"state-dir" help:"checkpoint what was delivered here, and resume from it after a restart (empty: no state)"`
 	RepairTimeout    time.Duration `mapstructure:"repair-timeout" help:"give a gap up as lost when its repair makes no progress this long"`
 	PublisherTimeout time.Duration `mapstructure:"publisher-timeout" help:"end a publisher nothing arrived from for this long (exit 4, its unknown tail reported lost)"`
+	ConnectTimeout   time.Duration `mapstructure:"connect-timeout" help:"exit 5 when no publisher has joined (connected and answered the handshake) this long after the start (0: wait until stopped)"`
 	MaxHeldBytes     cli.Bytes     `mapstructure:"max-held-bytes" unit:"bytes" help:"live messages held per topic while a gap is repaired"`
 	Subscribe        []string      `mapstructure:"subscribe" help:"topic prefixes to subscribe to (comma-separated or repeated; default: every topic)"`
 	Output           Output        `mapstructure:"output" help:"text: topic seq payload per line, events on stderr; json: one typed object per line (messages, events, summary); count: the zguide summary at the end"`
@@ -47,6 +48,7 @@ func DefaultSubscriber() Subscriber {
 		RepairTimeout:    5 * time.Second,
 		MaxHeldBytes:     recovery.DefaultMaxHeldBytes,
 		PublisherTimeout: coord.DefaultPublisherTimeout,
+		ConnectTimeout:   coord.DefaultConnectTimeout,
 		Output:           "text",
 		HandshakeTimeout: time.Second,
 		ExitOnEnd:        true,
