@@ -200,7 +200,7 @@ func TestIPCPubSub(t *testing.T) {
 	}
 	path := filepath.Join(dir, "sync.sock")
 	srv, err := Serve("ipc://"+path+"?mode=0660", ServerConfig{}, func(_ context.Context, req Request, reply func(...[]byte) error) error {
-		return reply([]byte("re:" + string(req.Frames[0])), []byte(req.Peer.Remote))
+		return reply([]byte("re:"+string(req.Frames[0])), []byte(req.Peer.Remote))
 	})
 	if err != nil {
 		t.Fatal(err)
