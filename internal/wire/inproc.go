@@ -144,7 +144,10 @@ type pipe struct {
 	batches []*inprocBatch
 	// lane is the bytes of batches queued or handed to the reader and
 	// not released (inprocWindow).
-	lane    int64
+	lane int64
+	// fullAt is when the writer last found the lane full (Unix ns): the
+	// reader's consumer was behind.
+	fullAt  int64
 	wclosed bool // the writer closed or half-closed: EOF once drained
 	rclosed bool // the reader closed: writes fail
 	// Deadlines of the blocking calls, set by the two ends.
@@ -292,10 +295,19 @@ func (p *pipe) sendBatch(b *inprocBatch) error {
 			p.broadcastLocked()
 			return nil
 		}
+		p.fullAt = time.Now().UnixNano()
 		if err := p.waitLocked(p.writeDeadline); err != nil {
 			return err
 		}
 	}
+}
+
+// fullSince returns when the writer last found the lane full (Unix ns,
+// 0: never).
+func (p *pipe) fullSince() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fullAt
 }
 
 // recvBatch takes the next batch; io.EOF once the writer closed and

@@ -55,7 +55,9 @@ func (s *Sub) readBatches(ctx context.Context, mc *memConn, endpoint string) err
 			if ctx.Err() != nil {
 				return nil
 			}
-			behind := time.Since(time.Unix(0, s.behindAt.Load())) < behindWindow
+			// Behind also when the consumer held the lane's whole window:
+			// the Pub's writer waited for it, and may have cut it for that.
+			behind := time.Since(time.Unix(0, max(s.behindAt.Load(), mc.in.fullSince()))) < behindWindow
 			s.deliver(ctx, Delivery{Kind: Disconnected, Endpoint: endpoint, Err: err, Behind: behind})
 			return fmt.Errorf("%w: %v", errSessionEnded, err)
 		}
