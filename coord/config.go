@@ -397,6 +397,8 @@ func (c *PublisherConfig) validateTLS() []error {
 	for _, ep := range []struct{ name, endpoint string }{{"bind", c.Bind}, {"sync-bind", c.SyncBind}, {"recovery-bind", c.RecoveryBind}} {
 		switch {
 		case ep.endpoint == "":
+		case c.TLS != nil && wire.IsLocal(ep.endpoint):
+			errs = append(errs, fmt.Errorf("%s: %q: ipc:// and inproc:// carry no TLS; with TLS every endpoint is tls://", ep.name, ep.endpoint))
 		case c.TLS != nil && !wire.IsTLS(ep.endpoint):
 			errs = append(errs, fmt.Errorf("%s: %q is not tls://; with TLS every endpoint is", ep.name, ep.endpoint))
 		case c.TLS == nil && wire.IsTLS(ep.endpoint):
@@ -502,6 +504,8 @@ func (e Endpoints) validate(t *TLS) error {
 			errs = append(errs, fmt.Errorf("%s: %w", ep.name, err))
 		} else if t == nil && wire.IsTLS(ep.endpoint) {
 			errs = append(errs, fmt.Errorf("%s: %q needs TLS: a certificate, its key and a CA", ep.name, ep.endpoint))
+		} else if t != nil && wire.IsLocal(ep.endpoint) {
+			errs = append(errs, fmt.Errorf("%s: %q: ipc:// and inproc:// carry no TLS; connect without a certificate", ep.name, ep.endpoint))
 		}
 	}
 	return errors.Join(errs...)

@@ -136,6 +136,9 @@ func recoveryEndpoint(configured, fromAck, pub string) string {
 	if err != nil {
 		return ""
 	}
+	if wire.IsLocal(fromAck) {
+		return fromAck // a path or a name: nothing to resolve
+	}
 	host, port, _ := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		pubAddr, err := wire.SplitEndpoint(pub)

@@ -232,8 +232,7 @@ func (c *Client) connect(ctx context.Context, deadline time.Time) error {
 	}
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(dctx, "tcp", c.target.addr)
+	raw, err := c.target.dial(dctx, false)
 	if err != nil {
 		return err
 	}

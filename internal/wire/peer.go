@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +29,7 @@ type peer struct {
 	pub    *Pub
 	id     ConnID
 	nc     net.Conn
-	ip     netip.Addr
+	ip     source
 	remote string
 	// identity is the peer's certificate identity on tls://, "" on tcp://.
 	identity string
@@ -70,14 +70,14 @@ const (
 	peerMaxFrames  = 4
 )
 
-func newPeer(p *Pub, id ConnID, nc net.Conn, ip netip.Addr, identity string) *peer {
+func newPeer(p *Pub, id ConnID, nc net.Conn, ip source, identity string) *peer {
 	return &peer{
 		pub:      p,
 		id:       id,
 		nc:       nc,
 		ip:       ip,
 		identity: identity,
-		remote:   nc.RemoteAddr().String(),
+		remote:   remoteOf(nc, ip),
 		q:        newSendQueue(),
 		subs:     newSubSet(),
 		gone:     make(chan struct{}),
@@ -148,6 +148,7 @@ func (pr *peer) writeLoop() {
 			pubWriters.put(bw)
 		}
 	}()
+	lane := batchLane(pr.nc)
 	for {
 		select {
 		case <-pr.q.ready:
@@ -166,7 +167,17 @@ func (pr *peer) writeLoop() {
 			}
 			ends = ends[:0]
 			var err error
-			if total <= smallBatch {
+			if lane != nil {
+				// inproc://: the batch itself goes to the Sub; every
+				// message of it was delivered, or none.
+				if err = pr.handBatch(lane, batch, total); err == nil {
+					fed += int64(total)
+					dw.n = fed
+					for range batch {
+						ends = append(ends, fed)
+					}
+				}
+			} else if total <= smallBatch {
 				if bw != nil {
 					pubWriters.put(bw) // quiet again
 					bw = nil
@@ -240,6 +251,35 @@ func (pr *peer) writeLoop() {
 				pr.kill(nil)
 				return
 			}
+		}
+	}
+}
+
+// handBatch gives batch to an inproc Sub on the batch lane, with the
+// writer's references to its messages, which the Sub drops when its
+// consumer releases them. It waits while the lane is full, at most
+// SlowTimeout at a time (without limit while Shutdown waits for this
+// subscriber, as deadlineWriter). On error nothing was handed and the
+// references are dropped here.
+func (pr *peer) handBatch(lane *memConn, batch []*Msg, total int) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	p := pr.pub
+	b := &inprocBatch{msgs: slices.Clone(batch), bytes: int64(total), pub: p}
+	for {
+		lane.SetWriteDeadline(time.Now().Add(p.cfg.SlowTimeout))
+		err := lane.out.sendBatch(b)
+		if err == nil {
+			pr.written(int64(total))
+			return nil
+		}
+		if !isTimeout(err) || !pr.q.lingering() {
+			for _, m := range batch {
+				p.unref(m, m.size())
+			}
+			pr.written(int64(total))
+			return err
 		}
 	}
 }

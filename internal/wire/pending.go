@@ -2,14 +2,13 @@ package wire
 
 import (
 	"net"
-	"net/netip"
 )
 
 // pendingConn is a connection of a Pub that is still in its handshake
 // (TLS, then ZMTP).
 type pendingConn struct {
 	nc net.Conn
-	ip netip.Addr
+	ip source
 	id ConnID // accept order: a lower id is older
 	// evicted is set, under the Pub's lock, when the connection was
 	// closed to make room for a newer one: its handshake goroutine then
@@ -32,11 +31,11 @@ type pendingConn struct {
 type pendingTable struct {
 	max, maxPerIP int
 	n             int
-	byIP          map[netip.Addr][]*pendingConn
+	byIP          map[source][]*pendingConn
 }
 
 func newPendingTable(max, maxPerIP int) *pendingTable {
-	return &pendingTable{max: max, maxPerIP: min(maxPerIP, max), byIP: make(map[netip.Addr][]*pendingConn)}
+	return &pendingTable{max: max, maxPerIP: min(maxPerIP, max), byIP: make(map[source][]*pendingConn)}
 }
 
 // add registers pc, and returns the handshake to evict to keep the

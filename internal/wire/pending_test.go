@@ -16,10 +16,10 @@ import (
 // victim, and an address with few handshakes never loses one to an
 // address with many.
 func TestPendingTableEvictsOwnAddressFirst(t *testing.T) {
-	a, b, c := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")
+	a, b, c := source{ip: netip.MustParseAddr("10.0.0.1")}, source{ip: netip.MustParseAddr("10.0.0.2")}, source{ip: netip.MustParseAddr("10.0.0.3")}
 	tab := newPendingTable(6, 3)
 	var id ConnID
-	add := func(ip netip.Addr) (*pendingConn, *pendingConn) {
+	add := func(ip source) (*pendingConn, *pendingConn) {
 		id++
 		pc := &pendingConn{ip: ip, id: id}
 		return pc, tab.add(pc)

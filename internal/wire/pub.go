@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -155,7 +154,7 @@ func (p *Pub) Addr() net.Addr { return p.ln.Addr() }
 
 // Endpoint returns "tcp://host:port" (or "tls://host:port") for the
 // bound address, for dialing.
-func (p *Pub) Endpoint() string { return p.scheme + "://" + p.ln.Addr().String() }
+func (p *Pub) Endpoint() string { return endpointOf(p.scheme, p.ln) }
 
 func (p *Pub) acceptLoop() { acceptLoop(p.ln, p.closed, p.admit) }
 
@@ -166,7 +165,7 @@ func (p *Pub) acceptLoop() { acceptLoop(p.ln, p.closed, p.admit) }
 // its address has MaxConnsPerIP connections (handshaking or connected)
 // and none of its connected subscribers may be evicted.
 func (p *Pub) admit(nc net.Conn) bool {
-	ip := sourceIP(nc)
+	ip := sourceOf(nc)
 	if !p.ips.acquire(ip) && !(p.evictFor(nc, ip, true) && p.ips.acquire(ip)) {
 		p.refuse(nc, &p.refusedPerIP, "refused-per-ip", "connection refused: too many connections from its address", p.cfg.MaxConnsPerIP)
 		return true
@@ -207,7 +206,7 @@ func (p *Pub) closePending(victim *pendingConn, nc net.Conn) {
 // reports whether it found one. Its place is free when evictFor returns.
 // It must be called without p.mu, since Evictable may take the
 // application's locks.
-func (p *Pub) evictFor(nc net.Conn, ip netip.Addr, sameIP bool) bool {
+func (p *Pub) evictFor(nc net.Conn, ip source, sameIP bool) bool {
 	if p.cfg.Evictable == nil {
 		return false
 	}
@@ -294,7 +293,7 @@ func (p *Pub) open(pc *pendingConn) {
 	}
 	if len(p.peers) >= p.cfg.MaxPeers {
 		p.mu.Unlock()
-		evicted := p.evictFor(nc, netip.Addr{}, false)
+		evicted := p.evictFor(nc, source{}, false)
 		p.mu.Lock()
 		if p.isStopping() {
 			p.mu.Unlock()

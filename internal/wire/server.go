@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,7 +78,7 @@ type Server struct {
 // connSlot is what the Server knows of one open connection, guarded by
 // Server.mu: enough to choose which to evict when a cap is reached.
 type connSlot struct {
-	ip   netip.Addr
+	ip   source
 	idle time.Time // since when it has had no request in flight: accept or last reply
 	busy bool      // a request is being served
 }
@@ -116,7 +115,7 @@ func Serve(endpoint string, cfg ServerConfig, h Handler) (*Server, error) {
 
 // Endpoint returns "tcp://host:port" (or "tls://host:port") for the
 // bound address.
-func (s *Server) Endpoint() string { return s.scheme + "://" + s.ln.Addr().String() }
+func (s *Server) Endpoint() string { return endpointOf(s.scheme, s.ln) }
 
 // Addr returns the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
@@ -158,7 +157,7 @@ func (s *Server) acceptLoop() { acceptLoop(s.ln, s.ctx.Done(), s.admit) }
 // out one that has something to ask. The new connection is refused only
 // when every connection under the cap is serving a request.
 func (s *Server) admit(nc net.Conn) bool {
-	ip := sourceIP(nc)
+	ip := sourceOf(nc)
 	var evicted []net.Conn
 	s.mu.Lock()
 	if !s.ips.acquire(ip) {
@@ -173,7 +172,7 @@ func (s *Server) admit(nc net.Conn) bool {
 		s.ips.acquire(ip) // cannot fail: the victim's place is free
 	}
 	if len(s.conns) >= s.cfg.MaxConns {
-		victim := s.idlestLocked(netip.Addr{}, false)
+		victim := s.idlestLocked(source{}, false)
 		if victim == nil {
 			s.ips.release(ip)
 			s.mu.Unlock()
@@ -200,7 +199,7 @@ func (s *Server) admit(nc net.Conn) bool {
 // idlestLocked returns the open connection idle the longest that has no
 // request in flight, among those from ip if sameIP; nil if there is none.
 // A linear scan: it runs only at a cap, over at most MaxConns entries.
-func (s *Server) idlestLocked(ip netip.Addr, sameIP bool) net.Conn {
+func (s *Server) idlestLocked(ip source, sameIP bool) net.Conn {
 	var victim net.Conn
 	var since time.Time
 	for nc, slot := range s.conns {
@@ -266,7 +265,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		s.rl.Warn("handshake", "client handshake failed", zap.Stringer("remote", nc.RemoteAddr()), zap.String("identity", identity), zap.Error(err))
 		return
 	}
-	c := &serverConn{s: s, nc: conn, raw: nc, peer: Peer{Remote: nc.RemoteAddr().String(), Type: peerType, Identity: identity}}
+	c := &serverConn{s: s, nc: conn, raw: nc, peer: Peer{Remote: remoteOf(nc, sourceOf(nc)), Type: peerType, Identity: identity}}
 	defer c.releaseWriter()
 	c.serve()
 }

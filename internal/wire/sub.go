@@ -317,8 +317,7 @@ const (
 func (s *Sub) session(ctx context.Context, c *subConn, endpoint string, tg target) error {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(dctx, "tcp", tg.addr)
+	raw, err := tg.dial(dctx, s.cfg.Borrow)
 	if err != nil {
 		return err
 	}
@@ -355,6 +354,9 @@ func (s *Sub) session(ctx context.Context, c *subConn, endpoint string, tg targe
 	}
 	if !s.deliver(ctx, Delivery{Kind: Connected, Endpoint: endpoint}) {
 		return nil
+	}
+	if mc, ok := nc.(*memConn); ok && s.cfg.Borrow {
+		return s.readBatches(ctx, mc, endpoint)
 	}
 	if s.cfg.Borrow {
 		return s.readBorrowed(ctx, nc, endpoint)

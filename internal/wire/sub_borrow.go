@@ -53,6 +53,9 @@ type readBuf struct {
 	Bundle
 	data []byte
 	home chan *readBuf // where Release returns it; nil for a one-off buffer
+	// batch is the inproc batch whose messages the bundle lends (inproc://
+	// only): Release hands them back to the Pub.
+	batch *inprocBatch
 }
 
 func (rb *readBuf) reset() {
@@ -67,6 +70,10 @@ func (rb *readBuf) reset() {
 func (d Delivery) Release() {
 	if d.buf == nil || d.buf.home == nil {
 		return
+	}
+	if b := d.buf.batch; b != nil {
+		d.buf.batch = nil
+		b.release()
 	}
 	d.buf.reset()
 	select {

@@ -293,26 +293,45 @@ func (c tlsConn) CloseWrite() error {
 
 // target is an endpoint a Sub or Client dials.
 type target struct {
-	addr string // host:port
-	host string // what the server's certificate must name (tls:// only)
-	tls  *TLS   // nil for tcp://
+	scheme string
+	addr   string // host:port; the path for ipc://, the name for inproc://
+	host   string // what the server's certificate must name (tls:// only)
+	tls    *TLS   // nil but for tls://
 }
 
-// newTarget parses endpoint; a tls:// endpoint needs t, which a tcp://
-// one ignores (a subscriber may follow publishers of both kinds).
-func newTarget(endpoint string, t *TLS) (target, error) {
-	scheme, addr, err := ParseEndpoint(endpoint)
+func newTarget(ep string, t *TLS) (target, error) {
+	e, err := parseEndpoint(ep)
 	if err != nil {
 		return target{}, err
 	}
-	if scheme == SchemeTCP {
-		return target{addr: addr}, nil
+	switch e.scheme {
+	case SchemeTLS:
+		if t == nil {
+			return target{}, badEndpoint(ep, "tls:// needs a TLS configuration")
+		}
+		host, _, _ := net.SplitHostPort(e.addr)
+		return target{scheme: e.scheme, addr: e.addr, host: host, tls: t}, nil
+	case SchemeIPC, SchemeInproc:
+		if t != nil {
+			return target{}, badEndpoint(ep, "a TLS configuration is set; ipc:// and inproc:// carry no TLS")
+		}
 	}
-	if t == nil {
-		return target{}, fmt.Errorf("%w: %q: tls:// needs a TLS configuration", ErrBadEndpoint, endpoint)
+	// On tcp:// a TLS configuration goes unused: a Sub may reach
+	// publishers on both schemes.
+	return target{scheme: e.scheme, addr: e.addr}, nil
+}
+
+// dial connects to the target, within ctx. batches (a Sub that reads in
+// place) asks an inproc:// publisher for the batch lane.
+func (tg target) dial(ctx context.Context, batches bool) (net.Conn, error) {
+	var d net.Dialer
+	switch tg.scheme {
+	case SchemeIPC:
+		return d.DialContext(ctx, "unix", tg.addr)
+	case SchemeInproc:
+		return dialInproc(tg.addr, batches)
 	}
-	host, _, _ := net.SplitHostPort(addr)
-	return target{addr: addr, host: host, tls: t}, nil
+	return d.DialContext(ctx, "tcp", tg.addr)
 }
 
 // secure runs the TLS handshake on a dialed connection to a tls://
