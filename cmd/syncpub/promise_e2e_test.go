@@ -132,11 +132,11 @@ func TestPromiseResumeAfterRestart(t *testing.T) {
 		t.Skip("kills and restarts processes")
 	}
 	j := newPromiseJob(t, 3*time.Minute)
-	const count = 60_000
-	first := j.publisher("--data-dir", j.dataDir, "--expect", "1", "--count", fmt.Sprint(count), "--size", "1KiB",
-		"--rate", "50000", "--repair-window", "500ms")
+	const count = 40_000
+	first := j.publisher("--data-dir", j.dataDir, "--expect", "1", "--count", fmt.Sprint(count), "--size", "512B",
+		"--rate", "20000", "--repair-window", "500ms")
 	sub := j.subscriber("s1", true)
-	clustertest.WaitFor(t, time.Minute, "15,000 records", func() bool { return sub.Stdout.Count(`"type":"message"`) >= 15_000 })
+	clustertest.WaitFor(t, 2*time.Minute, "5,000 records", func() bool { return sub.Stdout.Count(`"type":"message"`) >= 5_000 })
 	if err := sub.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestPromiseTruncatedJournal(t *testing.T) {
 	first := j.publisher("--data-dir", j.dataDir, "--expect", "1", "--count", fmt.Sprint(count), "--size", "1KiB",
 		"--rate", "50000", "--repair-window", "500ms")
 	sub := j.subscriber("s1", true)
-	clustertest.WaitFor(t, time.Minute, "5,000 records", func() bool { return sub.Stdout.Count(`"type":"message"`) >= 5_000 })
+	clustertest.WaitFor(t, 2*time.Minute, "5,000 records", func() bool { return sub.Stdout.Count(`"type":"message"`) >= 5_000 })
 	if err := sub.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestPromiseStalledUntilEnd(t *testing.T) {
 	fast := j.subscriber("fast", false)
 	slow := j.subscriber("slow", false)
 	e := epochOf(t, pub)
-	clustertest.WaitFor(t, time.Minute, "10,000 records", func() bool { return slow.Stdout.Count(`"type":"message"`) >= 10_000 })
+	clustertest.WaitFor(t, 2*time.Minute, "10,000 records", func() bool { return slow.Stdout.Count(`"type":"message"`) >= 10_000 })
 	if err := slow.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestPromisePublisherGone(t *testing.T) {
 	j := newPromiseJob(t, 2*time.Minute)
 	pub := j.publisher("--expect", "1", "--count", "1000000", "--rate", "20000")
 	sub := j.subscriber("s1", false, "--publisher-timeout", "2s")
-	clustertest.WaitFor(t, time.Minute, "2,000 records", func() bool { return sub.Stdout.Count(`"type":"message"`) >= 2_000 })
+	clustertest.WaitFor(t, 2*time.Minute, "2,000 records", func() bool { return sub.Stdout.Count(`"type":"message"`) >= 2_000 })
 	if err := pub.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
