@@ -38,7 +38,7 @@ func TestExportedAPIHasNoInternalTypes(t *testing.T) {
 		t.Error(f)
 	}
 	if len(w.found) > 0 {
-		t.Log("every type in coord's exported API must be importable by another module")
+		t.Log("every type in an exported API must be importable by another module")
 	}
 }
 
