@@ -15,29 +15,53 @@ import (
 	"testing"
 )
 
-// TestExportedAPIHasNoInternalTypes walks every exported name of coord,
-// and everything reachable from it through exported fields, methods,
-// parameters and results (into other packages of this module too), and
-// fails on any type from an internal package: another module cannot name
-// such a type, so a field or result of one is unusable outside this
+// TestExportedAPIHasNoInternalTypes walks every exported name of coord
+// and of the module's other public packages, and everything reachable
+// from them through exported fields, methods, parameters and results,
+// and fails on any type from an internal package: another module cannot
+// name such a type, so a field or result of one is unusable outside this
 // repository.
 func TestExportedAPIHasNoInternalTypes(t *testing.T) {
-	pkg := importExported(t, "github.com/syncmq/syncmq/coord")
 	w := apiWalker{module: "github.com/syncmq/syncmq", seen: map[types.Type]bool{}}
-	for _, name := range pkg.Scope().Names() {
-		obj := pkg.Scope().Lookup(name)
-		if !obj.Exported() {
-			continue
+	for _, path := range publicPackages(t) {
+		pkg := importExported(t, path)
+		for _, name := range pkg.Scope().Names() {
+			obj := pkg.Scope().Lookup(name)
+			if !obj.Exported() {
+				continue
+			}
+			w.walk(pkg.Name()+"."+name, obj.Type())
 		}
-		w.walk("coord."+name, obj.Type())
 	}
 	sort.Strings(w.found)
 	for _, f := range w.found {
 		t.Error(f)
 	}
 	if len(w.found) > 0 {
-		t.Log("every type in coord's exported API must be importable by another module")
+		t.Log("every type in an exported API must be importable by another module")
 	}
+}
+
+// publicPackages lists the packages another module may import: every
+// package of this module that is neither internal nor a command. coord's
+// API reaches into most of them, and each must hold up on its own too.
+func publicPackages(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{.Name}}", "github.com/syncmq/syncmq/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, name, _ := strings.Cut(line, " ")
+		if name != "main" && !isInternal(path) {
+			pkgs = append(pkgs, path)
+		}
+	}
+	if len(pkgs) < 8 {
+		t.Fatalf("public packages %v: want coord, envelope, recovery, journal and the rest", pkgs)
+	}
+	return pkgs
 }
 
 // importExported loads path's type information from the export data the
