@@ -32,6 +32,13 @@ type Config struct {
 	// DrainTimeout bounds, after the upstream END, the wait for the
 	// downstream subscribers' BYEs. Default DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// EndGrace is how long, after the upstream END, the relay keeps
+	// serving before it sends END downstream: subscribers failing over
+	// from another relay of the same stream that died join here meanwhile
+	// and repair from this relay's history (a subscriber that joins after
+	// END is not waited for). It should exceed the subscribers' failover
+	// delay. Zero ends downstream at once.
+	EndGrace time.Duration
 	// Logger receives the relay's lifecycle; nil means none.
 	Logger *zap.Logger
 }
@@ -65,8 +72,8 @@ func (c *Config) Validate() error {
 	if err := c.Downstream.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("downstream: %w", err))
 	}
-	if c.ProbeTimeout < 0 || c.DrainTimeout < 0 {
-		errs = append(errs, errors.New("probe and drain timeouts must not be negative"))
+	if c.ProbeTimeout < 0 || c.DrainTimeout < 0 || c.EndGrace < 0 {
+		errs = append(errs, errors.New("probe timeout, drain timeout and end grace must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -181,6 +188,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	upErr := r.upstreamResult(ctx, sub)
 	var downErr error
 	if upErr == nil {
+		r.grace(ctx)
 		dctx, cancel := context.WithTimeout(ctx, r.cfg.DrainTimeout)
 		downErr = pub.Shutdown(dctx) // END downstream; wait for their BYEs
 		cancel()
@@ -197,6 +205,20 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.lg.Info("relay finished", zap.Uint64("forwarded", r.forwarded.Load()), zap.Uint64("lost_upstream", r.lost.Load()),
 		zap.NamedError("upstream", upErr), zap.NamedError("downstream", downErr))
 	return errors.Join(upErr, downErr)
+}
+
+// grace keeps serving downstream for EndGrace after the upstream END.
+func (r *Relay) grace(ctx context.Context) {
+	if r.cfg.EndGrace <= 0 {
+		return
+	}
+	r.lg.Info("upstream ended; serving late joiners before END", zap.Duration("grace", r.cfg.EndGrace))
+	t := time.NewTimer(r.cfg.EndGrace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // endDownstream ends the downstream publisher after its quorum wait
