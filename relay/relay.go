@@ -274,10 +274,14 @@ func (r *Relay) noteDownstream(err error) {
 func (r *Relay) holdBye(ctx context.Context, _ envelope.ID, _ uint64) uint64 {
 	select {
 	case <-r.downDone:
-		return r.downLost.Load()
 	case <-ctx.Done():
-		return max(1, r.downLost.Load())
+		select {
+		case <-r.downDone: // Run closes the subscriber right after: both are ready
+		default:
+			return max(1, r.downLost.Load())
+		}
 	}
+	return r.downLost.Load()
 }
 
 // fail stops forwarding: Run ends with err.

@@ -65,7 +65,7 @@ func startRelay(t *testing.T, ctx context.Context, upstream *coord.Publisher, ex
 }
 
 // waitPublisher polls until the relay bound its downstream endpoints.
-func waitPublisher(t *testing.T, ctx context.Context, r *Relay) *coord.Publisher {
+func waitPublisher(t testing.TB, ctx context.Context, r *Relay) *coord.Publisher {
 	t.Helper()
 	for {
 		if p := r.Publisher(); p != nil {
