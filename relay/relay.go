@@ -187,14 +187,14 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	upErr := r.upstreamResult(ctx, sub)
 	var downErr error
-	if upErr == nil {
+	if endedUpstream(upErr) {
 		r.grace(ctx)
 		dctx, cancel := context.WithTimeout(ctx, r.cfg.DrainTimeout)
 		downErr = pub.Shutdown(dctx) // END downstream; wait for their BYEs
 		cancel()
 		r.noteDownstream(downErr)
 	} else {
-		// Upstream did not end cleanly: no END downstream, which would
+		// Upstream did not come to its END: no END downstream, which would
 		// claim the epoch complete. Subscribers see the relay gone, as
 		// they would have seen the origin.
 		pub.Close()
@@ -233,6 +233,16 @@ func (r *Relay) endDownstream(pub *coord.Publisher, err error) error {
 	}
 	pub.Close()
 	return err
+}
+
+// endedUpstream reports whether the upstream job came to its END: it
+// ended cleanly, or with losses that went downstream as LOSS messages.
+// Then the relay ends downstream with END too; otherwise (the upstream
+// publisher disappeared, restarted or gave up, or the relay stopped)
+// without.
+func endedUpstream(err error) bool {
+	var je *coord.JobError
+	return err == nil || errors.As(err, &je) && je.Outcome == coord.OutcomeLost
 }
 
 // upstreamResult says how the upstream job ended: nil when END came and

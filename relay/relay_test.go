@@ -231,3 +231,70 @@ func TestLossKeepsItsCause(t *testing.T) {
 		t.Errorf("subscriber: %v, want lost", sub.Err())
 	}
 }
+
+// TestRelayForwardsLossWithItsCause: what the relay could not get
+// upstream (the origin no longer held it) reaches its subscriber as a
+// loss of the same range with the same cause, and the records after it
+// with their sequences; the relay still ends downstream with END. The
+// range was published before the relay joined, so neither the relay's
+// BYE nor the leaf's counts it against the job (before-join).
+func TestRelayForwardsLossWithItsCause(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := loopbackPublisher(0) // publishes at once, before the relay comes
+	cfg.History.MaxMessages = 100
+	origin, err := coord.NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Close()
+	for i := range 1000 {
+		if _, err := origin.Publish(ctx, "t", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := New(Config{
+		Upstream:   coord.SubscriberConfig{Connect: origin.Endpoint(), Sync: origin.SyncEndpoint(), ID: "relay", StartAt: coord.StartAtEarliest},
+		Downstream: loopbackPublisher(1),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	down := waitPublisher(t, ctx, r)
+	sub, rec := subscribe(t, down, "leaf")
+	for r.Stats().Forwarded < 100 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the relay forwarded nothing")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := origin.Shutdown(ctx); err != nil {
+		t.Errorf("origin: %v", err)
+	}
+	var je *coord.JobError
+	if err := <-done; !errors.As(err, &je) || je.Outcome != coord.OutcomeLost {
+		t.Errorf("relay: %v, want the lost outcome a subscriber that lost records has", err)
+	}
+	<-rec.ended
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	// The origin retains at least its last 100 records, in whole batches.
+	if len(rec.losses) != 1 || rec.losses[0].From != 1 || rec.losses[0].To > 900 || rec.losses[0].Cause != "before-join" {
+		t.Fatalf("losses %+v, want 1-n (n <= 900) before-join", rec.losses)
+	}
+	got := rec.got["t"]
+	for i, seq := range got {
+		if seq != rec.losses[0].To+1+uint64(i) {
+			t.Fatalf("record %d has seq %d after the loss of 1-%d", i, seq, rec.losses[0].To)
+		}
+	}
+	if len(got) == 0 || got[len(got)-1] != 1000 {
+		t.Fatalf("got %d records, the last %v", len(got), got[max(0, len(got)-1):])
+	}
+	if !errors.As(sub.Err(), &je) || je.Outcome != coord.OutcomeLost {
+		t.Errorf("leaf: %v, want lost", sub.Err())
+	}
+}
