@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
@@ -115,8 +116,10 @@ func withGossip(g cli.Gossip, r *cli.Resolved, cfg *coord.SubscriberConfig) []er
 // takes a few milliseconds to come back after a hiccup.
 const minFailoverAfter = 100 * time.Millisecond
 
-// endpointList pairs --connect with --sync.
-func endpointList(connect, sync []string, c *cli.Checks) []coord.Endpoints {
+// endpointList pairs the comma-separated endpoints of --connect and
+// --sync (endpoints hold no commas).
+func endpointList(connects, syncs string, c *cli.Checks) []coord.Endpoints {
+	connect, sync := strings.Split(connects, ","), strings.Split(syncs, ",")
 	if len(connect) != len(sync) {
 		c.Add(fmt.Errorf("connect and sync: %d and %d endpoints; give one --sync per --connect", len(connect), len(sync)))
 		return nil
