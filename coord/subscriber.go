@@ -303,7 +303,7 @@ func (s *Subscriber) onMessage(endpoint string, frames [][]byte) {
 		// Only the sync endpoint beside this data endpoint knows the
 		// nonce: after a failover (the incarnation was joined through
 		// another endpoint that went away) the handshake goes there.
-		if l := s.linkFor(endpoint); l != nil {
+		if l := s.linkFor(endpoint); l != nil && l != ps.link {
 			ps.link = l
 		}
 		nonce := hex.EncodeToString(m.Payload)

@@ -40,8 +40,9 @@ func (n netIO) now() time.Time { return timeNow() }
 
 func (n netIO) handshake(ps *pubState, req []byte, nonce string) {
 	s := n.s
+	l := ps.link // run may point ps at another link meanwhile (a failover)
 	s.g.Go(func() {
-		reply, err := ps.link.sync.Request(s.ctx, [][]byte{req})
+		reply, err := l.sync.Request(s.ctx, [][]byte{req})
 		s.post(decodeAck(ps, nonce, reply, err))
 	})
 }
