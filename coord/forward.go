@@ -13,6 +13,11 @@ import (
 // below the topic's last one.
 var ErrSequence = errors.New("coord: sequence not above the topic's last")
 
+// ErrSkipJournal is what PublishSeq, Skip and PublishLoss return when
+// they would skip sequences on a publisher with DataDir: the journal keeps
+// every sequence of a stream from 1, without gaps.
+var ErrSkipJournal = errors.New("coord: the journal (DataDir) cannot keep a stream that skips sequences")
+
 // PublishSeq is Publish with the sequence chosen by the caller, for a
 // node that forwards another publisher's stream under that publisher's id
 // and epoch (a relay): the record gets sequence seq of topic, which must
@@ -49,7 +54,8 @@ func (p *Publisher) PublishSeq(ctx context.Context, topic string, seq uint64, pa
 // sequences above the current last one: heartbeats and END name through,
 // so subscribers see the skipped tail as a gap. A relay uses it when its
 // upstream reported the tail of a topic lost. through at or below the
-// last sequence returns ErrSequence.
+// last sequence returns ErrSequence; a publisher with DataDir returns
+// ErrSkipJournal.
 func (p *Publisher) Skip(topic string, through uint64) error {
 	var err error
 	p.locked(func(c *pubCore) { err = c.skip(topic, through) })
@@ -92,14 +98,21 @@ func (c *pubCore) skip(topic string, through uint64) error {
 		return ErrClosed
 	}
 	ts := c.topics[topic]
+	var last uint64
+	if ts != nil {
+		last = ts.seq
+	}
+	if through <= last {
+		return fmt.Errorf("%w: %q skip to %d, last %d", ErrSequence, topic, through, last)
+	}
+	if c.cfg.DataDir != "" {
+		return fmt.Errorf("%w: %q from %d to %d", ErrSkipJournal, topic, last+1, through)
+	}
 	if ts == nil {
 		var err error
 		if ts, err = c.addTopic(topic); err != nil {
 			return err
 		}
-	}
-	if through <= ts.seq {
-		return fmt.Errorf("%w: %q skip to %d, last %d", ErrSequence, topic, through, ts.seq)
 	}
 	if c.open != nil {
 		c.sealed = append(c.sealed, c.open)

@@ -72,3 +72,25 @@ func TestCoreForward(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreForwardJournal: with DataDir a skip is refused at once, and
+// changes nothing: the journal keeps every sequence from 1.
+func TestCoreForwardJournal(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0; c.DataDir = t.TempDir() })
+	c := h.c
+	if err := c.publishSeq("a", 1, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		c.publishSeq("a", 3, []byte("x")),
+		c.publishSeq("b", 2, []byte("x")),
+		c.publishLoss(envelope.Loss{Topic: "a", From: 2, To: 2, Cause: "unknown"}),
+	} {
+		if !errors.Is(err, ErrSkipJournal) {
+			t.Errorf("%v, want ErrSkipJournal", err)
+		}
+	}
+	if c.topics["b"] != nil || c.topics["a"].seq != 1 {
+		t.Fatalf("a refused skip changed the topics")
+	}
+}
