@@ -78,6 +78,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ErrStarted is what a second call of Run returns.
+var ErrStarted = errors.New("relay: Run was already called")
+
 // Relay forwards one upstream publisher's stream to its own subscribers.
 // See the package documentation.
 type Relay struct {
@@ -93,6 +96,7 @@ type Relay struct {
 	failure    error
 	downDone   chan struct{} // closed once downstream ended
 	downLost   atomic.Uint64 // what downstream did not confirm, for the BYE upstream
+	started    atomic.Bool
 	forwarded  atomic.Uint64
 	lossRanges atomic.Uint64
 	lost       atomic.Uint64
@@ -146,8 +150,11 @@ func (r *Relay) Subscriber() *coord.Subscriber {
 // *coord.QuorumError when the downstream quorum failed, a
 // *coord.JobError when upstream did not end cleanly, a *coord.EndError
 // when downstream subscribers did not confirm, ctx.Err() when ctx ended
-// first. Run may be called once.
+// first. Run may be called once; later calls return ErrStarted.
 func (r *Relay) Run(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return ErrStarted
+	}
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.ProbeTimeout)
 	id, epoch, err := probe(pctx, r.cfg.Upstream.Connect, r.cfg.Upstream.TLS)
 	cancel()
