@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -249,5 +250,55 @@ func waitListening(t *testing.T, ctx context.Context, ep string) {
 			t.Fatalf("nothing listens at %s", ep)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestRelayHosts runs the fan-out on "hosts" (network namespaces on a
+// bridge): an origin, two relay hosts, and a subscriber host behind each
+// relay with 3 subscribers, with 5% of the packets the origin sends
+// dropped (netem, where the kernel has it). TCP retransmits them: every
+// subscriber gets everything and exits 0, and so do the relays and the
+// origin.
+func TestRelayHosts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 20 s")
+	}
+	const count, perRelay = 20_000, 3
+	lab := clustertest.NewLab(t, "origin", "ra", "rb", "sa", "sb")
+	syncpub, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out, err := exec.Command("ip", "netns", "exec", lab.NS("origin"), "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "loss", "5%").CombinedOutput(); err != nil {
+		t.Logf("netem is not available here (%v: %s): running without packet loss", err, strings.TrimSpace(string(out)))
+	}
+	on := func(host, bin string, args ...string) *proctest.Proc {
+		argv := append(append(lab.Exec(host)[1:], bin), args...)
+		return proctest.Start(t, ctx, "ip", argv...)
+	}
+	ep := func(host string, port int) string { return fmt.Sprintf("tcp://%s:%d", lab.Addr(host), port) }
+	var relays []*proctest.Proc
+	subs := map[string]*proctest.Proc{}
+	for _, r := range []struct{ relay, subHost string }{{"ra", "sa"}, {"rb", "sb"}} {
+		relays = append(relays, on(r.relay, syncpub, "relay", "--connect", ep("origin", 5561), "--sync", ep("origin", 5562), "--id", r.relay,
+			"--bind", ep(r.relay, 5561), "--sync-bind", ep(r.relay, 5562), "--recovery-bind", ep(r.relay, 5563),
+			"--expect", fmt.Sprint(perRelay), "--end-grace", "0", "--log-level", "warn"))
+		for i := range perRelay {
+			id := fmt.Sprintf("%s-%d", r.subHost, i)
+			subs[id] = on(r.subHost, syncsub, "--connect", ep(r.relay, 5561), "--sync", ep(r.relay, 5562), "--id", id,
+				"--output", "json", "--log-level", "warn")
+		}
+	}
+	origin := on("origin", syncpub, "--bind", ep("origin", 5561), "--sync-bind", ep("origin", 5562), "--recovery-bind", ep("origin", 5563),
+		"--expect", "2", "--count", fmt.Sprint(count), "--topics", "a,b,c", "--size", "100", "--rate", "5000", "--log-level", "warn")
+	if code := origin.Wait(ctx); code != 0 {
+		t.Fatalf("origin exited %d: %s", code, origin.Stderr.String())
+	}
+	for i, r := range relays {
+		if code := r.Wait(ctx); code != 0 {
+			t.Errorf("relay %d exited %d: %s", i, code, r.Stderr.String())
+		}
+	}
+	for id, p := range subs {
+		checkSub(t, ctx, id, p, count)
 	}
 }
