@@ -302,3 +302,35 @@ func TestRelayHosts(t *testing.T) {
 		checkSub(t, ctx, id, p, count)
 	}
 }
+
+// TestRelayCheckConfig: --check-config prints the relay's settings and
+// exits 0; a bad upstream or downstream setting is one line naming the
+// flag, exit 2, as a run would.
+func TestRelayCheckConfig(t *testing.T) {
+	syncpub, _ := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ok := proctest.Start(t, ctx, syncpub, "relay", "--connect", "tcp://127.0.0.1:5561", "--expect", "3", "--check-config")
+	if code := ok.Wait(ctx); code != 0 || !strings.Contains(ok.Stdout.String(), "configuration OK") || !strings.Contains(ok.Stdout.String(), "end-grace") {
+		t.Fatalf("exit %d: %s %s", code, ok.Stdout.String(), ok.Stderr.String())
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--connect", "tcp://127.0.0.1:0"}, "connect"},
+		{[]string{"--drain-timeout", "1ms"}, "drain-timeout"},
+		{[]string{"--tls-cert", "/nonexistent.crt"}, "tls"},
+	} {
+		for _, check := range []bool{true, false} {
+			args := append([]string{"relay", "--bind", clustertest.FreeEndpoint(t)}, tt.args...)
+			if check {
+				args = append(args, "--check-config")
+			}
+			p := proctest.Start(t, ctx, syncpub, args...)
+			if code := p.Wait(ctx); code != 2 || !strings.Contains(p.Stderr.String(), tt.want) {
+				t.Errorf("%v: exit %d, stderr %q; want 2 naming %s", args, code, p.Stderr.String(), tt.want)
+			}
+		}
+	}
+}
