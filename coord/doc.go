@@ -87,6 +87,16 @@
 // whose topics overlap their subscriptions, including later ones. See
 // docs/membership.md.
 //
+// # Relaying
+//
+// Package relay forwards one publisher's stream to subscribers of its own
+// under that publisher's id and epoch (PublisherConfig.ID, Epoch). Three
+// methods exist for it: Publisher.PublishSeq publishes a record with the
+// sequence upstream gave it, Publisher.PublishLoss tells subscribers that
+// a range will never come and why (a LOSS message: they report it with
+// that cause), and Subscriber.HoldBye holds the BYE upstream until the
+// relay's own subscribers confirmed.
+//
 // # Lifecycle
 //
 // Every component has the same two ends. Shutdown(ctx) is graceful: it

@@ -52,6 +52,8 @@ type pubCore struct {
 	sealed  []*outMsg     // sealed batches in publish order
 	batches uint64        // batches begun: the number of the open one
 	pending int           // bytes accepted and not yet handed to the socket
+	skips   []skipTo      // Skip calls the tables do not show yet (forward.go)
+	losses  []lossNote    // LOSS messages to send in publish order (forward.go)
 
 	// Message forms: multiConns connections are on the MULTI form,
 	// dataConns others take data (a data subscription) on the DATA form.
@@ -357,6 +359,7 @@ func (c *pubCore) take(dst []*outMsg) []*outMsg {
 	}
 	clear(c.sealed)
 	c.sealed = c.sealed[:0]
+	c.applySkips()
 	return dst
 }
 
@@ -860,6 +863,7 @@ func (c *pubCore) shutdown() bool {
 func (c *pubCore) end(now time.Time) ([]envelope.TopicSeq, error) {
 	c.phase = phaseEnded
 	c.endedAt = now
+	c.applySkips()
 	t := make([]envelope.TopicSeq, 0, len(c.order))
 	for _, ts := range c.order {
 		t = append(t, envelope.TopicSeq{Topic: ts.name, Seq: ts.taken})

@@ -32,7 +32,8 @@ type Publisher struct {
 	// store keeps what was sent for repairs: the journal with DataDir,
 	// else the memory History when recovery is on; nil for neither.
 	store   retained
-	backlog []*outMsg // batches the store could not keep yet; run only
+	backlog []*outMsg  // batches the store could not keep yet; run only
+	losses  []lossNote // LOSS messages not sent yet, in order; run only
 	g       gogroup.Group
 
 	cluster *cluster  // nil without Gossip

@@ -161,10 +161,12 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.
 	p.mu.Lock()
 	fresh := len(batches)
 	batches = p.core.take(batches)
+	p.losses = p.core.takeLosses(p.losses)
 	p.classes = p.core.takeClassChanges(p.classes[:0])
 	p.mu.Unlock()
 	p.applyClasses()
 	if len(batches) == 0 {
+		p.sendLosses(ctx, 0)
 		return batches, false
 	}
 	now := at.UnixNano()
@@ -184,11 +186,15 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.
 	for _, m := range batches[:n] {
 		sent += m.bytes
 		records += m.b.Count()
+		p.sendLosses(ctx, m.gen) // those queued before m began
 		if err := p.sendBatch(ctx, m); err != nil && !errors.Is(err, wire.ErrClosed) && !errors.Is(err, context.Canceled) {
 			p.lg.Debug("send failed", zap.Error(err))
 		}
 	}
 	p.backlog = append(p.backlog, batches[n:]...)
+	if len(p.backlog) == 0 {
+		p.sendLosses(ctx, 0)
+	}
 	p.published.Add(uint64(records))
 	p.publishedBytes.Add(uint64(sent - 4*records)) // without the length prefixes
 	p.batches.Add(uint64(n))

@@ -74,6 +74,8 @@ type Subscriber struct {
 	closed    atomic.Bool // the Handler is called no more
 
 	stats subscriberCounters
+
+	byeHook atomic.Pointer[ByeHook] // see HoldBye
 }
 
 // pubState is what a subscriber knows of one publisher incarnation.
@@ -314,8 +316,11 @@ func (s *Subscriber) onMessage(endpoint string, frames [][]byte) {
 		// A HELLO goes only to a data connection that has not proved a
 		// subscriber yet: a new one, or one whose READY failed. Prove it,
 		// even if this incarnation was joined through an older connection.
-		if ps.link == nil {
-			ps.link = s.linkFor(endpoint)
+		// Only the sync endpoint beside this data endpoint knows the
+		// nonce: after a failover (the incarnation was joined through
+		// another endpoint that went away) the handshake goes there.
+		if l := s.linkFor(endpoint); l != nil && l != ps.link {
+			ps.link = l
 		}
 		nonce := hex.EncodeToString(m.Payload)
 		if nonce == ps.boundNonce {
@@ -457,6 +462,8 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 		}
 	case envelope.KindMulti:
 		s.processMulti(ps, m, now)
+	case envelope.KindLoss:
+		s.processLoss(ps, m, now)
 	case envelope.KindHeartbeat, envelope.KindEnd:
 		table, _ := envelope.ParseTable(m.Payload) // Decode validated it
 		for _, e := range table {
@@ -501,7 +508,7 @@ func (s *Subscriber) checkEnd(ps *pubState) {
 	if ps.link != nil && ps.boundNonce != "" {
 		// Before the event: a handler that closes the Subscriber on END
 		// must not stop the bye from starting.
-		s.io.bye(ps.link, s.byeRequest(ps))
+		s.sendBye(ps)
 	}
 	ev := Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch}
 	if ps.abort != "" {

@@ -40,8 +40,9 @@ func (n netIO) now() time.Time { return timeNow() }
 
 func (n netIO) handshake(ps *pubState, req []byte, nonce string) {
 	s := n.s
+	l := ps.link // run may point ps at another link meanwhile (a failover)
 	s.g.Go(func() {
-		reply, err := ps.link.sync.Request(s.ctx, [][]byte{req})
+		reply, err := l.sync.Request(s.ctx, [][]byte{req})
 		s.post(decodeAck(ps, nonce, reply, err))
 	})
 }
@@ -78,14 +79,23 @@ func (s *Subscriber) readyRequest(ps *pubState) []byte {
 // byeRequest encodes the BYE to ps: it quotes the nonce of the last
 // accepted READY and says how many records published after the join were
 // lost (those published before it were never this subscriber's to get).
-func (s *Subscriber) byeRequest(ps *pubState) []byte {
+func (s *Subscriber) byeRequest(ps *pubState) []byte { return handshake.Encode(s.bye(ps).Ready) }
+
+// byeMsg is a BYE and the incarnation it confirms.
+type byeMsg struct {
+	handshake.Ready
+	id    envelope.ID
+	epoch uint64
+}
+
+func (s *Subscriber) bye(ps *pubState) byeMsg {
 	var lost uint64
 	for _, ts := range ps.streams {
 		lost += ts.lostAfterJoin
 	}
 	r := handshake.Ready{V: handshake.Version, Type: handshake.TypeBye, Subscriber: s.cfg.ID, Publisher: ps.id.String(),
 		Epoch: ps.epoch, Nonce: ps.boundNonce, Lost: lost}
-	return handshake.Encode(r)
+	return byeMsg{Ready: r, id: ps.id, epoch: ps.epoch}
 }
 
 // decodeAck turns the answer to a READY (or the failure to get one) into

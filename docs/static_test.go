@@ -48,7 +48,7 @@ func commandFlags(t *testing.T) map[string]map[string]bool {
 		dir := buildDir(t)
 		flagSets = map[string]map[string]bool{}
 		flagRE := regexp.MustCompile(`(?m)^\s+(?:-\w, )?--([a-z0-9-]+)`)
-		for _, c := range []string{"syncpub", "syncpub demo", "syncpub bench", "syncsub", "syncsub diagnose"} {
+		for _, c := range []string{"syncpub", "syncpub demo", "syncpub bench", "syncpub relay", "syncsub", "syncsub diagnose"} {
 			args := append(strings.Fields(c)[1:], "--help")
 			out, err := exec.Command(filepath.Join(dir, strings.Fields(c)[0]), args...).Output()
 			if err != nil {

@@ -29,6 +29,7 @@ var sentinels = []error{
 	envelope.ErrSequence,
 	envelope.ErrTable,
 	envelope.ErrIndex,
+	envelope.ErrLoss,
 }
 
 // wrappedSentinels returns the sentinels err wraps.
@@ -173,7 +174,7 @@ func TestDecodeErrors(t *testing.T) {
 
 		// ErrKind
 		{name: "kind/0", frames: patchHeader(validData(), func(h []byte) { h[3] = 0 }), want: envelope.ErrKind},
-		{name: "kind/7", frames: patchHeader(validData(), func(h []byte) { h[3] = 7 }), want: envelope.ErrKind},
+		{name: "kind/8", frames: patchHeader(validData(), func(h []byte) { h[3] = 8 }), want: envelope.ErrKind},
 		{name: "kind/255", frames: patchHeader(validData(), func(h []byte) { h[3] = 255 }), want: envelope.ErrKind},
 
 		// ErrFlags

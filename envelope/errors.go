@@ -32,6 +32,8 @@ var (
 	ErrSequence = errors.New("envelope: bad sequence")
 	// ErrTable means a heartbeat or END payload is not a well-formed topic table.
 	ErrTable = errors.New("envelope: bad topic table")
+	// ErrLoss: a LOSS payload is malformed.
+	ErrLoss = errors.New("envelope: bad LOSS")
 )
 
 // ErrIndex means the index frame of a MULTI message is malformed: its

@@ -296,3 +296,35 @@ func parseCorpusFile(t *testing.T, data []byte) [][]byte {
 	}
 	return out
 }
+
+func FuzzParseLoss(f *testing.F) {
+	f.Add(envelope.AppendLoss(nil, envelope.Loss{Topic: "a", From: 1, To: 1, Cause: "unknown"}))
+	f.Add(envelope.AppendLoss(nil, envelope.Loss{Topic: "orders.eu", From: 7, To: 1 << 40, Cause: "beyond-retention"}))
+	f.Add(envelope.AppendLoss(nil, envelope.Loss{Topic: "a", From: 2, To: 1, Cause: "x"}))
+	f.Add(envelope.AppendLoss(nil, envelope.Loss{Topic: "\x00a", From: 1, To: 1, Cause: "x"}))
+	f.Add(envelope.AppendLoss(nil, envelope.Loss{Topic: "a", From: 1, To: 1, Cause: "a b"}))
+	f.Add([]byte{})
+	f.Add([]byte{1, 'a'})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		orig := slices.Clone(p)
+		l, err := envelope.ParseLoss(p)
+		if !bytes.Equal(p, orig) {
+			t.Fatal("ParseLoss modified its input")
+		}
+		fr, _ := envelope.Encode(nil, envelope.ControlTopic, controlHeader(envelope.KindLoss), p)
+		_, derr := envelope.Decode(fr[:], envelope.Limits{})
+		if err != nil {
+			checkSentinel(t, err, envelope.ErrLoss)
+			if derr == nil {
+				t.Fatalf("ParseLoss: %v, but Decode accepted it", err)
+			}
+			return
+		}
+		if derr != nil {
+			t.Fatalf("ParseLoss accepted %+v, Decode: %v", l, derr)
+		}
+		if got := envelope.AppendLoss(nil, l); !bytes.Equal(got, p) {
+			t.Fatalf("%+v encodes to %x, parsed from %x", l, got, p)
+		}
+	})
+}

@@ -46,6 +46,11 @@ const (
 	// four frames, not three. Added in protocol 1.1; a publisher sends it
 	// only on connections whose READY said they accept it.
 	KindMulti Kind = 6
+	// KindLoss says a range of one topic's sequences will never be
+	// published, and why: a relay forwards a loss its upstream reported
+	// (see loss.go). Added in protocol 1.2; a receiver that does not know
+	// it drops it as an unknown kind and sees a gap instead.
+	KindLoss Kind = 7
 )
 
 func (k Kind) String() string {
@@ -62,6 +67,8 @@ func (k Kind) String() string {
 		return "ABORT"
 	case KindMulti:
 		return "MULTI"
+	case KindLoss:
+		return "LOSS"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -203,7 +210,7 @@ func ParseHeader(b []byte) (Header, error) {
 		if h.Seq != 0 {
 			return h, fmt.Errorf("%w: %d on %v, want 0", ErrSequence, h.Seq, h.Kind)
 		}
-	case KindHello, KindHeartbeat, KindEnd, KindAbort:
+	case KindHello, KindHeartbeat, KindEnd, KindAbort, KindLoss:
 		if h.Flags != 0 {
 			return h, fmt.Errorf("%w: %#04x on %v", ErrFlags, uint16(h.Flags), h.Kind)
 		}

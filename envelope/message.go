@@ -98,6 +98,10 @@ func Decode(frames [][]byte, lim Limits) (Message, error) {
 		if err := checkTable(p); err != nil {
 			return m, err
 		}
+	case KindLoss:
+		if _, err := ParseLoss(p); err != nil {
+			return m, err
+		}
 	case KindAbort:
 		if len(p) > MaxAbortReason || !utf8.Valid(p) {
 			return m, fmt.Errorf("%w: ABORT reason of %d bytes must be UTF-8 of at most %d", ErrPayloadSize, len(p), MaxAbortReason)

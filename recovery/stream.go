@@ -446,6 +446,22 @@ func (s *Stream) extend(lastSeq uint64, now time.Time) {
 	s.ensure(now)
 }
 
+// Lost feeds a LOSS message: the publisher says from..to will never be
+// published, for cause c (a relay forwarding what its upstream reported
+// lost). The range is labelled with c, and opened as a gap if nothing
+// above it was known yet; its repair is answered "not held", and the
+// range is reported lost with c, not with the cause of a gap of this
+// stream's own. A range wholly below Next changes nothing.
+func (s *Stream) Lost(from, to uint64, c Cause, now time.Time) {
+	s.enter()
+	defer s.leave()
+	if to < s.next || from > to {
+		return
+	}
+	s.extend(to, now)
+	s.labels = append(s.labels, gapLabel{from: max(from, s.next), to: to, cause: c})
+}
+
 // Tick advances time: an outstanding repair whose deadline has passed is
 // given up (cause timeout), and a request waiting out its backoff is
 // repeated.

@@ -70,6 +70,6 @@ environment, then the file. docs/configuration.md lists every setting.
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cli.UsageError{Err: err} })
 	cli.AddFlags(root.Flags(), &defaults)
-	root.AddCommand(newDemoCommand(), newBenchCommand(), newRawPubCommand(), newRawSubCommand())
+	root.AddCommand(newDemoCommand(), newBenchCommand(), newRelayCommand(), newRawPubCommand(), newRawSubCommand())
 	return root
 }

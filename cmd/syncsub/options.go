@@ -2,6 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/syncmq/syncmq/cmd/internal/cli"
 	"github.com/syncmq/syncmq/cmd/internal/settings"
@@ -17,6 +20,10 @@ type options struct {
 	metrics   string // --metrics-addr; empty: off
 	pprof     string // --pprof; empty: off
 	compat    bool   // --compat zguide: talk to the zguide's plain syncpub (compat.go)
+	// relays lists every --connect/--sync pair; with more than one, the
+	// subscriber uses one at a time and fails over (failover.go).
+	relays        []coord.Endpoints
+	failoverAfter time.Duration
 }
 
 // buildOptions turns the settings into the subscriber's configuration. It
@@ -25,9 +32,19 @@ type options struct {
 // --check-config fails exactly when the run would.
 func buildOptions(s settings.Subscriber, r *cli.Resolved) (options, error) {
 	var c cli.Checks
-	cfg := coord.SubscriberConfig{
-		Connect: s.Connect, Sync: s.Sync, Recovery: s.Recovery, ID: s.ID,
-		StartAt: s.StartAt, StateDir: s.StateDir,
+	cfg := coord.SubscriberConfig{Recovery: s.Recovery, ID: s.ID, StartAt: s.StartAt, StateDir: s.StateDir}
+	eps := endpointList(s.Connect, s.Sync, &c)
+	if len(eps) > 0 {
+		cfg.Connect, cfg.Sync = eps[0].Pub, eps[0].Sync
+	}
+	if len(eps) > 1 {
+		c.AtLeast("failover-after", s.FailoverAfter, minFailoverAfter)
+		if s.Recovery != "" {
+			c.Add(errors.New("recovery: give no --recovery with several --connect; each relay's ACK names its own"))
+		}
+		if s.Compat == "zguide" {
+			c.Add(errors.New("compat zguide: one --connect only"))
+		}
 	}
 	if c.Prefixes("subscribe", s.Subscribe) {
 		cfg.Subscribe = s.Subscribe
@@ -58,7 +75,8 @@ func buildOptions(s settings.Subscriber, r *cli.Resolved) (options, error) {
 	if err := validate(&cfg, &c); err != nil {
 		return options{}, err
 	}
-	return options{sub: cfg, output: string(s.Output), exitOnEnd: s.ExitOnEnd, metrics: s.MetricsAddr, pprof: s.Pprof, compat: s.Compat == "zguide"}, nil
+	return options{sub: cfg, output: string(s.Output), exitOnEnd: s.ExitOnEnd, metrics: s.MetricsAddr, pprof: s.Pprof, compat: s.Compat == "zguide",
+		relays: eps, failoverAfter: s.FailoverAfter}, nil
 }
 
 // validate adds cfg's own problems to c and returns them all as one
@@ -96,4 +114,23 @@ func withGossip(g cli.Gossip, r *cli.Resolved, cfg *coord.SubscriberConfig) []er
 		gc.Node.NodeName = cfg.ID
 	}
 	return nil
+}
+
+// minFailoverAfter is the floor of --failover-after: a connection
+// takes a few milliseconds to come back after a hiccup.
+const minFailoverAfter = 100 * time.Millisecond
+
+// endpointList pairs the comma-separated endpoints of --connect and
+// --sync (endpoints hold no commas).
+func endpointList(connects, syncs string, c *cli.Checks) []coord.Endpoints {
+	connect, sync := strings.Split(connects, ","), strings.Split(syncs, ",")
+	if len(connect) != len(sync) {
+		c.Add(fmt.Errorf("connect and sync: %d and %d endpoints; give one --sync per --connect", len(connect), len(sync)))
+		return nil
+	}
+	eps := make([]coord.Endpoints, len(connect))
+	for i := range connect {
+		eps[i] = coord.Endpoints{Pub: connect[i], Sync: sync[i]}
+	}
+	return eps
 }

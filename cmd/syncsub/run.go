@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -29,7 +30,14 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 		// says it was delivered, or a crash would lose it.
 		o.sub.BeforeCheckpoint = out.Flush
 	}
+	var fo *failover
+	if len(o.relays) > 1 && o.sub.Connect != "" {
+		fo = newFailover(o.relays, o.failoverAfter, lg)
+	}
 	o.sub.Handler = func(ev coord.Event) {
+		if fo != nil {
+			fo.note(ev)
+		}
 		if len(ended) == 0 { // after END the publisher hangs up: nothing to warn about
 			logEvent(lg, ev)
 		}
@@ -50,6 +58,12 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 		return err
 	}
 	defer cli.StopServer(psrv)
+	if fo != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); fo.run(ctx, sub) }()
+		defer func() { cancel(); <-stopped }()
+	}
 	msrv, err := cli.ServeMetrics(o.metrics, lg, metrics.SubscriberReadiness(sub), metrics.NewSubscriberCollector(sub))
 	if err != nil {
 		sub.Close()

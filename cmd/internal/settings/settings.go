@@ -31,11 +31,12 @@ type Command struct {
 // Commands lists every command with settings, in documentation order.
 func Commands() []Command {
 	pub, sub := DefaultPublisher(), DefaultSubscriber()
-	demo, bench, diag := DefaultDemo(), DefaultBench(), DefaultDiagnose()
+	demo, bench, diag, rel := DefaultDemo(), DefaultBench(), DefaultDiagnose(), DefaultRelay()
 	return []Command{
 		{"syncpub", PublisherPrefix, "Waits for a quorum of subscribers, publishes, sends END and drains.", &pub},
 		{"syncpub demo", PublisherPrefix, "The quorum gate, a repair, a late joiner and a reported loss, in one process on loopback.", &demo},
 		{"syncpub bench", PublisherPrefix, "The zguide job as processes, syncmq against go-zeromq and libzmq.", &bench},
+		{"syncpub relay", PublisherPrefix, "Subscribes to a publisher and serves its stream, unchanged, to subscribers of its own.", &rel},
 		{"syncsub", SubscriberPrefix, "Joins a publisher's quorum and prints what it receives until END.", &sub},
 		{"syncsub diagnose", SubscriberPrefix, "Watches a stream and walks the zguide's missing-message flowchart.", &diag},
 	}

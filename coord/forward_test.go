@@ -1,0 +1,96 @@
+package coord
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/syncmq/syncmq/envelope"
+)
+
+// TestCoreForward: records published with a chosen sequence come out in
+// batches that never span a skipped range; the tables name a skip only
+// once everything accepted before it was taken; a LOSS is queued before
+// the batch that follows it; sequences at or below the last are refused.
+func TestCoreForward(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0 })
+	c := h.c
+	for _, seq := range []uint64{5, 6} {
+		if err := c.publishSeq("a", seq, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.publishLoss(envelope.Loss{Topic: "a", From: 7, To: 9, Cause: "timeout"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.publishSeq("a", 10, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.skip("a", 12); err != nil { // a lost tail
+		t.Fatal(err)
+	}
+	if table := c.table(nil); len(table) != 1 || table[0].Seq != 0 {
+		t.Fatalf("before the take the ACK table says %+v", table)
+	}
+	batches := c.take(nil)
+	var runs [][2]uint64
+	for _, m := range batches {
+		m.finish(0)
+		m.eachRun(func(r *outRun) { runs = append(runs, [2]uint64{r.seq, uint64(r.count)}) })
+	}
+	if len(runs) != 2 || runs[0] != [2]uint64{5, 2} || runs[1] != [2]uint64{10, 1} {
+		t.Fatalf("runs %v, want 5+2 and 10+1", runs)
+	}
+	losses := c.takeLosses(nil)
+	if len(losses) != 1 || losses[0].before != batches[1].gen {
+		t.Fatalf("losses %+v, want one before batch %d", losses, batches[1].gen)
+	}
+	if l, err := envelope.ParseLoss(losses[0].payload); err != nil || l.From != 7 || l.To != 9 || l.Cause != "timeout" {
+		t.Fatalf("LOSS %+v %v", l, err)
+	}
+	if table := c.table(nil); table[0].Seq != 12 {
+		t.Fatalf("after the take the ACK table says %d, want 12", table[0].Seq)
+	}
+	for _, bad := range []error{
+		c.publishSeq("a", 12, []byte("x")),
+		c.skip("a", 11),
+		c.publishLoss(envelope.Loss{Topic: "a", From: 12, To: 13, Cause: "unknown"}),
+	} {
+		if !errors.Is(bad, ErrSequence) {
+			t.Errorf("%v, want ErrSequence", bad)
+		}
+	}
+	if err := c.publishSeq("b", 3, []byte("x")); err != nil { // a topic that starts late
+		t.Fatal(err)
+	}
+	c.shutdown()
+	c.take(nil) // END goes out once every batch was taken
+	table, _ := c.end(h.now)
+	want := map[string]uint64{"a": 12, "b": 3}
+	for _, e := range table {
+		if want[e.Topic] != e.Seq {
+			t.Errorf("END: %s=%d, want %d", e.Topic, e.Seq, want[e.Topic])
+		}
+	}
+}
+
+// TestCoreForwardJournal: with DataDir a skip is refused at once, and
+// changes nothing: the journal keeps every sequence from 1.
+func TestCoreForwardJournal(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0; c.DataDir = t.TempDir() })
+	c := h.c
+	if err := c.publishSeq("a", 1, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		c.publishSeq("a", 3, []byte("x")),
+		c.publishSeq("b", 2, []byte("x")),
+		c.publishLoss(envelope.Loss{Topic: "a", From: 2, To: 2, Cause: "unknown"}),
+	} {
+		if !errors.Is(err, ErrSkipJournal) {
+			t.Errorf("%v, want ErrSkipJournal", err)
+		}
+	}
+	if c.topics["b"] != nil || c.topics["a"].seq != 1 {
+		t.Fatalf("a refused skip changed the topics")
+	}
+}
