@@ -243,6 +243,7 @@ func TestRelayForwardsLossWithItsCause(t *testing.T) {
 	defer cancel()
 	cfg := loopbackPublisher(0) // publishes at once, before the relay comes
 	cfg.History.MaxMessages = 100
+	cfg.MaxBatchRecords = 10 // the history drops whole batches, and keeps the newest
 	origin, err := coord.NewPublisher(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +252,16 @@ func TestRelayForwardsLossWithItsCause(t *testing.T) {
 	for i := range 1000 {
 		if _, err := origin.Publish(ctx, "t", []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// Publish returns once a record is accepted; the relay must join
+	// after they went out (and the history let the oldest go), or it
+	// would get them live.
+	for origin.Stats().Published < 1000 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the origin never sent what it accepted")
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	r, err := New(Config{
