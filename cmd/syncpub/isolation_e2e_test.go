@@ -143,14 +143,21 @@ func TestSquattersProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pubEP, syncEP := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	metricsAddr := strings.TrimPrefix(clustertest.FreeEndpoint(t), "tcp://")
 	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", clustertest.FreeEndpoint(t),
 		"--expect", "2", "--max-subscribers", fmt.Sprint(squatters), "--count", fmt.Sprint(count),
-		"--log-level", "info", "--log-format", "json")
+		"--metrics-addr", metricsAddr, "--log-level", "info", "--log-format", "json")
 	waitLog(t, pub, 30*time.Second, "waiting for subscribers", "")
 	for i := 0; i < squatters; i++ {
 		if code := squat(t, ctx, pubEP, syncEP, fmt.Sprintf("squatter-%d", i), fmt.Sprintf("127.0.1.%d", i+1)); code != "" {
 			t.Fatalf("squatter %d refused %q", i, code)
 		}
+		// Each leaves before the next joins: on a busy machine the
+		// publisher could otherwise count two at once, start, and then
+		// rightly wait for both to confirm.
+		clustertest.WaitFor(t, 30*time.Second, fmt.Sprint("squatter ", i, " forgotten"), func() bool {
+			return metricValue(metricsAddr, "syncmq_publisher_forgotten_subscribers_total") >= float64(i+1)
+		})
 	}
 	var subs []*proctest.Proc
 	for i := 0; i < 2; i++ {
