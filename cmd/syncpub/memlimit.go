@@ -10,7 +10,7 @@ import (
 // memoryHeadroom is what the publisher needs beside its retained history
 // in the common case: Publish's pending bytes, the subscribers' queues
 // while they keep up, buffers and the runtime.
-const memoryHeadroom = 48 << 20
+const memoryHeadroom = 40 << 20
 
 // setMemoryLimit gives the Go runtime a soft memory limit of the retained
 // history's budget (--history-bytes) plus memoryHeadroom, unless the
