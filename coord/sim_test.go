@@ -24,6 +24,7 @@ var regressionSeeds = map[uint64]string{
 	2058: "a READY retried after its ACK was lost got a fresh join, not resume",
 	238:  "an unjoined restarted publisher's held END was delivered, then the publisher declared gone as well",
 	30:   "a stateful subscriber drained an old epoch twice: once followed live, once again from its checkpoint",
+	6616: "the checker asked a restarted stateful run for a stream its earlier run had finished",
 }
 
 // TestSimulation runs the simulator over many seeds and checks the
