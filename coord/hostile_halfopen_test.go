@@ -181,7 +181,10 @@ func BenchmarkJoinUnderHalfOpen(b *testing.B) {
 				ctx, stop := context.WithCancel(context.Background())
 				var wg sync.WaitGroup
 				flood := startHalfOpen(ctx, &wg, h.ports(b)[:1], "127.0.0.2", 1000, 1000, secure)
-				for flood.opened.Load() < 1000 {
+				for deadline := time.Now().Add(time.Minute); flood.opened.Load() < 1000; {
+					if time.Now().After(deadline) {
+						b.Fatalf("the flood opened %d of 1000 connections in a minute", flood.opened.Load())
+					}
 					time.Sleep(10 * time.Millisecond)
 				}
 				attacked = append(attacked, h.join(b))

@@ -99,7 +99,10 @@ func TestTurnsGiveUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tr.Wait(ctx, "cancelled", 1, 0) }()
-	for tr.Stats().Waiting != 1 {
+	for deadline := time.Now().Add(10 * time.Second); tr.Stats().Waiting != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("waiter did not queue")
+		}
 		time.Sleep(100 * time.Microsecond)
 	}
 	cancel()
