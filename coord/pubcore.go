@@ -896,7 +896,8 @@ type endState struct {
 }
 
 // end reports where the end of the job stands; it is settled at once
-// before END was taken only if nobody joined.
+// before END was taken only if nobody joined, and not before
+// LingerAfterEnd passed since END.
 func (c *pubCore) endState(now time.Time) endState {
 	var st endState
 	settled := c.phase == phaseEnded
@@ -922,6 +923,13 @@ func (c *pubCore) endState(now time.Time) endState {
 				settled = false
 				st.next = earliestSet(st.next, deadline)
 			}
+		}
+	}
+	if settled && c.cfg.LingerAfterEnd > 0 {
+		// Serving on for late joiners, whoever is waited for.
+		if until := c.endedAt.Add(c.cfg.LingerAfterEnd); now.Before(until) {
+			settled = false
+			st.next = earliestSet(st.next, until)
 		}
 	}
 	slices.Sort(st.waiting)

@@ -66,6 +66,10 @@ type Publisher struct {
 	waiting                                          atomic.Int64 // Publish calls blocked
 
 	multiBatches atomic.Uint64 // of batches, those sent as MULTI
+
+	cu                                      catchUp // run's: SlowCatchUp cursors
+	catchUps, caughtUpMerged, caughtUpBytes atomic.Uint64
+	catchingUp                              atomic.Int64
 }
 
 // endpointServer is a request-reply endpoint as the Publisher uses it:
@@ -134,6 +138,7 @@ func newPublisher(cfg PublisherConfig, store retained, now func() time.Time) *Pu
 		allow:   newAllowList(cfg.Allow),
 	}
 	p.connEvs = newConnEvents(cfg.Topics, p.rl)
+	p.cu = catchUp{on: cfg.SlowPolicy == SlowCatchUp && store != nil, target: int64(queueBytes(cfg.Wire)), index: make(map[*topicState]int)}
 	p.hard, p.closeFn = context.WithCancel(context.Background())
 	p.pool.New = func() any {
 		m := &outMsg{}
@@ -154,6 +159,7 @@ func (p *Publisher) bind() error {
 	if p.allow != nil {
 		wcfg.Allow = p.allow.allows
 	}
+	p.setPace(&wcfg)
 	userEvent := wcfg.OnEvent
 	wcfg.OnEvent = func(ev wire.PeerEvent) {
 		p.onPeerEvent(ev)
@@ -190,6 +196,32 @@ func (p *Publisher) bind() error {
 		}
 	}
 	return nil
+}
+
+// setPace sets the wire's pacing from the slow policy: under catch-up
+// and cut the socket goes at the pace of the fastest subscriber, under
+// wait at the slowest's. Under catch-up it also reports the connections
+// more than 2 x QueueBytes behind (behind the fastest, that is), which
+// run then feeds from the store, and when their queues drained.
+func (p *Publisher) setPace(wcfg *wire.PubConfig) {
+	switch {
+	case p.cfg.SlowPolicy == SlowWait:
+		wcfg.Pace = wire.PaceSlowest
+	case p.cu.on:
+		wcfg.Pace = wire.PaceFastest
+		wcfg.BehindBytes = 2 * queueBytes(*wcfg)
+		wcfg.OnWritable = func(wire.ConnID) { signal(p.wake) }
+	default:
+		wcfg.Pace = wire.PaceFastest
+	}
+}
+
+// queueBytes is the wire's QueueBytes, defaulted.
+func queueBytes(w wire.PubConfig) int {
+	if w.QueueBytes > 0 {
+		return w.QueueBytes
+	}
+	return wire.DefaultPubConfig().QueueBytes
 }
 
 // closeEndpoints closes whatever bind opened, at once.

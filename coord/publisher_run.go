@@ -66,6 +66,9 @@ func (p *Publisher) pass(ctx context.Context, now time.Time, rs *runState) time.
 		rs.batches, rs.held = p.sendBatches(ctx, rs.batches, now)
 		rs.retryAt = now.Add(keepRetry)
 	}
+	if len(p.cu.cursors) > 0 {
+		p.feedCursors()
+	}
 	if !rs.held && p.sendEnd(ctx, now) {
 		rs.next = time.Time{}
 	}
@@ -125,6 +128,7 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 			}
 		case wire.PeerDisconnected:
 			p.core.dataGone(id, now)
+			p.dropCursor(ev.Conn)
 		}
 	}
 	coreEvs = p.core.takeEvents(coreEvs)
@@ -184,9 +188,11 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.
 	for _, m := range batches[:n] {
 		sent += m.bytes
 		records += m.b.Count()
+		p.noteSent(m)
 		if err := p.sendBatch(ctx, m); err != nil && !errors.Is(err, wire.ErrClosed) && !errors.Is(err, context.Canceled) {
 			p.lg.Debug("send failed", zap.Error(err))
 		}
+		p.detachBehind()
 	}
 	p.backlog = append(p.backlog, batches[n:]...)
 	p.published.Add(uint64(records))
@@ -251,6 +257,7 @@ func (p *Publisher) sendEnd(ctx context.Context, now time.Time) bool {
 		p.sendControl(ctx, envelope.KindAbort, []byte(failure.Error()))
 	}
 	p.sendControl(ctx, envelope.KindEnd, envelope.AppendTable(nil, table))
+	p.cu.end, p.cu.endFailure = table, failure
 	return true
 }
 
@@ -270,7 +277,7 @@ func (p *Publisher) sendHello(ctx context.Context, conn wire.ConnID, nonce [enve
 }
 
 func (p *Publisher) sendControl(ctx context.Context, kind envelope.Kind, payload []byte) {
-	_ = p.pub.Send(ctx, &wire.Msg{Frames: p.control(kind, payload)})
+	_ = p.pub.Send(ctx, &wire.Msg{Frames: p.control(kind, payload), To: liveClasses})
 	p.controls.Add(1)
 }
 

@@ -40,7 +40,8 @@ type simPub struct {
 	done    bool  // the job ended: the last incarnation's Shutdown returned
 	outcome error // what it returned
 
-	epochs []*simEpoch // every incarnation's truth, in order
+	epochs []*simEpoch  // every incarnation's truth, in order
+	all    []*Publisher // every incarnation, for the totals
 	// pendingClose holds connections the subscriber closed while the
 	// network could not tell the publisher.
 	pendingClose []*simConn
@@ -100,6 +101,8 @@ func (sp *simPub) config() PublisherConfig {
 	cfg.History.MaxMessages = prm.historyMessages
 	cfg.History.MaxBytes = 1 << 20
 	cfg.Linger = 0
+	cfg.SlowPolicy = prm.slowPolicy
+	cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes = prm.queueBytes, prm.maxQueueBytes
 	return cfg
 }
 
@@ -133,6 +136,7 @@ func (sp *simPub) start() {
 	p.startCore(w.sim.Now())
 	p.core.randNonce = w.nonce
 	sp.p, sp.rs = p, runState{}
+	sp.all = append(sp.all, p)
 	sp.ending, sp.shutAt = false, time.Time{}
 	sp.accepted = make(map[string]uint64)
 	sp.toPublish = w.params.records

@@ -87,6 +87,11 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 		cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes = s.QueueBytes.Int(), s.MaxQueueBytes.Int()
 	}
 	c.AtLeast("drain-timeout", s.DrainTimeout, minDrainTimeout)
+	cfg.SlowPolicy, _ = coord.ParseSlowPolicy(string(s.SlowPolicy)) // a choice: already checked
+	if s.LingerAfterEnd < 0 {
+		c.Add(fmt.Errorf("linger-after-end: %v is negative", s.LingerAfterEnd))
+	}
+	cfg.LingerAfterEnd = s.LingerAfterEnd
 	cfg.MaxSubscribersPerIP = s.MaxSubsPerIP
 	cfg.Wire.MaxPendingPerIP = s.HandshakesPerIP
 	cfg.Wire.MaxSubscriptionBytes, cfg.Wire.SubscriptionBudget = s.MaxSubBytes.Int(), s.SubBudget.Int()

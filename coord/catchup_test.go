@@ -1,0 +1,117 @@
+package coord
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// slowQueues are queues small enough that a subscriber whose handler
+// pauses now and then falls behind at once.
+func slowQueues(cfg *PublisherConfig) {
+	cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes, cfg.Wire.SendBuffer = 16<<10, 256<<10, 16<<10
+}
+
+// slowHandler is rec's handler, pausing 2 ms every 200 records: a reader
+// about ten times slower than the publisher.
+func slowHandler(rec *recorder) func(Event) {
+	n := 0
+	return func(ev Event) {
+		rec.handle(ev)
+		if ev.Type == EventMessage {
+			if n++; n%200 == 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// runSlowAndFast publishes total records of size bytes to one fast and
+// one slow subscriber under policy, ends the epoch and returns what
+// Shutdown said, with the publisher and both recorders.
+func runSlowAndFast(t *testing.T, policy SlowPolicy, total, size int, mod func(*PublisherConfig)) (*Publisher, *recorder, *recorder, error) {
+	t.Helper()
+	pub := testPublisher(t, func(cfg *PublisherConfig) {
+		cfg.Expect, cfg.SlowPolicy = 2, policy
+		slowQueues(cfg)
+		if mod != nil {
+			mod(cfg)
+		}
+	})
+	fast, slow := newRecorder(0), newRecorder(0)
+	testSubscriber(t, SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: "fast"}, fast)
+	sc := SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: "slow", Handler: slowHandler(slow)}
+	s, err := NewSubscriber(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := pub.WaitQuorum(ctx); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, size)
+	for i := 0; i < total; i++ {
+		if _, err := pub.Publish(ctx, "t", payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = pub.Shutdown(ctx)
+	fast.wait(t, ctx, "fast")
+	slow.wait(t, ctx, "slow")
+	return pub, fast, slow, err
+}
+
+// TestSlowSubscriberCatchesUp: under catch-up, a subscriber ten times
+// slower than the publisher is taken off the live stream, fed from the
+// history at its pace and given every record in order; nobody is cut as
+// a slow consumer, and the job succeeds.
+func TestSlowSubscriberCatchesUp(t *testing.T) {
+	const total = 20_000
+	pub, fast, slow, err := runSlowAndFast(t, SlowCatchUp, total, 256, nil)
+	if err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	fast.check(t, "fast", total)
+	slow.check(t, "slow", total)
+	st := pub.Stats()
+	t.Logf("catch-ups %d (merged back %d), %d bytes from the history; slow consumers %d",
+		st.CatchUps, st.CatchUpsMerged, st.CatchUpBytes, st.Wire.SlowConsumers)
+	if st.CatchUps == 0 || st.CatchUpBytes == 0 {
+		t.Errorf("no catch-up: %+v", st)
+	}
+	if st.Wire.SlowConsumers != 0 {
+		t.Errorf("%d slow consumers cut under catch-up", st.Wire.SlowConsumers)
+	}
+	if _, replayed := slow.counts(); replayed != 0 {
+		t.Errorf("the slow subscriber repaired %d records over the recovery channel; catch-up feeds them on its data connection", replayed)
+	}
+}
+
+// TestSlowPolicies: wait lets the slowest set the pace (nobody is cut,
+// nobody catches up); cut disconnects the slow subscriber, as before.
+func TestSlowPolicies(t *testing.T) {
+	const total = 20_000
+	t.Run("wait", func(t *testing.T) {
+		pub, fast, slow, err := runSlowAndFast(t, SlowWait, total, 256, nil)
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		fast.check(t, "fast", total)
+		slow.check(t, "slow", total)
+		st := pub.Stats()
+		if st.CatchUps != 0 || st.Wire.SlowConsumers != 0 || st.Wire.Waits == 0 {
+			t.Errorf("wait: catch-ups %d, slow consumers %d, waits %d", st.CatchUps, st.Wire.SlowConsumers, st.Wire.Waits)
+		}
+	})
+	t.Run("cut", func(t *testing.T) {
+		pub, _, _, _ := runSlowAndFast(t, SlowCut, total, 256, func(cfg *PublisherConfig) {
+			cfg.Wire.MaxQueueBytes = 32 << 10
+		})
+		st := pub.Stats()
+		if st.CatchUps != 0 || st.Wire.SlowConsumers == 0 {
+			t.Errorf("cut: catch-ups %d, slow consumers %d", st.CatchUps, st.Wire.SlowConsumers)
+		}
+	})
+}
