@@ -115,3 +115,20 @@ func TestSlowPolicies(t *testing.T) {
 		}
 	})
 }
+
+// TestSlowSubscriberCatchesUpFromJournal: the same, with the history on
+// disk: the cursor reads the journal.
+func TestSlowSubscriberCatchesUpFromJournal(t *testing.T) {
+	const total = 20_000
+	dir := t.TempDir()
+	pub, fast, slow, err := runSlowAndFast(t, SlowCatchUp, total, 256, func(cfg *PublisherConfig) { cfg.DataDir = dir })
+	if err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	fast.check(t, "fast", total)
+	slow.check(t, "slow", total)
+	st := pub.Stats()
+	if st.CatchUps == 0 || st.CatchUpBytes == 0 || st.Wire.SlowConsumers != 0 {
+		t.Errorf("catch-ups %d, bytes %d, slow consumers %d", st.CatchUps, st.CatchUpBytes, st.Wire.SlowConsumers)
+	}
+}

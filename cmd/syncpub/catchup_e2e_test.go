@@ -98,8 +98,13 @@ func catchUpCount(t *testing.T) int {
 // the publisher. Under the default --slow-policy catch-up the slow one is
 // fed from the history at its pace on its data connection and gets every
 // record, both exit 0, and the publisher, which waited for its BYE,
-// exits 0.
+// exits 0. The same with the history in a journal (--data-dir).
 func TestSlowReaderCatchesUpProcess(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { slowReaderJob(t) })
+	t.Run("data-dir", func(t *testing.T) { slowReaderJob(t, "--data-dir", t.TempDir()) })
+}
+
+func slowReaderJob(t *testing.T, extra ...string) {
 	count := catchUpCount(t)
 	syncpub, syncsub := proctest.Binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -108,8 +113,9 @@ func TestSlowReaderCatchesUpProcess(t *testing.T) {
 	fast := proctest.Start(t, ctx, syncsub, "--connect", pubEP, "--sync", syncEP, "--output", "count", "--id", "fast", "--log-level", "warn")
 	slow := startSlowReader(t, ctx, syncsub, 8<<10, "--connect", pubEP, "--sync", syncEP, "--output", "json", "--id", "slow", "--log-level", "warn")
 	start := time.Now()
-	pub := proctest.Start(t, ctx, syncpub, "--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", clustertest.FreeEndpoint(t),
-		"--expect", "2", "--count", fmt.Sprint(count), "--size", "1024", "--drain-timeout", "2m", "--log-level", "warn")
+	args := append([]string{"--bind", pubEP, "--sync-bind", syncEP, "--recovery-bind", clustertest.FreeEndpoint(t),
+		"--expect", "2", "--count", fmt.Sprint(count), "--size", "1024", "--drain-timeout", "2m", "--log-level", "warn"}, extra...)
+	pub := proctest.Start(t, ctx, syncpub, args...)
 	if code := fast.Wait(ctx); code != 0 || !zguideOK(fast.Stdout.String(), count) {
 		t.Errorf("fast syncsub exited %d, printed %q, stderr %s", code, fast.Stdout.String(), fast.Stderr.String())
 	}
