@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/syncmq/syncmq/internal/clustertest"
 )
 
 // slowQueues are queues small enough that a subscriber whose handler
@@ -130,5 +132,41 @@ func TestSlowSubscriberCatchesUpFromJournal(t *testing.T) {
 	st := pub.Stats()
 	if st.CatchUps == 0 || st.CatchUpBytes == 0 || st.Wire.SlowConsumers != 0 {
 		t.Errorf("catch-ups %d, bytes %d, slow consumers %d", st.CatchUps, st.CatchUpBytes, st.Wire.SlowConsumers)
+	}
+}
+
+// TestLingerAfterEndServesLateJoiners: with LingerAfterEnd, a publisher
+// nobody joined keeps serving after END; a subscriber that comes then
+// joins and gets every record from the earliest and END, while Shutdown
+// still lingers. Without it, Shutdown returns at END.
+func TestLingerAfterEndServesLateJoiners(t *testing.T) {
+	const total = 2_000
+	pub := testPublisher(t, func(cfg *PublisherConfig) { cfg.LingerAfterEnd = time.Minute })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	publishN(t, pub, "t", 1, total, make([]byte, 64))
+	shut := make(chan error, 1)
+	go func() { shut <- pub.Shutdown(ctx) }()
+	clustertest.WaitFor(t, 10*time.Second, "END", func() bool {
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		return pub.core.phase == phaseEnded
+	})
+	late := newRecorder(0)
+	testSubscriber(t, SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: "late", StartAt: StartAtEarliest}, late)
+	late.wait(t, ctx, "late joiner")
+	late.check(t, "late joiner", total)
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v before LingerAfterEnd passed", err)
+	default:
+	}
+	pub.Close()
+	<-shut
+
+	plain := testPublisher(t, nil)
+	publishN(t, plain, "t", 1, 10, nil)
+	if err := plain.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown without LingerAfterEnd: %v", err)
 	}
 }
