@@ -170,3 +170,35 @@ func TestLingerAfterEndServesLateJoiners(t *testing.T) {
 		t.Fatalf("Shutdown without LingerAfterEnd: %v", err)
 	}
 }
+
+// TestLateJoinerCatchesUpOnItsDataConnection: a subscriber that joins
+// after 20,000 records and starts at the earliest is fed them on its data
+// connection (its READY's from, granted in the ACK), with no FETCH, then
+// goes on with the live stream; from memory and from the journal.
+func TestLateJoinerCatchesUpOnItsDataConnection(t *testing.T) {
+	for _, disk := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "journal"}[disk], func(t *testing.T) {
+			const before, after = 20_000, 1_000
+			pub := testPublisher(t, func(cfg *PublisherConfig) {
+				if disk {
+					cfg.DataDir = t.TempDir()
+				}
+			})
+			publishN(t, pub, "t", 1, before, make([]byte, 100))
+			late := newRecorder(before + after)
+			sub := testSubscriber(t, SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: "late", StartAt: StartAtEarliest}, late)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := sub.WaitReady(ctx); err != nil {
+				t.Fatal(err)
+			}
+			publishN(t, pub, "t", before+1, after, make([]byte, 100))
+			late.wait(t, ctx, "late joiner")
+			late.check(t, "late joiner", before+after)
+			st := pub.Stats()
+			if st.CatchUps == 0 || st.Recovery.Served != 0 {
+				t.Errorf("catch-ups %d, recovery requests served %d: want the history on the data connection", st.CatchUps, st.Recovery.Served)
+			}
+		})
+	}
+}

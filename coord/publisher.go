@@ -241,6 +241,7 @@ func (p *Publisher) closeEndpoints() {
 // joinedConn, hence the lock.
 func (p *Publisher) startCore(now time.Time) {
 	core := newPubCore(p.cfg, p.RecoveryEndpoint(), now, p.newBatch)
+	core.catchUp = p.cu.on
 	p.mu.Lock()
 	p.core = core
 	p.mu.Unlock()

@@ -52,6 +52,9 @@ type cursor struct {
 	// next holds, per index of sentTopics, the next sequence to send it;
 	// a topic beyond its length was created after the cursor: from 1.
 	next []uint64
+	// replay: it was asked for (a READY's from), so its batches carry
+	// the REPLAY flag, which tells the subscriber the history has begun.
+	replay bool
 }
 
 func (c *cursor) nextOf(i int) uint64 {
@@ -76,6 +79,7 @@ type catchUp struct {
 	index   map[*topicState]int
 	cursors []*cursor // by id
 	behind  []wire.ConnID
+	joins   []catchUpReq // READYs granted a catch-up, for startCatchUps
 	// end is the END table once END went out on the live stream (and
 	// endFailure the ABORT reason before it): a cursor that reaches the
 	// end is sent them.
@@ -126,6 +130,38 @@ func (p *Publisher) detachBehind() {
 		p.catchUps.Add(1)
 		p.catchingUp.Store(int64(len(cu.cursors)))
 	}
+}
+
+// startCatchUps feeds each connection whose READY was granted a
+// catch-up the history from its from, before the live stream: it is
+// taken off the live stream now, between two sends, and everything
+// queued for it before comes first. Its batches are flagged REPLAY.
+func (p *Publisher) startCatchUps() {
+	cu := &p.cu
+	for _, r := range cu.joins {
+		id := wire.ConnID(r.conn)
+		if i, ok := p.cursorOf(id); ok {
+			c := cu.cursors[i]
+			c.replay = true
+			for j := range c.next {
+				c.next[j] = min(c.next[j], r.from)
+			}
+			continue
+		}
+		class, joined := p.liveClass(id)
+		if !joined {
+			continue // gone meanwhile
+		}
+		c := &cursor{id: id, class: class, next: make([]uint64, len(cu.topics)), replay: true}
+		for i := range c.next {
+			c.next[i] = r.from
+		}
+		p.pub.SetClass(id, classCatchUp)
+		i, _ := p.cursorOf(id)
+		cu.cursors = slices.Insert(cu.cursors, i, c)
+		p.catchUps.Add(1)
+	}
+	p.catchingUp.Store(int64(len(cu.cursors)))
 }
 
 // liveClass returns the class of connection id's form and whether it
@@ -222,6 +258,9 @@ func (p *Publisher) feed(c *cursor) bool {
 					return err
 				}
 				m := p.replayMsg(f)
+				if c.replay {
+					envelope.SetFlags(m.frames[1], envelope.FlagReplay)
+				}
 				size := int64(len(f[0]) + len(f[1]) + len(f[2]) + 27)
 				q, ok := p.pub.Offer(c.id, &m.Msg) // a batch refused is back in the pool
 				if !ok {

@@ -166,8 +166,10 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.
 	fresh := len(batches)
 	batches = p.core.take(batches)
 	p.classes = p.core.takeClassChanges(p.classes[:0])
+	p.cu.joins = p.core.takeCatchUps(p.cu.joins[:0])
 	p.mu.Unlock()
 	p.applyClasses()
+	p.startCatchUps()
 	if len(batches) == 0 {
 		return batches, false
 	}

@@ -249,6 +249,7 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 			if ps.link != nil && ps.link.eps.Pub == d.Endpoint {
 				for _, ts := range ps.streamsInOrder() {
 					ts.st.Reconnected(now)
+					ts.catchUp = false
 					if d.Behind {
 						ts.st.SetCauseHint(recovery.CauseSlowConsumer)
 					}
@@ -436,7 +437,13 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			return
 		}
 		ts.time = m.Time
+		if ts.catchUp && m.Flags&envelope.FlagReplay != 0 {
+			ts.catchUp = false // the history has begun
+		}
 		for seq, payload := range m.Records() {
+			if ts.catchUp && seq > ts.st.Next() {
+				continue // ahead of the history: it comes again
+			}
 			ts.st.Live(seq, payload, now)
 		}
 	case envelope.KindMulti:
@@ -450,6 +457,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			ts := s.stream(ps, e.Topic, 1, 0)
 			ts.heard = max(ts.heard, e.Seq)
+			ts.catchUp = false
 			if m.Kind == envelope.KindEnd {
 				ts.ended = true
 				ts.st.End(e.Seq, now)

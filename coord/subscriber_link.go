@@ -228,7 +228,13 @@ func (s *Subscriber) onAck(r ackResult) {
 		// missed meanwhile from the live records and the next heartbeat
 		// or END: records taken since the new connection subscribed are
 		// still on their way, and asking for them would fetch them twice.
-		if !(rejoin && known) && ts.st.Next() <= t.Seq {
+		switch {
+		case r.ack.From > 0 && !rejoin && !known && start >= r.ack.From && ts.st.Next() <= t.Seq:
+			// The publisher feeds the history on the data connection
+			// (protocol 1.6): no FETCH for it. Until the first replayed
+			// record, live records ahead are dropped; they come again.
+			ts.catchUp = true
+		case !(rejoin && known) && ts.st.Next() <= t.Seq:
 			ts.st.Heartbeat(t.Seq, now) // ask for what was published before
 		}
 	}

@@ -32,6 +32,12 @@ type topicStream struct {
 	// after the join (any cause but before-join): what BYE reports.
 	lostAfterJoin uint64
 	handed        uint64 // every sequence up to it was handed to the Handler, delivered or lost
+	// catchUp: the publisher feeds this stream's history on the data
+	// connection (the ACK granted the READY's from) and the first
+	// replayed record has not come yet: live records ahead of the stream
+	// are dropped, not taken for a gap, since the history brings them
+	// again in order. A heartbeat, END or disconnect ends it.
+	catchUp bool
 
 	// A stream of an incarnation that ended without END probes the
 	// restarted publisher for its end (subscriber_drain.go).
