@@ -249,7 +249,7 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 			if ps.link != nil && ps.link.eps.Pub == d.Endpoint {
 				for _, ts := range ps.streamsInOrder() {
 					ts.st.Reconnected(now)
-					ts.catchUp = false
+					ts.catchUpTo = 0
 					if d.Behind {
 						ts.st.SetCauseHint(recovery.CauseSlowConsumer)
 					}
@@ -437,12 +437,18 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			return
 		}
 		ts.time = m.Time
-		if ts.catchUp && m.Flags&envelope.FlagReplay != 0 {
-			ts.catchUp = false // the history has begun
+		if m.Flags&envelope.FlagReplay != 0 {
+			// The history a catch-up feeds (protocol 1.6): replayed
+			// records, counted as such.
+			ts.catchUpTo = 0
+			for seq, payload := range m.Records() {
+				ts.st.Replay(seq, payload, now)
+			}
+			return
 		}
 		for seq, payload := range m.Records() {
-			if ts.catchUp && seq > ts.st.Next() {
-				continue // ahead of the history: it comes again
+			if ts.aheadOfHistory(seq) {
+				continue // the history brings it again, in order
 			}
 			ts.st.Live(seq, payload, now)
 		}
@@ -457,7 +463,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			ts := s.stream(ps, e.Topic, 1, 0)
 			ts.heard = max(ts.heard, e.Seq)
-			ts.catchUp = false
+			ts.catchUpTo = 0
 			if m.Kind == envelope.KindEnd {
 				ts.ended = true
 				ts.st.End(e.Seq, now)

@@ -232,8 +232,9 @@ func (s *Subscriber) onAck(r ackResult) {
 		case r.ack.From > 0 && !rejoin && !known && start >= r.ack.From && ts.st.Next() <= t.Seq:
 			// The publisher feeds the history on the data connection
 			// (protocol 1.6): no FETCH for it. Until the first replayed
-			// record, live records ahead are dropped; they come again.
-			ts.catchUp = true
+			// record, live records of before the join are dropped; they
+			// come again.
+			ts.catchUpTo = t.Seq
 		case !(rejoin && known) && ts.st.Next() <= t.Seq:
 			ts.st.Heartbeat(t.Seq, now) // ask for what was published before
 		}
