@@ -260,6 +260,8 @@ func (p *Publisher) sendEnd(ctx context.Context, now time.Time) bool {
 	}
 	p.sendControl(ctx, envelope.KindEnd, envelope.AppendTable(nil, table))
 	p.cu.end, p.cu.endFailure = table, failure
+	p.lg.Info("END sent", zap.Uint64("published", p.published.Load()), zap.Int("catching_up", len(p.cu.cursors)),
+		zap.Duration("linger_after_end", p.cfg.LingerAfterEnd))
 	return true
 }
 
