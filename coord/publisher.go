@@ -20,7 +20,9 @@ import (
 //
 // Publish may be called from many goroutines. Messages of one topic are
 // numbered in the order Publish calls return, and subscribers receive all
-// messages in the order Publish accepted them, across topics too.
+// messages in the order Publish accepted them, across topics too, except
+// while one catches up from the history (PublisherConfig.SlowPolicy):
+// then its records come in order within each topic, topic by topic.
 type Publisher struct {
 	cfg  PublisherConfig
 	lg   *zap.Logger
