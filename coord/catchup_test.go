@@ -156,6 +156,9 @@ func TestLingerAfterEndServesLateJoiners(t *testing.T) {
 	testSubscriber(t, SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: "late", StartAt: StartAtEarliest}, late)
 	late.wait(t, ctx, "late joiner")
 	late.check(t, "late joiner", total)
+	if st := pub.Stats(); st.CatchUps == 0 || st.Recovery.Served != 0 {
+		t.Errorf("catch-ups %d, recovery requests %d: want the history on the data connection after END too", st.CatchUps, st.Recovery.Served)
+	}
 	select {
 	case err := <-shut:
 		t.Fatalf("Shutdown returned %v before LingerAfterEnd passed", err)

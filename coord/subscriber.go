@@ -27,6 +27,12 @@ import (
 // and recovery fetches run on their own goroutines and report back to it,
 // so a slow sync or recovery endpoint never stalls the data path.
 type Subscriber struct {
+	// replayingHeld is set while onAck processes what arrived before the
+	// ACK: a HEARTBEAT or END among it is older than a catch-up the ACK
+	// granted (the END a connection gets when it comes after the end),
+	// and must not cut it short; the catch-up ends with END of its own.
+	replayingHeld bool
+
 	cfg    SubscriberConfig
 	lg     *zap.Logger
 	io     subscriberIO // the clock and the requests to publishers
@@ -450,12 +456,16 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			if ts.aheadOfHistory(seq) {
 				continue // the history brings it again, in order
 			}
+			if seq > ts.catchUpTo {
+				ts.catchUpTo = 0 // published after the join: the catch-up is behind it
+			}
 			ts.st.Live(seq, payload, now)
 		}
 	case envelope.KindMulti:
 		s.processMulti(ps, m, now)
 	case envelope.KindHeartbeat, envelope.KindEnd:
 		table, _ := envelope.ParseTable(m.Payload) // Decode validated it
+		deferred := false
 		for _, e := range table {
 			s.evid.sawTopic(&s.evidMu, e.Topic)
 			if !s.wants(e.Topic) {
@@ -463,6 +473,10 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			ts := s.stream(ps, e.Topic, 1, 0)
 			ts.heard = max(ts.heard, e.Seq)
+			if s.replayingHeld && ts.catchUpTo > 0 {
+				deferred = true // the catch-up brings the history, then END again
+				continue
+			}
 			ts.catchUpTo = 0
 			if m.Kind == envelope.KindEnd {
 				ts.ended = true
@@ -471,7 +485,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 				ts.st.Heartbeat(e.Seq, now)
 			}
 		}
-		if m.Kind == envelope.KindEnd {
+		if m.Kind == envelope.KindEnd && !deferred {
 			ps.ended = true
 			s.checkEnd(ps)
 		}

@@ -250,9 +250,11 @@ func (s *Subscriber) onAck(r ackResult) {
 	s.emit(Event{Type: EventJoined, Publisher: ps.id, Epoch: ps.epoch, Endpoint: ps.link.eps.Pub})
 	held := ps.held
 	ps.held, ps.heldRecords = nil, 0
+	s.replayingHeld = true
 	for i := range held {
 		s.process(ps, &held[i], now)
 	}
+	s.replayingHeld = false
 	s.readyOnce.Do(func() { close(s.ready) })
 }
 
