@@ -74,6 +74,54 @@ func (p LostPolicy) String() string {
 	return "continue"
 }
 
+// SlowPolicy says what a publisher does with a subscriber that reads
+// slower than it publishes.
+type SlowPolicy int
+
+const (
+	// SlowCatchUp (the default): a joined subscriber whose send queue
+	// passes the wire's QueueBytes stops getting the live stream and is
+	// fed from the retained history (memory or journal), in order, on its
+	// data connection, at the pace it reads; once it has caught up it
+	// gets the live stream again. The publisher never waits for it. Only
+	// what the history no longer holds when its cursor gets there is a
+	// gap, which it repairs or reports. Without a history (recovery off)
+	// it is SlowCut.
+	SlowCatchUp SlowPolicy = iota
+	// SlowWait: lockstep. The publisher waits while any joined
+	// subscriber's queue is above QueueBytes: the slowest subscriber sets
+	// everyone's pace. One that stops reading is cut after the wire's
+	// SlowTimeout.
+	SlowWait
+	// SlowCut: as NATS core, the publisher never waits, and a subscriber
+	// whose queue would pass MaxQueueBytes is disconnected as a slow
+	// consumer; it repairs over the recovery channel when it comes back.
+	SlowCut
+)
+
+// ParseSlowPolicy parses "catch-up", "wait" or "cut".
+func ParseSlowPolicy(s string) (SlowPolicy, error) {
+	switch s {
+	case "catch-up", "":
+		return SlowCatchUp, nil
+	case "wait":
+		return SlowWait, nil
+	case "cut":
+		return SlowCut, nil
+	}
+	return 0, fmt.Errorf("coord: slow policy %q: want catch-up, wait or cut", s)
+}
+
+func (p SlowPolicy) String() string {
+	switch p {
+	case SlowWait:
+		return "wait"
+	case SlowCut:
+		return "cut"
+	}
+	return "catch-up"
+}
+
 // PublisherConfig configures a Publisher. Use DefaultPublisherConfig and
 // change what you need.
 type PublisherConfig struct {
@@ -114,6 +162,16 @@ type PublisherConfig struct {
 	// announces it (repair_window_ms). Default DefaultRepairWindow; at
 	// least MinRepairWindow.
 	RepairWindow time.Duration
+	// SlowPolicy says what happens to a subscriber that reads slower than
+	// the publisher publishes (SlowCatchUp by default). It sets the wire's
+	// Pace and BehindBytes: Wire.Pace is ignored.
+	SlowPolicy SlowPolicy
+	// LingerAfterEnd keeps the publisher serving after END for at least
+	// this long, also when every subscriber that joined said BYE or none
+	// joined: a subscriber that comes later joins, is fed the history on
+	// its data connection and is sent END, and the recovery endpoint
+	// answers. Zero: Shutdown returns once nothing is waited for.
+	LingerAfterEnd time.Duration
 	// ID identifies the publisher; zero means random (with DataDir, the
 	// directory's).
 	ID envelope.ID
@@ -332,6 +390,12 @@ func (c *PublisherConfig) Validate() error {
 	}
 	if c.QuorumTimeout < 0 {
 		errs = append(errs, fmt.Errorf("quorum-timeout: %v is negative", c.QuorumTimeout))
+	}
+	if c.SlowPolicy < SlowCatchUp || c.SlowPolicy > SlowCut {
+		errs = append(errs, fmt.Errorf("slow-policy: %d is not a policy", c.SlowPolicy))
+	}
+	if c.LingerAfterEnd < 0 {
+		errs = append(errs, fmt.Errorf("linger-after-end: %v is negative", c.LingerAfterEnd))
 	}
 	errs = append(errs,
 		atLeast("repair-window", c.RepairWindow, MinRepairWindow, false),

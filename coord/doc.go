@@ -38,6 +38,15 @@
 // the same directory still serves what its earlier epoch sent, and its
 // subscribers repair the rest of that epoch before they go on.
 //
+// A subscriber slower than the publisher never slows it (SlowPolicy,
+// default SlowCatchUp): the publisher goes at its fastest subscriber's
+// pace; one that falls behind is fed from that history on its own data
+// connection at the pace it reads, then rejoins the live stream. A late
+// joiner that starts before its join is fed the same way. Only what the
+// history no longer holds when its turn comes is a gap. SlowWait makes
+// the slowest set everyone's pace; SlowCut disconnects slow subscribers,
+// which then repair over the recovery endpoint.
+//
 // # Subscribing
 //
 //	cfg := coord.DefaultSubscriberConfig()

@@ -83,6 +83,12 @@ type pubCore struct {
 	bindIdentity bool
 	allow        allowList
 
+	// catchUp: the publisher feeds data connections from its history
+	// (SlowCatchUp with a store), so a READY's from is granted; the
+	// connections it was granted for wait in catchUps for the shell.
+	catchUp  bool
+	catchUps []catchUpReq
+
 	nextHeartbeat time.Time
 	beats         uint64              // heartbeats built
 	final         []envelope.TopicSeq // the END table, once END was taken
@@ -137,6 +143,16 @@ type dataConn struct {
 	// dataSub that it subscribed to some data topics. It is on the MULTI
 	// form (multi) when it accepts and covers.
 	accepts, covers, dataSub, multi bool
+	// catchFrom is the from its READY was granted: its data connection
+	// is fed the history from there (0: not).
+	catchFrom uint64
+}
+
+// catchUpReq asks the shell to feed a data connection the history of
+// every topic from a sequence on, before the live stream.
+type catchUpReq struct {
+	conn connID
+	from uint64
 }
 
 // classChange is a connection's new form.
@@ -363,6 +379,14 @@ func (c *pubCore) take(dst []*outMsg) []*outMsg {
 	return dst
 }
 
+// takeCatchUps appends the data connections granted a catch-up since the
+// last call to dst.
+func (c *pubCore) takeCatchUps(dst []catchUpReq) []catchUpReq {
+	dst = append(dst, c.catchUps...)
+	c.catchUps = c.catchUps[:0]
+	return dst
+}
+
 // takeClassChanges appends the connections whose form changed since the
 // last call to dst. The caller applies them to the socket after the take
 // that preceded this call and before sending what it returned: batches
@@ -578,6 +602,13 @@ func (c *pubCore) ready(r handshake.Ready, identity string, now time.Time) any {
 	}
 	if dc.multi {
 		ack.Forms = []string{handshake.FormMulti}
+	}
+	if r.From > 0 && c.catchUp && dc.catchFrom == 0 {
+		dc.catchFrom = r.From
+		c.catchUps = append(c.catchUps, catchUpReq{conn: dc.id, from: r.From})
+	}
+	if dc.catchFrom > 0 {
+		ack.From = dc.catchFrom
 	}
 	if rejoin {
 		ack.Resume = make([]handshake.TopicSeq, len(ack.Topics))
@@ -900,7 +931,8 @@ type endState struct {
 }
 
 // end reports where the end of the job stands; it is settled at once
-// before END was taken only if nobody joined.
+// before END was taken only if nobody joined, and not before
+// LingerAfterEnd passed since END.
 func (c *pubCore) endState(now time.Time) endState {
 	var st endState
 	settled := c.phase == phaseEnded
@@ -926,6 +958,13 @@ func (c *pubCore) endState(now time.Time) endState {
 				settled = false
 				st.next = earliestSet(st.next, deadline)
 			}
+		}
+	}
+	if settled && c.cfg.LingerAfterEnd > 0 {
+		// Serving on for late joiners, whoever is waited for.
+		if until := c.endedAt.Add(c.cfg.LingerAfterEnd); now.Before(until) {
+			settled = false
+			st.next = earliestSet(st.next, until)
 		}
 	}
 	slices.Sort(st.waiting)

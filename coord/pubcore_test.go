@@ -531,3 +531,28 @@ func TestCoreProtocol11(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreLingerAfterEnd: with LingerAfterEnd the end settles no earlier
+// than that long after END, also when nobody joined; without it, at END.
+func TestCoreLingerAfterEnd(t *testing.T) {
+	for _, linger := range []time.Duration{0, 30 * time.Second} {
+		h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0; c.LingerAfterEnd = linger })
+		h.c.shutdown()
+		if _, _, ok := h.c.endIfDone(h.now); !ok {
+			t.Fatal("END not taken")
+		}
+		st := h.c.endState(h.now)
+		if linger == 0 {
+			if !st.settled {
+				t.Fatalf("no linger: not settled at END: %+v", st)
+			}
+			continue
+		}
+		if st.settled || !st.next.Equal(h.now.Add(linger)) {
+			t.Fatalf("linger %v: %+v at END", linger, st)
+		}
+		if st := h.c.endState(h.now.Add(linger)); !st.settled {
+			t.Fatalf("linger %v: not settled after it: %+v", linger, st)
+		}
+	}
+}

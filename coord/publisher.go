@@ -20,7 +20,9 @@ import (
 //
 // Publish may be called from many goroutines. Messages of one topic are
 // numbered in the order Publish calls return, and subscribers receive all
-// messages in the order Publish accepted them, across topics too.
+// messages in the order Publish accepted them, across topics too, except
+// while one catches up from the history (PublisherConfig.SlowPolicy):
+// then its records come in order within each topic, topic by topic.
 type Publisher struct {
 	cfg  PublisherConfig
 	lg   *zap.Logger
@@ -67,6 +69,10 @@ type Publisher struct {
 	waiting                                          atomic.Int64 // Publish calls blocked
 
 	multiBatches atomic.Uint64 // of batches, those sent as MULTI
+
+	cu                                      catchUp // run's: SlowCatchUp cursors
+	catchUps, caughtUpMerged, caughtUpBytes atomic.Uint64
+	catchingUp                              atomic.Int64
 }
 
 // endpointServer is a request-reply endpoint as the Publisher uses it:
@@ -135,6 +141,7 @@ func newPublisher(cfg PublisherConfig, store retained, now func() time.Time) *Pu
 		allow:   newAllowList(cfg.Allow),
 	}
 	p.connEvs = newConnEvents(cfg.Topics, p.rl)
+	p.cu = catchUp{on: cfg.SlowPolicy == SlowCatchUp && store != nil, target: int64(queueBytes(cfg.Wire.internal())), index: make(map[*topicState]int)}
 	p.hard, p.closeFn = context.WithCancel(context.Background())
 	p.pool.New = func() any {
 		m := &outMsg{}
@@ -153,6 +160,7 @@ func (p *Publisher) bind() error {
 	if p.allow != nil {
 		wcfg.Allow = p.allow.allows
 	}
+	p.setPace(&wcfg)
 	userEvent := wcfg.OnEvent
 	wcfg.OnEvent = func(ev wire.PeerEvent) {
 		p.onPeerEvent(ev)
@@ -188,6 +196,32 @@ func (p *Publisher) bind() error {
 	return nil
 }
 
+// setPace sets the wire's pacing from the slow policy: under catch-up
+// and cut the socket goes at the pace of the fastest subscriber, under
+// wait at the slowest's. Under catch-up it also reports the connections
+// more than 2 x QueueBytes behind (behind the fastest, that is), which
+// run then feeds from the store, and when their queues drained.
+func (p *Publisher) setPace(wcfg *wire.PubConfig) {
+	switch {
+	case p.cfg.SlowPolicy == SlowWait:
+		wcfg.Pace = wire.PaceSlowest
+	case p.cu.on:
+		wcfg.Pace = wire.PaceFastest
+		wcfg.BehindBytes = 2 * queueBytes(*wcfg)
+		wcfg.OnWritable = func(wire.ConnID) { signal(p.wake) }
+	default:
+		wcfg.Pace = wire.PaceFastest
+	}
+}
+
+// queueBytes is the wire's QueueBytes, defaulted.
+func queueBytes(w wire.PubConfig) int {
+	if w.QueueBytes > 0 {
+		return w.QueueBytes
+	}
+	return wire.DefaultPubConfig().QueueBytes
+}
+
 // closeEndpoints closes whatever bind opened, at once.
 func (p *Publisher) closeEndpoints() {
 	if p.pub != nil {
@@ -205,6 +239,7 @@ func (p *Publisher) closeEndpoints() {
 // joinedConn, hence the lock.
 func (p *Publisher) startCore(now time.Time) {
 	core := newPubCore(p.cfg, p.RecoveryEndpoint(), now, p.newBatch)
+	core.catchUp = p.cu.on
 	p.mu.Lock()
 	p.core = core
 	p.mu.Unlock()

@@ -102,7 +102,7 @@ func (m *outMsg) finish(now int64) {
 	m.b.SetTime(now)
 	m.frames, m.rec, m.meta = m.b.Finish(m.frames)
 	m.Frames = m.frames
-	m.To = 0
+	m.To = liveClasses // not to connections catching up (publisher_catchup.go)
 	if m.multi() {
 		m.To = wire.Classes(classMulti)
 	}

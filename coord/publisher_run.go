@@ -66,6 +66,9 @@ func (p *Publisher) pass(ctx context.Context, now time.Time, rs *runState) time.
 		rs.batches, rs.held = p.sendBatches(ctx, rs.batches, now)
 		rs.retryAt = now.Add(keepRetry)
 	}
+	if len(p.cu.cursors) > 0 {
+		p.feedCursors()
+	}
 	if !rs.held && p.sendEnd(ctx, now) {
 		rs.next = time.Time{}
 	}
@@ -125,6 +128,7 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 			}
 		case wire.PeerDisconnected:
 			p.core.dataGone(id, now)
+			p.dropCursor(ev.Conn)
 		}
 	}
 	coreEvs = p.core.takeEvents(coreEvs)
@@ -163,8 +167,10 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.
 	batches = p.core.take(batches)
 	p.losses = p.core.takeLosses(p.losses)
 	p.classes = p.core.takeClassChanges(p.classes[:0])
+	p.cu.joins = p.core.takeCatchUps(p.cu.joins[:0])
 	p.mu.Unlock()
 	p.applyClasses()
+	p.startCatchUps()
 	if len(batches) == 0 {
 		p.sendLosses(ctx, 0)
 		return batches, false
@@ -187,9 +193,11 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.
 		sent += m.bytes
 		records += m.b.Count()
 		p.sendLosses(ctx, m.gen) // those queued before m began
+		p.noteSent(m)
 		if err := p.sendBatch(ctx, m); err != nil && !errors.Is(err, wire.ErrClosed) && !errors.Is(err, context.Canceled) {
 			p.lg.Debug("send failed", zap.Error(err))
 		}
+		p.detachBehind()
 	}
 	p.backlog = append(p.backlog, batches[n:]...)
 	if len(p.backlog) == 0 {
@@ -257,6 +265,9 @@ func (p *Publisher) sendEnd(ctx context.Context, now time.Time) bool {
 		p.sendControl(ctx, envelope.KindAbort, []byte(failure.Error()))
 	}
 	p.sendControl(ctx, envelope.KindEnd, envelope.AppendTable(nil, table))
+	p.cu.end, p.cu.endFailure = table, failure
+	p.lg.Info("END sent", zap.Uint64("published", p.published.Load()), zap.Int("catching_up", len(p.cu.cursors)),
+		zap.Duration("linger_after_end", p.cfg.LingerAfterEnd))
 	return true
 }
 
@@ -276,7 +287,7 @@ func (p *Publisher) sendHello(ctx context.Context, conn wire.ConnID, nonce [enve
 }
 
 func (p *Publisher) sendControl(ctx context.Context, kind envelope.Kind, payload []byte) {
-	_ = p.pub.Send(ctx, &wire.Msg{Frames: p.control(kind, payload)})
+	_ = p.pub.Send(ctx, &wire.Msg{Frames: p.control(kind, payload), To: liveClasses})
 	p.controls.Add(1)
 }
 

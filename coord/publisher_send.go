@@ -15,7 +15,7 @@ func (p *Publisher) applyClasses() {
 		if ch.multi {
 			class = classMulti
 		}
-		p.pub.SetClass(wire.ConnID(ch.conn), class)
+		p.setLiveClass(wire.ConnID(ch.conn), class)
 	}
 	clear(p.classes)
 	p.classes = p.classes[:0]

@@ -15,6 +15,11 @@ type pubSocket interface {
 	SendTo(ctx context.Context, id wire.ConnID, m *wire.Msg) (bool, error)
 	Kick(id wire.ConnID, err error)
 	SetClass(id wire.ConnID, c wire.Class) bool
+	// For catch-up (publisher_catchup.go).
+	TakeBehind(dst []wire.ConnID) []wire.ConnID
+	Offer(id wire.ConnID, m *wire.Msg) (int64, bool)
+	Queued(id wire.ConnID) (int64, bool)
+	Subscribed(id wire.ConnID, topic []byte) bool
 	Close() error
 	Endpoint() string
 	Addr() net.Addr

@@ -71,6 +71,14 @@ type PublisherStats struct {
 	// and, when there were others, as DATA messages to them.
 	Multi      uint64
 	MultiConns int
+
+	// CatchUps counts data connections taken off the live stream to be
+	// fed from the retained store at their own pace (SlowCatchUp),
+	// CatchUpsMerged those of them that caught up and went back on it,
+	// CatchUpBytes the bytes fed that way. CatchingUp is how many are
+	// being fed now.
+	CatchUps, CatchUpsMerged, CatchUpBytes uint64
+	CatchingUp                             int
 }
 
 // Stats returns a snapshot of the counters. Safe from any goroutine.
@@ -86,6 +94,10 @@ func (p *Publisher) Stats() PublisherStats {
 		Wire:           PubWireStats(p.pub.Stats()),
 		SyncWire:       EndpointStats(p.sync.Stats()),
 		Multi:          p.multiBatches.Load(),
+		CatchUps:       p.catchUps.Load(),
+		CatchUpsMerged: p.caughtUpMerged.Load(),
+		CatchUpBytes:   p.caughtUpBytes.Load(),
+		CatchingUp:     int(p.catchingUp.Load()),
 
 		CoalescedEvents: p.connEvs.coalesced.Load(),
 	}

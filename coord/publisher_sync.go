@@ -36,8 +36,11 @@ func (p *Publisher) handleSync(_ context.Context, wr wire.Request, reply func(..
 	evs = p.core.takeEvents(evs)
 	p.noteChangeLocked()
 	p.mu.Unlock()
-	if _, ok := answer.(handshake.Ack); ok {
+	if ack, ok := answer.(handshake.Ack); ok {
 		p.handshakes.Add(1)
+		if ack.From > 0 {
+			signal(p.wake) // run starts feeding the history
+		}
 	}
 	p.logEvents(evs)
 	return reply(handshake.Encode(answer))

@@ -31,7 +31,7 @@ func testPublisher(t *testing.T, mod func(*PublisherConfig)) *Publisher {
 	return p
 }
 
-func testSubscriber(t *testing.T, cfg SubscriberConfig, rec *recorder) *Subscriber {
+func testSubscriber(t testing.TB, cfg SubscriberConfig, rec *recorder) *Subscriber {
 	t.Helper()
 	cfg.Handler = rec.handle
 	s, err := NewSubscriber(cfg)
@@ -42,7 +42,7 @@ func testSubscriber(t *testing.T, cfg SubscriberConfig, rec *recorder) *Subscrib
 	return s
 }
 
-func publishN(t *testing.T, p *Publisher, topic string, from, n int, payload []byte) {
+func publishN(t testing.TB, p *Publisher, topic string, from, n int, payload []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -29,7 +29,10 @@ func BenchmarkReplay(b *testing.B) {
 			if tc.store == "journal" {
 				cfg.DataDir = b.TempDir()
 			}
-			// The benchmark measures the replay path, not the bandwidth limit.
+			// The benchmark measures the FETCH replay path, not the
+			// bandwidth limit, nor the catch-up on the data connection a
+			// late joiner gets by default (BenchmarkLateJoinerCatchUp).
+			cfg.SlowPolicy = SlowCut
 			cfg.RecoveryLimit.RequestRate, cfg.RecoveryLimit.RequestBurst = 1e6, 1e6
 			cfg.RecoveryLimit.HostBytesRate, cfg.RecoveryLimit.HostBytesBurst = 1<<40, 1<<40
 			cfg.RecoveryLimit.GlobalBytesRate, cfg.RecoveryLimit.GlobalBytesBurst = 1<<40, 1<<40

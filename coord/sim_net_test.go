@@ -40,6 +40,7 @@ type simConn struct {
 	pubOpen, subOpen bool // each side still has it
 	fin              bool // the publisher closed it: the subscriber reads nq, then EOF
 	behind           bool // cut as a slow consumer
+	behindMark       bool // its queue passed BehindBytes since TakeBehind took it
 	slowCheck        *sim.Timer
 }
 
@@ -84,8 +85,24 @@ func (c *simConn) enqueue(m *wire.Msg) bool {
 	}
 	c.pq = append(c.pq, simMsg{frames: frames, size: size})
 	c.pqBytes += size
+	if b := c.pub.sock.behindBytes(); b > 0 && c.pqBytes > b {
+		c.behindMark = true
+	}
 	c.pump()
 	return true
+}
+
+// offer queues a copy of m unless that takes a non-empty queue above
+// MaxQueueBytes, without cutting the connection (Pub.Offer).
+func (c *simConn) offer(m *wire.Msg) bool {
+	size := 0
+	for _, f := range m.Frames {
+		size += len(f) + 9
+	}
+	if !c.pubOpen || (c.pqBytes > 0 && c.pqBytes+size > c.w.params.maxQueueBytes) {
+		return false
+	}
+	return c.enqueue(m)
 }
 
 // pump writes queued messages while the subscriber's buffers have room
@@ -96,7 +113,7 @@ func (c *simConn) pump() {
 		c.armSlowCheck()
 		return
 	}
-	moved := false
+	moved, before := false, c.pqBytes
 	for len(c.pq) > 0 && (c.nqBytes == 0 || c.nqBytes+c.pq[0].size <= w.params.sockBuf) {
 		m := c.pq[0]
 		c.pq[0] = simMsg{}
@@ -114,6 +131,10 @@ func (c *simConn) pump() {
 	if moved {
 		c.lastWrite = w.sim.Now()
 		c.sub.wakeReader(c.nq[len(c.nq)-1].arrive)
+		// OnWritable: a cursor with room is fed on the next pass.
+		if low := c.pub.sock.writableBytes(); low > 0 && before > low && c.pqBytes <= low && c.pubInc == c.pub.inc {
+			c.pub.kickSoon()
+		}
 	}
 	c.armSlowCheck()
 }
@@ -210,6 +231,48 @@ func (s *simPubSocket) SendTo(_ context.Context, id wire.ConnID, m *wire.Msg) (b
 	}
 	return c.enqueue(m), nil
 }
+
+func (s *simPubSocket) Offer(id wire.ConnID, m *wire.Msg) (int64, bool) {
+	c := s.conn(id)
+	if s.closed || c == nil || !c.matches(m.Frames[0]) || !c.offer(m) {
+		return 0, false
+	}
+	return int64(c.pqBytes), true
+}
+
+func (s *simPubSocket) Queued(id wire.ConnID) (int64, bool) {
+	c := s.conn(id)
+	if c == nil || !c.pubOpen {
+		return 0, false
+	}
+	return int64(c.pqBytes), true
+}
+
+func (s *simPubSocket) Subscribed(id wire.ConnID, topic []byte) bool {
+	c := s.conn(id)
+	return c != nil && c.pubOpen && c.matches(topic)
+}
+
+func (s *simPubSocket) TakeBehind(dst []wire.ConnID) []wire.ConnID {
+	for _, c := range s.conns {
+		if c.behindMark {
+			c.behindMark = false
+			dst = append(dst, c.id)
+		}
+	}
+	return dst
+}
+
+// behindBytes and writableBytes are the catch-up thresholds the
+// publisher configured its socket with (BehindBytes, WritableBytes).
+func (s *simPubSocket) behindBytes() int {
+	if s.p.p == nil || !s.p.p.cu.on {
+		return 0
+	}
+	return 2 * int(s.p.p.cu.target)
+}
+
+func (s *simPubSocket) writableBytes() int { return s.behindBytes() / 4 }
 
 func (s *simPubSocket) conn(id wire.ConnID) *simConn {
 	i, ok := slices.BinarySearchFunc(s.conns, id, func(c *simConn, id wire.ConnID) int { return int(c.id) - int(id) })

@@ -41,7 +41,8 @@ type simPub struct {
 	done    bool  // the job ended: the last incarnation's Shutdown returned
 	outcome error // what it returned
 
-	epochs []*simEpoch // every incarnation's truth, in order
+	epochs []*simEpoch  // every incarnation's truth, in order
+	all    []*Publisher // every incarnation, for the totals
 	// disk holds the journal's directory, with a journal; store is the
 	// current incarnation's.
 	disk      *simdisk.Disk
@@ -122,6 +123,8 @@ func (sp *simPub) config() PublisherConfig {
 		cfg.Journal.Sync, cfg.Journal.SegmentBytes = prm.fsync, prm.segmentBytes
 		cfg.Journal.Retention.MaxMessages = int64(prm.historyMessages)
 	}
+	cfg.SlowPolicy = prm.slowPolicy
+	cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes = prm.queueBytes, prm.maxQueueBytes
 	return cfg
 }
 
@@ -157,6 +160,7 @@ func (sp *simPub) start() {
 	p.startCore(w.sim.Now())
 	p.core.randNonce = w.nonce
 	sp.p, sp.rs = p, runState{}
+	sp.all = append(sp.all, p)
 	sp.ending, sp.shutAt = false, time.Time{}
 	sp.accepted = make(map[string]uint64)
 	sp.toPublish = w.params.records

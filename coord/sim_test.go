@@ -90,6 +90,8 @@ func runSeeds(seeds []uint64, mut mutation.Kind) ([]seedFailure, string) {
 		steps   atomic.Uint64
 		faulted atomic.Uint64
 		simTime atomic.Int64
+		catchUp atomic.Uint64 // connections taken off the live stream
+		merged  atomic.Uint64 // of those, back on it
 		wg      sync.WaitGroup
 	)
 	for range runtime.GOMAXPROCS(0) {
@@ -105,6 +107,12 @@ func runSeeds(seeds []uint64, mut mutation.Kind) ([]seedFailure, string) {
 				w.run()
 				steps.Add(w.sim.Steps())
 				simTime.Add(int64(w.sim.Elapsed()))
+				for _, sp := range w.pubs {
+					for _, p := range sp.all {
+						catchUp.Add(p.catchUps.Load())
+						merged.Add(p.caughtUpMerged.Load())
+					}
+				}
 				if !w.params.faults.none() {
 					faulted.Add(1)
 				}
@@ -118,7 +126,8 @@ func runSeeds(seeds []uint64, mut mutation.Kind) ([]seedFailure, string) {
 	}
 	wg.Wait()
 	sortFailures(failed)
-	return failed, fmt.Sprintf("%d events, %v simulated, %d with faults", steps.Load(), time.Duration(simTime.Load()).Round(time.Second), faulted.Load())
+	return failed, fmt.Sprintf("%d events, %v simulated, %d with faults, %d catch-ups (%d merged back)",
+		steps.Load(), time.Duration(simTime.Load()).Round(time.Second), faulted.Load(), catchUp.Load(), merged.Load())
 }
 
 func sortFailures(f []seedFailure) {

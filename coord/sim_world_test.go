@@ -10,6 +10,7 @@ import (
 	"github.com/syncmq/syncmq/internal/invariant"
 	"github.com/syncmq/syncmq/internal/mutation"
 	"github.com/syncmq/syncmq/internal/sim"
+	"github.com/syncmq/syncmq/internal/wire"
 	"github.com/syncmq/syncmq/journal"
 )
 
@@ -52,6 +53,8 @@ type simParams struct {
 	repairWindow          time.Duration
 	drainTimeout          time.Duration
 	maxQueueBytes         int
+	queueBytes            int        // the wire's QueueBytes: where catch-up takes a subscriber off the live stream
+	slowPolicy            SlowPolicy // catch-up or cut: the simulated socket never waits, so not wait
 	slowTimeout           time.Duration
 	historyMessages       int
 	maxBatchRecords       int
@@ -118,6 +121,10 @@ func drawParams(r *rand.Rand) simParams {
 		p.lateJoiners = 1 + r.IntN(2)
 	}
 	p.faults = drawFaultRates(r)
+	p.queueBytes = max(wire.MinQueueBytes, p.maxQueueBytes>>(1+r.IntN(8)))
+	if r.IntN(4) == 0 {
+		p.slowPolicy = SlowCut
+	}
 	return p
 }
 

@@ -29,6 +29,12 @@ import (
 // Handshakes and repairs proceed apart from it, so a slow sync or
 // recovery endpoint never stalls delivery of the other streams.
 type Subscriber struct {
+	// replayingHeld is set while onAck processes what arrived before the
+	// ACK: a HEARTBEAT or END among it is older than a catch-up the ACK
+	// granted (the END a connection gets when it comes after the end),
+	// and must not cut it short; the catch-up ends with END of its own.
+	replayingHeld bool
+
 	cfg    SubscriberConfig
 	lg     *zap.Logger
 	io     subscriberIO // the clock and the requests to publishers
@@ -267,6 +273,7 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 			if ps.link != nil && ps.link.eps.Pub == d.Endpoint {
 				for _, ts := range ps.streamsInOrder() {
 					ts.st.Reconnected(now)
+					ts.catchUpTo = 0
 					if d.Behind {
 						ts.st.SetCauseHint(recovery.CauseSlowConsumer)
 					}
@@ -457,7 +464,22 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			return
 		}
 		ts.time = m.Time
+		if m.Flags&envelope.FlagReplay != 0 {
+			// The history a catch-up feeds (protocol 1.7): replayed
+			// records, counted as such.
+			ts.catchUpTo = 0
+			for seq, payload := range m.Records() {
+				ts.st.Replay(seq, payload, now)
+			}
+			return
+		}
 		for seq, payload := range m.Records() {
+			if ts.aheadOfHistory(seq) {
+				continue // the history brings it again, in order
+			}
+			if seq > ts.catchUpTo {
+				ts.catchUpTo = 0 // published after the join: the catch-up is behind it
+			}
 			ts.st.Live(seq, payload, now)
 		}
 	case envelope.KindMulti:
@@ -466,6 +488,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 		s.processLoss(ps, m, now)
 	case envelope.KindHeartbeat, envelope.KindEnd:
 		table, _ := envelope.ParseTable(m.Payload) // Decode validated it
+		deferred := false
 		for _, e := range table {
 			s.evid.sawTopic(&s.evidMu, e.Topic)
 			if !s.wants(e.Topic) {
@@ -473,6 +496,11 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			ts := s.stream(ps, e.Topic, 1, 0)
 			ts.heard = max(ts.heard, e.Seq)
+			if s.replayingHeld && ts.catchUpTo > 0 {
+				deferred = true // the catch-up brings the history, then END again
+				continue
+			}
+			ts.catchUpTo = 0
 			if m.Kind == envelope.KindEnd {
 				ts.ended = true
 				ts.st.End(e.Seq, now)
@@ -480,7 +508,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 				ts.st.Heartbeat(e.Seq, now)
 			}
 		}
-		if m.Kind == envelope.KindEnd {
+		if m.Kind == envelope.KindEnd && !deferred {
 			ps.ended = true
 			s.checkEnd(ps)
 		}

@@ -73,7 +73,25 @@ func (n netIO) fetch(l *link, job fetchJob) bool {
 // ps.nonce.
 func (s *Subscriber) readyRequest(ps *pubState) []byte {
 	return handshake.Encode(handshake.Ready{V: handshake.Version, Type: handshake.TypeReady, Subscriber: s.cfg.ID,
-		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: ps.nonce, Topics: s.cfg.Subscribe, Forms: s.forms()})
+		Publisher: ps.id.String(), Epoch: ps.epoch, Nonce: ps.nonce, Topics: s.cfg.Subscribe, Forms: s.forms(),
+		From: s.catchUpFrom(ps)})
+}
+
+// catchUpFrom is the READY's from: where this subscriber's first join
+// of ps starts every topic when that is before the join (StartAt
+// earliest or a sequence; 1 when it followed an earlier epoch), so the
+// publisher feeds it the history on its data connection. 0 on a rejoin
+// and with StateDir, whose checkpoints start each topic on its own.
+func (s *Subscriber) catchUpFrom(ps *pubState) uint64 {
+	switch {
+	case ps.joined || s.ckpt != nil:
+		return 0
+	case ps.restarted:
+		return 1
+	case s.cfg.StartAt == StartAtJoin:
+		return 0
+	}
+	return s.startAt(0)
 }
 
 // byeRequest encodes the BYE to ps: it quotes the nonce of the last

@@ -231,7 +231,14 @@ func (s *Subscriber) onAck(r ackResult) {
 		// missed meanwhile from the live records and the next heartbeat
 		// or END: records taken since the new connection subscribed are
 		// still on their way, and asking for them would fetch them twice.
-		if !(rejoin && known) && ts.st.Next() <= t.Seq {
+		switch {
+		case r.ack.From > 0 && !rejoin && !known && start >= r.ack.From && ts.st.Next() <= t.Seq:
+			// The publisher feeds the history on the data connection
+			// (protocol 1.7): no FETCH for it. Until the first replayed
+			// record, live records of before the join are dropped; they
+			// come again.
+			ts.catchUpTo = t.Seq
+		case !(rejoin && known) && ts.st.Next() <= t.Seq:
 			ts.st.Heartbeat(t.Seq, now) // ask for what was published before
 		}
 	}
@@ -246,10 +253,12 @@ func (s *Subscriber) onAck(r ackResult) {
 	s.emit(Event{Type: EventJoined, Publisher: ps.id, Epoch: ps.epoch, Endpoint: ps.link.eps.Pub})
 	held := ps.held
 	ps.held, ps.heldRecords = nil, 0
+	s.replayingHeld = true
 	for i := range held {
 		s.process(ps, &held[i], now)
 	}
 	s.connectSettled = true
+	s.replayingHeld = false
 	s.readyOnce.Do(func() { close(s.ready) })
 }
 

@@ -39,7 +39,7 @@ func (s *Subscriber) processMulti(ps *pubState, m *envelope.Message, now time.Ti
 	for e, payload := range m.MultiRecords() {
 		seq := x.next[e]
 		x.next[e]++
-		if ts := x.streams[e]; ts != nil {
+		if ts := x.streams[e]; ts != nil && !ts.aheadOfHistory(seq) {
 			ts.time = m.Time
 			ts.st.Live(seq, payload, now)
 		}

@@ -13,6 +13,12 @@ import (
 
 var timeNow = time.Now
 
+// aheadOfHistory reports whether a live record seq is one the history
+// on the data connection brings again (catchUpTo): drop it.
+func (ts *topicStream) aheadOfHistory(seq uint64) bool {
+	return ts.catchUpTo > 0 && seq <= ts.catchUpTo && seq > ts.st.Next()
+}
+
 // topicStream is one (publisher incarnation, topic) stream: the recovery
 // state machine plus what the subscriber needs to act on its outputs.
 type topicStream struct {
@@ -32,6 +38,16 @@ type topicStream struct {
 	// after the join (any cause but before-join): what BYE reports.
 	lostAfterJoin uint64
 	handed        uint64 // every sequence up to it was handed to the Handler, delivered or lost
+	// catchUpTo is set while the publisher feeds this stream's history on
+	// the data connection (the ACK granted the READY's from) and the
+	// first replayed record has not come yet: the ACK's last sequence of
+	// the topic. A live record ahead of the stream and at or below it was
+	// published before the join and is dropped, not taken for a gap: the
+	// history brings it again in order (or, if it no longer holds it, a
+	// later gap reports it lost before the join). Records above it are
+	// never dropped. A replayed record, heartbeat, END or disconnect
+	// clears it.
+	catchUpTo uint64
 
 	// A stream of an incarnation that ended without END probes the
 	// restarted publisher for its end (subscriber_drain.go).

@@ -13,13 +13,13 @@ import (
 // subscriptions. Zero fields take the defaults of DefaultPubWireConfig.
 type PubWireConfig struct {
 	// QueueBytes is the soft bound of each connection's queue, in bytes
-	// (frame bytes plus 9 bytes of framing per frame): Publish is paced to
-	// the fastest matching subscriber by waiting while every matching
-	// connection has more than QueueBytes queued. A subscriber slower than
-	// the others falls behind without slowing them, until the publisher
-	// holds half of MaxQueueBytes: then a subscriber that is behind and
-	// still reading slows publishing to its pace (backpressure), while one
-	// that stopped reading does not. Default 4 MiB; at least MinQueueBytes.
+	// (frame bytes plus 9 bytes of framing per frame). What happens at it
+	// is PublisherConfig.SlowPolicy's: under SlowCatchUp Publish is paced
+	// to the fastest matching subscriber, and a joined subscriber more
+	// than 2 × QueueBytes behind is fed from the history at its own pace;
+	// under SlowWait Publish waits while any joined subscriber has more
+	// than QueueBytes queued; under SlowCut it waits only while every
+	// matching subscriber has. Default 4 MiB; at least MinQueueBytes.
 	QueueBytes int
 	// MaxQueueBytes is the hard bound, in bytes. A connection whose queue
 	// would exceed it is disconnected as a slow consumer (its subscriber

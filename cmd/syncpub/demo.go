@@ -162,6 +162,11 @@ func (d *demo) startPublisher() error {
 	// A subscriber that takes nothing for 100 ms, or falls 8 MiB behind,
 	// is cut: stage (b) shows it within a few megabytes.
 	cfg.Wire = coord.PubWireConfig{QueueBytes: 1 << 20, MaxQueueBytes: 8 << 20, SlowTimeout: 100 * time.Millisecond, OnEvent: d.onPeerEvent}
+	// Stage (b) shows the cut and the repair over the recovery channel:
+	// under the default catch-up a stalled subscriber that the kernel's
+	// buffers still absorb is fed from the history instead, with nothing
+	// to show.
+	cfg.SlowPolicy = coord.SlowCut
 	cfg.Logger = d.lg
 	var err error
 	d.pub, err = coord.NewPublisher(cfg)

@@ -25,9 +25,11 @@ type options struct {
 	rate    float64
 	stdin   bool
 	drain   time.Duration
-	metrics string // --metrics-addr; empty: off
-	pprof   string // --pprof; empty: off
-	compat  bool   // --compat zguide: serve the zguide's plain syncsub (compat.go)
+	// lingerAfterEnd is served before --drain-timeout starts to count.
+	lingerAfterEnd time.Duration
+	metrics        string // --metrics-addr; empty: off
+	pprof          string // --pprof; empty: off
+	compat         bool   // --compat zguide: serve the zguide's plain syncsub (compat.go)
 }
 
 // buildOptions turns the settings into the publisher's configuration. It
@@ -86,6 +88,11 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 		cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes = s.QueueBytes.Int(), s.MaxQueueBytes.Int()
 	}
 	c.AtLeast("drain-timeout", s.DrainTimeout, minDrainTimeout)
+	cfg.SlowPolicy, _ = coord.ParseSlowPolicy(string(s.SlowPolicy)) // a choice: already checked
+	if s.LingerAfterEnd < 0 {
+		c.Add(fmt.Errorf("linger-after-end: %v is negative", s.LingerAfterEnd))
+	}
+	cfg.LingerAfterEnd = s.LingerAfterEnd
 	cfg.MaxSubscribersPerIP = s.MaxSubsPerIP
 	cfg.Wire.MaxPendingPerIP = s.HandshakesPerIP
 	cfg.Wire.MaxSubscriptionBytes, cfg.Wire.SubscriptionBudget = s.MaxSubBytes.Int(), s.SubBudget.Int()
@@ -147,7 +154,7 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	}
 	return options{
 		pub: cfg, count: s.Count, payload: []byte(s.Payload), size: s.Size.Int(),
-		topics: s.Topics, rate: s.Rate, stdin: s.Stdin, drain: s.DrainTimeout, metrics: s.MetricsAddr, pprof: s.Pprof,
+		topics: s.Topics, rate: s.Rate, stdin: s.Stdin, drain: s.DrainTimeout, lingerAfterEnd: s.LingerAfterEnd, metrics: s.MetricsAddr, pprof: s.Pprof,
 		compat: s.Compat == "zguide",
 	}, nil
 }

@@ -48,7 +48,9 @@ func runPublisher(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Statu
 	defer status.Stop()
 	drain := func(n int) error {
 		prog.draining(n)
-		ctx, cancel := context.WithTimeout(sig.Abort, o.drain)
+		// --linger-after-end is served in full; --drain-timeout bounds
+		// the wait for subscribers beyond it.
+		ctx, cancel := context.WithTimeout(sig.Abort, o.drain+o.lingerAfterEnd)
 		defer cancel()
 		return pub.Shutdown(ctx)
 	}

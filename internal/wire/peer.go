@@ -46,6 +46,9 @@ type peer struct {
 	// lastWrite is when the connection last took bytes (Unix ns): a
 	// subscriber that is behind but still reading applies backpressure.
 	lastWrite atomic.Int64
+	// behind: its queue passed BehindBytes since TakeBehind last
+	// reported it.
+	behind atomic.Bool
 
 	killOnce sync.Once
 	gone     chan struct{}
@@ -289,8 +292,12 @@ func (pr *peer) handBatch(lane *memConn, batch []*Msg, total int) error {
 func (pr *peer) written(n int64) {
 	pr.lastWrite.Store(time.Now().UnixNano())
 	soft := int64(pr.pub.cfg.QueueBytes)
-	if before, after := pr.q.written(n); before > soft && after <= soft {
+	before, after := pr.q.written(n)
+	if before > soft && after <= soft {
 		pr.pub.wake()
+	}
+	if low := int64(pr.pub.cfg.WritableBytes); pr.pub.cfg.OnWritable != nil && before > low && after <= low {
+		pr.pub.cfg.OnWritable(pr.id)
 	}
 }
 

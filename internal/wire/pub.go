@@ -105,6 +105,7 @@ type Pub struct {
 	waitCh  chan struct{}
 
 	subBytes atomic.Int64 // what every connection's subscriptions take (SubscriptionBudget)
+	behindN  atomic.Int32 // connections flagged behind (BehindBytes) and not yet taken
 
 	held    atomic.Int64  // bytes of distinct messages referenced by queues or Sends
 	sendSeq atomic.Uint64 // numbers Sends, so queues know how far behind they are
@@ -355,6 +356,9 @@ func (p *Pub) remove(pr *peer) {
 	if _, ok := p.peers[pr.id]; ok {
 		delete(p.peers, pr.id)
 		p.publishSnapLocked()
+		if pr.behind.Swap(false) {
+			p.behindN.Add(-1)
+		}
 		p.ips.release(pr.ip)
 	}
 	p.mu.Unlock()
@@ -424,11 +428,96 @@ func (p *Pub) Send(ctx context.Context, m *Msg) error {
 	if p.held.Load() > int64(p.cfg.MaxQueueBytes) {
 		p.evict()
 	}
-	if (room || !matched) && !p.lagging() {
-		return nil
+	switch p.cfg.Pace {
+	case PaceFastest:
+		if room || !matched {
+			return nil
+		}
+	case PaceSlowest:
+		if p.paced(topic, m.To, nil) {
+			return nil
+		}
+	default:
+		if (room || !matched) && !p.lagging() {
+			return nil
+		}
 	}
 	p.waits.Add(1)
 	return p.pace(ctx, topic, m.To, nil)
+}
+
+// TakeBehind appends to dst the connections whose queue passed
+// BehindBytes since the last call, and clears their mark. It is cheap
+// when there are none. A connection is marked again when a later message
+// takes it above BehindBytes again.
+func (p *Pub) TakeBehind(dst []ConnID) []ConnID {
+	if p.behindN.Load() == 0 {
+		return dst
+	}
+	for _, pr := range *p.snap.Load() {
+		if pr.behind.Swap(false) {
+			p.behindN.Add(-1)
+			dst = append(dst, pr.id)
+		}
+	}
+	return dst
+}
+
+// markBehind flags pr for TakeBehind when its queue holds more than
+// BehindBytes.
+func (p *Pub) markBehind(pr *peer, queued int64) {
+	if p.cfg.BehindBytes > 0 && queued > int64(p.cfg.BehindBytes) && !pr.behind.Swap(true) {
+		p.behindN.Add(1)
+	}
+}
+
+// Offer queues m for connection id alone if its subscriptions match
+// frame 0, without waiting and without cutting it: a message that would
+// take its queue above MaxQueueBytes is refused. It returns the bytes
+// queued afterwards and whether m was queued; false also if the
+// connection is gone or does not subscribe to the topic. It is how an
+// application feeds a connection it moved off the live stream at the
+// pace the connection reads (see BehindBytes and OnWritable).
+func (p *Pub) Offer(id ConnID, m *Msg) (int64, bool) {
+	if p.isStopping() {
+		return 0, false
+	}
+	p.mu.Lock()
+	pr := p.peers[id]
+	p.mu.Unlock()
+	if pr == nil || !pr.subs.match(topicOf(m)) {
+		return 0, false
+	}
+	size := m.size()
+	p.ref(m, size)
+	defer p.unref(m, size)
+	b, res := pr.q.push(m, p.sendSeq.Add(1), size, p.cfg.MaxQueueBytes)
+	if res != pushed {
+		return b, false
+	}
+	p.sent.Add(1)
+	return b, true
+}
+
+// Queued returns the bytes queued for connection id, and whether it is
+// connected.
+func (p *Pub) Queued(id ConnID) (int64, bool) {
+	p.mu.Lock()
+	pr := p.peers[id]
+	p.mu.Unlock()
+	if pr == nil {
+		return 0, false
+	}
+	return pr.q.queued(), true
+}
+
+// Subscribed reports whether connection id is connected and subscribes
+// to topic.
+func (p *Pub) Subscribed(id ConnID, topic []byte) bool {
+	p.mu.Lock()
+	pr := p.peers[id]
+	p.mu.Unlock()
+	return pr != nil && pr.subs.match(topic)
 }
 
 // lagBytes is the total of queued bytes above which Send applies
@@ -511,6 +600,7 @@ func (p *Pub) queue(pr *peer, m *Msg, seq uint64, size int) bool {
 	switch res {
 	case pushed:
 		p.sent.Add(1)
+		p.markBehind(pr, b)
 		return b <= int64(p.cfg.QueueBytes)
 	case pushOver:
 		p.sent.Add(1) // and dropped: the queue counts it
@@ -570,7 +660,7 @@ func (p *Pub) pace(ctx context.Context, topic []byte, to ClassSet, only *peer) e
 		if p.paced(topic, to, only) {
 			return nil
 		}
-		if only == nil && recheck == nil && p.held.Load() > p.lagBytes() {
+		if only == nil && recheck == nil && p.cfg.Pace == PaceLagging && p.held.Load() > p.lagBytes() {
 			recheck = time.NewTicker(p.progressWindow())
 			recheckC = recheck.C
 		}
@@ -595,7 +685,10 @@ func (p *Pub) paced(topic []byte, to ClassSet, only *peer) bool {
 		}
 		return only.q.queued() <= soft
 	}
-	if p.lagging() {
+	if p.cfg.Pace == PaceSlowest {
+		return p.allPaced(topic, to, soft)
+	}
+	if p.cfg.Pace == PaceLagging && p.lagging() {
 		return false
 	}
 	matched := false
@@ -609,6 +702,20 @@ func (p *Pub) paced(topic []byte, to ClassSet, only *peer) bool {
 		matched = true
 	}
 	return !matched // no matching connection left
+}
+
+// allPaced reports whether every matching connection that is not
+// Evictable has at most soft bytes queued (PaceSlowest).
+func (p *Pub) allPaced(topic []byte, to ClassSet, soft int64) bool {
+	for _, pr := range *p.snap.Load() {
+		if !to.has(pr.Class()) || !pr.subs.match(topic) || pr.q.queued() <= soft {
+			continue
+		}
+		if p.cfg.Evictable == nil || !p.cfg.Evictable(pr.id) {
+			return false
+		}
+	}
+	return true
 }
 
 // wake releases the Sends waiting in pace, to look again.

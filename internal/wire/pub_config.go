@@ -30,6 +30,21 @@ type PubConfig struct {
 	// queued for a connection whose queue is empty. Default 64 MiB; at
 	// least QueueBytes.
 	MaxQueueBytes int
+	// Pace says when Send waits for subscribers: PaceLagging (zero, the
+	// rule QueueBytes describes), PaceNone or PaceSlowest.
+	Pace Pace
+	// BehindBytes, if positive, is the queue above which a connection is
+	// reported by TakeBehind: the application may then stop sending it
+	// the live stream (a class Send does not address) and feed it at its
+	// own pace with Offer. Zero: never reported.
+	BehindBytes int
+	// OnWritable, if set, is called when a connection's queue falls to
+	// WritableBytes or below from above it, so the application can Offer
+	// it more. It is called from the connection's writer and must not
+	// block.
+	OnWritable func(ConnID)
+	// WritableBytes is OnWritable's threshold; zero means QueueBytes / 2.
+	WritableBytes int
 	// SendBuffer sets each connection's kernel send buffer (SO_SNDBUF), in
 	// bytes; Linux doubles it. Zero leaves it to the OS, which grows it
 	// up to net.ipv4.tcp_wmem's maximum (4 MiB by default). What a stalled
@@ -188,11 +203,36 @@ func (c PubConfig) withDefaults() PubConfig {
 	if c.SubscriptionBudget <= 0 {
 		c.SubscriptionBudget = max(d.SubscriptionBudget, c.MaxSubscriptionBytes)
 	}
+	if c.WritableBytes <= 0 {
+		c.WritableBytes = c.QueueBytes / 2
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
 	return c
 }
+
+// Pace is when Send waits for subscribers.
+type Pace uint8
+
+const (
+	// PaceLagging: Send waits while every matching connection has more
+	// than QueueBytes queued, and, while the Pub holds more than half of
+	// MaxQueueBytes, while a subscriber that is behind still reads (see
+	// PubConfig.QueueBytes).
+	PaceLagging Pace = iota
+	// PaceFastest: Send waits while every matching connection has more
+	// than QueueBytes queued, and for nothing else: the publisher goes at
+	// the pace of the fastest subscriber. One that falls behind the others
+	// is cut at MaxQueueBytes, unless the application moved it off the
+	// live stream first (BehindBytes).
+	PaceFastest
+	// PaceSlowest: Send waits while any matching connection has more than
+	// QueueBytes queued, among those Evictable does not let go: the
+	// slowest subscriber sets everyone's pace. One that stops reading is
+	// cut by SlowTimeout.
+	PaceSlowest
+)
 
 // Floors of the timeouts and queues a configuration may set; zero still
 // means the default. Below them a Pub would not misbehave in its own
@@ -224,6 +264,7 @@ func (c PubConfig) Validate() error {
 		{"MaxPending", int64(c.MaxPending)}, {"MaxPendingPerIP", int64(c.MaxPendingPerIP)}, {"MaxPeers", int64(c.MaxPeers)},
 		{"MaxConnsPerIP", int64(c.MaxConnsPerIP)}, {"MaxSubscriptions", int64(c.MaxSubscriptions)},
 		{"MaxSubscriptionBytes", int64(c.MaxSubscriptionBytes)}, {"SubscriptionBudget", int64(c.SubscriptionBudget)},
+		{"BehindBytes", int64(c.BehindBytes)}, {"WritableBytes", int64(c.WritableBytes)},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("wire: PubConfig.%s is negative", f.name))
@@ -238,6 +279,9 @@ func (c PubConfig) Validate() error {
 		if f.v > 0 && f.v < MinQueueBytes {
 			errs = append(errs, fmt.Errorf("wire: PubConfig.%s %d is below %d bytes", f.name, f.v, MinQueueBytes))
 		}
+	}
+	if c.Pace > PaceSlowest {
+		errs = append(errs, fmt.Errorf("wire: PubConfig.Pace %d is not a Pace", c.Pace))
 	}
 	d := c.withDefaults()
 	if d.MaxQueueBytes < d.QueueBytes {

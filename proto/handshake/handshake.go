@@ -98,6 +98,12 @@ type Ready struct {
 	// publisher ends its job successfully only when every subscriber that
 	// joined said BYE with nothing lost.
 	Lost uint64 `json:"lost,omitempty"`
+	// From (READY only, 1.2) asks the publisher to feed the data
+	// connection the nonce proves, before the live stream, every record
+	// it still holds of the subscriber's topics from this sequence on
+	// (catch-up): a late joiner that wants the past gets it without FETCH
+	// round trips. 0 or absent: nothing from before the join.
+	From uint64 `json:"from,omitempty"`
 }
 
 // Accepts reports whether r lists form.
@@ -149,6 +155,11 @@ type Ack struct {
 	// that the publisher sends on the subscriber's data connection from
 	// this ACK on.
 	Forms []string `json:"forms,omitempty"`
+	// From (1.2) echoes the READY's from when the publisher feeds the
+	// data connection from there: records before the live stream, flagged
+	// REPLAY, in order within each topic. Absent: it does not, and the
+	// subscriber repairs what it wants over the recovery channel.
+	From uint64 `json:"from,omitempty"`
 }
 
 // Sends reports whether a lists form.

@@ -20,6 +20,12 @@ type QuorumLost string
 // Choices lists the policies.
 func (QuorumLost) Choices() []string { return []string{"continue", "pause"} }
 
+// SlowPolicy is what the publisher does with a subscriber slower than it.
+type SlowPolicy string
+
+// Choices lists the policies.
+func (SlowPolicy) Choices() []string { return []string{"catch-up", "wait", "cut"} }
+
 // Fsync is when the journal syncs to disk.
 type Fsync string
 
@@ -64,7 +70,9 @@ type Publisher struct {
 	ID              string        `mapstructure:"id" help:"publisher id, 32 hex digits (default: derived from host and --bind, so restarts keep it)"`
 	Heartbeat       time.Duration `mapstructure:"heartbeat" help:"heartbeat interval (tail-loss detection)"`
 	SlowTimeout     time.Duration `mapstructure:"slow-timeout" help:"disconnect a subscriber that takes no data for this long"`
-	QueueBytes      cli.Bytes     `mapstructure:"queue-bytes" unit:"bytes" help:"per-subscriber send queue above which the publisher waits, if every subscriber is that far behind"`
+	SlowPolicy      SlowPolicy    `mapstructure:"slow-policy" help:"a subscriber slower than the publisher: catch-up (taken off the live stream past --queue-bytes and fed from the history at its own pace, then back on it), wait (lockstep: the slowest sets everyone's pace), or cut (disconnected past --max-queue-bytes, as NATS core)"`
+	LingerAfterEnd  time.Duration `mapstructure:"linger-after-end" help:"after END, keep serving the history this long for subscribers that join late, even when nobody is waited for; --drain-timeout counts after it (0: exit as soon as every subscriber that joined confirmed)"`
+	QueueBytes      cli.Bytes     `mapstructure:"queue-bytes" unit:"bytes" help:"per-subscriber send queue: with --slow-policy catch-up, the bound past which a subscriber is fed from the history; with wait, the queue above which the publisher waits"`
 	MaxQueueBytes   cli.Bytes     `mapstructure:"max-queue-bytes" unit:"bytes" help:"per-subscriber send queue above which a subscriber is disconnected as slow"`
 	Quorum          string        `mapstructure:"quorum" help:"with gossip: all, majority or N live subscriber members whose topics match (instead of --expect)"`
 	Settle          time.Duration `mapstructure:"settle" help:"with --quorum: let the cluster gossip its members this long before judging the quorum"`
@@ -111,6 +119,7 @@ func DefaultPublisher() Publisher {
 		SlowTimeout:     500 * time.Millisecond,
 		QueueBytes:      4 << 20,
 		MaxQueueBytes:   64 << 20,
+		SlowPolicy:      "catch-up",
 		Settle:          2 * time.Second,
 		QuorumLost:      "continue",
 		Compat:          "none",

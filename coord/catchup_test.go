@@ -1,0 +1,207 @@
+package coord
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/syncmq/syncmq/internal/clustertest"
+)
+
+// slowQueues are queues small enough that a subscriber whose handler
+// pauses now and then falls behind at once.
+func slowQueues(cfg *PublisherConfig) {
+	cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes, cfg.Wire.SendBuffer = 16<<10, 256<<10, 16<<10
+}
+
+// slowHandler is rec's handler, pausing 2 ms every 200 records: a reader
+// about ten times slower than the publisher.
+func slowHandler(rec *recorder) func(Event) {
+	n := 0
+	return func(ev Event) {
+		rec.handle(ev)
+		if ev.Type == EventMessage {
+			if n++; n%200 == 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// runSlowAndFast publishes total records of size bytes to one fast and
+// one slow subscriber under policy, ends the epoch and returns what
+// Shutdown said, with the publisher and both recorders.
+func runSlowAndFast(t *testing.T, policy SlowPolicy, total, size int, mod func(*PublisherConfig)) (*Publisher, *recorder, *recorder, error) {
+	t.Helper()
+	pub := testPublisher(t, func(cfg *PublisherConfig) {
+		cfg.Expect, cfg.SlowPolicy = 2, policy
+		slowQueues(cfg)
+		if mod != nil {
+			mod(cfg)
+		}
+	})
+	fast, slow := newRecorder(0), newRecorder(0)
+	testSubscriber(t, SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: "fast"}, fast)
+	sc := SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: "slow", Handler: slowHandler(slow)}
+	s, err := NewSubscriber(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := pub.WaitQuorum(ctx); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, size)
+	for i := 0; i < total; i++ {
+		if _, err := pub.Publish(ctx, "t", payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = pub.Shutdown(ctx)
+	fast.wait(t, ctx, "fast")
+	slow.wait(t, ctx, "slow")
+	return pub, fast, slow, err
+}
+
+// TestSlowSubscriberCatchesUp: under catch-up, a subscriber ten times
+// slower than the publisher is taken off the live stream, fed from the
+// history at its pace and given every record in order; nobody is cut as
+// a slow consumer, and the job succeeds.
+func TestSlowSubscriberCatchesUp(t *testing.T) {
+	const total = 20_000
+	pub, fast, slow, err := runSlowAndFast(t, SlowCatchUp, total, 256, nil)
+	if err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	fast.check(t, "fast", total)
+	slow.check(t, "slow", total)
+	st := pub.Stats()
+	t.Logf("catch-ups %d (merged back %d), %d bytes from the history; slow consumers %d",
+		st.CatchUps, st.CatchUpsMerged, st.CatchUpBytes, st.Wire.SlowConsumers)
+	if st.CatchUps == 0 || st.CatchUpBytes == 0 {
+		t.Errorf("no catch-up: %+v", st)
+	}
+	if st.Wire.SlowConsumers != 0 {
+		t.Errorf("%d slow consumers cut under catch-up", st.Wire.SlowConsumers)
+	}
+	if _, replayed := slow.counts(); replayed != 0 {
+		t.Errorf("the slow subscriber repaired %d records over the recovery channel; catch-up feeds them on its data connection", replayed)
+	}
+}
+
+// TestSlowPolicies: wait lets the slowest set the pace (nobody is cut,
+// nobody catches up); cut disconnects the slow subscriber, as before.
+func TestSlowPolicies(t *testing.T) {
+	const total = 20_000
+	t.Run("wait", func(t *testing.T) {
+		pub, fast, slow, err := runSlowAndFast(t, SlowWait, total, 256, nil)
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		fast.check(t, "fast", total)
+		slow.check(t, "slow", total)
+		st := pub.Stats()
+		if st.CatchUps != 0 || st.Wire.SlowConsumers != 0 || st.Wire.Waits == 0 {
+			t.Errorf("wait: catch-ups %d, slow consumers %d, waits %d", st.CatchUps, st.Wire.SlowConsumers, st.Wire.Waits)
+		}
+	})
+	t.Run("cut", func(t *testing.T) {
+		pub, _, _, _ := runSlowAndFast(t, SlowCut, total, 256, func(cfg *PublisherConfig) {
+			cfg.Wire.MaxQueueBytes = 32 << 10
+		})
+		st := pub.Stats()
+		if st.CatchUps != 0 || st.Wire.SlowConsumers == 0 {
+			t.Errorf("cut: catch-ups %d, slow consumers %d", st.CatchUps, st.Wire.SlowConsumers)
+		}
+	})
+}
+
+// TestSlowSubscriberCatchesUpFromJournal: the same, with the history on
+// disk: the cursor reads the journal.
+func TestSlowSubscriberCatchesUpFromJournal(t *testing.T) {
+	const total = 20_000
+	dir := t.TempDir()
+	pub, fast, slow, err := runSlowAndFast(t, SlowCatchUp, total, 256, func(cfg *PublisherConfig) { cfg.DataDir = dir })
+	if err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	fast.check(t, "fast", total)
+	slow.check(t, "slow", total)
+	st := pub.Stats()
+	if st.CatchUps == 0 || st.CatchUpBytes == 0 || st.Wire.SlowConsumers != 0 {
+		t.Errorf("catch-ups %d, bytes %d, slow consumers %d", st.CatchUps, st.CatchUpBytes, st.Wire.SlowConsumers)
+	}
+}
+
+// TestLingerAfterEndServesLateJoiners: with LingerAfterEnd, a publisher
+// nobody joined keeps serving after END; a subscriber that comes then
+// joins and gets every record from the earliest and END, while Shutdown
+// still lingers. Without it, Shutdown returns at END.
+func TestLingerAfterEndServesLateJoiners(t *testing.T) {
+	const total = 2_000
+	pub := testPublisher(t, func(cfg *PublisherConfig) { cfg.LingerAfterEnd = time.Minute })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	publishN(t, pub, "t", 1, total, make([]byte, 64))
+	shut := make(chan error, 1)
+	go func() { shut <- pub.Shutdown(ctx) }()
+	clustertest.WaitFor(t, 10*time.Second, "END", func() bool {
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		return pub.core.phase == phaseEnded
+	})
+	late := newRecorder(0)
+	testSubscriber(t, SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: "late", StartAt: StartAtEarliest}, late)
+	late.wait(t, ctx, "late joiner")
+	late.check(t, "late joiner", total)
+	if st := pub.Stats(); st.CatchUps == 0 || st.Recovery.Served != 0 {
+		t.Errorf("catch-ups %d, recovery requests %d: want the history on the data connection after END too", st.CatchUps, st.Recovery.Served)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v before LingerAfterEnd passed", err)
+	default:
+	}
+	pub.Close()
+	<-shut
+
+	plain := testPublisher(t, nil)
+	publishN(t, plain, "t", 1, 10, nil)
+	if err := plain.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown without LingerAfterEnd: %v", err)
+	}
+}
+
+// TestLateJoinerCatchesUpOnItsDataConnection: a subscriber that joins
+// after 20,000 records and starts at the earliest is fed them on its data
+// connection (its READY's from, granted in the ACK), with no FETCH, then
+// goes on with the live stream; from memory and from the journal.
+func TestLateJoinerCatchesUpOnItsDataConnection(t *testing.T) {
+	for _, disk := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "journal"}[disk], func(t *testing.T) {
+			const before, after = 20_000, 1_000
+			pub := testPublisher(t, func(cfg *PublisherConfig) {
+				if disk {
+					cfg.DataDir = t.TempDir()
+				}
+			})
+			publishN(t, pub, "t", 1, before, make([]byte, 100))
+			late := newRecorder(before + after)
+			sub := testSubscriber(t, SubscriberConfig{Connect: pub.Endpoint(), Sync: pub.SyncEndpoint(), ID: "late", StartAt: StartAtEarliest}, late)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := sub.WaitReady(ctx); err != nil {
+				t.Fatal(err)
+			}
+			publishN(t, pub, "t", before+1, after, make([]byte, 100))
+			late.wait(t, ctx, "late joiner")
+			late.check(t, "late joiner", before+after)
+			st := pub.Stats()
+			if st.CatchUps == 0 || st.Recovery.Served != 0 {
+				t.Errorf("catch-ups %d, recovery requests served %d: want the history on the data connection", st.CatchUps, st.Recovery.Served)
+			}
+		})
+	}
+}
