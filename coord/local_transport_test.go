@@ -48,6 +48,11 @@ func TestLocalTransports(t *testing.T) {
 					c.History = recovery.HistoryConfig{MaxMessages: tc.retention, MaxBytes: 256 << 20, MaxTopics: 4}
 					c.Wire.SlowTimeout = 200 * time.Millisecond
 					c.Wire.QueueBytes, c.Wire.MaxQueueBytes = 256<<10, 4<<20
+					// The cut sends the stalled subscriber to the recovery
+					// endpoint, which is what this test runs over the local
+					// transports; under catch-up it would be fed on its data
+					// connection instead (TestSlowSubscriberCatchesUp).
+					c.SlowPolicy = SlowCut
 				})
 				healthy, stalled := newRecorder(n), newRecorder(0)
 				// No Recovery endpoint: the subscribers take the ACK's.
