@@ -383,8 +383,12 @@ func signal(c chan struct{}) {
 // lost; an *EndError naming those that did not confirm or reported
 // losses (wrapping ctx.Err() if ctx ended first); ctx.Err() if ctx ended
 // before END could go out (the publisher is closed anyway, without END);
-// and ErrClosed if Close came first. Idempotent: later calls return the
-// first call's result. Safe from any goroutine, including an OnMember
+// and ErrClosed if Close came first. A step of the shutdown that fails
+// or panics does not stop the others: the endpoints still close and every
+// goroutine is waited for, and the result includes the failure (a
+// *StepPanicError for a panic, not a panic of the caller; a panic while
+// waiting also stops the publisher without END). Idempotent: later calls
+// return the first call's result. Safe from any goroutine, including an OnMember
 // callback.
 func (p *Publisher) Shutdown(ctx context.Context) error {
 	p.shutdownOnce.Do(func() { p.shutdownErr = p.shutdown(ctx) })
@@ -554,7 +558,8 @@ func (p *Publisher) leaveCluster(ctx context.Context) {
 // when the publisher comes back, a new epoch. A Shutdown in progress
 // returns ErrClosed promptly. Close waits for every goroutine and is
 // idempotent; it is safe from any goroutine, including an OnMember
-// callback.
+// callback. It returns nil, or what failed or panicked while releasing
+// (every step runs regardless, as in Shutdown).
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		var steps releaseSteps
