@@ -420,6 +420,33 @@ func (c *pubCore) setForm(dc *dataConn, accepts, covers, dataSub bool) {
 	}
 }
 
+// heldBack reports that the store could not keep batches (in publish
+// order, after every batch it kept): they were not sent, so no table may
+// name them yet. A subscriber told of them by an ACK would ask the
+// recovery endpoint for records it does not hold and take the answer as
+// a loss. Each topic's taken falls back to the sequence before its first
+// held-back record; retaken moves it on again once they are kept.
+func (c *pubCore) heldBack(batches []*outMsg) {
+	for j := len(batches) - 1; j >= 0; j-- { // the earliest batch of a topic decides
+		m := batches[j]
+		for i, ts := range m.topics {
+			_, first, _ := m.b.Topic(i)
+			ts.taken = min(ts.taken, first-1)
+		}
+	}
+}
+
+// retaken reports that batches held back before were kept and are about
+// to be sent: tables name them again.
+func (c *pubCore) retaken(batches []*outMsg) {
+	for _, m := range batches {
+		for i, ts := range m.topics {
+			_, first, n := m.b.Topic(i)
+			ts.taken = max(ts.taken, first+uint64(n)-1)
+		}
+	}
+}
+
 // coversAll reports whether prefix matches every topic this publisher
 // may publish: it is a prefix of every announced topic prefix, or empty.
 func (c *pubCore) coversAll(prefix []byte) bool { return coversTopics(c.cfg.Topics, prefix) }

@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -61,7 +62,8 @@ type Publisher struct {
 	runDone chan struct{}      // closed when run has returned
 
 	shutdownOnce, closeOnce, releaseOnce sync.Once
-	shutdownErr                          error
+	finalOnce                            sync.Once // closes final
+	shutdownErr, releaseErr, closeErr    error
 	pool                                 sync.Pool
 
 	published, batches, controls, kicked, keepFailed atomic.Uint64
@@ -276,9 +278,9 @@ func (p *Publisher) Quorum() QuorumRule { return p.cfg.Quorum }
 // changed what they wait for.
 func (p *Publisher) locked(f func(c *pubCore)) {
 	p.mu.Lock()
+	defer p.mu.Unlock() // a panic in f must not leave every caller blocked on mu
 	f(p.core)
 	p.noteChangeLocked()
-	p.mu.Unlock()
 }
 
 func (p *Publisher) noteChangeLocked() {
@@ -313,6 +315,8 @@ func (p *Publisher) WaitQuorum(ctx context.Context) error {
 		}
 		select {
 		case <-changed:
+		case <-p.hard.Done(): // Close, or a Shutdown step that failed
+			return ErrClosed
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -347,6 +351,9 @@ func (p *Publisher) Publish(ctx context.Context, topic string, payload []byte) (
 		select {
 		case <-changed:
 			p.waiting.Add(-1)
+		case <-p.hard.Done(): // Close, or a Shutdown step that failed
+			p.waiting.Add(-1)
+			return 0, ErrClosed
 		case <-ctx.Done():
 			p.waiting.Add(-1)
 			return 0, ctx.Err()
@@ -376,8 +383,12 @@ func signal(c chan struct{}) {
 // lost; an *EndError naming those that did not confirm or reported
 // losses (wrapping ctx.Err() if ctx ended first); ctx.Err() if ctx ended
 // before END could go out (the publisher is closed anyway, without END);
-// and ErrClosed if Close came first. Idempotent: later calls return the
-// first call's result. Safe from any goroutine, including an OnMember
+// and ErrClosed if Close came first. A step of the shutdown that fails
+// or panics does not stop the others: the endpoints still close and every
+// goroutine is waited for, and the result includes the failure (a
+// *StepPanicError for a panic, not a panic of the caller; a panic while
+// waiting also stops the publisher without END). Idempotent: later calls
+// return the first call's result. Safe from any goroutine, including an OnMember
 // callback.
 func (p *Publisher) Shutdown(ctx context.Context) error {
 	p.shutdownOnce.Do(func() { p.shutdownErr = p.shutdown(ctx) })
@@ -385,22 +396,37 @@ func (p *Publisher) Shutdown(ctx context.Context) error {
 }
 
 func (p *Publisher) shutdown(ctx context.Context) error {
-	var started bool
-	p.locked(func(c *pubCore) { started = c.shutdown() })
+	// Whatever happens below, a panic included, the endpoints close and
+	// every goroutine is waited for.
+	var steps releaseSteps
+	started := true
+	steps.do("refuse new records", func() error {
+		p.locked(func(c *pubCore) { started = c.shutdown() })
+		return nil
+	})
 	if !started && p.isClosed() {
 		return ErrClosed
 	}
 	close(p.stop)
-	// Whatever happens below, a panic included, the endpoints close and
-	// every goroutine is waited for.
-	defer p.release(ctx)
-	// A Close during the waits below ends them.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(p.hard, cancel)()
-	err := p.awaitEnd(ctx)
-	if p.isClosed() {
+	var err error
+	if steps.err() == nil {
+		steps.do("wait for the end of the epoch", func() error {
+			// A Close during the wait ends it.
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			defer context.AfterFunc(p.hard, cancel)()
+			err = p.awaitEnd(wctx)
+			return nil
+		})
+	}
+	if werr := steps.err(); werr != nil {
+		p.closeFn() // the end is unknown: stop without END rather than guess
+		err = werr
+	} else if p.isClosed() {
 		err = ErrClosed
+	}
+	if rerr := p.release(ctx); rerr != nil {
+		err = errors.Join(err, rerr)
 	}
 	p.lg.Info("publisher closed", zap.Uint64("published", p.published.Load()), zap.Error(err))
 	return err
@@ -415,11 +441,7 @@ func (p *Publisher) awaitEnd(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		p.mu.Lock()
-		ended := p.core.phase == phaseEnded
-		st := p.core.endState(p.now())
-		changed := p.changed
-		p.mu.Unlock()
+		ended, st, changed := p.endState()
 		if st.settled {
 			return st.err(nil)
 		}
@@ -439,34 +461,81 @@ func (p *Publisher) awaitEnd(ctx context.Context) error {
 	}
 }
 
+// endState asks the core whether the epoch ended and who is still owed
+// a confirmation, and returns what changes with the core's next change.
+func (p *Publisher) endState() (ended bool, st endState, changed chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock() // a panic in the core must not leave mu held
+	return p.core.phase == phaseEnded, p.core.endState(p.now()), p.changed
+}
+
 // release closes what is left after END: the PUB socket, the recovery and
 // sync endpoints (an ACK being written still goes out), then leaves the
 // gossip cluster (subscribers repairing still needed the recovery
 // endpoint), and waits for every goroutine. Once only; every step runs
-// even if an earlier one panics.
-func (p *Publisher) release(ctx context.Context) {
+// even if an earlier one fails or panics, and the first call's failures
+// and panics are what every call returns.
+func (p *Publisher) release(ctx context.Context) error {
 	p.releaseOnce.Do(func() {
-		defer p.leaveCluster(ctx)
-		defer func() { _ = p.sync.Shutdown(ctx) }()
-		defer p.closeStore()
-		defer func() {
+		var steps releaseSteps
+		steps.do("end the run goroutine", func() error { p.endRun(); return nil })
+		steps.do("close the PUB socket", func() error { p.pub.Close(); return nil })
+		steps.do("stop the publisher's goroutines", p.stopGoroutines)
+		steps.do("close the recovery endpoint", func() error {
 			if p.rec != nil {
 				p.rec.close()
 			}
-		}()
-		defer p.g.Wait()
-		defer p.g.Stop()
-		close(p.final)
-		p.pub.Close()
+			return nil
+		})
+		storeClosed := false
+		steps.do("close the retained store", func() error { storeClosed = true; return p.closeStore() })
+		steps.do("drain the sync endpoint", func() error { _ = p.sync.Shutdown(ctx); return nil })
+		steps.do("close the sync endpoint", p.sync.Close) // after a drain, a no-op
+		steps.do("leave the gossip cluster", func() error { p.leaveCluster(ctx); return nil })
+		// Every close above is idempotent: this one only does what a
+		// failed step left undone.
+		steps.do("close what an earlier step left open", func() error {
+			if p.rec != nil {
+				p.rec.close()
+			}
+			_ = p.sync.Close()
+			if !storeClosed {
+				storeClosed = true
+				if err := p.closeStore(); err != nil {
+					return err
+				}
+			}
+			return p.stopGoroutines()
+		})
+		p.releaseErr = steps.err()
 	})
+	return p.releaseErr
 }
 
-func (p *Publisher) closeStore() {
-	if p.store != nil {
-		if err := p.store.close(); err != nil {
-			p.lg.Warn("closing the retained store", zap.Error(err))
-		}
+// endRun tells run to return; once.
+func (p *Publisher) endRun() { p.finalOnce.Do(func() { close(p.final) }) }
+
+// stopGoroutines waits for every goroutine of the Publisher, after
+// ending what they could be blocked on: run's loop and the PUB socket.
+func (p *Publisher) stopGoroutines() error {
+	p.endRun()
+	p.pub.Close()
+	p.g.Stop()
+	p.g.Wait()
+	return nil
+}
+
+// closeStore closes the journal or History; an error from the journal
+// (a failed final sync) is returned, since what it holds may not be on
+// disk.
+func (p *Publisher) closeStore() error {
+	if p.store == nil {
+		return nil
 	}
+	if err := p.store.close(); err != nil {
+		return fmt.Errorf("closing the retained store: %w", err)
+	}
+	return nil
 }
 
 func (p *Publisher) leaveCluster(ctx context.Context) {
@@ -489,19 +558,24 @@ func (p *Publisher) leaveCluster(ctx context.Context) {
 // when the publisher comes back, a new epoch. A Shutdown in progress
 // returns ErrClosed promptly. Close waits for every goroutine and is
 // idempotent; it is safe from any goroutine, including an OnMember
-// callback.
+// callback. It returns nil, or what failed or panicked while releasing
+// (every step runs regardless, as in Shutdown).
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
-		p.locked(func(c *pubCore) { c.shutdown() })
-		p.pub.Close() // first, so nothing more reaches a subscriber
+		var steps releaseSteps
+		steps.do("refuse new records", func() error {
+			p.locked(func(c *pubCore) { c.shutdown() })
+			return nil
+		})
+		steps.do("close the PUB socket", func() error { p.pub.Close(); return nil }) // first, so nothing more reaches a subscriber
 		p.closeFn()
 		p.shutdownOnce.Do(func() {
 			p.shutdownErr = ErrClosed
 			close(p.stop)
 		})
-		p.release(context.Background())
+		p.closeErr = errors.Join(steps.err(), p.release(context.Background()))
 	})
-	return nil
+	return p.closeErr
 }
 
 func (p *Publisher) isClosed() bool { return p.hard.Err() != nil }

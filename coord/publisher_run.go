@@ -187,6 +187,12 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.
 			p.rl.Warn("keep-failed", "cannot retain batches; holding them back until the store takes them",
 				zap.Int("held_back", len(batches)-n), zap.Error(err))
 		}
+		if n < len(batches) || fresh > 0 {
+			p.mu.Lock()
+			p.core.retaken(batches[:n])
+			p.core.heldBack(batches[n:])
+			p.mu.Unlock()
+		}
 	}
 	sent, records := 0, 0
 	for _, m := range batches[:n] {

@@ -2,8 +2,10 @@ package coord
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"syscall"
 	"time"
 
 	"github.com/syncmq/syncmq/envelope"
@@ -51,6 +53,12 @@ type simPub struct {
 	// powerLost: a power loss may have taken batches the journal had
 	// accepted without syncing, so a beyond-retention loss is not judged.
 	powerLost bool
+	// damaged: a bit of a segment flipped; the journal reports the
+	// records it cannot read back as beyond retention, so such a loss is
+	// not judged against evictions.
+	damaged bool
+	// fills and flips count the disk faults that took effect.
+	fills, flips int
 	// pendingClose holds connections the subscriber closed while the
 	// network could not tell the publisher.
 	pendingClose []*simConn
@@ -142,6 +150,14 @@ func (sp *simPub) start() {
 	}
 	cfg = cfg.withDefaults()
 	store, err := openStore(&cfg)
+	if err != nil && errors.Is(err, syscall.ENOSPC) && sp.disk.Capacity() != simdisk.Unlimited {
+		// As syncpub does: it exits non-zero naming the full disk, and is
+		// started again later.
+		w.tracef("%s: incarnation %d refuses to start: %v", sp.name, sp.inc, err)
+		sp.inc--
+		w.sim.After(time.Duration(100+w.diskRnd.IntN(3000))*time.Millisecond, sp.name+" starts again", sp.start)
+		return
+	}
 	if err != nil {
 		w.check.Failf("%s: incarnation %d cannot open its store: %v", sp.name, sp.inc, err)
 		sp.done = true
@@ -550,7 +566,7 @@ func (w *world) checkBeyondRetention(sub string, ev Event) {
 			continue
 		}
 		for _, e := range p.epochs {
-			if e.epoch != ev.Epoch || e.durable && p.powerLost {
+			if e.epoch != ev.Epoch || e.durable && (p.powerLost || p.damaged) {
 				continue
 			}
 			if p.p != nil {

@@ -25,6 +25,7 @@ var regressionSeeds = map[uint64]string{
 	238:  "an unjoined restarted publisher's held END was delivered, then the publisher declared gone as well",
 	30:   "a stateful subscriber drained an old epoch twice: once followed live, once again from its checkpoint",
 	6616: "the checker asked a restarted stateful run for a stream its earlier run had finished",
+	280:  "on a full disk, an ACK named records held back from the journal; the rejoining subscriber's repair said complete and it reported them lost",
 }
 
 // TestSimulation runs the simulator over many seeds and checks the
@@ -92,7 +93,10 @@ func runSeeds(seeds []uint64, mut mutation.Kind) ([]seedFailure, string) {
 		simTime atomic.Int64
 		catchUp atomic.Uint64 // connections taken off the live stream
 		merged  atomic.Uint64 // of those, back on it
-		wg      sync.WaitGroup
+		// The journal's disk: faults that took effect, and what the
+		// journal saw of them.
+		fills, flips, appendErrs, corrupt atomic.Uint64
+		wg                                sync.WaitGroup
 	)
 	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
@@ -108,9 +112,14 @@ func runSeeds(seeds []uint64, mut mutation.Kind) ([]seedFailure, string) {
 				steps.Add(w.sim.Steps())
 				simTime.Add(int64(w.sim.Elapsed()))
 				for _, sp := range w.pubs {
+					fills.Add(uint64(sp.fills))
+					flips.Add(uint64(sp.flips))
 					for _, p := range sp.all {
 						catchUp.Add(p.catchUps.Load())
 						merged.Add(p.caughtUpMerged.Load())
+						js := p.Stats().Journal
+						appendErrs.Add(js.AppendErrors)
+						corrupt.Add(js.Corrupt)
 					}
 				}
 				if !w.params.faults.none() {
@@ -126,8 +135,10 @@ func runSeeds(seeds []uint64, mut mutation.Kind) ([]seedFailure, string) {
 	}
 	wg.Wait()
 	sortFailures(failed)
-	return failed, fmt.Sprintf("%d events, %v simulated, %d with faults, %d catch-ups (%d merged back)",
-		steps.Load(), time.Duration(simTime.Load()).Round(time.Second), faulted.Load(), catchUp.Load(), merged.Load())
+	return failed, fmt.Sprintf("%d events, %v simulated, %d with faults, %d catch-ups (%d merged back); "+
+		"journal disks filled %d times (%d failed appends), %d bits flipped (%d damaged regions found)",
+		steps.Load(), time.Duration(simTime.Load()).Round(time.Second), faulted.Load(), catchUp.Load(), merged.Load(),
+		fills.Load(), appendErrs.Load(), flips.Load(), corrupt.Load())
 }
 
 func sortFailures(f []seedFailure) {

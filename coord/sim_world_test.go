@@ -24,13 +24,16 @@ import (
 
 // world is one simulated run: the network, the nodes and the checker.
 type world struct {
-	sim    *sim.Sim
-	rnd    *rand.Rand
-	params simParams
-	check  *invariant.Checker
-	pubs   []*simPub
-	subs   []*simSub
-	nextID uint64 // connection ids
+	sim *sim.Sim
+	rnd *rand.Rand
+	// diskRnd draws the disk faults, apart from rnd: a run without them
+	// replays as it did before they existed.
+	diskRnd *rand.Rand
+	params  simParams
+	check   *invariant.Checker
+	pubs    []*simPub
+	subs    []*simSub
+	nextID  uint64 // connection ids
 	// partitioned holds the pairs of nodes that cannot reach each other.
 	partitioned map[[2]string]bool
 	faultsOver  bool            // the fault schedule ended: liveness is judged from here
@@ -76,6 +79,8 @@ type simParams struct {
 	segmentBytes int64
 	powerLoss    bool // a publisher crash is a power loss half of the time
 	rerun        bool // with a journal: after a clean end, the publisher runs again on the same directory
+	// Drawn from a stream of their own too, after the journal's part.
+	disk diskFaults
 }
 
 // drawDurability draws the journal's part of a run.
@@ -134,6 +139,8 @@ func newWorld(seed uint64, traceLines int, mut mutation.Kind) *world {
 	w := &world{sim: s, rnd: s.Rand(), partitioned: make(map[[2]string]bool), mutation: mut, byes: make(map[byeKey]bool)}
 	w.params = drawParams(w.rnd)
 	drawDurability(&w.params, rand.New(rand.NewPCG(seed, 0x6a6f75726e616c)))
+	w.diskRnd = rand.New(rand.NewPCG(seed, 0x6469736b))
+	w.params.disk = drawDiskFaults(w.diskRnd)
 	w.check = invariant.New(invariant.Options{Expect: w.payload, RedeliverWindow: uint64(w.params.maxBatchRecords)})
 	w.pubs = append(w.pubs, newSimPub(w, "pub0"))
 	for i := range w.params.subs + w.params.lateJoiners {

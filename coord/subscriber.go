@@ -77,6 +77,7 @@ type Subscriber struct {
 	ready     chan struct{}
 	job       *job
 	closeOnce sync.Once
+	closeErr  error       // what the first Close found failing or panicking
 	closed    atomic.Bool // the Handler is called no more
 
 	stats subscriberCounters
@@ -623,7 +624,9 @@ func (s *Subscriber) Shutdown(ctx context.Context) error {
 	if s.cluster != nil && !s.closed.Load() {
 		err = s.cluster.close(ctx) // first: discovery must not add publishers to a closing Subscriber
 	}
-	s.Close()
+	if cerr := s.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
 	return err
 }
 
@@ -632,31 +635,58 @@ func (s *Subscriber) Shutdown(ctx context.Context) error {
 // waits for the Subscriber's goroutines. The Handler is not called after
 // Close returns. Idempotent, and safe from the Handler itself: the
 // current Handler call then finishes after Close returned, and no other
-// follows.
+// follows. Every step runs even if an earlier one fails or panics; Close
+// returns those failures and panics (a *StepPanicError for a panic), nil
+// when there were none, and every call returns the first call's result.
 func (s *Subscriber) Close() error {
 	s.closeOnce.Do(func() {
+		var steps releaseSteps
 		s.closed.Store(true)
-		if s.cluster != nil {
-			s.cluster.shutdown()
-		}
-		s.cancel()
-		s.g.Stop()
-		s.g.Wait() // from the Handler, run is this goroutine: Wait skips it
-		s.refreshStreamStats()
-		s.job.close(s.Stats())
-		if s.ckpt != nil {
-			s.flushCheckpoints()
-			if err := s.ckpt.close(); err != nil {
-				s.lg.Warn("closing the checkpoints", zap.Error(err))
+		steps.do("stop gossip", func() error {
+			if s.cluster != nil {
+				s.cluster.shutdown()
 			}
+			return nil
+		})
+		steps.do("cancel the subscriber's work", func() error { s.cancel(); return nil })
+		steps.do("stop the subscriber's goroutines", s.stopGoroutines)
+		var st SubscriberStats
+		steps.do("count what was received", func() error { s.refreshStreamStats(); st = s.Stats(); return nil })
+		steps.do("end the job", func() error { s.job.close(st); return nil })
+		if s.ckpt != nil {
+			steps.do("write the checkpoints", func() error { s.flushCheckpoints(); return nil })
+			steps.do("close the checkpoints", s.ckpt.close)
 		}
-		s.sub.Close()
-		s.mu.Lock()
-		for _, l := range s.links {
-			l.close()
-		}
-		s.mu.Unlock()
+		steps.do("close the SUB socket", func() error { s.sub.Close(); return nil })
+		steps.do("close the publisher links", s.closeLinks)
+		// Again, in case an earlier step was the one that failed: each of
+		// these is idempotent.
+		steps.do("wait for the subscriber's goroutines", func() error {
+			_ = s.stopGoroutines()
+			s.job.close(st) // releases Done's waiters
+			s.sub.Close()
+			return s.closeLinks()
+		})
+		s.closeErr = steps.err()
 	})
+	return s.closeErr
+}
+
+// stopGoroutines ends what the Subscriber's goroutines wait on and waits
+// for them. From the Handler, run is this goroutine: Wait skips it.
+func (s *Subscriber) stopGoroutines() error {
+	s.cancel()
+	s.g.Stop()
+	s.g.Wait()
+	return nil
+}
+
+func (s *Subscriber) closeLinks() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.links {
+		l.close()
+	}
 	return nil
 }
 

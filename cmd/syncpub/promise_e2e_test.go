@@ -30,6 +30,9 @@ type promiseJob struct {
 	check                 *invariant.Checker
 	runs                  map[string]int // subscriber id -> runs started
 	dataDir, stateDirRoot string
+	// pubHost and subHost, when set, are the command prefixes that run
+	// the publisher and the subscribers on hosts of a clustertest.Lab.
+	pubHost, subHost []string
 }
 
 func newPromiseJob(t *testing.T, timeout time.Duration) *promiseJob {
@@ -45,7 +48,7 @@ func newPromiseJob(t *testing.T, timeout time.Duration) *promiseJob {
 
 func (j *promiseJob) publisher(args ...string) *proctest.Proc {
 	base := []string{"--bind", j.pubEP, "--sync-bind", j.syncEP, "--recovery-bind", j.recEP, "--log-format", "json"}
-	return proctest.Start(j.t, j.ctx, j.syncpub, append(base, args...)...)
+	return j.start(j.pubHost, j.syncpub, append(base, args...))
 }
 
 // subscriber starts a run of syncsub id; stateful ones keep a state
@@ -59,7 +62,16 @@ func (j *promiseJob) subscriber(id string, stateful bool, args ...string) *proct
 		}
 		base = append(base, "--state-dir", filepath.Join(j.stateDirRoot, id))
 	}
-	return proctest.Start(j.t, j.ctx, j.syncsub, append(base, args...)...)
+	return j.start(j.subHost, j.syncsub, append(base, args...))
+}
+
+// start runs bin, on host when host is a Lab's command prefix.
+func (j *promiseJob) start(host []string, bin string, args []string) *proctest.Proc {
+	if len(host) == 0 {
+		return proctest.Start(j.t, j.ctx, bin, args...)
+	}
+	argv := append(append(slices.Clone(host[1:]), bin), args...)
+	return proctest.Start(j.t, j.ctx, host[0], argv...)
 }
 
 // killed feeds a run that was killed (no summary) to the checker.

@@ -22,17 +22,7 @@ import (
 // --output json, the final runs' summaries and exit codes against their
 // events. docs/testing.md shows a long run.
 func TestSoak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills processes")
-	}
-	s := os.Getenv("SYNCMQ_SOAK")
-	if s == "" {
-		t.Skip("SYNCMQ_SOAK=10s runs it")
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		t.Fatalf("SYNCMQ_SOAK=%q: want a duration", s)
-	}
+	d := soakDuration(t)
 	seed := uint64(time.Now().UnixNano())
 	r := rand.New(rand.NewPCG(seed, 2))
 	t.Logf("seed %d, %v of faults", seed, d)
@@ -91,4 +81,22 @@ func TestSoak(t *testing.T) {
 	}
 	j.verdict()
 	t.Logf("faults %v; subscriber runs %v", faults, j.runs)
+}
+
+// soakDuration is how long a soak injects faults: SYNCMQ_SOAK, a
+// duration; unset (or -short) skips the test.
+func soakDuration(t *testing.T) time.Duration {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("kills processes")
+	}
+	s := os.Getenv("SYNCMQ_SOAK")
+	if s == "" {
+		t.Skip("SYNCMQ_SOAK=10s runs it")
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		t.Fatalf("SYNCMQ_SOAK=%q: want a duration", s)
+	}
+	return d
 }

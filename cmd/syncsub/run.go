@@ -82,7 +82,9 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 		})
 	}
 	waitJob(sub, o.exitOnEnd, sig.Stop.Done())
-	_ = sub.Close() // the handler is not called after this
+	if err := sub.Close(); err != nil { // the handler is not called after this
+		lg.Warn("closing the subscriber", zap.Error(err))
+	}
 	status.Stop()
 	st := sub.Stats()
 	v := judge(sub.Err())

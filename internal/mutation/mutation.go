@@ -27,10 +27,14 @@ const (
 	// OKWithGap: the subscriber reports END as completed while a stream
 	// still has a gap.
 	OKWithGap
+	// HideDamage: a journal Read skips a batch that fails its checks (a
+	// flipped bit) without recording it as a hole, so a replay of its
+	// range still says complete.
+	HideDamage
 )
 
 // Kinds lists every planted bug.
-var Kinds = []Kind{DropLastReplay, LossOffByOne, SkipFsync, ForgetHeld, OKWithGap}
+var Kinds = []Kind{DropLastReplay, LossOffByOne, SkipFsync, ForgetHeld, OKWithGap, HideDamage}
 
 func (k Kind) String() string {
 	switch k {
@@ -44,6 +48,8 @@ func (k Kind) String() string {
 		return "forget-held"
 	case OKWithGap:
 		return "ok-with-gap"
+	case HideDamage:
+		return "hide-damage"
 	}
 	return "none"
 }
