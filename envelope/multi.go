@@ -165,6 +165,9 @@ type BatchBuilder struct {
 	order  []uint16 // table entry of each record, once there are two topics
 	next   []uint64 // EachRun's scratch: the next sequence of each entry
 	h      Header
+	// verbatim: the message is a DATA message taken whole (ResetData);
+	// Finish keeps its time and checksum.
+	verbatim bool
 }
 
 type batchTopic struct {
@@ -180,7 +183,29 @@ func (b *BatchBuilder) Reset(rec, meta []byte, h Header) {
 	clear(b.topics)
 	b.topics, b.order = b.topics[:0], b.order[:0]
 	b.h = Header{Publisher: h.Publisher, Epoch: h.Epoch, Time: h.Time}
+	b.verbatim = false
 }
+
+// ResetData starts a message that is the decoded DATA message m as it
+// arrived, copying its payload into rec[:0]: Finish reproduces m's frames
+// byte for byte (its time and checksum are kept, and SetTime does
+// nothing), without the REPLAY flag. No record can be added to it. It
+// is how a relay forwards a batch without encoding it again; m must have
+// passed Decode.
+func (b *BatchBuilder) ResetData(rec, meta []byte, m *Message) {
+	b.Reset(rec, meta, m.Header)
+	if m.Count == 1 && m.Flags&FlagBatch == 0 {
+		b.rec = binary.BigEndian.AppendUint32(b.rec, uint32(len(m.Payload)))
+	}
+	b.rec = append(b.rec, m.Payload...)
+	b.topics = append(b.topics, batchTopic{name: string(m.Topic), first: m.Seq, n: int(m.Count)})
+	b.h = m.Header
+	b.h.Flags &^= FlagReplay
+	b.verbatim = true
+}
+
+// Verbatim reports whether the message was started by ResetData.
+func (b *BatchBuilder) Verbatim() bool { return b.verbatim }
 
 // AddTopic adds an entry to the topic table and returns its number, for
 // Add: the entry's records are topic's, with sequences first, first+1, ...
@@ -227,7 +252,11 @@ func (b *BatchBuilder) Size() int { return len(b.rec) }
 
 // SetTime sets the header's time (Unix nanoseconds), e.g. when the
 // message is handed to the socket rather than when it was begun.
-func (b *BatchBuilder) SetTime(t int64) { b.h.Time = t }
+func (b *BatchBuilder) SetTime(t int64) {
+	if !b.verbatim {
+		b.h.Time = t
+	}
+}
 
 // Finish completes the message and appends its frames to dst[:0]: three
 // for a DATA message (exactly what Builder makes of the same records),
@@ -236,6 +265,16 @@ func (b *BatchBuilder) SetTime(t int64) { b.h.Time = t }
 func (b *BatchBuilder) Finish(dst [][]byte) (frames [][]byte, rec, meta []byte) {
 	h := b.h
 	meta = b.meta
+	if b.verbatim {
+		payload := b.rec
+		if h.Flags&FlagBatch == 0 {
+			payload = payload[recordOverhead:]
+		}
+		meta = append(meta, b.topics[0].name...)
+		tl := len(meta)
+		meta = AppendHeader(meta, &h)
+		return append(dst[:0], meta[:tl:tl], meta[tl:tl+HeaderSize:tl+HeaderSize], payload), b.rec, meta
+	}
 	if len(b.topics) == 1 {
 		t := b.topics[0]
 		h.Kind, h.Seq = KindData, t.first
