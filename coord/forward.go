@@ -13,6 +13,10 @@ import (
 // below the topic's last one.
 var ErrSequence = errors.New("coord: sequence not above the topic's last")
 
+// ErrForeign is what Forward returns for a message that is not a DATA
+// message of this publisher's id and epoch.
+var ErrForeign = errors.New("coord: not a DATA message of this publisher's id and epoch")
+
 // ErrSkipJournal is what PublishSeq, Skip and PublishLoss return when
 // they would skip sequences on a publisher with DataDir: the journal keeps
 // every sequence of a stream from 1, without gaps.
@@ -48,6 +52,94 @@ func (p *Publisher) PublishSeq(ctx context.Context, topic string, seq uint64, pa
 			return ctx.Err()
 		}
 	}
+}
+
+// Forward is PublishSeq for a whole DATA message m, as it arrived from
+// the publisher whose stream this one forwards (a relay): its records go
+// out with their sequences and m's time, in one message byte for byte as
+// m was (without a REPLAY flag), and into the history as such, without
+// being encoded again. m must have passed envelope.Decode (a Subscriber's
+// Event.Data did), carry this publisher's id and epoch (else ErrForeign),
+// and start above the topic's last sequence (else ErrSequence); a jump
+// leaves a gap as PublishSeq's does. Forward copies m before it returns.
+// It blocks and fails as Publish does; a record above MaxPayload fails it
+// whole.
+func (p *Publisher) Forward(ctx context.Context, m *envelope.Message) error {
+	if m.Kind != envelope.KindData || m.Publisher != p.cfg.ID || m.Epoch != p.cfg.Epoch {
+		return fmt.Errorf("%w: %s of %s epoch %d", ErrForeign, m.Kind, m.Publisher.Short(), m.Epoch)
+	}
+	for {
+		p.mu.Lock()
+		err := p.core.forwardData(m)
+		changed := p.changed
+		p.mu.Unlock()
+		switch err {
+		case nil:
+			signal(p.wake)
+			return nil
+		case errWaitQuorum, errWaitSpace, errPaused:
+		default:
+			return err
+		}
+		p.waiting.Add(1)
+		select {
+		case <-changed:
+			p.waiting.Add(-1)
+		case <-ctx.Done():
+			p.waiting.Add(-1)
+			return ctx.Err()
+		}
+	}
+}
+
+// forwardData accepts the DATA message m whole, as a batch of its own.
+func (c *pubCore) forwardData(m *envelope.Message) error {
+	switch c.phase {
+	case phaseProbing:
+		return errWaitQuorum
+	case phaseFailed:
+		return c.failure
+	case phaseEnding, phaseEnded:
+		return ErrClosed
+	}
+	if c.cfg.QuorumLost == LostPause && c.q.lost() {
+		return errPaused
+	}
+	for _, payload := range m.Records() {
+		if len(payload) > c.cfg.MaxPayload {
+			return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), c.cfg.MaxPayload)
+		}
+	}
+	topic := string(m.Topic)
+	ts := c.topics[topic]
+	if ts != nil && m.Seq <= ts.seq {
+		return fmt.Errorf("%w: %q seq %d, last %d", ErrSequence, topic, m.Seq, ts.seq)
+	}
+	if c.pending >= c.cfg.MaxPending {
+		return errWaitSpace
+	}
+	if ts == nil {
+		var err error
+		if ts, err = c.addTopic(topic); err != nil {
+			return err
+		}
+	}
+	if m.Seq-1 > ts.seq {
+		if err := c.skip(topic, m.Seq-1); err != nil {
+			return err
+		}
+	}
+	if c.open != nil {
+		c.sealed = append(c.sealed, c.open)
+		c.open = nil
+	}
+	b := c.newBatch()
+	c.batches++
+	b.beginData(c.batches, ts, m)
+	c.sealed = append(c.sealed, b)
+	c.pending += b.bytes
+	ts.seq = m.LastSeq()
+	return nil
 }
 
 // Skip makes through the last sequence of topic without publishing the

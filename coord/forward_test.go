@@ -94,3 +94,69 @@ func TestCoreForwardJournal(t *testing.T) {
 		t.Fatalf("a refused skip changed the topics")
 	}
 }
+
+// TestCoreForwardWhole: a DATA message forwarded whole goes out as a batch
+// of its own, byte for byte as it came (its time and checksum kept),
+// after the open batch and without joining the next one; a jump before
+// it is a skip; it is refused below the topic's last sequence and with a
+// record above MaxPayload.
+func TestCoreForwardWhole(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0; c.MaxPayload = 8 })
+	c := h.c
+	encode := func(seq uint64, payloads ...string) (envelope.Message, [][]byte) {
+		var b envelope.Builder
+		b.Begin(nil, "a", envelope.Header{Kind: envelope.KindData, Publisher: c.cfg.ID, Epoch: c.cfg.Epoch, Seq: seq, Time: 12345})
+		for _, p := range payloads {
+			b.Add([]byte(p))
+		}
+		f, _ := b.Finish()
+		m, err := envelope.Decode(f[:], envelope.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, f[:]
+	}
+	if err := c.publishSeq("a", 1, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	whole, want := encode(4, "p4", "p5", "p6")
+	if err := c.forwardData(&whole); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.publishSeq("a", 7, []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	batches := c.take(nil)
+	if len(batches) != 3 {
+		t.Fatalf("%d batches, want 3: the open one, the whole message, the next", len(batches))
+	}
+	for _, m := range batches {
+		m.finish(99999)
+	}
+	if got := batches[1].frames; !framesEqual(got, want) {
+		t.Fatalf("forwarded\n% x\nwant\n% x", got, want)
+	}
+	if table := c.table(nil); table[0].Seq != 7 {
+		t.Fatalf("the ACK table says %d, want 7", table[0].Seq)
+	}
+	old, _ := encode(7, "z")
+	big, _ := encode(8, "123456789")
+	if err := c.forwardData(&old); !errors.Is(err, ErrSequence) {
+		t.Errorf("%v, want ErrSequence", err)
+	}
+	if err := c.forwardData(&big); !errors.Is(err, ErrPayloadTooLarge) {
+		t.Errorf("%v, want ErrPayloadTooLarge", err)
+	}
+}
+
+func framesEqual(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if string(a[i]) != string(b[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -473,6 +473,9 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			return
 		}
+		if ts.catchUpTo == 0 && ts.st.InOrder(m.Seq) {
+			ts.data = m // every record is delivered in turn: the message goes with the first
+		}
 		for seq, payload := range m.Records() {
 			if ts.aheadOfHistory(seq) {
 				continue // the history brings it again, in order
@@ -482,6 +485,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			ts.st.Live(seq, payload, now)
 		}
+		ts.data = nil
 	case envelope.KindMulti:
 		s.processMulti(ps, m, now)
 	case envelope.KindLoss:

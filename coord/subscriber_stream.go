@@ -28,6 +28,9 @@ type topicStream struct {
 	st    *recovery.Stream
 	reqID uint32 // id of the outstanding FETCH; older answers are stale
 	time  int64  // publish time of the envelope being fed
+	// data is the DATA message being fed whose first record goes out with
+	// it (Event.Data); nil otherwise.
+	data  *envelope.Message
 	heard uint64 // the highest sequence a heartbeat, ACK or END named: Stats.Lag
 	ended bool   // END named this topic, a probe found its end, or it was abandoned
 	// abandoned: its losses, known and unknown, were reported; nothing
@@ -93,8 +96,10 @@ func (ts *topicStream) Deliver(seq uint64, payload []byte, replayed bool) {
 		ts.s.stats.recovered.Add(1)
 	}
 	ts.s.stats.delivered(ts.time, len(payload), replayed)
+	data := ts.data
+	ts.data = nil
 	if ts.s.emit(Event{Type: EventMessage, Publisher: ts.ps.id, Epoch: ts.ps.epoch, Topic: ts.topic,
-		Seq: seq, Payload: payload, Time: ts.time, Replay: replayed}) {
+		Seq: seq, Payload: payload, Time: ts.time, Replay: replayed, Data: data}) {
 		ts.handed = seq
 		ts.s.markDelivered(ts)
 	}
