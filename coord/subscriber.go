@@ -86,18 +86,21 @@ type Subscriber struct {
 
 // pubState is what a subscriber knows of one publisher incarnation.
 type pubState struct {
-	id          envelope.ID
-	epoch       uint64
-	link        *link
-	recovery    string // recovery endpoint for this incarnation
-	joined      bool
-	handshaking bool
-	nonce       string    // of the latest HELLO: proves the current data connection
-	boundNonce  string    // the nonce of the last accepted READY; BYE quotes it
-	retryAt     time.Time // when a failed READY is tried again with nonce (zero: none due)
-	retryEvery  time.Duration
-	lastHeard   time.Time // anything at all arrived from this incarnation
-	abort       string    // ABORT's reason: the publisher gave the epoch up
+	id       envelope.ID
+	epoch    uint64
+	link     *link
+	recovery string // recovery endpoint for this incarnation
+	// recoveryLink is the link whose ACK named recovery: while link is
+	// another (a failover, before its ACK), repairs wait.
+	recoveryLink *link
+	joined       bool
+	handshaking  bool
+	nonce        string    // of the latest HELLO: proves the current data connection
+	boundNonce   string    // the nonce of the last accepted READY; BYE quotes it
+	retryAt      time.Time // when a failed READY is tried again with nonce (zero: none due)
+	retryEvery   time.Duration
+	lastHeard    time.Time // anything at all arrived from this incarnation
+	abort        string    // ABORT's reason: the publisher gave the epoch up
 	// restarted: this subscriber followed an earlier epoch of the
 	// publisher, so all of this one is after its join: streams start at 1.
 	restarted   bool

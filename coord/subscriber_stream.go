@@ -116,6 +116,14 @@ func (ts *topicStream) Request(from, to uint64) {
 	job := fetchJob{ts: ts, endpoint: ts.ps.recovery, req: fetch.Request{
 		ID: ts.reqID, Publisher: ts.ps.id, Epoch: ts.ps.epoch, From: from, To: to, Topic: ts.topic,
 	}}
+	if ts.ps.link != nil && ts.ps.recoveryLink != nil && ts.ps.link != ts.ps.recoveryLink {
+		// The incarnation moved to another endpoint (a failover to
+		// another relay) whose ACK has not said yet where it repairs; the
+		// recovery endpoint known is the old one's, likely gone with it.
+		// Ask again after the backoff, once the ACK is in.
+		s.local = append(s.local, fetchResult{job: job, code: fetch.CodeBusy})
+		return
+	}
 	if job.endpoint == "" || ts.ps.link == nil {
 		s.local = append(s.local, fetchResult{job: job, done: &fetch.RangeDone{Status: fetch.StatusPartial}})
 		return
