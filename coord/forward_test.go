@@ -1,7 +1,9 @@
 package coord
 
 import (
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"testing"
 
 	"github.com/syncmq/syncmq/envelope"
@@ -159,4 +161,66 @@ func framesEqual(a, b [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// TestCoreForwardWholeMulti: a MULTI forwarded whole goes out byte for
+// byte, its runs as the DATA messages connections on the DATA form get,
+// and moves every topic in it; a MULTI of one topic is refused as not
+// whole, changing nothing.
+func TestCoreForwardWholeMulti(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 0 })
+	c := h.c
+	var bb envelope.BatchBuilder
+	bb.Reset(nil, nil, envelope.Header{Publisher: c.cfg.ID, Epoch: c.cfg.Epoch, Time: 777})
+	a, b := bb.AddTopic("a", 3), bb.AddTopic("b", 1)
+	for _, e := range []int{a, b, b, a} {
+		bb.Add(e, []byte("p"))
+	}
+	want, _, _ := bb.Finish(nil)
+	m, err := envelope.Decode(want, envelope.Limits{})
+	if err != nil || m.Kind != envelope.KindMulti {
+		t.Fatalf("%v %v", m.Kind, err)
+	}
+	if err := c.forwardData(&m); err != nil {
+		t.Fatal(err)
+	}
+	batches := c.take(nil)
+	if len(batches) != 1 {
+		t.Fatalf("%d batches", len(batches))
+	}
+	batches[0].finish(1)
+	if !framesEqual(batches[0].frames, want) {
+		t.Fatalf("forwarded\n% x\nwant\n% x", batches[0].frames, want)
+	}
+	var runs [][2]uint64
+	batches[0].eachRun(func(r *outRun) { runs = append(runs, [2]uint64{r.seq, uint64(r.count)}) })
+	if len(runs) != 3 || runs[0] != [2]uint64{3, 1} || runs[1] != [2]uint64{1, 2} || runs[2] != [2]uint64{4, 1} {
+		t.Fatalf("runs %v", runs)
+	}
+	got := map[string]uint64{}
+	for _, e := range c.table(nil) {
+		got[e.Topic] = e.Seq
+	}
+	if got["a"] != 4 || got["b"] != 2 {
+		t.Fatalf("tables %v, want a=4 b=2", got)
+	}
+
+	// One topic in a MULTI: what no BatchBuilder makes.
+	idx := binary.BigEndian.AppendUint16(nil, 1)
+	idx = append(append(idx, 1, 'c'), binary.BigEndian.AppendUint64(nil, 1)...)
+	idx = binary.BigEndian.AppendUint16(idx, 0)
+	rec := binary.BigEndian.AppendUint32(nil, 1)
+	rec = append(rec, 'x')
+	hdr := envelope.Header{Kind: envelope.KindMulti, Count: 1, Publisher: c.cfg.ID, Epoch: c.cfg.Epoch,
+		Len: uint32(len(idx) + len(rec)), CRC: crc32.Update(envelope.Checksum(idx), crc32.MakeTable(crc32.Castagnoli), rec)}
+	one, err := envelope.Decode([][]byte{[]byte("c"), envelope.AppendHeader(nil, &hdr), idx, rec}, envelope.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.forwardData(&one); !errors.Is(err, ErrNotWhole) {
+		t.Fatalf("%v, want ErrNotWhole", err)
+	}
+	if c.topics["c"] != nil {
+		t.Fatal("a refused message added its topic")
+	}
 }

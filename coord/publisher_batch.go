@@ -70,18 +70,21 @@ func (m *outMsg) begin(gen uint64, id envelope.ID, epoch uint64) {
 	m.b.Reset(m.rec, m.meta, envelope.Header{Publisher: id, Epoch: epoch})
 }
 
-// beginData makes m, numbered gen, the DATA message dm of topic ts as it
-// arrived: a relay forwarding an upstream batch whole (Publisher.Forward).
-// It takes no more records; finish keeps dm's time and checksum.
-func (m *outMsg) beginData(gen uint64, ts *topicState, dm *envelope.Message) {
+// beginData makes m, numbered gen, the DATA or MULTI message dm as it
+// arrived, whose table entries are the topics tss: a relay forwarding an
+// upstream message whole (Publisher.Forward). It takes no more records;
+// finish keeps dm's time and checksum.
+func (m *outMsg) beginData(gen uint64, tss []*topicState, dm *envelope.Message) {
 	m.gen, m.index, m.toData, m.journaled = gen, 2, false, 0
 	clear(m.topics)
-	m.topics = append(m.topics[:0], ts)
+	m.topics = append(m.topics[:0], tss...)
 	clear(m.runs)
 	m.runs = m.runs[:0]
 	m.b.ResetData(m.rec, m.meta, dm)
 	m.bytes = m.b.Size()
-	ts.entryGen, ts.entry = gen, 0
+	for i, ts := range tss {
+		ts.entryGen, ts.entry = gen, i
+	}
 }
 
 // entry returns ts's table entry in this batch, or -1.

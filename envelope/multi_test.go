@@ -390,3 +390,40 @@ func TestBatchBuilderResetDataIsVerbatim(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchBuilderResetDataMulti: a decoded MULTI taken whole finishes
+// as the same frames, and its table and runs are the original's.
+func TestBatchBuilderResetDataMulti(t *testing.T) {
+	recs := []multiRec{{"t.a", 5, "a5"}, {"t.b", 9, "b9"}, {"t.b", 10, "b10"}, {"t.a", 6, "a6"}, {"t.c", 1, ""}}
+	var orig envelope.BatchBuilder
+	want := buildBatch(&orig, recs)
+	m, err := envelope.Decode(want, envelope.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b envelope.BatchBuilder
+	b.ResetData(nil, nil, &m)
+	b.SetTime(testTime + 1)
+	got, _, _ := b.Finish(nil)
+	if !framesEqual(got, want) {
+		t.Fatalf("ResetData\n% x\nwant\n% x", got, want)
+	}
+	if b.Topics() != 3 || b.Count() != len(recs) {
+		t.Fatalf("%d topics, %d records", b.Topics(), b.Count())
+	}
+	type run struct {
+		entry, count int
+		seq          uint64
+		records      string
+	}
+	runs := func(bb *envelope.BatchBuilder) (rs []run) {
+		bb.EachRun(func(r envelope.Run) bool {
+			rs = append(rs, run{r.Entry, r.Count, r.Seq, string(r.Records)})
+			return true
+		})
+		return rs
+	}
+	if g, w := runs(&b), runs(&orig); !slices.Equal(g, w) {
+		t.Fatalf("runs %v, want %v", g, w)
+	}
+}

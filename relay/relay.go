@@ -103,10 +103,11 @@ type Relay struct {
 	lost       atomic.Uint64
 	restarts   atomic.Uint64
 
-	// wholeTopic's records up to wholeThrough went downstream in the
-	// message Forward took whole (handler goroutine only).
-	wholeTopic    string
-	wholeThrough  uint64
+	// whole lists, per topic, the last record of the message Forward
+	// last took whole: the records up to it went downstream with it
+	// (handler goroutine only).
+	whole         []wholeRun
+	wholeTable    []envelope.MultiTopic
 	wholeMessages atomic.Uint64
 	// reencode makes every record go through PublishSeq: the benchmark's
 	// comparison.
@@ -215,7 +216,7 @@ func (r *Relay) resetEpoch() {
 	r.failure = nil
 	r.downDone = make(chan struct{})
 	r.downLost.Store(0)
-	r.wholeTopic, r.wholeThrough = "", 0
+	r.whole = r.whole[:0]
 	r.sub = nil
 }
 
@@ -413,7 +414,7 @@ func (r *Relay) handle(ctx context.Context, pub *coord.Publisher, id envelope.ID
 	}
 	switch ev.Type {
 	case coord.EventMessage:
-		if ev.Topic == r.wholeTopic && ev.Seq <= r.wholeThrough {
+		if r.sentWhole(ev.Topic, ev.Seq) {
 			r.forwarded.Add(1) // went downstream with its message
 			return
 		}
@@ -421,14 +422,18 @@ func (r *Relay) handle(ctx context.Context, pub *coord.Publisher, id envelope.ID
 			// The message arrived live and in order: it goes downstream as
 			// it came, and the records that follow in it are delivered to
 			// this handler one after the other.
-			if err := pub.Forward(ctx, ev.Data); err != nil {
-				r.fail(fmt.Errorf("relay: forwarding %q seq %d-%d: %w", ev.Topic, ev.Seq, ev.Data.LastSeq(), err))
+			err := pub.Forward(ctx, ev.Data)
+			switch {
+			case err == nil:
+				r.noteWhole(ev.Data)
+				r.wholeMessages.Add(1)
+				r.forwarded.Add(1)
+				return
+			case !errors.Is(err, coord.ErrNotWhole):
+				r.fail(fmt.Errorf("relay: forwarding %s of %d records from %q seq %d: %w", ev.Data.Kind, ev.Data.Count, ev.Topic, ev.Seq, err))
 				return
 			}
-			r.wholeTopic, r.wholeThrough = ev.Topic, ev.Data.LastSeq()
-			r.wholeMessages.Add(1)
-			r.forwarded.Add(1)
-			return
+			// A MULTI no publisher of ours makes: record by record.
 		}
 		if err := pub.PublishSeq(ctx, ev.Topic, ev.Seq, ev.Payload); err != nil {
 			r.fail(fmt.Errorf("relay: forwarding %q seq %d: %w", ev.Topic, ev.Seq, err))
@@ -452,11 +457,46 @@ func (r *Relay) handle(ctx context.Context, pub *coord.Publisher, id envelope.ID
 	}
 }
 
+// wholeRun is the last record of a topic in a message forwarded whole.
+type wholeRun struct {
+	topic   string
+	through uint64
+}
+
+// noteWhole remembers which records m, just forwarded whole, carried.
+func (r *Relay) noteWhole(m *envelope.Message) {
+	r.whole = r.whole[:0]
+	if m.Kind == envelope.KindData {
+		r.whole = append(r.whole, wholeRun{string(m.Topic), m.LastSeq()})
+		return
+	}
+	r.wholeTable = m.MultiTopics(r.wholeTable[:0])
+	for _, t := range r.wholeTable {
+		r.whole = append(r.whole, wholeRun{string(t.Topic), t.First - 1})
+	}
+	clear(r.wholeTable)
+	for e := range m.MultiRecords() {
+		r.whole[e].through++
+	}
+}
+
+// sentWhole reports whether record seq of topic went downstream in the
+// message last forwarded whole.
+func (r *Relay) sentWhole(topic string, seq uint64) bool {
+	for _, w := range r.whole {
+		if w.topic == topic {
+			return seq <= w.through
+		}
+	}
+	return false
+}
+
 // Stats is a snapshot of what the relay did.
 type Stats struct {
 	Forwarded uint64 // records forwarded downstream
-	// Whole counts the upstream DATA messages forwarded as they arrived
-	// (live and in order); the other records went downstream re-batched.
+	// Whole counts the upstream DATA and MULTI messages forwarded as they
+	// arrived (live and in order); the other records went downstream
+	// re-batched.
 	Whole      uint64
 	LossRanges uint64 // ranges reported lost upstream (forwarded as LOSS)
 	Lost       uint64 // records in them

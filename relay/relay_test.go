@@ -150,7 +150,7 @@ func TestRelayForwardsTransparently(t *testing.T) {
 		}
 		rec.mu.Unlock()
 	}
-	if st := r.Stats(); st.Forwarded != n || st.Lost != 0 {
+	if st := r.Stats(); st.Forwarded != n || st.Lost != 0 || st.Whole == 0 {
 		t.Errorf("relay stats %+v", st)
 	}
 }
