@@ -96,7 +96,7 @@ func newChain(tb testing.TB, ctx context.Context, hops, subs, count int, reencod
 
 // run publishes count records of size bytes at rate per second (0: as
 // fast as possible) and waits until every leaf ended.
-func (c *chain) run(tb testing.TB, ctx context.Context, count, size int, rate float64) time.Duration {
+func (c *chain) run(tb testing.TB, ctx context.Context, count, size, topics int, rate float64) time.Duration {
 	if err := c.origin.WaitQuorum(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func (c *chain) run(tb testing.TB, ctx context.Context, count, size int, rate fl
 			}
 		}
 		binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
-		if _, err := c.origin.Publish(ctx, "bench", payload); err != nil {
+		if _, err := c.origin.Publish(ctx, benchTopics[i%topics], payload); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -133,6 +133,10 @@ func (c *chain) run(tb testing.TB, ctx context.Context, count, size int, rate fl
 	}
 	return el
 }
+
+// benchTopics are the topics a job publishes to, round robin: with more
+// than one, a busy origin sends MULTI messages.
+var benchTopics = []string{"bench", "bench.b", "bench.c"}
 
 func (c *chain) latencies() []time.Duration {
 	var all []time.Duration
@@ -158,8 +162,9 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 // the process's CPU per record with the origin publishing as fast as it
 // can, and the latency from Publish to the leaf's Handler at a steady
 // 20,000/s. Every node shares this process's cores, so a relay's CPU per
-// record is its job's minus direct's. Each metric is the median of the
-// rounds. -benchtime 1x runs it once.
+// record is its job's minus direct's. The 3topics shapes publish round
+// robin on three topics, so the origin, when busy, sends MULTI messages.
+// Each metric is the median of the rounds. -benchtime 1x runs it once.
 func BenchmarkRelayHops(b *testing.B) {
 	const subs, size, rounds = 2, 100, 3
 	count, rate, paced := 200_000, 20_000.0, 40_000
@@ -170,8 +175,10 @@ func BenchmarkRelayHops(b *testing.B) {
 		name     string
 		hops     int
 		reencode bool
+		topics   int
 	}
-	shapes := []shape{{"direct", 0, false}, {"hop1", 1, false}, {"hop1-reencode", 1, true}, {"hop2", 2, false}}
+	shapes := []shape{{"direct", 0, false, 1}, {"hop1", 1, false, 1}, {"hop1-reencode", 1, true, 1}, {"hop2", 2, false, 1},
+		{"3topics-direct", 0, false, 3}, {"3topics-hop1", 1, false, 3}, {"3topics-hop1-reencode", 1, true, 3}}
 	for range b.N {
 		thr := make([][]float64, len(shapes))
 		cpu := make([][]float64, len(shapes))
@@ -182,11 +189,11 @@ func BenchmarkRelayHops(b *testing.B) {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 				c := newChain(b, ctx, sh.hops, subs, count, sh.reencode)
 				c0 := processCPU(b)
-				el := c.run(b, ctx, count, size, 0)
+				el := c.run(b, ctx, count, size, sh.topics, 0)
 				cpu[i] = append(cpu[i], float64((processCPU(b)-c0).Nanoseconds())/float64(count))
 				thr[i] = append(thr[i], float64(count*subs)/el.Seconds())
 				c = newChain(b, ctx, sh.hops, subs, paced, sh.reencode)
-				c.run(b, ctx, paced, size, rate)
+				c.run(b, ctx, paced, size, sh.topics, rate)
 				lat := c.latencies()
 				p50[i] = append(p50[i], float64(pct(lat, 50).Microseconds()))
 				p99[i] = append(p99[i], float64(pct(lat, 99).Microseconds()))
