@@ -80,6 +80,13 @@ type Event struct {
 	Time int64
 	// Replay is true for a record delivered from the publisher's history.
 	Replay bool
+	// Data is set on the EventMessage of the first record of a DATA or
+	// MULTI message that arrived live and in order, so that its records
+	// are delivered one after the other, this one and the Count-1 that
+	// follow: it is that message as it arrived (checked), for a relay
+	// that forwards it whole (coord.Publisher.Forward). nil on other
+	// events. Like Payload, it is valid only during the Handler call.
+	Data *envelope.Message
 	// From and To bound the missing range of an EventLoss, inclusive.
 	// For an open-ended loss To is 0.
 	From, To uint64

@@ -13,6 +13,15 @@ import (
 // below the topic's last one.
 var ErrSequence = errors.New("coord: sequence not above the topic's last")
 
+// ErrForeign is what Forward returns for a message that is not a DATA or
+// MULTI message of this publisher's id and epoch.
+var ErrForeign = errors.New("coord: not a DATA or MULTI message of this publisher's id and epoch")
+
+// ErrNotWhole is what Forward returns for a MULTI message it cannot send
+// on as it is (one topic, a topic named twice or without records; a
+// BatchBuilder never makes one): publish its records one by one.
+var ErrNotWhole = errors.New("coord: message cannot be forwarded whole")
+
 // ErrSkipJournal is what PublishSeq, Skip and PublishLoss return when
 // they would skip sequences on a publisher with DataDir: the journal keeps
 // every sequence of a stream from 1, without gaps.
@@ -48,6 +57,174 @@ func (p *Publisher) PublishSeq(ctx context.Context, topic string, seq uint64, pa
 			return ctx.Err()
 		}
 	}
+}
+
+// Forward is PublishSeq for a whole DATA or MULTI message m, as it
+// arrived from the publisher whose stream this one forwards (a relay):
+// its records go out with their sequences and m's time, in one message
+// byte for byte as m was (without a REPLAY flag; a MULTI goes to
+// connections on the DATA form as one DATA message per run, as any
+// MULTI does), and into the history, without being encoded again. m must
+// have passed envelope.Decode (a Subscriber's Event.Data did), carry this
+// publisher's id and epoch (else ErrForeign), and start above each of its
+// topics' last sequence (else ErrSequence); a jump leaves a gap as
+// PublishSeq's does. A MULTI that no BatchBuilder would make returns
+// ErrNotWhole. Forward copies m before it returns. It blocks and fails as
+// Publish does; a record above MaxPayload fails it whole, and so does a
+// new topic PublishSeq would refuse.
+func (p *Publisher) Forward(ctx context.Context, m *envelope.Message) error {
+	if (m.Kind != envelope.KindData && m.Kind != envelope.KindMulti) || m.Publisher != p.cfg.ID || m.Epoch != p.cfg.Epoch {
+		return fmt.Errorf("%w: %s of %s epoch %d", ErrForeign, m.Kind, m.Publisher.Short(), m.Epoch)
+	}
+	for {
+		p.mu.Lock()
+		err := p.core.forwardData(m)
+		changed := p.changed
+		p.mu.Unlock()
+		switch err {
+		case nil:
+			signal(p.wake)
+			return nil
+		case errWaitQuorum, errWaitSpace, errPaused:
+		default:
+			return err
+		}
+		p.waiting.Add(1)
+		select {
+		case <-changed:
+			p.waiting.Add(-1)
+		case <-ctx.Done():
+			p.waiting.Add(-1)
+			return ctx.Err()
+		}
+	}
+}
+
+// forwardData accepts the DATA or MULTI message m whole, as a batch of
+// its own. It checks everything before it changes anything.
+func (c *pubCore) forwardData(m *envelope.Message) error {
+	switch c.phase {
+	case phaseProbing:
+		return errWaitQuorum
+	case phaseFailed:
+		return c.failure
+	case phaseEnding, phaseEnded:
+		return ErrClosed
+	}
+	if c.cfg.QuorumLost == LostPause && c.q.lost() {
+		return errPaused
+	}
+	f := &c.fwd
+	if err := f.read(m, c.cfg.MaxPayload); err != nil {
+		return err
+	}
+	added := 0
+	for i, e := range f.entries {
+		ts := c.topics[e.topic]
+		var last uint64
+		if ts != nil {
+			last = ts.seq
+		}
+		if ts != nil && e.first <= last {
+			return fmt.Errorf("%w: %q seq %d, last %d", ErrSequence, e.topic, e.first, last)
+		}
+		if c.cfg.DataDir != "" && e.first-1 > last {
+			return fmt.Errorf("%w: %q from %d to %d", ErrSkipJournal, e.topic, last+1, e.first-1)
+		}
+		if ts == nil {
+			if err := c.checkNewTopic(e.topic, added); err != nil {
+				return err
+			}
+			added++
+		}
+		f.entries[i].ts = ts
+	}
+	if c.pending >= c.cfg.MaxPending {
+		return errWaitSpace
+	}
+	for i, e := range f.entries {
+		if e.ts == nil {
+			f.entries[i].ts, _ = c.addTopic(e.topic) // checked above
+		}
+		if ts := f.entries[i].ts; e.first-1 > ts.seq {
+			_ = c.skip(e.topic, e.first-1) // checked above: in phase, above the last, no journal
+		}
+	}
+	if c.open != nil {
+		c.sealed = append(c.sealed, c.open)
+		c.open = nil
+	}
+	b := c.newBatch()
+	c.batches++
+	f.tss = f.tss[:0]
+	for _, e := range f.entries {
+		f.tss = append(f.tss, e.ts)
+	}
+	b.beginData(c.batches, f.tss, m)
+	c.sealed = append(c.sealed, b)
+	c.pending += b.bytes
+	for _, e := range f.entries {
+		e.ts.seq = e.first + uint64(e.n) - 1
+	}
+	clear(f.tss)
+	clear(f.entries)
+	return nil
+}
+
+// forwardScratch is what forwardData reuses from message to message.
+type forwardScratch struct {
+	table   []envelope.MultiTopic
+	entries []forwardEntry
+	tss     []*topicState
+}
+
+// forwardEntry is one topic of a message forwarded whole.
+type forwardEntry struct {
+	topic string
+	first uint64
+	n     int
+	ts    *topicState
+}
+
+// read fills f.entries with m's topics, checking that m can go out whole:
+// no record above maxPayload, and for MULTI at least two topics, each
+// named once and with records (what a MULTI built by a BatchBuilder is).
+func (f *forwardScratch) read(m *envelope.Message, maxPayload int) error {
+	f.entries = f.entries[:0]
+	if m.Kind == envelope.KindData {
+		for _, payload := range m.Records() {
+			if len(payload) > maxPayload {
+				return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), maxPayload)
+			}
+		}
+		f.entries = append(f.entries, forwardEntry{topic: string(m.Topic), first: m.Seq, n: int(m.Count)})
+		return nil
+	}
+	f.table = m.MultiTopics(f.table[:0])
+	for _, t := range f.table {
+		f.entries = append(f.entries, forwardEntry{topic: string(t.Topic), first: t.First})
+	}
+	clear(f.table)
+	for e, payload := range m.MultiRecords() {
+		if len(payload) > maxPayload {
+			return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(payload), maxPayload)
+		}
+		f.entries[e].n++
+	}
+	if len(f.entries) < 2 {
+		return fmt.Errorf("%w: a MULTI of one topic", ErrNotWhole)
+	}
+	for i, e := range f.entries {
+		if e.n == 0 {
+			return fmt.Errorf("%w: MULTI topic %q without records", ErrNotWhole, e.topic)
+		}
+		for _, o := range f.entries[:i] {
+			if o.topic == e.topic {
+				return fmt.Errorf("%w: MULTI names %q twice", ErrNotWhole, e.topic)
+			}
+		}
+	}
+	return nil
 }
 
 // Skip makes through the last sequence of topic without publishing the

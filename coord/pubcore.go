@@ -54,6 +54,7 @@ type pubCore struct {
 	pending int           // bytes accepted and not yet handed to the socket
 	skips   []skipTo      // Skip calls the tables do not show yet (forward.go)
 	losses  []lossNote    // LOSS messages to send in publish order (forward.go)
+	fwd     forwardScratch
 
 	// Message forms: multiConns connections are on the MULTI form,
 	// dataConns others take data (a data subscription) on the DATA form.
@@ -333,25 +334,34 @@ func (c *pubCore) fits(m *outMsg, ts *topicState, n int) bool {
 }
 
 func (c *pubCore) addTopic(topic string) (*topicState, error) {
-	if err := envelope.CheckTopic([]byte(topic), envelope.KindData, envelope.Limits{}); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadTopic, err)
-	}
-	if err := handshake.CheckTopic(topic); err != nil {
-		// The ACK names topics in JSON: other bytes would arrive altered.
-		return nil, fmt.Errorf("%w: %v", ErrBadTopic, err)
-	}
-	if !envelope.MatchesAny(c.cfg.Topics, topic) {
-		// Subscribers found this publisher by its announced topics; one
-		// outside them could reach nobody who needs it.
-		return nil, fmt.Errorf("%w: %q does not start with an announced topic %q", ErrBadTopic, topic, c.cfg.Topics)
-	}
-	if len(c.topics) >= c.cfg.MaxTopics {
-		return nil, fmt.Errorf("%w: %d topics, the limit (MaxTopics)", ErrTooManyTopics, len(c.topics))
+	if err := c.checkNewTopic(topic, 0); err != nil {
+		return nil, err
 	}
 	ts := &topicState{name: topic, nameBytes: []byte(topic)}
 	c.topics[topic] = ts
 	c.order = append(c.order, ts)
 	return ts, nil
+}
+
+// checkNewTopic reports whether topic may be added with others more new
+// topics added before it.
+func (c *pubCore) checkNewTopic(topic string, others int) error {
+	if err := envelope.CheckTopic([]byte(topic), envelope.KindData, envelope.Limits{}); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadTopic, err)
+	}
+	if err := handshake.CheckTopic(topic); err != nil {
+		// The ACK names topics in JSON: other bytes would arrive altered.
+		return fmt.Errorf("%w: %v", ErrBadTopic, err)
+	}
+	if !envelope.MatchesAny(c.cfg.Topics, topic) {
+		// Subscribers found this publisher by its announced topics; one
+		// outside them could reach nobody who needs it.
+		return fmt.Errorf("%w: %q does not start with an announced topic %q", ErrBadTopic, topic, c.cfg.Topics)
+	}
+	if len(c.topics)+others >= c.cfg.MaxTopics {
+		return fmt.Errorf("%w: %d topics, the limit (MaxTopics)", ErrTooManyTopics, len(c.topics)+others)
+	}
+	return nil
 }
 
 // take closes the open batch and appends every batch to dst, in publish

@@ -70,6 +70,23 @@ func (m *outMsg) begin(gen uint64, id envelope.ID, epoch uint64) {
 	m.b.Reset(m.rec, m.meta, envelope.Header{Publisher: id, Epoch: epoch})
 }
 
+// beginData makes m, numbered gen, the DATA or MULTI message dm as it
+// arrived, whose table entries are the topics tss: a relay forwarding an
+// upstream message whole (Publisher.Forward). It takes no more records;
+// finish keeps dm's time and checksum.
+func (m *outMsg) beginData(gen uint64, tss []*topicState, dm *envelope.Message) {
+	m.gen, m.index, m.toData, m.journaled = gen, 2, false, 0
+	clear(m.topics)
+	m.topics = append(m.topics[:0], tss...)
+	clear(m.runs)
+	m.runs = m.runs[:0]
+	m.b.ResetData(m.rec, m.meta, dm)
+	m.bytes = m.b.Size()
+	for i, ts := range tss {
+		ts.entryGen, ts.entry = gen, i
+	}
+}
+
 // entry returns ts's table entry in this batch, or -1.
 func (m *outMsg) entry(ts *topicState) int {
 	if ts.entryGen == m.gen {
@@ -96,8 +113,9 @@ func (m *outMsg) add(ts *topicState, payload []byte) {
 // multi reports whether the batch holds records of several topics.
 func (m *outMsg) multi() bool { return m.b.Topics() > 1 }
 
-// finish stamps the time the batch goes to the socket and completes its
-// frames. It runs outside the Publisher's lock.
+// finish stamps the time the batch goes to the socket (a batch forwarded
+// whole keeps its own) and completes its frames. It runs outside the
+// Publisher's lock.
 func (m *outMsg) finish(now int64) {
 	m.b.SetTime(now)
 	m.frames, m.rec, m.meta = m.b.Finish(m.frames)

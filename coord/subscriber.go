@@ -87,18 +87,21 @@ type Subscriber struct {
 
 // pubState is what a subscriber knows of one publisher incarnation.
 type pubState struct {
-	id          envelope.ID
-	epoch       uint64
-	link        *link
-	recovery    string // recovery endpoint for this incarnation
-	joined      bool
-	handshaking bool
-	nonce       string    // of the latest HELLO: proves the current data connection
-	boundNonce  string    // the nonce of the last accepted READY; BYE quotes it
-	retryAt     time.Time // when a failed READY is tried again with nonce (zero: none due)
-	retryEvery  time.Duration
-	lastHeard   time.Time // anything at all arrived from this incarnation
-	abort       string    // ABORT's reason: the publisher gave the epoch up
+	id       envelope.ID
+	epoch    uint64
+	link     *link
+	recovery string // recovery endpoint for this incarnation
+	// recoveryLink is the link whose ACK named recovery: while link is
+	// another (a failover, before its ACK), repairs wait.
+	recoveryLink *link
+	joined       bool
+	handshaking  bool
+	nonce        string    // of the latest HELLO: proves the current data connection
+	boundNonce   string    // the nonce of the last accepted READY; BYE quotes it
+	retryAt      time.Time // when a failed READY is tried again with nonce (zero: none due)
+	retryEvery   time.Duration
+	lastHeard    time.Time // anything at all arrived from this incarnation
+	abort        string    // ABORT's reason: the publisher gave the epoch up
 	// restarted: this subscriber followed an earlier epoch of the
 	// publisher, so all of this one is after its join: streams start at 1.
 	restarted   bool
@@ -474,6 +477,9 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			return
 		}
+		if ts.catchUpTo == 0 && ts.st.InOrder(m.Seq) {
+			ts.data = m // every record is delivered in turn: the message goes with the first
+		}
 		for seq, payload := range m.Records() {
 			if ts.aheadOfHistory(seq) {
 				continue // the history brings it again, in order
@@ -483,6 +489,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			ts.st.Live(seq, payload, now)
 		}
+		ts.data = nil
 	case envelope.KindMulti:
 		s.processMulti(ps, m, now)
 	case envelope.KindLoss:

@@ -186,7 +186,9 @@ func (s *Subscriber) onAck(r ackResult) {
 	ps.retryEvery, ps.boundNonce = 0, r.nonce
 	rejoin := ps.joined
 	ps.joined = true
+	moved := ps.recoveryLink != nil && ps.recoveryLink != ps.link
 	ps.recovery = recoveryEndpoint(ps.link.eps.Recovery, r.ack.Recovery, ps.link.eps.Pub)
+	ps.recoveryLink = ps.link
 	resume := make(map[string]uint64, len(r.ack.Resume))
 	for _, t := range r.ack.Resume {
 		resume[t.Topic] = t.Seq
@@ -240,6 +242,13 @@ func (s *Subscriber) onAck(r ackResult) {
 			ts.catchUpTo = t.Seq
 		case !(rejoin && known) && ts.st.Next() <= t.Seq:
 			ts.st.Heartbeat(t.Seq, now) // ask for what was published before
+		}
+	}
+	if moved {
+		// Repairs asked of the old endpoint before this ACK may never be
+		// answered: ask the new one, with a fresh deadline.
+		for _, ts := range ps.streamsInOrder() {
+			ts.st.Reconnected(now)
 		}
 	}
 	if rejoin {

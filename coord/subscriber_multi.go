@@ -36,6 +36,11 @@ func (s *Subscriber) processMulti(ps *pubState, m *envelope.Message, now time.Ti
 		x.streams = append(x.streams, s.dataStream(ps, e.Topic))
 		x.next = append(x.next, e.First)
 	}
+	if x.inOrder() {
+		// Every record is delivered in turn: the message goes with the
+		// first (Event.Data).
+		x.streams[m.MultiEntry(0)].data = m
+	}
 	for e, payload := range m.MultiRecords() {
 		seq := x.next[e]
 		x.next[e]++
@@ -44,6 +49,32 @@ func (s *Subscriber) processMulti(ps *pubState, m *envelope.Message, now time.Ti
 			ts.st.Live(seq, payload, now)
 		}
 	}
+	for _, ts := range x.streams {
+		if ts != nil {
+			ts.data = nil
+		}
+	}
+}
+
+// inOrder reports whether the MULTI whose table processMulti read goes
+// to the application whole and in order: every topic is wanted, not
+// catching up, and starts at its stream's next sequence with nothing
+// held, each named once.
+func (x *multiScratch) inOrder() bool {
+	if len(x.streams) < 2 {
+		return false
+	}
+	for i, ts := range x.streams {
+		if ts == nil || ts.catchUpTo != 0 || !ts.st.InOrder(x.next[i]) {
+			return false
+		}
+		for _, o := range x.streams[:i] {
+			if o == ts {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // dataStream returns the stream that records of topic feed, creating it;

@@ -28,6 +28,9 @@ type topicStream struct {
 	st    *recovery.Stream
 	reqID uint32 // id of the outstanding FETCH; older answers are stale
 	time  int64  // publish time of the envelope being fed
+	// data is the DATA message being fed whose first record goes out with
+	// it (Event.Data); nil otherwise.
+	data  *envelope.Message
 	heard uint64 // the highest sequence a heartbeat, ACK or END named: Stats.Lag
 	ended bool   // END named this topic, a probe found its end, or it was abandoned
 	// abandoned: its losses, known and unknown, were reported; nothing
@@ -93,8 +96,10 @@ func (ts *topicStream) Deliver(seq uint64, payload []byte, replayed bool) {
 		ts.s.stats.recovered.Add(1)
 	}
 	ts.s.stats.delivered(ts.time, len(payload), replayed)
+	data := ts.data
+	ts.data = nil
 	if ts.s.emit(Event{Type: EventMessage, Publisher: ts.ps.id, Epoch: ts.ps.epoch, Topic: ts.topic,
-		Seq: seq, Payload: payload, Time: ts.time, Replay: replayed}) {
+		Seq: seq, Payload: payload, Time: ts.time, Replay: replayed, Data: data}) {
 		ts.handed = seq
 		ts.s.markDelivered(ts)
 	}
@@ -111,6 +116,14 @@ func (ts *topicStream) Request(from, to uint64) {
 	job := fetchJob{ts: ts, endpoint: ts.ps.recovery, req: fetch.Request{
 		ID: ts.reqID, Publisher: ts.ps.id, Epoch: ts.ps.epoch, From: from, To: to, Topic: ts.topic,
 	}}
+	if ts.ps.link != nil && ts.ps.recoveryLink != nil && ts.ps.link != ts.ps.recoveryLink {
+		// The incarnation moved to another endpoint (a failover to
+		// another relay) whose ACK has not said yet where it repairs; the
+		// recovery endpoint known is the old one's, likely gone with it.
+		// Ask again after the backoff, once the ACK is in.
+		s.local = append(s.local, fetchResult{job: job, code: fetch.CodeBusy})
+		return
+	}
 	if job.endpoint == "" || ts.ps.link == nil {
 		s.local = append(s.local, fetchResult{job: job, done: &fetch.RangeDone{Status: fetch.StatusPartial}})
 		return

@@ -132,6 +132,14 @@ func (m *Message) MultiTopics(dst []MultiTopic) []MultiTopic {
 	return dst
 }
 
+// MultiEntry returns the table entry of record i (from 0) of a MULTI
+// message. It must only be called on a MULTI Message returned by Decode,
+// with i below Count.
+func (m *Message) MultiEntry(i int) int {
+	order := m.Index[len(m.Index)-2*int(m.Count):]
+	return int(binary.BigEndian.Uint16(order[2*i:]))
+}
+
 // MultiRecords iterates over the records of a MULTI message, in order, as
 // (table entry, payload) pairs. A record's sequence is its entry's First
 // plus the number of records of the same entry before it. The payloads
@@ -165,6 +173,12 @@ type BatchBuilder struct {
 	order  []uint16 // table entry of each record, once there are two topics
 	next   []uint64 // EachRun's scratch: the next sequence of each entry
 	h      Header
+	// verbatim: the message is one taken whole (ResetData); Finish keeps
+	// its time and checksum, and for MULTI its prefix and index.
+	verbatim bool
+	prefix   []byte
+	index    []byte
+	table    []MultiTopic // ResetData's scratch
 }
 
 type batchTopic struct {
@@ -180,7 +194,44 @@ func (b *BatchBuilder) Reset(rec, meta []byte, h Header) {
 	clear(b.topics)
 	b.topics, b.order = b.topics[:0], b.order[:0]
 	b.h = Header{Publisher: h.Publisher, Epoch: h.Epoch, Time: h.Time}
+	b.verbatim = false
 }
+
+// ResetData starts a message that is the decoded DATA or MULTI message m
+// as it arrived, copying it into rec[:0] (and its MULTI prefix and index
+// into buffers of the builder's): Finish reproduces m's frames byte for
+// byte (its time and checksum are kept, and SetTime does nothing),
+// without the REPLAY flag, and Topic, Count and EachRun describe it. No
+// record can be added to it. It is how a relay forwards a message
+// without encoding it again; m must have passed Decode.
+func (b *BatchBuilder) ResetData(rec, meta []byte, m *Message) {
+	b.Reset(rec, meta, m.Header)
+	if m.Kind == KindMulti {
+		b.table = m.MultiTopics(b.table[:0])
+		for _, t := range b.table {
+			b.topics = append(b.topics, batchTopic{name: string(t.Topic), first: t.First})
+		}
+		clear(b.table)
+		for e := range m.MultiRecords() {
+			b.order = append(b.order, uint16(e))
+			b.topics[e].n++
+		}
+		b.prefix = append(b.prefix[:0], m.Topic...)
+		b.index = append(b.index[:0], m.Index...)
+	} else {
+		if m.Count == 1 && m.Flags&FlagBatch == 0 {
+			b.rec = binary.BigEndian.AppendUint32(b.rec, uint32(len(m.Payload)))
+		}
+		b.topics = append(b.topics, batchTopic{name: string(m.Topic), first: m.Seq, n: int(m.Count)})
+	}
+	b.rec = append(b.rec, m.Payload...)
+	b.h = m.Header
+	b.h.Flags &^= FlagReplay
+	b.verbatim = true
+}
+
+// Verbatim reports whether the message was started by ResetData.
+func (b *BatchBuilder) Verbatim() bool { return b.verbatim }
 
 // AddTopic adds an entry to the topic table and returns its number, for
 // Add: the entry's records are topic's, with sequences first, first+1, ...
@@ -227,7 +278,11 @@ func (b *BatchBuilder) Size() int { return len(b.rec) }
 
 // SetTime sets the header's time (Unix nanoseconds), e.g. when the
 // message is handed to the socket rather than when it was begun.
-func (b *BatchBuilder) SetTime(t int64) { b.h.Time = t }
+func (b *BatchBuilder) SetTime(t int64) {
+	if !b.verbatim {
+		b.h.Time = t
+	}
+}
 
 // Finish completes the message and appends its frames to dst[:0]: three
 // for a DATA message (exactly what Builder makes of the same records),
@@ -236,6 +291,24 @@ func (b *BatchBuilder) SetTime(t int64) { b.h.Time = t }
 func (b *BatchBuilder) Finish(dst [][]byte) (frames [][]byte, rec, meta []byte) {
 	h := b.h
 	meta = b.meta
+	if b.verbatim && h.Kind == KindMulti {
+		meta = append(meta, b.prefix...)
+		pl := len(meta)
+		meta = AppendHeader(meta, &h)
+		ix := len(meta)
+		meta = append(meta, b.index...)
+		return append(dst[:0], meta[:pl:pl], meta[pl:ix:ix], meta[ix:len(meta):len(meta)], b.rec), b.rec, meta
+	}
+	if b.verbatim {
+		payload := b.rec
+		if h.Flags&FlagBatch == 0 {
+			payload = payload[recordOverhead:]
+		}
+		meta = append(meta, b.topics[0].name...)
+		tl := len(meta)
+		meta = AppendHeader(meta, &h)
+		return append(dst[:0], meta[:tl:tl], meta[tl:tl+HeaderSize:tl+HeaderSize], payload), b.rec, meta
+	}
 	if len(b.topics) == 1 {
 		t := b.topics[0]
 		h.Kind, h.Seq = KindData, t.first

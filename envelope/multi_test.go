@@ -357,3 +357,73 @@ func FuzzDecodeMulti(f *testing.F) {
 		}
 	})
 }
+
+// TestBatchBuilderResetDataIsVerbatim: a decoded DATA message taken whole
+// finishes as the same frames, byte for byte, time and checksum
+// included, single or batched; a REPLAY flag is dropped and SetTime
+// changes nothing.
+func TestBatchBuilderResetDataIsVerbatim(t *testing.T) {
+	for _, payloads := range [][]string{{"solo"}, {""}, {"a", "", "ccc"}} {
+		var b envelope.Builder
+		b.Begin(nil, "orders.eu", envelope.Header{Kind: envelope.KindData, Publisher: testPub, Epoch: 42, Seq: 7, Time: testTime})
+		for _, p := range payloads {
+			b.Add([]byte(p))
+		}
+		want, _ := b.Finish()
+		replayed := append([]byte(nil), want[1]...)
+		envelope.SetFlags(replayed, envelope.FlagReplay)
+		for _, hdr := range [][]byte{want[1], replayed} {
+			m, err := envelope.Decode([][]byte{want[0], hdr, want[2]}, envelope.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bb envelope.BatchBuilder
+			bb.ResetData(nil, nil, &m)
+			bb.SetTime(testTime + 1)
+			if name, first, n := bb.Topic(0); name != "orders.eu" || first != 7 || n != len(payloads) || bb.Count() != len(payloads) || !bb.Verbatim() {
+				t.Errorf("%q: topic %q first %d records %d count %d", payloads, name, first, n, bb.Count())
+			}
+			got, _, _ := bb.Finish(nil)
+			if !framesEqual(got, want[:]) {
+				t.Errorf("%q: ResetData\n% x\nwant\n% x", payloads, got, want[:])
+			}
+		}
+	}
+}
+
+// TestBatchBuilderResetDataMulti: a decoded MULTI taken whole finishes
+// as the same frames, and its table and runs are the original's.
+func TestBatchBuilderResetDataMulti(t *testing.T) {
+	recs := []multiRec{{"t.a", 5, "a5"}, {"t.b", 9, "b9"}, {"t.b", 10, "b10"}, {"t.a", 6, "a6"}, {"t.c", 1, ""}}
+	var orig envelope.BatchBuilder
+	want := buildBatch(&orig, recs)
+	m, err := envelope.Decode(want, envelope.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b envelope.BatchBuilder
+	b.ResetData(nil, nil, &m)
+	b.SetTime(testTime + 1)
+	got, _, _ := b.Finish(nil)
+	if !framesEqual(got, want) {
+		t.Fatalf("ResetData\n% x\nwant\n% x", got, want)
+	}
+	if b.Topics() != 3 || b.Count() != len(recs) {
+		t.Fatalf("%d topics, %d records", b.Topics(), b.Count())
+	}
+	type run struct {
+		entry, count int
+		seq          uint64
+		records      string
+	}
+	runs := func(bb *envelope.BatchBuilder) (rs []run) {
+		bb.EachRun(func(r envelope.Run) bool {
+			rs = append(rs, run{r.Entry, r.Count, r.Seq, string(r.Records)})
+			return true
+		})
+		return rs
+	}
+	if g, w := runs(&b), runs(&orig); !slices.Equal(g, w) {
+		t.Fatalf("runs %v, want %v", g, w)
+	}
+}

@@ -792,6 +792,13 @@ func (s *Stream) giveUp(through uint64, mech Cause, forced bool) {
 // Next returns the next sequence the stream will deliver or report lost.
 func (s *Stream) Next() uint64 { return s.next }
 
+// InOrder reports whether a live record seq would be delivered at once,
+// and the records after it too when they are fed next in order: seq is
+// the next sequence, nothing beyond it has arrived and nothing is held.
+func (s *Stream) InOrder(seq uint64) bool {
+	return seq == s.next && s.high < seq && s.hh == len(s.held)
+}
+
 // Pending returns the range of the outstanding request, if any (also while
 // it waits out a backoff).
 func (s *Stream) Pending() (from, to uint64, ok bool) {

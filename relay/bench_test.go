@@ -1,3 +1,5 @@
+//go:build unix
+
 package relay
 
 import (
@@ -6,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +47,9 @@ func (l *leaf) handle(ev coord.Event) {
 }
 
 // newChain builds origin -> hops relays -> subs subscribers on loopback.
-func newChain(tb testing.TB, ctx context.Context, hops, subs, count int) *chain {
+// reencode makes the relays publish every record again (PublishSeq)
+// instead of forwarding messages whole.
+func newChain(tb testing.TB, ctx context.Context, hops, subs, count int, reencode bool) *chain {
 	tb.Helper()
 	c := &chain{}
 	var err error
@@ -64,6 +69,7 @@ func newChain(tb testing.TB, ctx context.Context, hops, subs, count int) *chain 
 		if err != nil {
 			tb.Fatal(err)
 		}
+		r.reencode = reencode
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()
 		c.relays = append(c.relays, done)
@@ -90,7 +96,7 @@ func newChain(tb testing.TB, ctx context.Context, hops, subs, count int) *chain 
 
 // run publishes count records of size bytes at rate per second (0: as
 // fast as possible) and waits until every leaf ended.
-func (c *chain) run(tb testing.TB, ctx context.Context, count, size int, rate float64) time.Duration {
+func (c *chain) run(tb testing.TB, ctx context.Context, count, size, topics int, rate float64) time.Duration {
 	if err := c.origin.WaitQuorum(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -103,7 +109,7 @@ func (c *chain) run(tb testing.TB, ctx context.Context, count, size int, rate fl
 			}
 		}
 		binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
-		if _, err := c.origin.Publish(ctx, "bench", payload); err != nil {
+		if _, err := c.origin.Publish(ctx, benchTopics[i%topics], payload); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -128,6 +134,10 @@ func (c *chain) run(tb testing.TB, ctx context.Context, count, size int, rate fl
 	return el
 }
 
+// benchTopics are the topics a job publishes to, round robin: with more
+// than one, a busy origin sends MULTI messages.
+var benchTopics = []string{"bench", "bench.b", "bench.c"}
+
 func (c *chain) latencies() []time.Duration {
 	var all []time.Duration
 	for _, l := range c.leaves {
@@ -145,43 +155,67 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 }
 
 // BenchmarkRelayHops runs the same job direct, through one relay and
-// through two, interleaved in rounds within one run so that the machine's
-// load falls on all three alike: deliveries per second with the origin
-// publishing as fast as it can, and the latency from Publish to the
-// leaf's Handler at a steady 20,000/s. Every node shares this process's
-// cores. Each metric is the median of the rounds. -benchtime 1x runs it
-// once.
+// through two, with the relays forwarding upstream messages whole, and
+// through one relay that publishes every record again (re-encode, the
+// relay's first form), interleaved in rounds within one run so that the
+// machine's load falls on all of them alike: deliveries per second and
+// the process's CPU per record with the origin publishing as fast as it
+// can, and the latency from Publish to the leaf's Handler at a steady
+// 20,000/s. Every node shares this process's cores, so a relay's CPU per
+// record is its job's minus direct's. The 3topics shapes publish round
+// robin on three topics, so the origin, when busy, sends MULTI messages.
+// Each metric is the median of the rounds. -benchtime 1x runs it once.
 func BenchmarkRelayHops(b *testing.B) {
 	const subs, size, rounds = 2, 100, 3
 	count, rate, paced := 200_000, 20_000.0, 40_000
 	if testing.Short() {
 		count, paced = 20_000, 5_000
 	}
-	names := []string{"direct", "hop1", "hop2"}
+	type shape struct {
+		name     string
+		hops     int
+		reencode bool
+		topics   int
+	}
+	shapes := []shape{{"direct", 0, false, 1}, {"hop1", 1, false, 1}, {"hop1-reencode", 1, true, 1}, {"hop2", 2, false, 1},
+		{"3topics-direct", 0, false, 3}, {"3topics-hop1", 1, false, 3}, {"3topics-hop1-reencode", 1, true, 3}}
 	for range b.N {
-		thr := make([][]float64, len(names))
-		p50 := make([][]float64, len(names))
-		p99 := make([][]float64, len(names))
+		thr := make([][]float64, len(shapes))
+		cpu := make([][]float64, len(shapes))
+		p50 := make([][]float64, len(shapes))
+		p99 := make([][]float64, len(shapes))
 		for range rounds {
-			for hops := range names {
+			for i, sh := range shapes {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-				c := newChain(b, ctx, hops, subs, count)
-				el := c.run(b, ctx, count, size, 0)
-				thr[hops] = append(thr[hops], float64(count*subs)/el.Seconds())
-				c = newChain(b, ctx, hops, subs, paced)
-				c.run(b, ctx, paced, size, rate)
+				c := newChain(b, ctx, sh.hops, subs, count, sh.reencode)
+				c0 := processCPU(b)
+				el := c.run(b, ctx, count, size, sh.topics, 0)
+				cpu[i] = append(cpu[i], float64((processCPU(b)-c0).Nanoseconds())/float64(count))
+				thr[i] = append(thr[i], float64(count*subs)/el.Seconds())
+				c = newChain(b, ctx, sh.hops, subs, paced, sh.reencode)
+				c.run(b, ctx, paced, size, sh.topics, rate)
 				lat := c.latencies()
-				p50[hops] = append(p50[hops], float64(pct(lat, 50).Microseconds()))
-				p99[hops] = append(p99[hops], float64(pct(lat, 99).Microseconds()))
+				p50[i] = append(p50[i], float64(pct(lat, 50).Microseconds()))
+				p99[i] = append(p99[i], float64(pct(lat, 99).Microseconds()))
 				cancel()
 			}
 		}
-		for hops, name := range names {
-			b.ReportMetric(median(thr[hops]), name+"-deliveries/s")
-			b.ReportMetric(median(p50[hops]), name+"-p50-µs")
-			b.ReportMetric(median(p99[hops]), name+"-p99-µs")
+		for i, sh := range shapes {
+			b.ReportMetric(median(thr[i]), sh.name+"-deliveries/s")
+			b.ReportMetric(median(cpu[i]), sh.name+"-cpu-ns/record")
+			b.ReportMetric(median(p50[i]), sh.name+"-p50-µs")
+			b.ReportMetric(median(p99[i]), sh.name+"-p99-µs")
 		}
 	}
+}
+
+// processCPU is the CPU time (user and system) this process used so far.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(xs []float64) float64 {

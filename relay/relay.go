@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,6 +101,17 @@ type Relay struct {
 	forwarded  atomic.Uint64
 	lossRanges atomic.Uint64
 	lost       atomic.Uint64
+	restarts   atomic.Uint64
+
+	// whole lists, per topic, the last record of the message Forward
+	// last took whole: the records up to it went downstream with it
+	// (handler goroutine only).
+	whole         []wholeRun
+	wholeTable    []envelope.MultiTopic
+	wholeMessages atomic.Uint64
+	// reencode makes every record go through PublishSeq: the benchmark's
+	// comparison.
+	reencode bool
 }
 
 // New checks cfg and returns a Relay; Run starts it.
@@ -150,36 +162,95 @@ func (r *Relay) Subscriber() *coord.Subscriber {
 // *coord.QuorumError when the downstream quorum failed, a
 // *coord.JobError when upstream did not end cleanly, a *coord.EndError
 // when downstream subscribers did not confirm, ctx.Err() when ctx ended
-// first. Run may be called once; later calls return ErrStarted.
+// first. When the upstream publisher restarts (a new epoch) before its
+// END, the relay closes the old downstream epoch without END and serves
+// the new one as a new downstream epoch on the same endpoints, probing,
+// waiting for its quorum and joining again; Run then also returns a
+// *RestartError for each epoch so given up. Run may be called once; later
+// calls return ErrStarted.
 func (r *Relay) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return ErrStarted
 	}
+	dcfg, ucfg := r.cfg.Downstream, r.cfg.Upstream
+	var earlier []error
+	for {
+		restarted, err := r.runEpoch(ctx, dcfg, ucfg)
+		if restarted == nil {
+			return errors.Join(append(earlier, err)...)
+		}
+		// The upstream publisher restarted: serve its new epoch as a new
+		// downstream epoch, on the same endpoints, so subscribers see the
+		// restart as they would have seen the origin's.
+		earlier = append(earlier, restarted)
+		r.restarts.Add(1)
+		if pub := r.Publisher(); pub != nil {
+			dcfg.Bind = rebind(dcfg.Bind, pub.Endpoint())
+			dcfg.SyncBind = rebind(dcfg.SyncBind, pub.SyncEndpoint())
+			dcfg.RecoveryBind = rebind(dcfg.RecoveryBind, pub.RecoveryEndpoint())
+		}
+		// The new epoch may have begun before this relay joins it again:
+		// take it from its first record.
+		ucfg.StartAt = coord.StartAtEarliest
+		r.resetEpoch()
+	}
+}
+
+// rebind is where a downstream endpoint binds again for a new epoch: where
+// it was configured, unless that let the system choose a port (":0"),
+// then where it was bound.
+func rebind(configured, bound string) string {
+	if bound != "" && strings.HasSuffix(configured, ":0") {
+		return bound
+	}
+	return configured
+}
+
+// resetEpoch clears what one upstream epoch's forwarding kept, once its
+// subscriber was closed (no handler or BYE hook runs any more).
+func (r *Relay) resetEpoch() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed = make(chan struct{})
+	r.failOnce = sync.Once{}
+	r.failure = nil
+	r.downDone = make(chan struct{})
+	r.downLost.Store(0)
+	r.whole = r.whole[:0]
+	r.sub = nil
+}
+
+// runEpoch serves one epoch of the upstream publisher: it probes upstream,
+// binds downstream, waits for the downstream quorum, joins upstream and
+// forwards until the upstream END was confirmed downstream, or ctx ends.
+// restarted is non-nil when the upstream publisher came back with a new
+// epoch before its END: this epoch was given up downstream without END,
+// and Run goes on with the new one.
+func (r *Relay) runEpoch(ctx context.Context, dcfg coord.PublisherConfig, ucfg coord.SubscriberConfig) (restarted *RestartError, err error) {
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.ProbeTimeout)
-	id, epoch, err := probe(pctx, r.cfg.Upstream.Connect, r.cfg.Upstream.TLS)
+	id, epoch, err := probe(pctx, ucfg.Connect, ucfg.TLS)
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.lg.Info("upstream publisher found", zap.String("publisher", id.Short()), zap.Uint64("epoch", epoch))
-	dcfg := r.cfg.Downstream
 	dcfg.ID, dcfg.Epoch = id, epoch
 	pub, err := coord.NewPublisher(dcfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.mu.Lock()
 	r.pub = pub
+	failed := r.failed
 	r.mu.Unlock()
 	if err := pub.WaitQuorum(ctx); err != nil {
-		return r.endDownstream(pub, err)
+		return nil, r.endDownstream(pub, err)
 	}
-	ucfg := r.cfg.Upstream
 	ucfg.Handler = func(ev coord.Event) { r.handle(ctx, pub, id, epoch, ev) }
 	sub, err := coord.NewSubscriber(ucfg)
 	if err != nil {
 		pub.Close()
-		return err
+		return nil, err
 	}
 	sub.HoldBye(r.holdBye)
 	r.mu.Lock()
@@ -189,7 +260,7 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	select {
 	case <-sub.Done():
-	case <-r.failed:
+	case <-failed:
 	case <-ctx.Done():
 	}
 	upErr := r.upstreamResult(ctx, sub)
@@ -209,9 +280,27 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	close(r.downDone)
 	sub.Close() // waits for the BYE upstream
-	r.lg.Info("relay finished", zap.Uint64("forwarded", r.forwarded.Load()), zap.Uint64("lost_upstream", r.lost.Load()),
+	r.lg.Info("relay finished the epoch", zap.Uint64("epoch", epoch), zap.Uint64("forwarded", r.forwarded.Load()), zap.Uint64("lost_upstream", r.lost.Load()),
 		zap.NamedError("upstream", upErr), zap.NamedError("downstream", downErr))
-	return errors.Join(upErr, downErr)
+	if errors.As(upErr, &restarted) && ctx.Err() == nil {
+		return restarted, nil
+	}
+	return nil, errors.Join(upErr, downErr)
+}
+
+// RestartError is in what Run returns when the upstream publisher
+// restarted (a new epoch) before its END: the relay gave the old epoch up
+// downstream without END and served the new one, but what the old one
+// published after the last record the relay received is unknown, as it
+// is to a subscriber of the origin.
+type RestartError struct {
+	Publisher  envelope.ID
+	Epoch, New uint64
+}
+
+func (e *RestartError) Error() string {
+	return fmt.Sprintf("relay: upstream publisher %s restarted (epoch %d, now %d) before its END; the rest of epoch %d is unknown",
+		e.Publisher.Short(), e.Epoch, e.New, e.Epoch)
 }
 
 // grace keeps serving downstream for EndGrace after the upstream END.
@@ -314,7 +403,10 @@ func (r *Relay) fail(err error) {
 // pushes back upstream.
 func (r *Relay) handle(ctx context.Context, pub *coord.Publisher, id envelope.ID, epoch uint64, ev coord.Event) {
 	if (ev.Publisher != envelope.ID{}) && (ev.Publisher != id || (ev.Epoch != 0 && ev.Epoch != epoch)) {
-		if ev.Type == coord.EventRestart || ev.Type == coord.EventJoined || ev.Type == coord.EventMessage {
+		switch {
+		case ev.Publisher == id && envelope.EpochAfter(ev.Epoch, epoch):
+			r.fail(&RestartError{Publisher: id, Epoch: epoch, New: ev.Epoch}) // Run serves the new epoch
+		case ev.Type == coord.EventRestart || ev.Type == coord.EventJoined || ev.Type == coord.EventMessage:
 			r.fail(fmt.Errorf("relay: upstream is now publisher %s epoch %d, not %s epoch %d it serves: restart the relay",
 				ev.Publisher.Short(), ev.Epoch, id.Short(), epoch))
 		}
@@ -322,6 +414,27 @@ func (r *Relay) handle(ctx context.Context, pub *coord.Publisher, id envelope.ID
 	}
 	switch ev.Type {
 	case coord.EventMessage:
+		if r.sentWhole(ev.Topic, ev.Seq) {
+			r.forwarded.Add(1) // went downstream with its message
+			return
+		}
+		if ev.Data != nil && !r.reencode {
+			// The message arrived live and in order: it goes downstream as
+			// it came, and the records that follow in it are delivered to
+			// this handler one after the other.
+			err := pub.Forward(ctx, ev.Data)
+			switch {
+			case err == nil:
+				r.noteWhole(ev.Data)
+				r.wholeMessages.Add(1)
+				r.forwarded.Add(1)
+				return
+			case !errors.Is(err, coord.ErrNotWhole):
+				r.fail(fmt.Errorf("relay: forwarding %s of %d records from %q seq %d: %w", ev.Data.Kind, ev.Data.Count, ev.Topic, ev.Seq, err))
+				return
+			}
+			// A MULTI no publisher of ours makes: record by record.
+		}
 		if err := pub.PublishSeq(ctx, ev.Topic, ev.Seq, ev.Payload); err != nil {
 			r.fail(fmt.Errorf("relay: forwarding %q seq %d: %w", ev.Topic, ev.Seq, err))
 			return
@@ -338,20 +451,61 @@ func (r *Relay) handle(ctx context.Context, pub *coord.Publisher, id envelope.ID
 			r.fail(fmt.Errorf("relay: forwarding the loss of %q %d-%d: %w", ev.Topic, ev.From, ev.To, err))
 		}
 	case coord.EventRestart:
-		r.fail(fmt.Errorf("relay: upstream publisher %s restarted (epoch %d): restart the relay", ev.Publisher.Short(), ev.Epoch))
+		r.fail(&RestartError{Publisher: id, Epoch: epoch, New: ev.Epoch})
 	case coord.EventDisconnected:
 		r.lg.Warn("upstream disconnected; reconnecting", zap.String("endpoint", ev.Endpoint), zap.Error(ev.Err))
 	}
 }
 
+// wholeRun is the last record of a topic in a message forwarded whole.
+type wholeRun struct {
+	topic   string
+	through uint64
+}
+
+// noteWhole remembers which records m, just forwarded whole, carried.
+func (r *Relay) noteWhole(m *envelope.Message) {
+	r.whole = r.whole[:0]
+	if m.Kind == envelope.KindData {
+		r.whole = append(r.whole, wholeRun{string(m.Topic), m.LastSeq()})
+		return
+	}
+	r.wholeTable = m.MultiTopics(r.wholeTable[:0])
+	for _, t := range r.wholeTable {
+		r.whole = append(r.whole, wholeRun{string(t.Topic), t.First - 1})
+	}
+	clear(r.wholeTable)
+	for e := range m.MultiRecords() {
+		r.whole[e].through++
+	}
+}
+
+// sentWhole reports whether record seq of topic went downstream in the
+// message last forwarded whole.
+func (r *Relay) sentWhole(topic string, seq uint64) bool {
+	for _, w := range r.whole {
+		if w.topic == topic {
+			return seq <= w.through
+		}
+	}
+	return false
+}
+
 // Stats is a snapshot of what the relay did.
 type Stats struct {
-	Forwarded  uint64 // records forwarded downstream
+	Forwarded uint64 // records forwarded downstream
+	// Whole counts the upstream DATA and MULTI messages forwarded as they
+	// arrived (live and in order); the other records went downstream
+	// re-batched.
+	Whole      uint64
 	LossRanges uint64 // ranges reported lost upstream (forwarded as LOSS)
 	Lost       uint64 // records in them
+	// Restarts counts the upstream restarts (new epochs) the relay
+	// followed.
+	Restarts uint64
 }
 
 // Stats returns a snapshot.
 func (r *Relay) Stats() Stats {
-	return Stats{Forwarded: r.forwarded.Load(), LossRanges: r.lossRanges.Load(), Lost: r.lost.Load()}
+	return Stats{Forwarded: r.forwarded.Load(), Whole: r.wholeMessages.Load(), LossRanges: r.lossRanges.Load(), Lost: r.lost.Load(), Restarts: r.restarts.Load()}
 }

@@ -150,7 +150,7 @@ func TestRelayForwardsTransparently(t *testing.T) {
 		}
 		rec.mu.Unlock()
 	}
-	if st := r.Stats(); st.Forwarded != n || st.Lost != 0 {
+	if st := r.Stats(); st.Forwarded != n || st.Lost != 0 || st.Whole == 0 {
 		t.Errorf("relay stats %+v", st)
 	}
 }
@@ -308,4 +308,77 @@ func TestRelayForwardsLossWithItsCause(t *testing.T) {
 	if !errors.As(sub.Err(), &je) || je.Outcome != coord.OutcomeLost {
 		t.Errorf("leaf: %v, want lost", sub.Err())
 	}
+}
+
+// TestRelayForwardsWhole: DATA messages that reach the relay live and in
+// order go downstream as they came: a subscriber of the relay sees the
+// origin's publish time on their records, as a direct subscriber does.
+func TestRelayForwardsWhole(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	origin, err := coord.NewPublisher(loopbackPublisher(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Close()
+	r, done := startRelay(t, ctx, origin, 1, "relay-1")
+	down := waitPublisher(t, ctx, r)
+	times := func() (func(coord.Event), map[uint64]int64, chan struct{}) {
+		var mu sync.Mutex
+		m := map[uint64]int64{}
+		ended := make(chan struct{})
+		return func(ev coord.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch ev.Type {
+			case coord.EventMessage:
+				m[ev.Seq] = ev.Time
+			case coord.EventEnd:
+				close(ended)
+			}
+		}, m, ended
+	}
+	hDirect, direct, endDirect := times()
+	hLeaf, leaf, endLeaf := times()
+	for _, s := range []struct {
+		pub *coord.Publisher
+		h   func(coord.Event)
+	}{{origin, hDirect}, {down, hLeaf}} {
+		sub, err := coord.NewSubscriber(coord.SubscriberConfig{Connect: s.pub.Endpoint(), Sync: s.pub.SyncEndpoint(), Handler: s.h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+	}
+	if err := origin.WaitQuorum(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	for i := range n {
+		if _, err := origin.Publish(ctx, "t", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := origin.Shutdown(ctx); err != nil {
+		t.Fatalf("origin: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	<-endDirect
+	<-endLeaf
+	if len(direct) != n || len(leaf) != n {
+		t.Fatalf("direct got %d, leaf %d, want %d", len(direct), len(leaf), n)
+	}
+	same := 0
+	for seq, tm := range leaf {
+		if direct[seq] == tm {
+			same++
+		}
+	}
+	st := r.Stats()
+	if st.Whole == 0 || same < int(st.Whole) {
+		t.Fatalf("%d messages forwarded whole, %d of %d records with the origin's time", st.Whole, same, n)
+	}
+	t.Logf("%d messages forwarded whole; %d of %d records carry the origin's time", st.Whole, same, n)
 }

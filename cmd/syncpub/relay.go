@@ -161,7 +161,8 @@ func runRelay(sig *cli.Signals, o relayOptions, lg *zap.Logger) error {
 	defer cli.StopServer(msrv)
 	err = r.Run(sig.Stop)
 	st := r.Stats()
-	lg.Info("done", zap.Uint64("forwarded", st.Forwarded), zap.Uint64("lost_upstream", st.Lost), zap.Error(err))
+	lg.Info("done", zap.Uint64("forwarded", st.Forwarded), zap.Uint64("messages_whole", st.Whole), zap.Uint64("lost_upstream", st.Lost),
+		zap.Uint64("upstream_restarts", st.Restarts), zap.Error(err))
 	return relayExit(err, sig)
 }
 

@@ -23,7 +23,7 @@ type Relay struct {
 	RepairTimeout    time.Duration `mapstructure:"repair-timeout" help:"give an upstream gap up as lost (and forward the loss) when its repair makes no progress this long"`
 	PublisherTimeout time.Duration `mapstructure:"publisher-timeout" help:"end the relay when nothing arrived from upstream for this long (exit 4)"`
 	MaxHeldBytes     cli.Bytes     `mapstructure:"max-held-bytes" unit:"bytes" help:"live messages held per topic while an upstream gap is repaired"`
-	ProbeTimeout     time.Duration `mapstructure:"probe-timeout" help:"wait this long for the upstream publisher's first HELLO, which names the id and epoch the relay serves"`
+	ProbeTimeout     time.Duration `mapstructure:"probe-timeout" help:"wait this long for the upstream publisher's first HELLO, which names the id and epoch the relay serves (again after the upstream publisher restarted)"`
 	Bind             string        `mapstructure:"bind" help:"downstream PUB endpoint to bind"`
 	SyncBind         string        `mapstructure:"sync-bind" help:"downstream sync (handshake) endpoint to bind"`
 	RecoveryBind     string        `mapstructure:"recovery-bind" help:"downstream recovery endpoint to bind; the relay answers its subscribers' repairs from its own history"`

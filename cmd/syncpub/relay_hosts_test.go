@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncmq/syncmq/internal/clustertest"
+	"github.com/syncmq/syncmq/internal/invariant"
+	"github.com/syncmq/syncmq/internal/proctest"
+)
+
+// relayHostsShape is the shape TestRelayHostsFailover runs: by default
+// 2 relays x 20 subscribers, 20,000 x 100 B at 10,000/s;
+// SYNCMQ_RELAY_HOSTS=full runs the shape of the acceptance test, 2 x 100
+// subscribers, 200,000 x 100 B at 20,000/s.
+func relayHostsShape() (perRelay, count, rate int, timeout time.Duration) {
+	if os.Getenv("SYNCMQ_RELAY_HOSTS") == "full" {
+		return 100, 200_000, 20_000, 20 * time.Minute
+	}
+	return 20, 20_000, 10_000, 5 * time.Minute
+}
+
+// TestRelayHostsFailover runs origin -> 2 relays -> subscribers on
+// "hosts" (network namespaces on a bridge): the origin, a host for each
+// relay, and one subscriber host with every subscriber process, half of
+// them listing relay A first, half relay B. Mid-stream relay A is killed
+// (SIGKILL). Its subscribers move to relay B and repair there; every
+// subscriber's `--output json` is fed to the invariant checker: each
+// stream of the origin's epoch delivered whole and in order, nothing
+// lost, its summary and exit code (0) agreeing with its events. Relay B
+// exits 0; the origin exits 1, naming relay A, which never confirmed.
+func TestRelayHostsFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 40 subscriber processes for about a minute")
+	}
+	perRelay, count, rate, timeout := relayHostsShape()
+	lab := clustertest.NewLab(t, "origin", "ra", "rb", "subs")
+	syncpub, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	dir := t.TempDir()
+	on := func(host, bin string, args ...string) *proctest.Proc {
+		argv := append(append(lab.Exec(host)[1:], bin), args...)
+		return proctest.Start(t, ctx, "ip", argv...)
+	}
+	ep := func(host string, port int) string { return fmt.Sprintf("tcp://%s:%d", lab.Addr(host), port) }
+	relays := map[string]*proctest.Proc{}
+	for _, r := range []string{"ra", "rb"} {
+		relays[r] = on(r, syncpub, "relay", "--connect", ep("origin", 5561), "--sync", ep("origin", 5562), "--id", "relay-"+r,
+			"--bind", ep(r, 5561), "--sync-bind", ep(r, 5562), "--recovery-bind", ep(r, 5563),
+			"--expect", fmt.Sprint(perRelay), "--end-grace", "5s", "--log-format", "json")
+	}
+	origin := on("origin", syncpub, "--bind", ep("origin", 5561), "--sync-bind", ep("origin", 5562), "--recovery-bind", ep("origin", 5563),
+		"--expect", "2", "--count", fmt.Sprint(count), "--topics", "a,b,c", "--size", "100", "--rate", fmt.Sprint(rate),
+		"--repair-window", "1s", "--log-level", "warn")
+	defer func() {
+		if t.Failed() {
+			t.Logf("origin:\n%s\nrelay ra:\n%s\nrelay rb:\n%s", tail(origin.Stderr.String(), 3000),
+				tail(relays["ra"].Stderr.String(), 3000), tail(relays["rb"].Stderr.String(), 3000))
+		}
+	}()
+	// A relay binds once it heard the origin's HELLO; a subscriber that
+	// found nothing at its first relay for --failover-after would move on.
+	for r, p := range relays {
+		clustertest.WaitFor(t, time.Minute, r+" to find the origin", func() bool { return p.Stderr.Count("upstream publisher found") > 0 })
+	}
+
+	type subProc struct {
+		proc *proctest.Proc
+		out  string
+	}
+	subs := map[string]subProc{}
+	var victim string
+	for _, order := range [][2]string{{"ra", "rb"}, {"rb", "ra"}} {
+		for i := range perRelay {
+			id := fmt.Sprintf("%s-%d", order[0], i)
+			out := filepath.Join(dir, id+".json")
+			cmd := fmt.Sprintf("exec %s --connect %s,%s --sync %s,%s --id %s --output json --failover-after 1s --log-level warn > %s",
+				syncsub, ep(order[0], 5561), ep(order[1], 5561), ep(order[0], 5562), ep(order[1], 5562), id, out)
+			subs[id] = subProc{on("subs", "sh", "-c", cmd), out}
+			if victim == "" {
+				victim = id
+			}
+		}
+	}
+
+	// Mid-stream: once a subscriber of relay A has written a tenth of the
+	// stream (its output is buffered: a lower bound).
+	for lines(subs[victim].out) < count/10 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("relay A's subscribers received nothing")
+		case <-origin.Done():
+			t.Fatalf("the origin ended before the kill: %s", origin.Stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := relays["ra"].Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if code := origin.Wait(ctx); code != 1 || !strings.Contains(origin.Stderr.String(), "relay-ra") {
+		t.Errorf("origin exited %d, want 1 naming relay-ra: %s", code, tail(origin.Stderr.String(), 2000))
+	}
+	if code := relays["rb"].Wait(ctx); code != 0 {
+		t.Errorf("relay rb exited %d", code)
+	}
+
+	c := invariant.New(invariant.Options{})
+	finals := invariant.Finals{"a": uint64((count + 2) / 3), "b": uint64((count + 1) / 3), "c": uint64(count / 3)}
+	movers := 0
+	for id, s := range subs {
+		code := s.proc.Wait(ctx)
+		f, err := os.Open(s.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := c.ReadJSON(id, 1, f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		c.JudgeRun(id, 1, sum, code)
+		streams := c.Streams(id, 1)
+		if len(streams) != len(finals) {
+			t.Errorf("%s: %d streams %v, want one incarnation's %d topics", id, len(streams), streams, len(finals))
+			continue
+		}
+		complete := c.Complete(id, 1, streams[0].Publisher, streams[0].Epoch, finals, func(string) bool { return true }, func(string) uint64 { return 1 })
+		if code != 0 || sum == nil || sum.Outcome.Name != "ok" || !complete {
+			t.Errorf("%s exited %d (complete %v, summary %+v): %s", id, code, complete, sum, tail(s.proc.Stderr.String(), 2000))
+		}
+		if strings.Contains(s.proc.Stderr.String(), "failing over") {
+			movers++
+			if !strings.HasPrefix(id, "ra-") {
+				t.Errorf("%s failed over, though its relay lived", id)
+			}
+		} else if strings.HasPrefix(id, "ra-") {
+			t.Errorf("%s never failed over", id)
+		}
+	}
+	if err := c.Err(); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%d subscribers on %d relays, %d records each; relay ra killed after %s had written at least %d lines; %d subscribers moved to rb",
+		len(subs), 2, count, victim, count/10, movers)
+}
+
+// lines counts the lines written to path so far.
+func lines(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(b, []byte{'\n'})
+}
