@@ -24,14 +24,16 @@ import (
 
 // paceRecords and paceSize are each phase's records: 100 MB by
 // default (SYNCMQ_PACE_RECORDS sets the count), more than paceHistory
-// holds, so that a slow reader's cursor falls behind what the history
-// still has and must report the rest.
-var paceRecords = paceEnv("SYNCMQ_PACE_RECORDS", 100_000)
-
-const (
-	paceSize    = 1024
-	paceHistory = 32 << 20
+// holds (32 MiB by default, SYNCMQ_PACE_HISTORY_MIB), so that a slow
+// reader's cursor falls behind what the history still has and must
+// report the rest. A slow reader takes about the history's size over its
+// rate to finish.
+var (
+	paceRecords = paceEnv("SYNCMQ_PACE_RECORDS", 100_000)
+	paceHistory = paceEnv("SYNCMQ_PACE_HISTORY_MIB", 32) << 20
 )
+
+const paceSize = 1024
 
 func paceEnv(name string, def int) int {
 	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
@@ -183,7 +185,7 @@ func startPaceRun(tb testing.TB, fast, slow int, p slowPace, mod func(*Publisher
 	tb.Helper()
 	cfg := loopbackConfig()
 	cfg.Expect = fast + slow
-	cfg.History = recovery.HistoryConfig{MaxBytes: paceHistory, MaxMessages: 100_000, MaxTopics: 4}
+	cfg.History = recovery.HistoryConfig{MaxBytes: int64(paceHistory), MaxMessages: 100_000, MaxTopics: 4}
 	mod(&cfg)
 	pub, err := NewPublisher(cfg)
 	if err != nil {
