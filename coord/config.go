@@ -80,13 +80,15 @@ type SlowPolicy int
 
 const (
 	// SlowCatchUp (the default): a joined subscriber whose send queue
-	// passes the wire's QueueBytes stops getting the live stream and is
-	// fed from the retained history (memory or journal), in order, on its
-	// data connection, at the pace it reads; once it has caught up it
-	// gets the live stream again. The publisher never waits for it. Only
-	// what the history no longer holds when its cursor gets there is a
-	// gap, which it repairs or reports. Without a history (recovery off)
-	// it is SlowCut.
+	// passes twice the wire's QueueBytes stops getting the live stream
+	// and is fed from the retained history (memory or journal), in
+	// order, on its data connection, at the pace it reads; once it has
+	// caught up it gets the live stream again. The publisher never waits
+	// for it, and while it is fed from the history the wire's SlowTimeout
+	// does not cut it (a reader that pauses keeps its place). Only what
+	// the history no longer holds when its cursor gets there is a gap,
+	// which it repairs or reports. Without a history (recovery off) it is
+	// SlowCut.
 	SlowCatchUp SlowPolicy = iota
 	// SlowWait: lockstep. The publisher waits while any joined
 	// subscriber's queue is above QueueBytes: the slowest subscriber sets

@@ -204,6 +204,13 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.
 			p.lg.Debug("send failed", zap.Error(err))
 		}
 		p.detachBehind()
+		if len(p.cu.cursors) > 0 {
+			// Between two live batches, not only once per pass: a pass
+			// may send many, and a cursor topped up once per pass could
+			// never catch up with a publisher at full speed, however
+			// fast its subscriber reads.
+			p.feedCursors()
+		}
 	}
 	p.backlog = append(p.backlog, batches[n:]...)
 	if len(p.backlog) == 0 {

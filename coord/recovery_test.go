@@ -193,6 +193,9 @@ func TestRecoveryStalledSubscriber(t *testing.T) {
 				c.Expect = 2
 				c.History = recovery.HistoryConfig{MaxMessages: tc.retention, MaxBytes: 256 << 20, MaxTopics: 4}
 				c.Wire.SlowTimeout = time.Second
+				// The cut and the repair over the recovery channel: under
+				// catch-up a stalled subscriber keeps its connection.
+				c.SlowPolicy = SlowCut
 			})
 			healthy, stalled := newRecorder(n), newRecorder(0)
 			testSubscriber(t, SubscriberConfig{Connect: p.Endpoint(), Sync: p.SyncEndpoint(), ID: "healthy"}, healthy)

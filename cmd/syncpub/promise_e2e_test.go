@@ -238,9 +238,11 @@ func truncateNewestSegment(t *testing.T, dir string) int64 {
 }
 
 // TestPromiseStalledUntilEnd: a subscriber stopped (SIGSTOP) until after
-// END is cut as a slow consumer; once it runs again it repairs what it
-// missed over the recovery endpoint, which the publisher keeps serving
-// for it: both exit 0, and so does the subscriber that kept up.
+// END falls behind; under the default catch-up it is fed from the
+// history and keeps its connection however long it is stopped (were it
+// cut, it would repair over the recovery endpoint, which the publisher
+// keeps serving for it). Once it runs again it gets what it missed: both
+// exit 0, and so does the subscriber that kept up.
 func TestPromiseStalledUntilEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops a process")

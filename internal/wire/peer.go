@@ -49,6 +49,11 @@ type peer struct {
 	// behind: its queue passed BehindBytes since TakeBehind last
 	// reported it.
 	behind atomic.Bool
+	// offLive: TakeBehind reported it or Offer fed it, and no live Send
+	// queued for it since. The application feeds such a connection at the
+	// pace it reads and its queue is bounded by what it was sent, so a
+	// write that waits on it holds up nobody: SlowTimeout does not cut it.
+	offLive atomic.Bool
 
 	killOnce sync.Once
 	gone     chan struct{}
@@ -138,7 +143,7 @@ const smallBatch = 2 << 10
 func (pr *peer) writeLoop() {
 	defer pr.done()
 	p := pr.pub
-	dw := &deadlineWriter{nc: pr.nc, timeout: p.cfg.SlowTimeout, patient: pr.q.lingering}
+	dw := &deadlineWriter{nc: pr.nc, timeout: p.cfg.SlowTimeout, patient: pr.patient}
 	var (
 		bw    *bufio.Writer // borrowed while busy
 		small []byte        // encodes small batches
@@ -277,7 +282,7 @@ func (pr *peer) handBatch(lane *memConn, batch []*Msg, total int) error {
 			pr.written(int64(total))
 			return nil
 		}
-		if !isTimeout(err) || !pr.q.lingering() {
+		if !isTimeout(err) || !pr.patient() {
 			for _, m := range batch {
 				p.unref(m, m.size())
 			}
@@ -286,6 +291,12 @@ func (pr *peer) handBatch(lane *memConn, batch []*Msg, total int) error {
 		}
 	}
 }
+
+// patient reports whether a write to pr that makes no progress for
+// SlowTimeout may go on waiting: while Shutdown flushes to a subscriber
+// it waits for (its ctx bounds that), and while pr is off the live
+// stream (offLive).
+func (pr *peer) patient() bool { return pr.offLive.Load() || pr.q.lingering() }
 
 // written accounts for n bytes of messages handed to a write buffer: the
 // queue shrinks, waking a Send that waits for it.

@@ -449,7 +449,8 @@ func (p *Pub) Send(ctx context.Context, m *Msg) error {
 // TakeBehind appends to dst the connections whose queue passed
 // BehindBytes since the last call, and clears their mark. It is cheap
 // when there are none. A connection is marked again when a later message
-// takes it above BehindBytes again.
+// takes it above BehindBytes again. A connection reported is not cut by
+// SlowTimeout until a live Send queues for it again (see Offer).
 func (p *Pub) TakeBehind(dst []ConnID) []ConnID {
 	if p.behindN.Load() == 0 {
 		return dst
@@ -457,6 +458,7 @@ func (p *Pub) TakeBehind(dst []ConnID) []ConnID {
 	for _, pr := range *p.snap.Load() {
 		if pr.behind.Swap(false) {
 			p.behindN.Add(-1)
+			pr.offLive.Store(true)
 			dst = append(dst, pr.id)
 		}
 	}
@@ -477,7 +479,10 @@ func (p *Pub) markBehind(pr *peer, queued int64) {
 // queued afterwards and whether m was queued; false also if the
 // connection is gone or does not subscribe to the topic. It is how an
 // application feeds a connection it moved off the live stream at the
-// pace the connection reads (see BehindBytes and OnWritable).
+// pace the connection reads (see BehindBytes and OnWritable). Until a
+// live Send queues for it again, a write to it that makes no progress
+// does not cut it (SlowTimeout), nor one TakeBehind reported: it holds
+// no more than it was sent, and nobody waits for it.
 func (p *Pub) Offer(id ConnID, m *Msg) (int64, bool) {
 	if p.isStopping() {
 		return 0, false
@@ -494,6 +499,9 @@ func (p *Pub) Offer(id ConnID, m *Msg) (int64, bool) {
 	b, res := pr.q.push(m, p.sendSeq.Add(1), size, p.cfg.MaxQueueBytes)
 	if res != pushed {
 		return b, false
+	}
+	if !pr.offLive.Load() {
+		pr.offLive.Store(true)
 	}
 	p.sent.Add(1)
 	return b, true
@@ -599,6 +607,9 @@ func (p *Pub) queue(pr *peer, m *Msg, seq uint64, size int) bool {
 	b, res := pr.q.push(m, seq, size, p.cfg.MaxQueueBytes)
 	switch res {
 	case pushed:
+		if pr.offLive.Load() {
+			pr.offLive.Store(false) // back on the live stream
+		}
 		p.sent.Add(1)
 		p.markBehind(pr, b)
 		return b <= int64(p.cfg.QueueBytes)

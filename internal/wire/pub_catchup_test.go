@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,5 +108,62 @@ func TestPaceSlowest(t *testing.T) {
 	}
 	if err2 == nil || p.Stats().Waits == 0 {
 		t.Fatalf("Send under PaceSlowest did not wait for the subscriber that does not read: %v, waits %d", err2, p.Stats().Waits)
+	}
+}
+
+// TestBehindIsNotCutBySlowTimeout: a connection TakeBehind reported is
+// off the live stream, fed at its own pace: its writes may wait longer
+// than SlowTimeout without a cut, since it holds no more than it was sent
+// and nobody waits for it. Once a live Send queues for it again, a write
+// that makes no progress cuts it as before.
+func TestBehindIsNotCutBySlowTimeout(t *testing.T) {
+	const slow = 300 * time.Millisecond
+	p, err := Listen("tcp://127.0.0.1:0", PubConfig{
+		QueueBytes: 32 << 10, MaxQueueBytes: 1 << 20, SendBuffer: 4 << 10, SlowTimeout: slow,
+		Pace: PaceFastest, BehindBytes: 16 << 10,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	dialRawSub(t, p.Endpoint(), "t", 4<<10) // never reads
+	if !pollUntil(5*time.Second, func() bool { return p.Peers() == 1 && p.Subscribed(firstPeer(p), []byte("t")) }) {
+		t.Fatal("no subscriber")
+	}
+	id := firstPeer(p)
+	ctx := testCtx(t, 10*time.Second)
+	payload := make([]byte, 1<<10)
+	var behind []ConnID
+	for i := 0; i < 200 && len(behind) == 0; i++ {
+		if err := p.Send(ctx, &Msg{Frames: [][]byte{[]byte("t"), payload}, To: Classes(0)}); err != nil {
+			t.Fatal(err)
+		}
+		behind = p.TakeBehind(behind[:0])
+	}
+	if len(behind) != 1 {
+		t.Fatalf("TakeBehind = %v, want [%d]", behind, id)
+	}
+	p.SetClass(id, 2)
+	for i := 0; i < 128; i++ {
+		if _, ok := p.Offer(id, &Msg{Frames: [][]byte{[]byte("t"), payload}}); !ok {
+			t.Fatal("Offer refused below MaxQueueBytes")
+		}
+	}
+	// Several SlowTimeouts with the writer stuck (more queued than the
+	// kernel takes): still connected.
+	deadline := time.Now().Add(4 * slow)
+	for time.Now().Before(deadline) {
+		if q, _ := p.Queued(id); p.Peers() != 1 || p.Stats().SlowConsumers != 0 || q == 0 {
+			t.Fatalf("cut while off the live stream, or not stuck: peers %d, slow consumers %d, queued %d", p.Peers(), p.Stats().SlowConsumers, q)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Back on the live stream, the rule applies again.
+	p.SetClass(id, 0)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_ = p.Send(short, &Msg{Frames: [][]byte{[]byte("t"), payload}, To: Classes(0)}) // waits: the only subscriber is full
+	if !pollUntil(10*time.Second, func() bool { return p.Stats().SlowConsumers == 1 }) {
+		t.Fatalf("a stalled connection back on the live stream was not cut: slow consumers %d", p.Stats().SlowConsumers)
 	}
 }

@@ -55,7 +55,9 @@ type PubConfig struct {
 	// SlowTimeout is how long a write of at most 64 KiB to a subscriber
 	// may take; a subscriber that does not take that much within it is
 	// disconnected as a slow consumer. It does not apply while Shutdown
-	// flushes to a subscriber it waits for: Shutdown's ctx bounds that.
+	// flushes to a subscriber it waits for (Shutdown's ctx bounds that),
+	// nor to a connection the application feeds with Offer, until a live
+	// Send queues for it again.
 	// Default 500 ms; at least MinSlowTimeout.
 	SlowTimeout time.Duration
 	// HandshakeTimeout bounds a new connection's ZMTP handshake (and its
