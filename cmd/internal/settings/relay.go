@@ -37,7 +37,7 @@ type Relay struct {
 	EndGrace         time.Duration `mapstructure:"end-grace" help:"after the upstream END, keep serving this long before sending END downstream, so subscribers failing over from a relay that died join here and repair (keep it above syncsub's --failover-after; 0: end at once)"`
 	RepairWindow     time.Duration `mapstructure:"repair-window" help:"after END, wait this long for a downstream subscriber that joined, has not said BYE and has no connection"`
 	Heartbeat        time.Duration `mapstructure:"heartbeat" help:"downstream heartbeat interval"`
-	SlowTimeout      time.Duration `mapstructure:"slow-timeout" help:"disconnect a downstream subscriber that takes no data for this long"`
+	SlowTimeout      time.Duration `mapstructure:"slow-timeout" help:"disconnect a downstream subscriber on the live stream that takes no data for this long (one fed from the history is not)"`
 	QueueBytes       cli.Bytes     `mapstructure:"queue-bytes" unit:"bytes" help:"per-subscriber send queue above which the relay waits, if every downstream subscriber is that far behind"`
 	MaxQueueBytes    cli.Bytes     `mapstructure:"max-queue-bytes" unit:"bytes" help:"per-subscriber send queue above which a downstream subscriber is disconnected as slow"`
 	MaxSubscribers   int           `mapstructure:"max-subscribers" unit:"subscribers" help:"distinct downstream subscriber ids remembered; a READY beyond is refused (full)"`
