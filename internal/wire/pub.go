@@ -176,6 +176,10 @@ func (p *Pub) admit(nc net.Conn) bool {
 	victim := p.pending.add(pc)
 	if victim != nil {
 		p.ips.release(victim.ip)
+		// Counted with the table's change, under p.mu: Stats never shows
+		// the handshake gone from Pending and not yet in EvictedPending,
+		// even after the new connection has joined.
+		p.evictedPending.Add(1)
 	}
 	ok := p.g.Go(func() { p.open(pc) })
 	if !ok {
@@ -195,7 +199,6 @@ func (p *Pub) admit(nc net.Conn) bool {
 // closePending closes a handshake evicted to make room for nc.
 func (p *Pub) closePending(victim *pendingConn, nc net.Conn) {
 	victim.nc.Close()
-	p.evictedPending.Add(1)
 	p.rl.Warn("evicted-pending", "handshake in progress closed to make room for a new connection",
 		zap.Stringer("remote", victim.nc.RemoteAddr()), zap.Stringer("new", nc.RemoteAddr()),
 		zap.Int("max_pending_per_ip", p.cfg.MaxPendingPerIP), zap.Int("max_pending", p.cfg.MaxPending))
