@@ -10,10 +10,9 @@ import (
 	"testing"
 )
 
-// TestIPCSendBuffer: an ipc:// connection gets DefaultIPCSendBuffer as
-// its kernel send buffer (the OS would keep 208 KiB), or SendBuffer
-// when set; the kernel clamps both to net.core.wmem_max and doubles
-// them.
+// TestIPCSendBuffer: PubConfig.SendBuffer sets an ipc:// connection's
+// kernel send buffer as a TCP one's; the kernel clamps it to
+// net.core.wmem_max and doubles it.
 func TestIPCSendBuffer(t *testing.T) {
 	raw, err := os.ReadFile("/proc/sys/net/core/wmem_max")
 	if err != nil {
@@ -29,7 +28,6 @@ func TestIPCSendBuffer(t *testing.T) {
 		cfg  int
 		want int
 	}{
-		{"default", 0, DefaultIPCSendBuffer},
 		{"configured", 300 << 10, 300 << 10},
 	} {
 		p, _ := pubSubOver(t, "ipc://"+filepath.Join(dir, c.name+".sock"), PubConfig{SendBuffer: c.cfg}, SubConfig{Borrow: true})

@@ -245,17 +245,8 @@ func (p *Pub) refuse(nc net.Conn, counter *atomic.Uint64, key, msg string, limit
 // subscriptions until it ends.
 func (p *Pub) open(pc *pendingConn) {
 	nc, ip, id := pc.nc, pc.ip, pc.id
-	switch c := nc.(type) {
-	case *net.TCPConn:
-		if p.cfg.SendBuffer > 0 {
-			_ = c.SetWriteBuffer(p.cfg.SendBuffer) // best effort: the OS may clamp it
-		}
-	case *net.UnixConn:
-		size := p.cfg.SendBuffer
-		if size <= 0 {
-			size = DefaultIPCSendBuffer
-		}
-		_ = c.SetWriteBuffer(size) // best effort: net.core.wmem_max clamps it
+	if c, ok := nc.(interface{ SetWriteBuffer(int) error }); ok && p.cfg.SendBuffer > 0 {
+		_ = c.SetWriteBuffer(p.cfg.SendBuffer) // best effort: the OS may clamp it (tcp:// and ipc://)
 	}
 	deadline := time.Now().Add(p.cfg.HandshakeTimeout)
 	conn, identity, err := p.secure(nc, deadline)

@@ -46,13 +46,12 @@ type PubConfig struct {
 	// WritableBytes is OnWritable's threshold; zero means QueueBytes / 2.
 	WritableBytes int
 	// SendBuffer sets each connection's kernel send buffer (SO_SNDBUF), in
-	// bytes; Linux doubles it. Zero leaves it to the OS on tcp:// and
-	// tls://, which grows it up to net.ipv4.tcp_wmem's maximum (4 MiB by
-	// default), and means DefaultIPCSendBuffer on ipc://, where the OS
-	// never grows it (net.core.wmem_default, 208 KiB, is what a Unix
-	// socket keeps). What a stalled subscriber holds in the kernel is not
-	// in its queue: until that buffer is full, its queue stays empty and
-	// it paces Send as if it were fast.
+	// bytes, on tcp://, tls:// and ipc://; Linux doubles it. Zero leaves it
+	// to the OS, which grows a TCP buffer up to net.ipv4.tcp_wmem's
+	// maximum (4 MiB by default) and keeps a Unix socket's at
+	// net.core.wmem_default (208 KiB). What a stalled subscriber holds in
+	// the kernel is not in its queue: until that buffer is full, its queue
+	// stays empty and it paces Send as if it were fast.
 	SendBuffer int
 	// SlowTimeout is how long a write of at most 64 KiB to a subscriber
 	// may take; a subscriber that does not take that much within it is
@@ -309,12 +308,3 @@ func floor(name string, d, least time.Duration) error {
 	}
 	return nil
 }
-
-// DefaultIPCSendBuffer is the kernel send buffer of an ipc:// connection
-// when PubConfig.SendBuffer is zero. A Unix socket keeps the 208 KiB the
-// system gives it, about three 64 KiB batches: the writer then blocks on
-// a full socket and waits for the subscriber to be scheduled every few
-// batches, which at small records cost ipc:// more than loopback TCP,
-// whose buffer grows to megabytes. 1 MiB (Linux doubles it; bounded by
-// net.core.wmem_max) lets the writer run as far ahead as on TCP.
-const DefaultIPCSendBuffer = 1 << 20
