@@ -106,3 +106,51 @@ func TestSyncsubAgainstZguideClassicPublisher(t *testing.T) {
 		})
 	}
 }
+
+// TestZguideOverIPC runs the zguide job over ipc:// both ways with the
+// pyzmq ports, unchanged: the classic syncsub against syncpub --compat
+// zguide, and syncsub --compat zguide against the classic syncpub.
+// libzmq's ipc:// is ZMTP over a Unix socket, as wire's is.
+func TestZguideOverIPC(t *testing.T) {
+	needPyzmq(t)
+	syncpub, syncsub := proctest.Binaries(t)
+	const subs, count = 2, 10_000
+	want := fmt.Sprintf("Received %d updates", count)
+	t.Run("classic-syncsub", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		dir := t.TempDir()
+		pub, sync := "ipc://"+filepath.Join(dir, "pub.sock"), "ipc://"+filepath.Join(dir, "sync.sock")
+		p := start(t, ctx, syncpub, "--compat", "zguide", "--bind", pub, "--sync-bind", sync, "--expect", fmt.Sprint(subs),
+			"--count", fmt.Sprint(count), "--slow-timeout", "30s", "--log-level", "warn")
+		var ss []*proctest.Proc
+		for range subs {
+			ss = append(ss, start(t, ctx, python, script("zguide/syncsub.py"), pub, sync))
+		}
+		for i, s := range ss {
+			wait(t, ctx, fmt.Sprint("pyzmq syncsub ", i), s, 0)
+			if got := strings.TrimSpace(s.Stdout.String()); got != want {
+				t.Fatalf("pyzmq syncsub %d printed %q, want %q", i, got, want)
+			}
+		}
+		wait(t, ctx, "syncpub --compat zguide", p, 0)
+	})
+	t.Run("classic-syncpub", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		dir := t.TempDir()
+		pub, sync := "ipc://"+filepath.Join(dir, "pub.sock"), "ipc://"+filepath.Join(dir, "sync.sock")
+		p := start(t, ctx, python, script("zguide/syncpub.py"), pub, sync, fmt.Sprint(subs), fmt.Sprint(count))
+		var ss []*proctest.Proc
+		for range subs {
+			ss = append(ss, start(t, ctx, syncsub, "--compat", "zguide", "--connect", pub, "--sync", sync, "--output", "count", "--log-level", "warn"))
+		}
+		for i, s := range ss {
+			wait(t, ctx, fmt.Sprint("syncsub --compat zguide ", i), s, 0)
+			if got := strings.TrimSpace(s.Stdout.String()); got != want {
+				t.Fatalf("syncsub %d printed %q, want %q", i, got, want)
+			}
+		}
+		wait(t, ctx, "pyzmq syncpub", p, 0)
+	})
+}

@@ -289,20 +289,26 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 	case wire.Messages:
 		// The frames alias the socket's read buffer: every record is
 		// delivered, or copied by the stream that holds it, before the
-		// buffer goes back.
+		// buffer goes back. Over inproc:// they are the publisher's own
+		// buffers, which no wire carried: no checksum to verify
+		// (envelope.DecodeInProcess).
+		decode := envelope.Decode
+		if d.InProcess {
+			decode = envelope.DecodeInProcess
+		}
 		for i := range d.Msgs.Len() {
-			s.onMessage(d.Endpoint, d.Msgs.Msg(i))
+			s.onMessage(d.Endpoint, d.Msgs.Msg(i), decode)
 		}
 		d.Release()
 		return
 	}
-	s.onMessage(d.Endpoint, d.Frames)
+	s.onMessage(d.Endpoint, d.Frames, envelope.Decode)
 }
 
-// onMessage handles one message from the data connection to endpoint.
-// frames are valid only during the call.
-func (s *Subscriber) onMessage(endpoint string, frames [][]byte) {
-	m, err := envelope.Decode(frames, envelope.Limits{})
+// onMessage handles one message from the data connection to endpoint,
+// decoded with decode. frames are valid only during the call.
+func (s *Subscriber) onMessage(endpoint string, frames [][]byte, decode func([][]byte, envelope.Limits) (envelope.Message, error)) {
+	m, err := decode(frames, envelope.Limits{})
 	if err != nil {
 		s.stats.malformed.Add(1)
 		if errors.Is(err, envelope.ErrVersion) {

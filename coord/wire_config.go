@@ -30,9 +30,10 @@ type PubWireConfig struct {
 	// 2 × QueueBytes behind. Default 64 MiB; at least QueueBytes.
 	MaxQueueBytes int
 	// SendBuffer sets each connection's kernel send buffer (SO_SNDBUF), in
-	// bytes; Linux doubles it. Zero leaves it to the OS. What a stalled
-	// subscriber holds in the kernel is not in its queue: until that
-	// buffer is full, it paces publishing as if it were fast.
+	// bytes, on tcp://, tls:// and ipc://; Linux doubles it. Zero leaves it
+	// to the OS. What a stalled subscriber holds in the kernel is not in
+	// its queue: until that buffer is full, it paces publishing as if it
+	// were fast.
 	SendBuffer int
 	// SlowTimeout is how long a write of at most 64 KiB to a subscriber
 	// may take; a subscriber that does not take that much within it is

@@ -1103,3 +1103,28 @@ func TestPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// DecodeInProcess skips only the checksum: a flipped payload bit that
+// Decode refuses passes, and every other fault is refused as Decode
+// refuses it.
+func TestDecodeInProcessSkipsOnlyTheChecksum(t *testing.T) {
+	flipped := validData()
+	flipped[2] = slices.Clone(flipped[2])
+	flipped[2][0] ^= 1
+	if _, err := envelope.Decode(flipped, envelope.Limits{}); !errors.Is(err, envelope.ErrChecksum) {
+		t.Fatalf("Decode: %v, want ErrChecksum", err)
+	}
+	m, err := envelope.DecodeInProcess(flipped, envelope.Limits{})
+	if err != nil {
+		t.Fatalf("DecodeInProcess: %v", err)
+	}
+	if !bytes.Equal(m.Payload, flipped[2]) {
+		t.Fatalf("payload %q, want %q", m.Payload, flipped[2])
+	}
+	badLen := patchHeader(validData(), setU32(48, 6))
+	_, werr := envelope.Decode(badLen, envelope.Limits{})
+	_, gerr := envelope.DecodeInProcess(badLen, envelope.Limits{})
+	if !errors.Is(gerr, envelope.ErrPayloadSize) || gerr.Error() != werr.Error() {
+		t.Fatalf("DecodeInProcess: %v, Decode: %v", gerr, werr)
+	}
+}

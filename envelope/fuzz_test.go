@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,6 +117,7 @@ func FuzzDecode(f *testing.F) {
 // Builder that is byte-identical to the input.
 func checkDecode(t *testing.T, frames [][]byte, lim envelope.Limits) {
 	t.Helper()
+	checkDecodeInProcess(t, frames, lim)
 	orig := cloneFrames(frames)
 	m, err := envelope.Decode(frames, lim)
 	if !framesEqual(frames, orig) {
@@ -327,4 +329,42 @@ func FuzzParseLoss(f *testing.F) {
 			t.Fatalf("%+v encodes to %x, parsed from %x", l, got, p)
 		}
 	})
+}
+
+// checkDecodeInProcess holds DecodeInProcess to Decode: the same message
+// or the same error, except where Decode finds a checksum mismatch, which
+// is no concern of DecodeInProcess. What it accepts there must still be
+// safe to iterate.
+func checkDecodeInProcess(t *testing.T, frames [][]byte, lim envelope.Limits) {
+	t.Helper()
+	want, werr := envelope.Decode(frames, lim)
+	got, gerr := envelope.DecodeInProcess(frames, lim)
+	if errors.Is(werr, envelope.ErrChecksum) {
+		if gerr != nil {
+			if errors.Is(gerr, envelope.ErrChecksum) {
+				t.Fatalf("DecodeInProcess checked the checksum: %v", gerr)
+			}
+			return
+		}
+		n := 0
+		if got.Kind == envelope.KindMulti {
+			for range got.MultiRecords() {
+				n++
+			}
+		} else {
+			for range got.Records() {
+				n++
+			}
+		}
+		if got.Kind == envelope.KindData && got.Flags&envelope.FlagBatch != 0 && n != int(got.Count) || got.Kind == envelope.KindMulti && n != int(got.Count) {
+			t.Fatalf("%d records, header says %d", n, got.Count)
+		}
+		return
+	}
+	if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
+		t.Fatalf("Decode: %v, DecodeInProcess: %v", werr, gerr)
+	}
+	if werr == nil && !reflect.DeepEqual(want, got) {
+		t.Fatalf("Decode: %+v, DecodeInProcess: %+v", want, got)
+	}
 }

@@ -314,6 +314,7 @@ func FuzzDecodeMulti(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, prefix, header, index, records []byte) {
 		check := func(frames [][]byte) {
+			checkDecodeInProcess(t, frames, envelope.Limits{})
 			orig := cloneFrames(frames)
 			m, err := envelope.Decode(frames, envelope.Limits{})
 			if !framesEqual(frames, orig) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"time"
 
@@ -112,15 +111,13 @@ func waitConnected(ctx context.Context, sub *wire.Sub) error {
 // takes. Until the sync endpoint accepts connections (the publisher is
 // not up yet) it only probes, every 100 ms.
 func compatSync(ctx context.Context, endpoint string) error {
-	addr, err := wire.SplitEndpoint(endpoint)
-	if err != nil {
+	if _, err := wire.SplitEndpoint(endpoint); err != nil {
 		return err
 	}
 	for {
-		var d net.Dialer
-		nc, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			nc.Close()
+		// The endpoint's own transport: a tcp:// dial of an ipc:// path
+		// never succeeds, and the request was never sent.
+		if wire.Probe(ctx, endpoint) == nil {
 			break
 		}
 		t := time.NewTimer(100 * time.Millisecond)

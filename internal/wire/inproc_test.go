@@ -38,6 +38,9 @@ func TestInprocZeroCopy(t *testing.T) {
 		if freed.Load() != 0 {
 			t.Error("OnFree ran while the consumer held the message")
 		}
+		if !d.InProcess {
+			t.Error("a batch lent in place is not marked InProcess")
+		}
 		d.Release()
 		break
 	}

@@ -159,6 +159,9 @@ func recvPayloads(t *testing.T, s *Sub, n int) []string {
 		case Message:
 			got = append(got, string(d.Frames[0]))
 		case Messages:
+			if d.InProcess != strings.HasPrefix(d.Endpoint, "inproc://") {
+				t.Errorf("InProcess %v for a delivery from %s", d.InProcess, d.Endpoint)
+			}
 			for i := range d.Msgs.Len() {
 				got = append(got, string(d.Msgs.Msg(i)[0]))
 			}

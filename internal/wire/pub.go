@@ -248,8 +248,8 @@ func (p *Pub) refuse(nc net.Conn, counter *atomic.Uint64, key, msg string, limit
 // subscriptions until it ends.
 func (p *Pub) open(pc *pendingConn) {
 	nc, ip, id := pc.nc, pc.ip, pc.id
-	if tc, ok := nc.(*net.TCPConn); ok && p.cfg.SendBuffer > 0 {
-		_ = tc.SetWriteBuffer(p.cfg.SendBuffer) // best effort: the OS may clamp it
+	if c, ok := nc.(interface{ SetWriteBuffer(int) error }); ok && p.cfg.SendBuffer > 0 {
+		_ = c.SetWriteBuffer(p.cfg.SendBuffer) // best effort: the OS may clamp it (tcp:// and ipc://)
 	}
 	deadline := time.Now().Add(p.cfg.HandshakeTimeout)
 	conn, identity, err := p.secure(nc, deadline)

@@ -46,11 +46,12 @@ type PubConfig struct {
 	// WritableBytes is OnWritable's threshold; zero means QueueBytes / 2.
 	WritableBytes int
 	// SendBuffer sets each connection's kernel send buffer (SO_SNDBUF), in
-	// bytes; Linux doubles it. Zero leaves it to the OS, which grows it
-	// up to net.ipv4.tcp_wmem's maximum (4 MiB by default). What a stalled
-	// subscriber holds in the kernel is not in its queue: until that
-	// buffer is full, its queue stays empty and it paces Send as if it
-	// were fast.
+	// bytes, on tcp://, tls:// and ipc://; Linux doubles it. Zero leaves it
+	// to the OS, which grows a TCP buffer up to net.ipv4.tcp_wmem's
+	// maximum (4 MiB by default) and keeps a Unix socket's at
+	// net.core.wmem_default (208 KiB). What a stalled subscriber holds in
+	// the kernel is not in its queue: until that buffer is full, its queue
+	// stays empty and it paces Send as if it were fast.
 	SendBuffer int
 	// SlowTimeout is how long a write of at most 64 KiB to a subscriber
 	// may take; a subscriber that does not take that much within it is

@@ -142,7 +142,13 @@ type Delivery struct {
 	Behind bool
 	// Msgs holds the messages of a Messages delivery.
 	Msgs *Bundle
-	buf  *readBuf
+	// InProcess (Messages only) says the frames are the publishing Pub's
+	// own memory, lent over an inproc:// connection: no byte of them
+	// crossed a socket, a pipe or a copy, so nothing between the Pub and
+	// this consumer could have altered them. A checksum that guards
+	// against corruption in transit has nothing to catch here.
+	InProcess bool
+	buf       *readBuf
 }
 
 // Sub is a ZeroMQ SUB socket that dials any number of endpoints, each with

@@ -61,7 +61,7 @@ func (s *Sub) readBatches(ctx context.Context, mc *memConn, endpoint string) err
 			s.deliver(ctx, Delivery{Kind: Disconnected, Endpoint: endpoint, Err: err, Behind: behind})
 			return fmt.Errorf("%w: %v", errSessionEnded, err)
 		}
-		if !s.deliver(ctx, Delivery{Kind: Messages, Endpoint: endpoint, Msgs: &rb.Bundle, buf: rb}) {
+		if !s.deliver(ctx, Delivery{Kind: Messages, Endpoint: endpoint, Msgs: &rb.Bundle, InProcess: true, buf: rb}) {
 			Delivery{buf: rb}.Release()
 			return nil
 		}
