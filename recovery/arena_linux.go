@@ -24,3 +24,8 @@ func mapSlab() (slab, mapping []byte) {
 }
 
 func unmapSlab(mapping []byte) { _ = syscall.Munmap(mapping) }
+
+// HistoryOffHeap reports whether a History keeps its records outside the
+// Go heap (true here: slabs are mapped memory), so that a soft memory
+// limit for the Go runtime need not count them.
+const HistoryOffHeap = true

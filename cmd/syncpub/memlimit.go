@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/syncmq/syncmq/recovery"
 	"go.uber.org/zap"
 )
 
@@ -12,22 +13,26 @@ import (
 // while they keep up, buffers and the runtime.
 const memoryHeadroom = 40 << 20
 
-// setMemoryLimit gives the Go runtime a soft memory limit of the retained
-// history's budget (--history-bytes) plus memoryHeadroom, unless the
-// environment sets GOMEMLIMIT or the publisher retains nothing. The
-// history is large and long-lived: under the default GOGC the heap grows
-// to about twice the live data before a collection, and with many topics
-// (one small batch per record) the garbage made meanwhile took the peak
-// RSS 20 MiB past --history-bytes + 64 MiB. Under the limit the collector
-// runs earlier instead. It is a soft limit: a publisher whose subscribers
-// fall behind holds their queues (--max-queue-bytes) beyond it, and the
-// collector then works harder, at most half the CPU, rather than fail.
-// It returns the limit set, or 0.
+// setMemoryLimit gives the Go runtime a soft memory limit of
+// memoryHeadroom, plus the retained history's budget (--history-bytes)
+// where the history lives in the Go heap (recovery.HistoryOffHeap false),
+// unless the environment sets GOMEMLIMIT or the publisher retains
+// nothing. Under the default GOGC the heap grows to about twice its live
+// data before a collection; with many topics (one small batch per
+// record) that took the peak RSS past --history-bytes + 64 MiB. Under the
+// limit the collector runs earlier instead. It is a soft limit: a
+// publisher whose subscribers fall behind under --slow-policy cut holds
+// their queues (--max-queue-bytes) beyond it, and the collector then
+// works harder, at most half the CPU, rather than fail. It returns the
+// limit set, or 0.
 func setMemoryLimit(o options, lg *zap.Logger) int64 {
 	if os.Getenv("GOMEMLIMIT") != "" || o.pub.RecoveryBind == "" || o.pub.History.MaxMessages == 0 {
 		return 0
 	}
-	limit := o.pub.History.MaxBytes + memoryHeadroom
+	limit := int64(memoryHeadroom)
+	if !recovery.HistoryOffHeap {
+		limit += o.pub.History.MaxBytes
+	}
 	debug.SetMemoryLimit(limit)
 	lg.Debug("soft memory limit", zap.Int64("bytes", limit))
 	return limit
