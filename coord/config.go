@@ -84,7 +84,9 @@ const (
 	// and is fed from the retained history (memory or journal), in
 	// order, on its data connection, at the pace it reads; once it has
 	// caught up it gets the live stream again. The publisher never waits
-	// for it, and while it is fed from the history the wire's SlowTimeout
+	// for it while another joined subscriber is on the live stream (when
+	// all are catching up, it waits for the first to catch up, as long as
+	// one of them reads within the wire's SlowTimeout), and while it is fed from the history the wire's SlowTimeout
 	// does not cut it (a reader that pauses keeps its place). Only what
 	// the history no longer holds when its cursor gets there is a gap,
 	// which it repairs or reports. Without a history (recovery off) it is

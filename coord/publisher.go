@@ -72,9 +72,9 @@ type Publisher struct {
 
 	multiBatches atomic.Uint64 // of batches, those sent as MULTI
 
-	cu                                      catchUp // run's: SlowCatchUp cursors
-	catchUps, caughtUpMerged, caughtUpBytes atomic.Uint64
-	catchingUp                              atomic.Int64
+	cu                                                    catchUp // run's: SlowCatchUp cursors
+	catchUps, caughtUpMerged, caughtUpBytes, catchUpHolds atomic.Uint64
+	catchingUp                                            atomic.Int64
 }
 
 // endpointServer is a request-reply endpoint as the Publisher uses it:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/wire"
@@ -86,6 +87,11 @@ type catchUp struct {
 	end        []envelope.TopicSeq
 	endFailure error
 	msgs       sync.Pool
+	// fedAt is when a cursor last took something (or the first one was
+	// made); holding: run holds new batches back because every joined
+	// subscriber is catching up (see holdForCursors).
+	fedAt   time.Time
+	holding bool
 }
 
 // noteSent records the sequences of batch m as handed to the socket; run
@@ -129,6 +135,7 @@ func (p *Publisher) detachBehind() {
 		cu.cursors = slices.Insert(cu.cursors, i, c)
 		p.catchUps.Add(1)
 		p.catchingUp.Store(int64(len(cu.cursors)))
+		cu.fedAt = p.now()
 	}
 }
 
@@ -160,6 +167,7 @@ func (p *Publisher) startCatchUps() {
 		i, _ := p.cursorOf(id)
 		cu.cursors = slices.Insert(cu.cursors, i, c)
 		p.catchUps.Add(1)
+		cu.fedAt = p.now()
 	}
 	p.catchingUp.Store(int64(len(cu.cursors)))
 }
@@ -268,6 +276,7 @@ func (p *Publisher) feed(c *cursor) bool {
 					return errFull
 				}
 				c.setNext(i, h.LastSeq()+1)
+				cu.fedAt = p.now()
 				queued, turn = q, turn+size
 				p.caughtUpBytes.Add(uint64(size))
 				if queued >= cu.target || turn >= feedTurn {
@@ -303,6 +312,49 @@ func (p *Publisher) feed(c *cursor) bool {
 		}
 	}
 	return false
+}
+
+// holdForCursors reports whether run should hold new batches back
+// because every joined subscriber is catching up: the publisher goes at
+// the pace of its fastest subscriber, and with none on the live stream
+// that is the fastest cursor. Sent on, the batches would reach nobody
+// and only push out of the history the records the cursors are about to
+// read. It holds while some cursor took something within the wire's
+// SlowTimeout: cursors that all stopped reading set nobody's pace, as a
+// live subscriber that stops reading is cut.
+func (p *Publisher) holdForCursors(now time.Time) bool {
+	cu := &p.cu
+	hold := cu.on && len(cu.cursors) > 0 && cu.end == nil &&
+		now.Sub(cu.fedAt) < p.slowTimeout() && !p.joinedLive()
+	if hold && !cu.holding {
+		p.catchUpHolds.Add(1)
+	}
+	cu.holding = hold
+	return hold
+}
+
+// joinedLive reports whether some joined subscriber's data connection is
+// on the live stream (not a cursor).
+func (p *Publisher) joinedLive() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, dc := range p.core.conns {
+		if dc.subscriber == nil {
+			continue
+		}
+		if _, cursor := p.cursorOf(wire.ConnID(id)); !cursor {
+			return true
+		}
+	}
+	return false
+}
+
+// slowTimeout is the wire's SlowTimeout with its default.
+func (p *Publisher) slowTimeout() time.Duration {
+	if t := p.cfg.Wire.SlowTimeout; t > 0 {
+		return t
+	}
+	return wire.DefaultPubConfig().SlowTimeout
 }
 
 // feedTurn is what one topic is fed before the next topic's turn.

@@ -63,6 +63,9 @@ func (p *Publisher) pass(ctx context.Context, now time.Time, rs *runState) time.
 		rs.next = time.Time{} // a new connection may need a HELLO or a join deadline
 	}
 	if !rs.held || !now.Before(rs.retryAt) {
+		if len(p.cu.cursors) > 0 {
+			p.feedCursors() // those that caught up go back to the live stream before the hold is judged
+		}
 		rs.batches, rs.held = p.sendBatches(ctx, rs.batches, now)
 		rs.retryAt = now.Add(keepRetry)
 	}
@@ -78,6 +81,13 @@ func (p *Publisher) pass(ctx context.Context, now time.Time, rs *runState) time.
 	deadline := rs.next
 	if rs.held && rs.retryAt.Before(deadline) {
 		deadline = rs.retryAt
+	}
+	if p.cu.holding {
+		// Judge the hold again when the cursors' SlowTimeout runs out;
+		// a cursor that reads wakes run sooner (OnWritable).
+		if at := p.cu.fedAt.Add(p.slowTimeout()); at.Before(deadline) {
+			deadline = at
+		}
 	}
 	return deadline
 }
@@ -162,9 +172,14 @@ func (p *Publisher) sendBatches(ctx context.Context, batches []*outMsg, at time.
 	batches = append(batches[:0], p.backlog...)
 	clear(p.backlog)
 	p.backlog = p.backlog[:0]
+	// Nothing new is taken while every joined subscriber is catching up
+	// (holdForCursors); a backlog the store refused goes first as ever.
+	hold := len(batches) == 0 && p.holdForCursors(at)
 	p.mu.Lock()
 	fresh := len(batches)
-	batches = p.core.take(batches)
+	if !hold {
+		batches = p.core.take(batches)
+	}
 	p.losses = p.core.takeLosses(p.losses)
 	p.classes = p.core.takeClassChanges(p.classes[:0])
 	p.cu.joins = p.core.takeCatchUps(p.cu.joins[:0])

@@ -76,9 +76,11 @@ type PublisherStats struct {
 	// fed from the retained store at their own pace (SlowCatchUp),
 	// CatchUpsMerged those of them that caught up and went back on it,
 	// CatchUpBytes the bytes fed that way. CatchingUp is how many are
-	// being fed now.
-	CatchUps, CatchUpsMerged, CatchUpBytes uint64
-	CatchingUp                             int
+	// being fed now. CatchUpHolds counts the times publishing held new
+	// batches back because every joined subscriber was catching up (the
+	// publisher goes at the pace of the fastest of them).
+	CatchUps, CatchUpsMerged, CatchUpBytes, CatchUpHolds uint64
+	CatchingUp                                           int
 }
 
 // Stats returns a snapshot of the counters. Safe from any goroutine.
@@ -97,6 +99,7 @@ func (p *Publisher) Stats() PublisherStats {
 		CatchUps:       p.catchUps.Load(),
 		CatchUpsMerged: p.caughtUpMerged.Load(),
 		CatchUpBytes:   p.caughtUpBytes.Load(),
+		CatchUpHolds:   p.catchUpHolds.Load(),
 		CatchingUp:     int(p.catchingUp.Load()),
 
 		CoalescedEvents: p.connEvs.coalesced.Load(),

@@ -93,6 +93,7 @@ func runSeeds(seeds []uint64, mut mutation.Kind) ([]seedFailure, string) {
 		simTime atomic.Int64
 		catchUp atomic.Uint64 // connections taken off the live stream
 		merged  atomic.Uint64 // of those, back on it
+		holds   atomic.Uint64 // times publishing waited for the fastest cursor
 		// The journal's disk: faults that took effect, and what the
 		// journal saw of them.
 		fills, flips, appendErrs, corrupt atomic.Uint64
@@ -117,6 +118,7 @@ func runSeeds(seeds []uint64, mut mutation.Kind) ([]seedFailure, string) {
 					for _, p := range sp.all {
 						catchUp.Add(p.catchUps.Load())
 						merged.Add(p.caughtUpMerged.Load())
+						holds.Add(p.catchUpHolds.Load())
 						js := p.Stats().Journal
 						appendErrs.Add(js.AppendErrors)
 						corrupt.Add(js.Corrupt)
@@ -135,9 +137,9 @@ func runSeeds(seeds []uint64, mut mutation.Kind) ([]seedFailure, string) {
 	}
 	wg.Wait()
 	sortFailures(failed)
-	return failed, fmt.Sprintf("%d events, %v simulated, %d with faults, %d catch-ups (%d merged back); "+
+	return failed, fmt.Sprintf("%d events, %v simulated, %d with faults, %d catch-ups (%d merged back, %d holds); "+
 		"journal disks filled %d times (%d failed appends), %d bits flipped (%d damaged regions found)",
-		steps.Load(), time.Duration(simTime.Load()).Round(time.Second), faulted.Load(), catchUp.Load(), merged.Load(),
+		steps.Load(), time.Duration(simTime.Load()).Round(time.Second), faulted.Load(), catchUp.Load(), merged.Load(), holds.Load(),
 		fills.Load(), appendErrs.Load(), flips.Load(), corrupt.Load())
 }
 

@@ -65,6 +65,7 @@ func NewPublisherCollector(src PublisherSource) *PublisherCollector {
 			counter(sub, "catch_ups_total", "Data connections taken off the live stream and fed from the history at their own pace (slow policy catch-up, and late joiners).", func(s *st) float64 { return float64(s.CatchUps) }),
 			counter(sub, "catch_up_merges_total", "Of the catch-ups, those that caught up and went back on the live stream.", func(s *st) float64 { return float64(s.CatchUpsMerged) }),
 			counter(sub, "catch_up_bytes_total", "Bytes fed from the history to data connections catching up.", func(s *st) float64 { return float64(s.CatchUpBytes) }),
+			counter(sub, "catch_up_holds_total", "Times publishing held new batches back because every joined subscriber was catching up: the publisher went at the pace of the fastest of them.", func(s *st) float64 { return float64(s.CatchUpHolds) }),
 			gauge(sub, "catching_up_connections", "Data connections being fed from the history now.", func(s *st) float64 { return float64(s.CatchingUp) }),
 			counter(sub, "recovery_replayed_messages_total", "Messages replayed over the recovery channel.", func(s *st) float64 { return float64(s.Recovery.Replayed) }),
 			counter(sub, "history_evicted_messages_total", "Messages dropped from the recovery history to stay within its limits.", func(s *st) float64 { return float64(s.Retained.Evicted) }),
