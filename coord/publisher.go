@@ -180,7 +180,7 @@ func (p *Publisher) bind() error {
 		return err
 	}
 	p.pub = pub
-	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: p.lg, TLS: cfg.TLS.wireTLS()}, p.handleSync); err != nil {
+	if p.sync, err = wire.Serve(cfg.SyncBind, wire.ServerConfig{Logger: p.lg, TLS: cfg.TLS.wireTLS(), MaxConnsPerIP: cfg.Wire.MaxConnsPerIP}, p.handleSync); err != nil {
 		p.closeEndpoints()
 		return err
 	}

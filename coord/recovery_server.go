@@ -57,7 +57,7 @@ func newRecoveryServer(p *Publisher, store retained) (*recoveryServer, error) {
 
 // serve binds the recovery endpoint.
 func (rs *recoveryServer) serve(bind string) error {
-	srv, err := wire.Serve(bind, wire.ServerConfig{Logger: rs.p.lg, TLS: rs.p.cfg.TLS.wireTLS()}, rs.handle)
+	srv, err := wire.Serve(bind, wire.ServerConfig{Logger: rs.p.lg, TLS: rs.p.cfg.TLS.wireTLS(), MaxConnsPerIP: rs.p.cfg.Wire.MaxConnsPerIP}, rs.handle)
 	if err != nil {
 		return err
 	}

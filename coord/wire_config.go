@@ -58,7 +58,10 @@ type PubWireConfig struct {
 	// refused if every one has. Default 4096.
 	MaxPeers int
 	// MaxConnsPerIP bounds the connections (handshaking or connected)
-	// from one source IP address, evicting as MaxPeers does. Default 256.
+	// from one source IP address, evicting as MaxPeers does. It bounds
+	// the sync and recovery endpoints' connections from one address too
+	// (there a new one closes that address's connection idle the
+	// longest). Default 256.
 	MaxConnsPerIP int
 	// MaxSubscriptions bounds the distinct prefixes one connection may
 	// subscribe; the connection that subscribes one more is closed.

@@ -32,6 +32,12 @@ func runOurs(ctx context.Context, e *env, sys system, s shape) (r runResult) {
 	if s.latency() {
 		args = append(args, "--rate", strconv.FormatFloat(s.Rate, 'f', -1, 64))
 	}
+	if s.Subs > 256 {
+		// Every subscriber is on one host: raise the per-address bounds
+		// (256 connections and 256 ids by default), as an operator would.
+		n := strconv.Itoa(s.Subs + 16)
+		args = append(args, "--max-conns-per-ip", n, "--max-subscribers-per-ip", n)
+	}
 	if sys == syncmqDisk {
 		dir := e.scratch("journal")
 		defer os.RemoveAll(dir)

@@ -70,9 +70,8 @@ func allShapes() []shape {
 		{Name: "fanout-50", Subs: 50, Count: 100_000, Topics: 1},
 		{Name: "fanout-100", Subs: 100, Count: 100_000, Topics: 1},
 		{Name: "subs-250", Subs: 250, Count: 10_000, Topics: 1, InProc: true},
-		// syncpub takes at most 256 connections from one IP address on
-		// its PUB and sync endpoints (not a flag): a quorum of 1,000
-		// subscribers on one host is never reached, so the job is bounded.
+		// All 1,000 on one host: syncpub is run with its per-address
+		// bounds (--max-conns-per-ip, --max-subscribers-per-ip) raised.
 		{Name: "subs-1000", Subs: 1000, Count: 10_000, Topics: 1, InProc: true, Timeout: 45 * time.Second},
 		{Name: "topics-10", Subs: 2, Count: 200_000, Size: 1 << 10, Topics: 10},
 		{Name: "topics-1000", Subs: 2, Count: 200_000, Size: 1 << 10, Topics: 1_000},

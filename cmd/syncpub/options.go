@@ -95,6 +95,7 @@ func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	cfg.LingerAfterEnd = s.LingerAfterEnd
 	cfg.MaxSubscribersPerIP = s.MaxSubsPerIP
 	cfg.Wire.MaxPendingPerIP = s.HandshakesPerIP
+	cfg.Wire.MaxConnsPerIP = s.ConnsPerIP
 	cfg.Wire.MaxSubscriptionBytes, cfg.Wire.SubscriptionBudget = s.MaxSubBytes.Int(), s.SubBudget.Int()
 	cfg.Settle = s.Settle
 	tlsCfg, tlsProblems := s.TLS.Load()

@@ -51,6 +51,7 @@ type Publisher struct {
 	MaxTopics       int           `mapstructure:"max-topics" unit:"topics" help:"topics that may be published on; more are refused"`
 	MaxSubscribers  int           `mapstructure:"max-subscribers" unit:"subscribers" help:"distinct subscriber ids remembered; a READY beyond is refused (full); an id whose data connection leaves before the start gives its place up"`
 	MaxSubsPerIP    int           `mapstructure:"max-subscribers-per-ip" unit:"subscribers" help:"on tcp://, subscriber ids remembered from one source address; a READY for a new id beyond is refused (full)"`
+	ConnsPerIP      int           `mapstructure:"max-conns-per-ip" unit:"connections" help:"connections from one source address on each endpoint (data, sync, recovery); a new one beyond closes one of that address's: the oldest that has not joined (data), the one idle the longest (sync, recovery)"`
 	HandshakesPerIP int           `mapstructure:"max-handshakes-per-ip" unit:"connections" help:"data connections of one source address in their handshake at once; a new one closes that address's oldest"`
 	MaxSubBytes     cli.Bytes     `mapstructure:"max-subscription-bytes" unit:"bytes" help:"what one data connection's subscriptions may take (prefix bytes + 32 each); the connection that takes more is closed"`
 	SubBudget       cli.Bytes     `mapstructure:"subscription-budget" unit:"bytes" help:"what the subscriptions of all data connections may take together; beyond it, the largest connection that has not joined is closed"`
@@ -105,6 +106,7 @@ func DefaultPublisher() Publisher {
 		MaxTopics:       16_384,
 		MaxSubscribers:  4096,
 		MaxSubsPerIP:    256,
+		ConnsPerIP:      256,
 		HandshakesPerIP: 64,
 		MaxSubBytes:     64 << 10,
 		SubBudget:       16 << 20,
