@@ -40,21 +40,12 @@ func (p *Publisher) PublishSeq(ctx context.Context, topic string, seq uint64, pa
 		err := p.core.publishSeq(topic, seq, payload)
 		changed := p.changed
 		p.mu.Unlock()
-		switch err {
-		case nil:
+		if err == nil {
 			signal(p.wake)
 			return nil
-		case errWaitQuorum, errWaitSpace, errPaused:
-		default:
-			return err
 		}
-		p.waiting.Add(1)
-		select {
-		case <-changed:
-			p.waiting.Add(-1)
-		case <-ctx.Done():
-			p.waiting.Add(-1)
-			return ctx.Err()
+		if err := p.waitCore(ctx, changed, err); err != nil {
+			return err
 		}
 	}
 }
@@ -81,21 +72,12 @@ func (p *Publisher) Forward(ctx context.Context, m *envelope.Message) error {
 		err := p.core.forwardData(m)
 		changed := p.changed
 		p.mu.Unlock()
-		switch err {
-		case nil:
+		if err == nil {
 			signal(p.wake)
 			return nil
-		case errWaitQuorum, errWaitSpace, errPaused:
-		default:
-			return err
 		}
-		p.waiting.Add(1)
-		select {
-		case <-changed:
-			p.waiting.Add(-1)
-		case <-ctx.Done():
-			p.waiting.Add(-1)
-			return ctx.Err()
+		if err := p.waitCore(ctx, changed, err); err != nil {
+			return err
 		}
 	}
 }

@@ -339,25 +339,36 @@ func (p *Publisher) Publish(ctx context.Context, topic string, payload []byte) (
 		seq, err := p.core.publish(topic, payload)
 		changed := p.changed
 		p.mu.Unlock()
-		switch err {
-		case nil:
+		if err == nil {
 			signal(p.wake)
 			return seq, nil
-		case errWaitQuorum, errWaitSpace, errPaused:
-		default:
+		}
+		if err := p.waitCore(ctx, changed, err); err != nil {
 			return 0, err
 		}
-		p.waiting.Add(1)
-		select {
-		case <-changed:
-			p.waiting.Add(-1)
-		case <-p.hard.Done(): // Close, or a Shutdown step that failed
-			p.waiting.Add(-1)
-			return 0, ErrClosed
-		case <-ctx.Done():
-			p.waiting.Add(-1)
-			return 0, ctx.Err()
-		}
+	}
+}
+
+// waitCore is what Publish, PublishSeq and Forward do when the core
+// refused with err: return it, unless it says to wait (before the quorum,
+// for MaxPending space, while a lost quorum pauses publishing); then wait
+// for the core to change (nil: try again), for ctx, or for Close or a
+// Shutdown step that failed (ErrClosed).
+func (p *Publisher) waitCore(ctx context.Context, changed <-chan struct{}, err error) error {
+	switch err {
+	case errWaitQuorum, errWaitSpace, errPaused:
+	default:
+		return err
+	}
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
+	select {
+	case <-changed:
+		return nil
+	case <-p.hard.Done():
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -123,13 +123,15 @@ func publisherStepBreaks(t *testing.T, how, fault, step string) {
 	syncEP, recEP := pub.SyncEndpoint(), pub.RecoveryEndpoint()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	blocked := make(chan error, 2)
+	const calls = 3
+	blocked := make(chan error, calls)
 	go func() { blocked <- pub.WaitQuorum(ctx) }()
 	go func() {
 		_, err := pub.Publish(ctx, "t", []byte("x"))
 		blocked <- err
 	}()
-	waitFor(t, func() bool { return blockedPublishers(pub) == 1 }, "Publish blocked before the quorum")
+	go func() { blocked <- pub.PublishSeq(ctx, "u", 1, []byte("x")) }() // a relay's, waiting as Publish does
+	waitFor(t, func() bool { return blockedPublishers(pub) == 2 }, "Publish and PublishSeq blocked before the quorum")
 
 	hits := breakStep(t, step, fault)
 	var got error
@@ -144,14 +146,14 @@ func publisherStepBreaks(t *testing.T, how, fault, step string) {
 		t.Fatalf("%s never reached the step %q", how, step)
 	}
 	checkBroken(t, got, step, fault)
-	for i := 0; i < 2; i++ {
+	for i := 0; i < calls; i++ {
 		select {
 		case err := <-blocked:
 			if err == nil || errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("a blocked call returned %v, want it released with an error", err)
 			}
 		case <-ctx.Done():
-			t.Fatalf("%d blocked calls still blocked after %s", 2-i, how)
+			t.Fatalf("%d blocked calls still blocked after %s", calls-i, how)
 		}
 	}
 	refused(t, "sync", syncEP)
