@@ -70,16 +70,7 @@ func TestSoak(t *testing.T) {
 	_ = pub.Cmd.Process.Kill()
 	<-pub.Done()
 	last := j.publisher(pubArgs(2000)...)
-	for _, id := range ids {
-		code, sum := j.finished(id, j.runs[id], subs[id])
-		if code != 0 && code != 1 {
-			t.Errorf("%s run %d exited %d (%+v): %s", id, j.runs[id], code, sum, subs[id].Stderr.String())
-		}
-	}
-	if code := last.Wait(j.ctx); code != 0 && code != 1 {
-		t.Errorf("the last publisher exited %d: %s", code, last.Stderr.String())
-	}
-	j.verdict()
+	j.finishSoak(ids, subs, last)
 	t.Logf("faults %v; subscriber runs %v", faults, j.runs)
 }
 
@@ -99,4 +90,22 @@ func soakDuration(t *testing.T) time.Duration {
 		t.Fatalf("SYNCMQ_SOAK=%q: want a duration", s)
 	}
 	return d
+}
+
+// finishSoak waits for every subscriber's last run and the last publisher
+// (each may exit 0 or 1: a soak's faults may cost records, reported) and
+// judges every run of every subscriber.
+func (j *promiseJob) finishSoak(ids []string, subs map[string]*proctest.Proc, last *proctest.Proc) {
+	t := j.t
+	t.Helper()
+	for _, id := range ids {
+		code, sum := j.finished(id, j.runs[id], subs[id])
+		if code != 0 && code != 1 {
+			t.Errorf("%s run %d exited %d (%+v): %s", id, j.runs[id], code, sum, subs[id].Stderr.String())
+		}
+	}
+	if code := last.Wait(j.ctx); code != 0 && code != 1 {
+		t.Errorf("the last publisher exited %d: %s", code, last.Stderr.String())
+	}
+	j.verdict()
 }

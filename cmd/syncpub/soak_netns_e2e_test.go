@@ -122,16 +122,7 @@ func TestSoakNetns(t *testing.T) {
 		t.Errorf("the disk was filled %d times, and no publisher ever said a write failed for want of space", faults["disk full"])
 	}
 	last := j.publisher(pubArgs(300)...)
-	for _, id := range ids {
-		code, sum := j.finished(id, j.runs[id], subs[id])
-		if code != 0 && code != 1 {
-			t.Errorf("%s run %d exited %d (%+v): %s", id, j.runs[id], code, sum, subs[id].Stderr.String())
-		}
-	}
-	if code := last.Wait(j.ctx); code != 0 && code != 1 {
-		t.Errorf("the last publisher exited %d: %s", code, last.Stderr.String())
-	}
-	j.verdict()
+	j.finishSoak(ids, subs, last)
 	var judged uint64
 	for _, id := range ids {
 		for run := 1; run <= j.runs[id]; run++ {
