@@ -2,7 +2,6 @@ package relay
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -39,17 +38,7 @@ func TestRelayWithDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 3000
-	for i := range n {
-		if _, err := origin.Publish(ctx, "t", []byte(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := origin.Shutdown(ctx); err != nil {
-		t.Errorf("origin: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Errorf("relay: %v", err)
-	}
+	publishAndEnd(t, ctx, origin, n, done)
 	<-rec.ended
 	rec.mu.Lock()
 	defer rec.mu.Unlock()

@@ -55,17 +55,7 @@ func TestRelayRepairsUpstreamLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 20_000
-	for i := range n {
-		if _, err := origin.Publish(ctx, "t", []byte(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := origin.Shutdown(ctx); err != nil {
-		t.Fatalf("origin: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("relay: %v", err)
-	}
+	publishAndEnd(t, ctx, origin, n, done)
 	for i, rec := range recs {
 		<-rec.ended
 		rec.mu.Lock()

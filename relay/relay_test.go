@@ -79,6 +79,23 @@ func waitPublisher(t testing.TB, ctx context.Context, r *Relay) *coord.Publisher
 	}
 }
 
+// publishAndEnd publishes n records of topic t on origin, ends its epoch
+// and waits for the relay's Run (done) to return: both must succeed.
+func publishAndEnd(t *testing.T, ctx context.Context, origin *coord.Publisher, n int, done <-chan error) {
+	t.Helper()
+	for i := range n {
+		if _, err := origin.Publish(ctx, "t", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := origin.Shutdown(ctx); err != nil {
+		t.Fatalf("origin: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+}
+
 func subscribe(t *testing.T, pub *coord.Publisher, id string) (*coord.Subscriber, *record) {
 	t.Helper()
 	rec := newRecord()
@@ -354,17 +371,7 @@ func TestRelayForwardsWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 3000
-	for i := range n {
-		if _, err := origin.Publish(ctx, "t", []byte(fmt.Sprint(i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := origin.Shutdown(ctx); err != nil {
-		t.Fatalf("origin: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("relay: %v", err)
-	}
+	publishAndEnd(t, ctx, origin, n, done)
 	<-endDirect
 	<-endLeaf
 	if len(direct) != n || len(leaf) != n {
