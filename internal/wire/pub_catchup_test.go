@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,23 +24,7 @@ func TestBehindOfferWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	nc := dialRawSub(t, p.Endpoint(), "t", 4<<10)
-	if !pollUntil(5*time.Second, func() bool { return p.Peers() == 1 && p.Subscribed(firstPeer(p), []byte("t")) }) {
-		t.Fatal("no subscriber")
-	}
-	id := firstPeer(p)
-	ctx := testCtx(t, 10*time.Second)
-	payload := make([]byte, 1<<10)
-	var behind []ConnID
-	for i := 0; i < 200 && len(behind) == 0; i++ {
-		if err := p.Send(ctx, &Msg{Frames: [][]byte{[]byte("t"), payload}, To: Classes(0)}); err != nil {
-			t.Fatal(err)
-		}
-		behind = p.TakeBehind(behind[:0])
-	}
-	if len(behind) != 1 || behind[0] != id {
-		t.Fatalf("TakeBehind = %v, want [%d]", behind, id)
-	}
+	nc, id, ctx, payload := sendUntilBehind(t, p)
 	if again := p.TakeBehind(nil); len(again) != 0 {
 		t.Fatalf("reported twice: %v", again)
 	}
@@ -126,23 +111,7 @@ func TestBehindIsNotCutBySlowTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	dialRawSub(t, p.Endpoint(), "t", 4<<10) // never reads
-	if !pollUntil(5*time.Second, func() bool { return p.Peers() == 1 && p.Subscribed(firstPeer(p), []byte("t")) }) {
-		t.Fatal("no subscriber")
-	}
-	id := firstPeer(p)
-	ctx := testCtx(t, 10*time.Second)
-	payload := make([]byte, 1<<10)
-	var behind []ConnID
-	for i := 0; i < 200 && len(behind) == 0; i++ {
-		if err := p.Send(ctx, &Msg{Frames: [][]byte{[]byte("t"), payload}, To: Classes(0)}); err != nil {
-			t.Fatal(err)
-		}
-		behind = p.TakeBehind(behind[:0])
-	}
-	if len(behind) != 1 {
-		t.Fatalf("TakeBehind = %v, want [%d]", behind, id)
-	}
+	_, id, ctx, payload := sendUntilBehind(t, p) // its subscriber never reads
 	p.SetClass(id, 2)
 	for i := 0; i < 128; i++ {
 		if _, ok := p.Offer(id, &Msg{Frames: [][]byte{[]byte("t"), payload}}); !ok {
@@ -166,4 +135,30 @@ func TestBehindIsNotCutBySlowTimeout(t *testing.T) {
 	if !pollUntil(10*time.Second, func() bool { return p.Stats().SlowConsumers == 1 }) {
 		t.Fatalf("a stalled connection back on the live stream was not cut: slow consumers %d", p.Stats().SlowConsumers)
 	}
+}
+
+// sendUntilBehind connects a subscriber to "t" that reads nothing and
+// sends 1 KiB messages until p reports it behind (BehindBytes); it
+// returns the subscriber's connection, its id, a test context and the
+// payload.
+func sendUntilBehind(t *testing.T, p *Pub) (net.Conn, ConnID, context.Context, []byte) {
+	t.Helper()
+	nc := dialRawSub(t, p.Endpoint(), "t", 4<<10)
+	if !pollUntil(5*time.Second, func() bool { return p.Peers() == 1 && p.Subscribed(firstPeer(p), []byte("t")) }) {
+		t.Fatal("no subscriber")
+	}
+	id := firstPeer(p)
+	ctx := testCtx(t, 10*time.Second)
+	payload := make([]byte, 1<<10)
+	var behind []ConnID
+	for i := 0; i < 200 && len(behind) == 0; i++ {
+		if err := p.Send(ctx, &Msg{Frames: [][]byte{[]byte("t"), payload}, To: Classes(0)}); err != nil {
+			t.Fatal(err)
+		}
+		behind = p.TakeBehind(behind[:0])
+	}
+	if len(behind) != 1 || behind[0] != id {
+		t.Fatalf("TakeBehind = %v, want [%d]", behind, id)
+	}
+	return nc, id, ctx, payload
 }
