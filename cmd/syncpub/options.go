@@ -11,8 +11,6 @@ import (
 	"github.com/syncmq/syncmq/cmd/internal/settings"
 	"github.com/syncmq/syncmq/coord"
 	"github.com/syncmq/syncmq/envelope"
-	"github.com/syncmq/syncmq/journal"
-	"github.com/syncmq/syncmq/recovery"
 )
 
 // options is what runPublisher needs, checked.
@@ -38,78 +36,14 @@ type options struct {
 // --check-config fails exactly when the run would.
 func buildOptions(s settings.Publisher, r *cli.Resolved) (options, error) {
 	var c cli.Checks
-	cfg := coord.DefaultPublisherConfig()
-	cfg.Bind, cfg.SyncBind, cfg.RecoveryBind = s.Bind, s.SyncBind, s.RecoveryBind
-	cfg.History.MaxMessages = s.HistoryMessages
-	if s.RecoveryBind == "" || s.HistoryMessages == 0 || c.SizeAtLeast("history-bytes", s.HistoryBytes, recovery.MinHistoryBytes) {
-		cfg.History.MaxBytes = int64(s.HistoryBytes)
-	}
-	cfg.History.MaxTopicBytes = int64(s.HistoryTopic)
-	if c.SizeAtLeast("recovery-bytes-rate", s.RecoveryRate, 1) {
-		cfg.RecoveryLimit.GlobalBytesRate, cfg.RecoveryLimit.GlobalBytesBurst = float64(s.RecoveryRate), int64(s.RecoveryRate)
-	}
-	if c.SizeAtLeast("recovery-host-bytes-rate", s.RecoveryHost, 1) {
-		cfg.RecoveryLimit.HostBytesRate, cfg.RecoveryLimit.HostBytesBurst = float64(s.RecoveryHost), int64(s.RecoveryHost)
-	}
-	cfg.MaxTopics, cfg.MaxSubscribers = s.MaxTopics, s.MaxSubscribers
-	if c.AtLeast("join-timeout", s.JoinTimeout, coord.MinJoinTimeout) {
-		cfg.JoinTimeout = s.JoinTimeout
-	}
-	if c.AtLeast("repair-window", s.RepairWindow, coord.MinRepairWindow) {
-		cfg.RepairWindow = s.RepairWindow
-	}
-	if s.DataDir != "" {
-		cfg.DataDir = s.DataDir
-		cfg.Journal = journal.DefaultConfig()
-		cfg.Journal.Sync = map[settings.Fsync]journal.SyncMode{"interval": journal.SyncInterval, "always": journal.SyncAlways, "never": journal.SyncNever}[s.Fsync]
-		if c.AtLeast("fsync-interval", s.FsyncInterval, minFsyncInterval) {
-			cfg.Journal.SyncInterval = s.FsyncInterval
-		}
-		if c.SizeAtLeast("data-bytes", s.DataBytes, 2*journal.DefaultSegmentBytes) {
-			cfg.Journal.MaxBytes = int64(s.DataBytes)
-		}
-		cfg.Journal.Retention = journal.Retention{MaxMessages: int64(s.HistoryMessages), MaxBytes: int64(s.HistoryTopic), MaxAge: s.RetentionAge}
-	}
+	tlsCfg, tlsProblems := s.TLS.Load()
+	c.Add(tlsProblems...)
+	cfg := servingConfig(s.Serving, tlsCfg, len(tlsProblems) == 0, &c)
+	cfg.MaxTopics = s.MaxTopics
 	cfg.MaxBatchRecords = s.MaxBatchRecords
 	cfg.Linger = s.Linger
-	cfg.Expect = s.Expect
-	cfg.QuorumTimeout = s.QuorumTimeout
-	cfg.QuorumPolicy, _ = coord.ParseQuorumPolicy(string(s.QuorumPolicy)) // a choice: already checked
-	cfg.QuorumLost, _ = coord.ParseLostPolicy(string(s.QuorumLost))
-	if c.AtLeast("heartbeat", s.Heartbeat, coord.MinInterval) {
-		cfg.HeartbeatInterval = s.Heartbeat
-	}
-	if c.AtLeast("slow-timeout", s.SlowTimeout, coord.MinSlowTimeout) {
-		cfg.Wire.SlowTimeout = s.SlowTimeout
-	}
-	queueOK := c.SizeAtLeast("queue-bytes", s.QueueBytes, coord.MinQueueBytes)
-	maxOK := c.SizeAtLeast("max-queue-bytes", s.MaxQueueBytes, max(coord.MinQueueBytes, s.QueueBytes), "queue-bytes")
-	if queueOK && maxOK {
-		cfg.Wire.QueueBytes, cfg.Wire.MaxQueueBytes = s.QueueBytes.Int(), s.MaxQueueBytes.Int()
-	}
-	c.AtLeast("drain-timeout", s.DrainTimeout, minDrainTimeout)
-	cfg.SlowPolicy, _ = coord.ParseSlowPolicy(string(s.SlowPolicy)) // a choice: already checked
-	if s.LingerAfterEnd < 0 {
-		c.Add(fmt.Errorf("linger-after-end: %v is negative", s.LingerAfterEnd))
-	}
-	cfg.LingerAfterEnd = s.LingerAfterEnd
-	cfg.MaxSubscribersPerIP = s.MaxSubsPerIP
-	cfg.Wire.MaxPendingPerIP = s.HandshakesPerIP
-	cfg.Wire.MaxConnsPerIP = s.ConnsPerIP
-	cfg.Wire.MaxSubscriptionBytes, cfg.Wire.SubscriptionBudget = s.MaxSubBytes.Int(), s.SubBudget.Int()
+	cfg.QuorumLost, _ = coord.ParseLostPolicy(string(s.QuorumLost)) // a choice: already checked
 	cfg.Settle = s.Settle
-	tlsCfg, tlsProblems := s.TLS.Load()
-	cfg.TLS = tlsCfg
-	c.Add(tlsProblems...)
-	cfg.Allow = append(cfg.Allow, s.Allow...)
-	if s.AllowFile != "" {
-		ids, err := cli.ReadAllowFile(s.AllowFile)
-		c.Add(err)
-		cfg.Allow = append(cfg.Allow, ids...)
-	}
-	if len(tlsProblems) > 0 && len(cfg.Allow) > 0 {
-		cfg.Allow = nil // reported as the TLS problem, not once more as allow
-	}
 	gossip, gossipProblems := s.Gossip.Config()
 	if len(gossipProblems) == 0 {
 		cfg.Gossip = gossip

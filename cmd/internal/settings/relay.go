@@ -24,25 +24,9 @@ type Relay struct {
 	PublisherTimeout time.Duration `mapstructure:"publisher-timeout" help:"end the relay when nothing arrived from upstream for this long (exit 4)"`
 	MaxHeldBytes     cli.Bytes     `mapstructure:"max-held-bytes" unit:"bytes" help:"live messages held per topic while an upstream gap is repaired"`
 	ProbeTimeout     time.Duration `mapstructure:"probe-timeout" help:"wait this long for the upstream publisher's first HELLO, which names the id and epoch the relay serves (again after the upstream publisher restarted)"`
-	Bind             string        `mapstructure:"bind" help:"downstream PUB endpoint to bind"`
-	SyncBind         string        `mapstructure:"sync-bind" help:"downstream sync (handshake) endpoint to bind"`
-	RecoveryBind     string        `mapstructure:"recovery-bind" help:"downstream recovery endpoint to bind; the relay answers its subscribers' repairs from its own history"`
-	HistoryMessages  int           `mapstructure:"history-messages" unit:"messages" help:"messages retained per topic for downstream repairs"`
-	HistoryBytes     cli.Bytes     `mapstructure:"history-bytes" unit:"bytes" help:"memory the retained history may use, all topics together"`
-	DataDir          string        `mapstructure:"data-dir" help:"keep the history on disk in this directory (a journal) instead of memory (empty: memory only)"`
-	Expect           int           `mapstructure:"expect" unit:"subscribers" help:"downstream subscribers that must join before the relay joins upstream (0: join at once)"`
-	QuorumTimeout    time.Duration `mapstructure:"quorum-timeout" help:"give up waiting for the downstream quorum after this long (0: wait forever)"`
-	QuorumPolicy     QuorumPolicy  `mapstructure:"quorum-policy" help:"at quorum timeout: fail (exit 3), or proceed with those present"`
-	DrainTimeout     time.Duration `mapstructure:"drain-timeout" help:"after the upstream END, wait this long for every downstream subscriber's BYE"`
+	Serving          `mapstructure:",squash"`
 	EndGrace         time.Duration `mapstructure:"end-grace" help:"after the upstream END, keep serving this long before sending END downstream, so subscribers failing over from a relay that died join here and repair (keep it above syncsub's --failover-after; 0: end at once)"`
-	RepairWindow     time.Duration `mapstructure:"repair-window" help:"after END, wait this long for a downstream subscriber that joined, has not said BYE and has no connection"`
-	Heartbeat        time.Duration `mapstructure:"heartbeat" help:"downstream heartbeat interval"`
-	SlowTimeout      time.Duration `mapstructure:"slow-timeout" help:"disconnect a downstream subscriber on the live stream that takes no data for this long (one fed from the history is not)"`
-	QueueBytes       cli.Bytes     `mapstructure:"queue-bytes" unit:"bytes" help:"per-subscriber send queue above which the relay waits, if every downstream subscriber is that far behind"`
-	MaxQueueBytes    cli.Bytes     `mapstructure:"max-queue-bytes" unit:"bytes" help:"per-subscriber send queue above which a downstream subscriber is disconnected as slow"`
-	MaxSubscribers   int           `mapstructure:"max-subscribers" unit:"subscribers" help:"distinct downstream subscriber ids remembered; a READY beyond is refused (full)"`
-	JoinTimeout      time.Duration `mapstructure:"join-timeout" help:"close a downstream data connection that has not completed the sync handshake after this long"`
-	MetricsAddr      string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics: the downstream publisher's and the upstream subscriber's) and health (/healthz, /readyz: 200 while joined upstream and publishing downstream) on this host:port (no host: loopback; empty: off)"`
+	MetricsAddr      string        `mapstructure:"metrics-addr" help:"serve Prometheus metrics (/metrics: the relay's, the downstream publisher's and the upstream subscriber's) and health (/healthz, /readyz: 200 while joined upstream and publishing downstream) on this host:port (no host: loopback; empty: off)"`
 	CheckConfig      bool          `mapstructure:"check-config" only:"flag" help:"print the resolved settings and where each came from, and exit (2 if any is bad)"`
 	TLS              cli.TLS       `mapstructure:",squash"`
 	Common           cli.Common    `mapstructure:",squash"`
@@ -51,8 +35,8 @@ type Relay struct {
 // DefaultRelay returns the relay's defaults: the zguide's ports
 // downstream, an origin on localhost upstream.
 func DefaultRelay() Relay {
-	pub := DefaultPublisher()
 	return Relay{
+		Serving:          DefaultServing(),
 		Connect:          "tcp://localhost:5561",
 		Sync:             "tcp://localhost:5562",
 		StartAt:          "earliest",
@@ -60,22 +44,7 @@ func DefaultRelay() Relay {
 		PublisherTimeout: coord.DefaultPublisherTimeout,
 		MaxHeldBytes:     recovery.DefaultMaxHeldBytes,
 		ProbeTimeout:     relay.DefaultProbeTimeout,
-		Bind:             pub.Bind,
-		SyncBind:         pub.SyncBind,
-		RecoveryBind:     pub.RecoveryBind,
-		HistoryMessages:  pub.HistoryMessages,
-		HistoryBytes:     pub.HistoryBytes,
-		Expect:           1,
-		QuorumPolicy:     "fail",
-		DrainTimeout:     relay.DefaultDrainTimeout,
 		EndGrace:         3 * time.Second,
-		RepairWindow:     coord.DefaultRepairWindow,
-		Heartbeat:        pub.Heartbeat,
-		SlowTimeout:      pub.SlowTimeout,
-		QueueBytes:       pub.QueueBytes,
-		MaxQueueBytes:    pub.MaxQueueBytes,
-		MaxSubscribers:   pub.MaxSubscribers,
-		JoinTimeout:      pub.JoinTimeout,
 		Common:           cli.DefaultCommon(),
 	}
 }
