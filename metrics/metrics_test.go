@@ -23,6 +23,7 @@ import (
 	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/clustertest"
 	"github.com/syncmq/syncmq/recovery"
+	"github.com/syncmq/syncmq/relay"
 )
 
 // scrape fetches /metrics and parses it with the Prometheus text parser.
@@ -364,6 +365,10 @@ type fixedSub struct{ st coord.SubscriberStats }
 
 func (f fixedSub) Stats() coord.SubscriberStats { return f.st }
 
+type fixedRelay struct{ st relay.Stats }
+
+func (f fixedRelay) Stats() relay.Stats { return f.st }
+
 // TestMetricNamesFollowPrometheusConventions runs promlint over every
 // metric the collectors export, and checks the prefix.
 func TestMetricNamesFollowPrometheusConventions(t *testing.T) {
@@ -372,7 +377,7 @@ func TestMetricNamesFollowPrometheusConventions(t *testing.T) {
 	pub := coord.PublisherStats{Refused: map[string]uint64{"bad_nonce": 1, "from-the-future": 2}}
 	srv := serveTest(t, DefaultServerConfig(), http.NotFoundHandler())
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewPublisherCollector(fixedPub{pub}), NewSubscriberCollector(fixedSub{sub}), srv,
+	reg.MustRegister(NewPublisherCollector(fixedPub{pub}), NewSubscriberCollector(fixedSub{sub}), NewRelayCollector(fixedRelay{relay.Stats{Forwarded: 5}}), srv,
 		NewBuildInfo(Build{Version: "v1.2.3", Revision: "abc123-modified", GoVersion: "go1.26.8"}))
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -438,7 +443,7 @@ func TestOperationsDocListsEveryMetric(t *testing.T) {
 	}
 	srv := serveTest(t, DefaultServerConfig(), http.NotFoundHandler())
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewPublisherCollector(fixedPub{}), NewSubscriberCollector(fixedSub{}), srv, NewBuildInfo(Build{}))
+	reg.MustRegister(NewPublisherCollector(fixedPub{}), NewSubscriberCollector(fixedSub{}), NewRelayCollector(fixedRelay{}), srv, NewBuildInfo(Build{}))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

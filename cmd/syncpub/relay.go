@@ -12,7 +12,6 @@ import (
 	"github.com/syncmq/syncmq/cmd/internal/settings"
 	"github.com/syncmq/syncmq/coord"
 	"github.com/syncmq/syncmq/internal/wire"
-	"github.com/syncmq/syncmq/journal"
 	"github.com/syncmq/syncmq/metrics"
 	"github.com/syncmq/syncmq/recovery"
 	"github.com/syncmq/syncmq/relay"
@@ -25,9 +24,10 @@ func newRelayCommand() *cobra.Command {
 		Short: "Subscribe to a publisher and serve its stream, unchanged, to subscribers of its own",
 		Long: `relay is a fan-out tier. It joins an upstream publisher (the origin, or
 another relay) as one subscriber (--connect, --sync, --subscribe, --id as
-syncsub's) and serves the same stream downstream as a publisher (--bind,
---sync-bind, --recovery-bind, --expect, --history-bytes, --data-dir as
-syncpub's), under the upstream publisher's id and epoch, with topics and
+syncsub's) and serves the same stream downstream as a publisher, with
+every setting syncpub serves its subscribers with (endpoints, history,
+limits, pace policies; --expect counts the subscribers that must join the
+relay before it joins upstream), under the upstream publisher's id and epoch, with topics and
 sequence numbers unchanged. It joins upstream only once its own --expect
 subscribers joined it. Its subscribers repair from the relay's history;
 the relay repairs its own gaps upstream, and forwards what upstream
@@ -98,39 +98,7 @@ func buildRelayOptions(s settings.Relay) (relayOptions, error) {
 		up.PublisherTimeout = s.PublisherTimeout
 	}
 
-	down := coord.DefaultPublisherConfig()
-	down.Bind, down.SyncBind, down.RecoveryBind = s.Bind, s.SyncBind, s.RecoveryBind
-	down.TLS = tlsCfg
-	down.History.MaxMessages = s.HistoryMessages
-	if s.RecoveryBind == "" || s.HistoryMessages == 0 || c.SizeAtLeast("history-bytes", s.HistoryBytes, recovery.MinHistoryBytes) {
-		down.History.MaxBytes = int64(s.HistoryBytes)
-	}
-	if s.DataDir != "" {
-		down.DataDir = s.DataDir
-		down.Journal = journal.DefaultConfig()
-		down.Journal.Retention = journal.Retention{MaxMessages: int64(s.HistoryMessages)}
-	}
-	down.Expect, down.QuorumTimeout = s.Expect, s.QuorumTimeout
-	down.QuorumPolicy, _ = coord.ParseQuorumPolicy(string(s.QuorumPolicy)) // a choice: already checked
-	down.MaxSubscribers = s.MaxSubscribers
-	if c.AtLeast("repair-window", s.RepairWindow, coord.MinRepairWindow) {
-		down.RepairWindow = s.RepairWindow
-	}
-	if c.AtLeast("join-timeout", s.JoinTimeout, coord.MinJoinTimeout) {
-		down.JoinTimeout = s.JoinTimeout
-	}
-	if c.AtLeast("heartbeat", s.Heartbeat, coord.MinInterval) {
-		down.HeartbeatInterval = s.Heartbeat
-	}
-	if c.AtLeast("slow-timeout", s.SlowTimeout, wire.MinSlowTimeout) {
-		down.Wire.SlowTimeout = s.SlowTimeout
-	}
-	queueOK := c.SizeAtLeast("queue-bytes", s.QueueBytes, wire.MinQueueBytes)
-	maxOK := c.SizeAtLeast("max-queue-bytes", s.MaxQueueBytes, max(wire.MinQueueBytes, s.QueueBytes), "queue-bytes")
-	if queueOK && maxOK {
-		down.Wire.QueueBytes, down.Wire.MaxQueueBytes = s.QueueBytes.Int(), s.MaxQueueBytes.Int()
-	}
-	c.AtLeast("drain-timeout", s.DrainTimeout, minDrainTimeout)
+	down := servingConfig(s.Serving, tlsCfg, len(tlsProblems) == 0, &c)
 	c.AtLeast("probe-timeout", s.ProbeTimeout, minDrainTimeout)
 	c.Add(cli.CheckMetricsAddr(s.MetricsAddr))
 
@@ -210,13 +178,14 @@ func relayReadiness(r *relay.Relay) metrics.Readiness {
 	}
 }
 
-// relayCollector exports the downstream publisher's and the upstream
-// subscriber's metrics once they exist.
+// relayCollector exports the relay's own metrics, and the downstream
+// publisher's and the upstream subscriber's once they exist.
 type relayCollector struct{ r *relay.Relay }
 
 func (c relayCollector) Describe(chan<- *prometheus.Desc) {} // unchecked: the two sides come and go
 
 func (c relayCollector) Collect(ch chan<- prometheus.Metric) {
+	metrics.NewRelayCollector(c.r).Collect(ch)
 	if pub := c.r.Publisher(); pub != nil {
 		metrics.NewPublisherCollector(pub).Collect(ch)
 	}

@@ -311,7 +311,8 @@ func TestRelayCheckConfig(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ok := proctest.Start(t, ctx, syncpub, "relay", "--connect", "tcp://127.0.0.1:5561", "--expect", "3", "--check-config")
-	if code := ok.Wait(ctx); code != 0 || !strings.Contains(ok.Stdout.String(), "configuration OK") || !strings.Contains(ok.Stdout.String(), "end-grace") {
+	if code := ok.Wait(ctx); code != 0 || !strings.Contains(ok.Stdout.String(), "configuration OK") || !strings.Contains(ok.Stdout.String(), "end-grace") ||
+		!strings.Contains(ok.Stdout.String(), "max-conns-per-ip") || !strings.Contains(ok.Stdout.String(), "slow-policy") {
 		t.Fatalf("exit %d: %s %s", code, ok.Stdout.String(), ok.Stderr.String())
 	}
 	for _, tt := range []struct {
@@ -320,6 +321,8 @@ func TestRelayCheckConfig(t *testing.T) {
 	}{
 		{[]string{"--connect", "tcp://127.0.0.1:0"}, "connect"},
 		{[]string{"--drain-timeout", "1ms"}, "drain-timeout"},
+		{[]string{"--slow-policy", "drop"}, "slow-policy"},
+		{[]string{"--queue-bytes", "1"}, "queue-bytes"},
 		{[]string{"--tls-cert", "/nonexistent.crt"}, "tls"},
 	} {
 		for _, check := range []bool{true, false} {
@@ -333,4 +336,34 @@ func TestRelayCheckConfig(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRelayServesMetrics: a relay with --metrics-addr exports its own
+// syncmq_relay_* beside its downstream publisher's and its upstream
+// subscriber's metrics, while it runs with limits of its own
+// (--max-conns-per-ip, --slow-policy) given as syncpub's are.
+func TestRelayServesMetrics(t *testing.T) {
+	const count = 6000
+	syncpub, syncsub := proctest.Binaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	oPub, oSync := clustertest.FreeEndpoint(t), clustertest.FreeEndpoint(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", clustertest.FreePort(t))
+	r := startRelay(t, ctx, syncpub, "relay-m", oPub, oSync, 1, "--end-grace", "0", "--metrics-addr", addr,
+		"--max-conns-per-ip", "8", "--max-handshakes-per-ip", "4", "--slow-policy", "catch-up")
+	sub := startSub(t, ctx, syncsub, "sub-m", r)
+	origin := startOrigin(t, ctx, syncpub, oPub, oSync, 1, count, "--rate", "2000")
+	clustertest.WaitFor(t, time.Minute, "the relay's metrics to show both sides and the forwarding", func() bool {
+		code, _ := httpGet(addr, "/readyz")
+		return code == 200 && metricValue(addr, "syncmq_relay_forwarded_messages_total") >= 1000 &&
+			metricValue(addr, "syncmq_publisher_messages_total") >= 1000 && metricValue(addr, "syncmq_subscriber_messages_total") >= 1000 &&
+			metricValue(addr, "syncmq_relay_upstream_lost_messages_total") == 0
+	})
+	if code := origin.Wait(ctx); code != 0 {
+		t.Fatalf("origin exited %d: %s", code, origin.Stderr.String())
+	}
+	if code := r.proc.Wait(ctx); code != 0 {
+		t.Errorf("relay exited %d: %s", code, r.proc.Stderr.String())
+	}
+	checkSub(t, ctx, "sub-m", sub, count)
 }
