@@ -69,8 +69,8 @@ func buildOptions(s settings.Subscriber, r *cli.Resolved) (options, error) {
 	c.Add(withTLS(s.TLS, &cfg)...)
 	c.Add(withGossip(s.Gossip, r, &cfg)...)
 	c.Add(cli.CheckMetricsAddr(s.MetricsAddr), cli.CheckPprofAddr(s.Pprof))
-	if s.Compat == "zguide" && s.Output == "json" {
-		c.Add(errors.New("compat zguide: --output json is not supported (use text or count); updates carry no topic or sequence"))
+	if s.Compat == "zguide" && (s.Output == "json" || s.Output == "runs") {
+		c.Add(fmt.Errorf("compat zguide: --output %s is not supported (use text or count); updates carry no topic or sequence", s.Output))
 	}
 	if err := validate(&cfg, &c); err != nil {
 		return options{}, err

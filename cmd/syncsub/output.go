@@ -18,6 +18,10 @@ import (
 //   - json: one object per line on stdout, each with a "type": message,
 //     the events (joined, loss, caught-up, publisher-restart, end) and a
 //     final summary;
+//   - runs: as json, but each stream's consecutive deliveries folded into
+//     one "run" line (from, to, count), written before any other event,
+//     at the summary, before a checkpoint, when a run reaches
+//     maxRunRecords, and at least every runFlushInterval (runs.go);
 //   - count: the zguide's "Received N updates" and an outcome line on
 //     stdout at the end, events on stderr.
 //
@@ -27,6 +31,7 @@ type printer struct {
 	events lineWriter // stderr, for text and count
 	format string
 	enc    *json.Encoder
+	runs   runs // open runs, for runs
 }
 
 // lineWriter takes whole lines (a *cli.Status on stderr).
@@ -119,7 +124,10 @@ func (p *printer) handle(ev coord.Event) {
 		p.message(ev)
 		return
 	}
-	if p.format == "json" {
+	if p.format == "runs" {
+		p.flushRuns()
+	}
+	if p.format == "json" || p.format == "runs" {
 		p.jsonEvent(ev)
 	} else if line := eventLine(ev); line != "" {
 		p.events.Println(line)
@@ -143,6 +151,8 @@ func (p *printer) message(ev coord.Event) {
 			m.Payload64 = ev.Payload
 		}
 		_ = p.enc.Encode(m)
+	case "runs":
+		p.extendRun(ev)
 	}
 }
 
@@ -227,7 +237,8 @@ func (p *printer) summary(v verdict, st coord.SubscriberStats, ended int) {
 	switch p.format {
 	case "count":
 		fmt.Fprintf(p.out, "Received %d updates\n%s\n%s\n", st.Received, outcome, latencyLine(st.Latency))
-	case "json":
+	case "json", "runs":
+		p.flushRuns()
 		_ = p.enc.Encode(jsonSummary{Type: typeSummary, Outcome: v.outcome, ExitCode: v.code, Reason: v.reason,
 			Received: st.Received, Recovered: st.Recovered, Lost: st.Lost, LossEvents: st.LossEvents, Unknown: st.UnknownTails, Gaps: st.Gaps,
 			Duplicates: st.Duplicates, Restarts: st.Restarts, Ended: ended})

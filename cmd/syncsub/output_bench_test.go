@@ -12,7 +12,7 @@ import (
 // the handler's hot path (writing to a discarding buffer).
 func BenchmarkPrinter(b *testing.B) {
 	ev := coord.Event{Type: coord.EventMessage, Publisher: pubID, Epoch: 1795999869175499134, Topic: "update", Seq: 1, Payload: []byte("Rhubarb"), Time: 1795999869175499134}
-	for _, format := range []string{"text", "json", "count"} {
+	for _, format := range []string{"text", "json", "runs", "count"} {
 		b.Run(format, func(b *testing.B) {
 			p := newPrinter(bufio.NewWriterSize(io.Discard, 64<<10), &lines{}, format)
 			b.ReportAllocs()

@@ -28,7 +28,7 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 	if o.sub.StateDir != "" {
 		// What was printed must be out of the buffer before the checkpoint
 		// says it was delivered, or a crash would lose it.
-		o.sub.BeforeCheckpoint = out.Flush
+		o.sub.BeforeCheckpoint = p.flush
 	}
 	var fo *failover
 	if len(o.relays) > 1 && o.sub.Connect != "" {

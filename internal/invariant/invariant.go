@@ -30,6 +30,9 @@ const (
 	Loss
 	End
 	Joined
+	// Messages is a run of records From to To delivered one after the
+	// other (`syncsub --output runs`); it carries no payloads.
+	Messages
 )
 
 // Event is one thing a subscriber run handed its application.
@@ -41,7 +44,7 @@ type Event struct {
 	Epoch     uint64
 	Topic     string
 	// Seq is a Message's sequence; From and To a Loss's range (To 0: open
-	// ended, everything from From on is unknown).
+	// ended, everything from From on is unknown), or a Messages run's.
 	Seq, From, To uint64
 	Cause         string // a Loss's cause, an abnormal End's
 	Payload       []byte // a Message's payload, when the checker has Expect
@@ -194,26 +197,23 @@ func (c *Checker) Add(ev Event) {
 	case End:
 		r.ends[epochKey{ev.Publisher, ev.Epoch}] = ev.Cause
 	case Message:
-		s := Stream{ev.Publisher, ev.Epoch, ev.Topic}
-		st := c.stream(r, s, ev.Seq, where)
-		switch {
-		case st.openEnded:
-			c.Failf("%s: %s: record %d delivered after an open-ended loss", where, s, ev.Seq)
-		case ev.Seq != st.next:
-			c.Failf("%s: %s: record %d delivered, expected %d next", where, s, ev.Seq, st.next)
-		}
-		st.next = max(st.next, ev.Seq+1)
-		st.delivered++
-		r.counts.Received++
-		if ev.Replay {
-			r.counts.Recovered++
-		}
+		c.delivered(r, ev, ev.Seq, ev.Seq, where)
 		if c.opt.Expect != nil {
+			s := Stream{ev.Publisher, ev.Epoch, ev.Topic}
 			if want := c.opt.Expect(s, ev.Seq); !bytes.Equal(want, ev.Payload) {
 				c.Failf("%s: %s: record %d has payload %q, published %q", where, s, ev.Seq, clip(ev.Payload), clip(want))
 			}
 		}
-		c.cover(ev.Sub, s, ev.Seq)
+	case Messages:
+		s := Stream{ev.Publisher, ev.Epoch, ev.Topic}
+		switch {
+		case ev.To < ev.From:
+			c.Failf("%s: %s: run %d-%d is backwards", where, s, ev.From, ev.To)
+			return
+		case c.opt.Expect != nil:
+			c.Failf("%s: %s: run %d-%d carries no payloads to check", where, s, ev.From, ev.To)
+		}
+		c.delivered(r, ev, ev.From, ev.To, where)
 	case Loss:
 		s := Stream{ev.Publisher, ev.Epoch, ev.Topic}
 		st := c.stream(r, s, ev.From, where)
@@ -241,6 +241,27 @@ func (c *Checker) Add(ev Event) {
 		r.counts.LossEvents++
 		c.cover(ev.Sub, s, ev.To)
 	}
+}
+
+// delivered records that ev's run delivered records from to to of its
+// stream, in order.
+func (c *Checker) delivered(r *run, ev Event, from, to uint64, where string) {
+	s := Stream{ev.Publisher, ev.Epoch, ev.Topic}
+	st := c.stream(r, s, from, where)
+	switch {
+	case st.openEnded:
+		c.Failf("%s: %s: record %d delivered after an open-ended loss", where, s, from)
+	case from != st.next:
+		c.Failf("%s: %s: record %d delivered, expected %d next", where, s, from, st.next)
+	}
+	n := to - from + 1
+	st.next = max(st.next, to+1)
+	st.delivered += n
+	r.counts.Received += n
+	if ev.Replay {
+		r.counts.Recovered += n
+	}
+	c.cover(ev.Sub, s, to)
 }
 
 // stream returns r's state of s, starting it at first: a stateful

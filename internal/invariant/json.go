@@ -41,7 +41,8 @@ type jsonLine struct {
 	Ended      int    `json:"publishers_ended"`
 }
 
-// ReadJSON feeds the lines of one `syncsub --output json` run of sub to
+// ReadJSON feeds the lines of one `syncsub --output json` (or `--output
+// runs`) run of sub to
 // c, and returns its summary, or nil if there is none (the process was
 // killed). A last line cut short by a kill is ignored; any other line
 // that does not parse is an error.
@@ -71,6 +72,8 @@ func (c *Checker) ReadJSON(sub string, run int, r io.Reader) (*Summary, error) {
 			if l.Payload64 == nil {
 				ev.Payload = []byte(l.Payload)
 			}
+		case "run":
+			ev.Kind, ev.From, ev.To, ev.Replay = Messages, l.From, l.To, l.Replay
 		case "loss":
 			ev.Kind, ev.From, ev.To, ev.Cause = Loss, l.From, l.To, l.Cause
 		case "joined":

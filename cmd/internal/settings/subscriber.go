@@ -12,7 +12,7 @@ import (
 type Output string
 
 // Choices lists the formats.
-func (Output) Choices() []string { return []string{"text", "json", "count"} }
+func (Output) Choices() []string { return []string{"text", "json", "runs", "count"} }
 
 // Subscriber is syncsub's configuration.
 type Subscriber struct {
@@ -27,7 +27,7 @@ type Subscriber struct {
 	ConnectTimeout   time.Duration `mapstructure:"connect-timeout" help:"exit 5 when no publisher has joined (connected and answered the handshake) this long after the start (0: wait until stopped)"`
 	MaxHeldBytes     cli.Bytes     `mapstructure:"max-held-bytes" unit:"bytes" help:"live messages held per topic while a gap is repaired"`
 	Subscribe        []string      `mapstructure:"subscribe" help:"topic prefixes to subscribe to (comma-separated or repeated; default: every topic)"`
-	Output           Output        `mapstructure:"output" help:"text: topic seq payload per line, events on stderr; json: one typed object per line (messages, events, summary); count: the zguide summary at the end"`
+	Output           Output        `mapstructure:"output" help:"text: topic seq payload per line, events on stderr; json: one typed object per line (messages, events, summary); runs: as json, with each stream's consecutive messages folded into one run line (from, to, count), for audits of high volume; count: the zguide summary at the end"`
 	ID               string        `mapstructure:"id" help:"subscriber id in the quorum (default: with TLS, the identity of --tls-cert, which a publisher with TLS requires; else random)"`
 	HandshakeTimeout time.Duration `mapstructure:"handshake-timeout" help:"deadline of one READY attempt"`
 	ExitOnEnd        bool          `mapstructure:"exit-on-end" help:"exit when every publisher has sent END"`
