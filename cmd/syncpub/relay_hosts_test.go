@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,15 +16,27 @@ import (
 	"github.com/syncmq/syncmq/internal/proctest"
 )
 
+// hostsShape is a shape TestRelayHostsFailover runs.
+type hostsShape struct {
+	perRelay, count, rate int
+	subHosts              int    // subscriber hosts, the subscribers spread over them
+	output                string // syncsub's --output
+	failoverAfter         string
+	timeout               time.Duration
+}
+
 // relayHostsShape is the shape TestRelayHostsFailover runs: by default
-// 2 relays x 20 subscribers, 20,000 x 100 B at 10,000/s;
+// 2 relays x 20 subscribers on one host, 20,000 x 100 B at 10,000/s, each
+// subscriber printing every record (--output json);
 // SYNCMQ_RELAY_HOSTS=full runs the shape of the acceptance test, 2 x 100
-// subscribers, 200,000 x 100 B at 20,000/s.
-func relayHostsShape() (perRelay, count, rate int, timeout time.Duration) {
+// subscribers on 4 hosts, 200,000 x 100 B at 20,000/s, each printing
+// runs of records (--output runs): 200 processes printing 4 million JSON
+// lines a second would measure the printing on two cores, not the tier.
+func relayHostsShape() hostsShape {
 	if os.Getenv("SYNCMQ_RELAY_HOSTS") == "full" {
-		return 100, 200_000, 20_000, 20 * time.Minute
+		return hostsShape{perRelay: 100, count: 200_000, rate: 20_000, subHosts: 4, output: "runs", failoverAfter: "3s", timeout: 20 * time.Minute}
 	}
-	return 20, 20_000, 10_000, 5 * time.Minute
+	return hostsShape{perRelay: 20, count: 20_000, rate: 10_000, subHosts: 1, output: "json", failoverAfter: "1s", timeout: 5 * time.Minute}
 }
 
 // TestRelayHostsFailover runs origin -> 2 relays -> subscribers on
@@ -31,7 +44,7 @@ func relayHostsShape() (perRelay, count, rate int, timeout time.Duration) {
 // relay, and one subscriber host with every subscriber process, half of
 // them listing relay A first, half relay B. Mid-stream relay A is killed
 // (SIGKILL). Its subscribers move to relay B and repair there; every
-// subscriber's `--output json` is fed to the invariant checker: each
+// subscriber's output (--output json; runs in the full shape) is fed to the invariant checker: each
 // stream of the origin's epoch delivered whole and in order, nothing
 // lost, its summary and exit code (0) agreeing with its events. Relay B
 // exits 0; the origin exits 1, naming relay A, which never confirmed.
@@ -39,10 +52,15 @@ func TestRelayHostsFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 40 subscriber processes for about a minute")
 	}
-	perRelay, count, rate, timeout := relayHostsShape()
-	lab := clustertest.NewLab(t, "origin", "ra", "rb", "subs")
+	shape := relayHostsShape()
+	perRelay, count := shape.perRelay, shape.count
+	hosts := []string{"origin", "ra", "rb"}
+	for i := range shape.subHosts {
+		hosts = append(hosts, fmt.Sprintf("subs%d", i))
+	}
+	lab := clustertest.NewLab(t, hosts...)
 	syncpub, syncsub := proctest.Binaries(t)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), shape.timeout)
 	defer cancel()
 	dir := t.TempDir()
 	on := func(host, bin string, args ...string) *proctest.Proc {
@@ -57,7 +75,7 @@ func TestRelayHostsFailover(t *testing.T) {
 			"--expect", fmt.Sprint(perRelay), "--end-grace", "5s", "--log-format", "json")
 	}
 	origin := on("origin", syncpub, "--bind", ep("origin", 5561), "--sync-bind", ep("origin", 5562), "--recovery-bind", ep("origin", 5563),
-		"--expect", "2", "--count", fmt.Sprint(count), "--topics", "a,b,c", "--size", "100", "--rate", fmt.Sprint(rate),
+		"--expect", "2", "--count", fmt.Sprint(count), "--topics", "a,b,c", "--size", "100", "--rate", fmt.Sprint(shape.rate),
 		"--repair-window", "1s", "--log-level", "warn")
 	defer func() {
 		if t.Failed() {
@@ -81,9 +99,9 @@ func TestRelayHostsFailover(t *testing.T) {
 		for i := range perRelay {
 			id := fmt.Sprintf("%s-%d", order[0], i)
 			out := filepath.Join(dir, id+".json")
-			cmd := fmt.Sprintf("exec %s --connect %s,%s --sync %s,%s --id %s --output json --failover-after 1s --log-level warn > %s",
-				syncsub, ep(order[0], 5561), ep(order[1], 5561), ep(order[0], 5562), ep(order[1], 5562), id, out)
-			subs[id] = subProc{on("subs", "sh", "-c", cmd), out}
+			cmd := fmt.Sprintf("exec %s --connect %s,%s --sync %s,%s --id %s --output %s --failover-after %s --log-level warn > %s",
+				syncsub, ep(order[0], 5561), ep(order[1], 5561), ep(order[0], 5562), ep(order[1], 5562), id, shape.output, shape.failoverAfter, out)
+			subs[id] = subProc{on(fmt.Sprintf("subs%d", i%shape.subHosts), "sh", "-c", cmd), out}
 			if victim == "" {
 				victim = id
 			}
@@ -92,7 +110,7 @@ func TestRelayHostsFailover(t *testing.T) {
 
 	// Mid-stream: once a subscriber of relay A has written a tenth of the
 	// stream (its output is buffered: a lower bound).
-	for lines(subs[victim].out) < count/10 {
+	for printed(subs[victim].out) < uint64(count/10) {
 		select {
 		case <-ctx.Done():
 			t.Fatal("relay A's subscribers received nothing")
@@ -147,15 +165,28 @@ func TestRelayHostsFailover(t *testing.T) {
 	if err := c.Err(); err != nil {
 		t.Error(err)
 	}
-	t.Logf("%d subscribers on %d relays, %d records each; relay ra killed after %s had written at least %d lines; %d subscribers moved to rb",
+	t.Logf("%d subscribers on %d relays, %d records each; relay ra killed after %s had written at least %d records; %d subscribers moved to rb",
 		len(subs), 2, count, victim, count/10, movers)
 }
 
-// lines counts the lines written to path so far.
-func lines(path string) int {
+// printed counts the records `syncsub --output json` or `--output runs`
+// has written to path so far.
+func printed(path string) uint64 {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
-	return bytes.Count(b, []byte{'\n'})
+	var n uint64
+	for line := range bytes.Lines(b) {
+		switch {
+		case bytes.HasPrefix(line, []byte(`{"type":"message"`)):
+			n++
+		case bytes.HasPrefix(line, []byte(`{"type":"run"`)):
+			var r struct{ Count uint64 }
+			if json.Unmarshal(line, &r) == nil {
+				n += r.Count
+			}
+		}
+	}
+	return n
 }
