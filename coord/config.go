@@ -682,7 +682,10 @@ type SubscriberConfig struct {
 	// PublisherTimeout ends a joined publisher from which nothing at all
 	// (data, heartbeat, HELLO) arrived for this long before its END: its
 	// streams report the unknown rest lost (cause publisher-gone) and an
-	// EventEnd with Cause EndPublisherGone follows. It must exceed the
+	// EventEnd with Cause EndPublisherGone follows. After END, when no
+	// repair brought a record for this long, the gaps left are given up
+	// together (cause timeout) and the plain EventEnd follows,
+	// rather than each after its own RepairTimeout. It must exceed the
 	// publisher's heartbeat interval. Default 15 s; at least
 	// MinPublisherTimeout; negative disables it.
 	PublisherTimeout time.Duration

@@ -581,12 +581,18 @@ func (s *Subscriber) onTick(now time.Time) {
 		if !ps.retryAt.IsZero() && !now.Before(ps.retryAt) {
 			s.startHandshake(ps)
 		}
-		// After END only repairs are left, and they have deadlines of
-		// their own: a publisher that serves them is not gone.
+		// After END only repairs are left. A publisher that serves them
+		// is heard (a replayed record counts); when none brings a record
+		// for the timeout, the gaps left are given up together
+		// (repairsGone).
 		// A restarted incarnation this subscriber did not manage to join
 		// is followed all the same: it owes every record of it.
-		if (ps.joined || ps.restarted) && !ps.finished && !ps.ended && s.cfg.PublisherTimeout > 0 && now.Sub(ps.lastHeard) >= s.cfg.PublisherTimeout {
-			s.publisherGone(ps, now)
+		if (ps.joined || ps.restarted) && !ps.finished && s.cfg.PublisherTimeout > 0 && now.Sub(ps.lastHeard) >= s.cfg.PublisherTimeout {
+			if ps.ended && ps.joined {
+				s.repairsGone(ps, now)
+			} else {
+				s.publisherGone(ps, now)
+			}
 		}
 		s.checkEnd(ps)
 	}
@@ -626,6 +632,24 @@ func (s *Subscriber) publisherGone(ps *pubState, now time.Time) {
 	s.abandon(ps, recovery.CausePublisherGone, now)
 	s.emit(Event{Type: EventEnd, Publisher: ps.id, Epoch: ps.epoch, Cause: EndPublisherGone,
 		Err: fmt.Errorf("coord: nothing received from publisher %s for %v", ps.id.Short(), s.cfg.PublisherTimeout)})
+}
+
+// repairsGone gives up every gap of an incarnation that sent END but
+// answered no repair for PublisherTimeout (its recovery endpoint is gone,
+// or refuses everything). Each gap would otherwise be given up on its
+// own after RepairTimeout, and one slow consumer's hundreds of small gaps
+// would keep the job running for hundreds of timeouts. The gaps are
+// reported with cause timeout (the repairs made no progress); the END
+// stays a plain END: the publisher did end.
+func (s *Subscriber) repairsGone(ps *pubState, now time.Time) {
+	s.lg.Warn("publisher answers no repair after END: giving the gaps up", zap.String("publisher", ps.id.Short()),
+		zap.Uint64("epoch", ps.epoch), zap.Duration("for", now.Sub(ps.lastHeard)))
+	for _, ts := range ps.streamsInOrder() {
+		if ts.ended && !ts.st.Finished() {
+			s.abandonStream(ts, recovery.CauseTimeout, now)
+		}
+	}
+	s.checkEnd(ps)
 }
 
 // Shutdown leaves the gossip cluster gracefully (publishers stop counting

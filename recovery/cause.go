@@ -35,7 +35,9 @@ const (
 	// holds the messages in its History.
 	CauseBeyondRetention
 	// CauseTimeout (timeout): the repair made no progress for
-	// StreamConfig.RepairTimeout.
+	// StreamConfig.RepairTimeout; or, after the publisher's END, no
+	// repair brought a record for the subscriber's PublisherTimeout and
+	// every gap left was given up at once.
 	CauseTimeout
 	// CausePublisherGone (publisher-gone): nothing arrived from the
 	// publisher (no data, heartbeat or HELLO) for the subscriber's
