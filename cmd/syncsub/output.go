@@ -21,7 +21,8 @@ import (
 //   - runs: as json, but each stream's consecutive deliveries folded into
 //     one "run" line (from, to, count), written before any other event,
 //     at the summary, before a checkpoint, when a run reaches
-//     maxRunRecords, and at least every runFlushInterval (runs.go);
+//     maxRunRecords, and every runFlushInterval while deliveries come
+//     (the clock is read every clockEvery of them; runs.go);
 //   - count: the zguide's "Received N updates" and an outcome line on
 //     stdout at the end, events on stderr.
 //

@@ -17,8 +17,10 @@ const (
 	// stream that never pauses.
 	maxRunRecords = 100_000
 	// runFlushInterval is the longest an open run waits before it is
-	// written and stdout flushed, so a reader of the output sees progress.
+	// written and stdout flushed, so a reader of the output sees progress;
+	// the clock is read every clockEvery deliveries.
 	runFlushInterval = time.Second
+	clockEvery       = 64
 	// maxOpenRuns bounds the streams with an open run; one more writes
 	// them all out.
 	maxOpenRuns = 4096
@@ -78,8 +80,8 @@ func (p *printer) extendRun(ev coord.Event) {
 		p.runs.open[k] = &openRun{from: ev.Seq, to: ev.Seq, replay: ev.Replay}
 		p.runs.order = append(p.runs.order, k)
 	}
-	// Reading the clock every delivery would cost more than the rest.
-	if p.runs.seen++; p.runs.seen >= 1024 {
+	// Reading the clock every delivery would cost half of the rest.
+	if p.runs.seen++; p.runs.seen >= clockEvery {
 		p.runs.seen = 0
 		if now := time.Now(); now.Sub(p.runs.lastFlush) >= runFlushInterval {
 			p.flushRuns()
