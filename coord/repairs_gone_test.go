@@ -16,8 +16,10 @@ import (
 // only the repair of its gaps. When the recovery endpoint answers none of
 // them (here it is gone), the gaps are given up together once nothing
 // was heard from the publisher for PublisherTimeout (cause timeout), and
-// the job ends with the plain END and the outcome lost. Before, each gap was given up on its own after
-// RepairTimeout: 500 gaps took 500 timeouts.
+// the job ends with the plain END and the outcome lost. Before, each gap
+// was given up on its own after RepairTimeout: 500 gaps took 500
+// timeouts. RepairTimeout is longer than the test here, so no gap can end
+// on its own: they all end together, or the test fails at its deadline.
 func TestRepairsGoneAfterEnd(t *testing.T) {
 	const n, gaps = 2000, 500
 	p := testPublisher(t, func(c *PublisherConfig) { c.MaxBatchRecords = 1 })
@@ -37,7 +39,7 @@ func TestRepairsGoneAfterEnd(t *testing.T) {
 	l.Close()
 	rec := newRecorder(0)
 	stream := recovery.DefaultStreamConfig()
-	stream.RepairTimeout = recovery.MinRepairTimeout
+	stream.RepairTimeout = 10 * time.Minute
 	sub := testSubscriber(t, SubscriberConfig{Connect: proxy.Endpoint(), Sync: p.SyncEndpoint(), Recovery: dead,
 		Stream: stream, PublisherTimeout: time.Second}, rec)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -59,6 +61,9 @@ func TestRepairsGoneAfterEnd(t *testing.T) {
 	}
 	if len(losses) != gaps {
 		t.Errorf("%d losses, want %d", len(losses), gaps)
+	}
+	if st := sub.Stats(); st.RepairTimeouts != 0 {
+		t.Errorf("%d gaps timed out on their own; want all given up together", st.RepairTimeouts)
 	}
 	var je *JobError
 	if err := sub.Err(); !errors.As(err, &je) || je.Outcome != OutcomeLost {

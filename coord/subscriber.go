@@ -641,13 +641,21 @@ func (s *Subscriber) publisherGone(ps *pubState, now time.Time) {
 // would keep the job running for hundreds of timeouts. The gaps are
 // reported with cause timeout (the repairs made no progress); the END
 // stays a plain END: the publisher did end.
+//
+// It runs at every tick until the incarnation finishes (an earlier epoch
+// still being repaired holds it back), so it logs only when it gives
+// something up.
 func (s *Subscriber) repairsGone(ps *pubState, now time.Time) {
-	s.lg.Warn("publisher answers no repair after END: giving the gaps up", zap.String("publisher", ps.id.Short()),
-		zap.Uint64("epoch", ps.epoch), zap.Duration("for", now.Sub(ps.lastHeard)))
+	gaveUp := 0
 	for _, ts := range ps.streamsInOrder() {
 		if ts.ended && !ts.st.Finished() {
 			s.abandonStream(ts, recovery.CauseTimeout, now)
+			gaveUp++
 		}
+	}
+	if gaveUp > 0 {
+		s.lg.Warn("publisher answers no repair after END: gave the gaps up", zap.String("publisher", ps.id.Short()),
+			zap.Uint64("epoch", ps.epoch), zap.Int("streams", gaveUp), zap.Duration("for", now.Sub(ps.lastHeard)))
 	}
 	s.checkEnd(ps)
 }
