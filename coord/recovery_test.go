@@ -122,8 +122,11 @@ func TestRecoveryLateJoiner(t *testing.T) {
 			}
 			report := diagnose.Diagnose(sub.Evidence())
 			if retention {
-				if received != 1500 || replayed != 1000 || len(losses) != 0 {
-					t.Fatalf("received %d (replayed %d), losses %v; want 1500 with the first 1000 replayed", received, replayed, losses)
+				// The first 1000 come from the history; the next 500 too if
+				// they were published while it was still catching up (on a
+				// busy machine), else live.
+				if received != 1500 || replayed < 1000 || len(losses) != 0 {
+					t.Fatalf("received %d (replayed %d), losses %v; want 1500 with at least the first 1000 replayed", received, replayed, losses)
 				}
 				if !report.OK() {
 					t.Fatalf("diagnosis should pass after full recovery:\n%s", report)
