@@ -158,7 +158,8 @@ func (rs *recoveryServer) handle(ctx context.Context, wr wire.Request, reply fun
 // beyond the end (FETCH_MANY only: a 1.0 DONE cannot say it, so FETCH
 // keeps answering complete), partial or complete. With a journal, earlier
 // epochs are served as the current one is; LastSeq of a closed epoch is
-// its final sequence.
+// its final sequence, and what a range asks above it is partial, not
+// beyond the end.
 func (rs *recoveryServer) outcome(pub envelope.ID, epoch uint64, rg fetch.Range, many bool) fetch.RangeDone {
 	if pub != rs.p.cfg.ID {
 		return fetch.RangeDone{Status: fetch.StatusUnknownEpoch}
@@ -170,6 +171,15 @@ func (rs *recoveryServer) outcome(pub envelope.ID, epoch uint64, rg fetch.Range,
 		d.Status = fetch.StatusUnknownEpoch
 	case !b.known:
 		d.Status = fetch.StatusUnknownTopic
+	case b.closed && rg.To > b.published:
+		// An earlier epoch gets no more records, yet the range reaches
+		// above its final sequence: a journal that lost its unsynced tail
+		// in a power loss ends the epoch below records its subscribers
+		// saw. They are not held; "complete" or "beyond end" would deny
+		// what was published, so the client reports them lost
+		// (beyond-retention), with whatever else of the range it lacks
+		// after the replay.
+		d.Status, d.FirstHeld = fetch.StatusPartial, 0
 	case rg.From > b.published && many:
 		d.Status = fetch.StatusBeyondEnd
 	case b.first == 0 || b.first > rg.From:

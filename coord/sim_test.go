@@ -21,11 +21,13 @@ const simCISeeds = 400
 
 // regressionSeeds replay runs that once found a bug, with what it was.
 var regressionSeeds = map[uint64]string{
-	2058: "a READY retried after its ACK was lost got a fresh join, not resume",
-	238:  "an unjoined restarted publisher's held END was delivered, then the publisher declared gone as well",
-	30:   "a stateful subscriber drained an old epoch twice: once followed live, once again from its checkpoint",
-	6616: "the checker asked a restarted stateful run for a stream its earlier run had finished",
-	280:  "on a full disk, an ACK named records held back from the journal; the rejoining subscriber's repair said complete and it reported them lost",
+	2058:   "a READY retried after its ACK was lost got a fresh join, not resume",
+	238:    "an unjoined restarted publisher's held END was delivered, then the publisher declared gone as well",
+	30:     "a stateful subscriber drained an old epoch twice: once followed live, once again from its checkpoint",
+	6616:   "the checker asked a restarted stateful run for a stream its earlier run had finished",
+	280:    "on a full disk, an ACK named records held back from the journal; the rejoining subscriber's repair said complete and it reported them lost",
+	776480: "a power loss cut an ended epoch's journal below records a subscriber saw; their repair was answered complete, and it reported them lost of unknown cause",
+	838940: "the same, with a bit flip beside it",
 }
 
 // TestSimulation runs the simulator over many seeds and checks the
