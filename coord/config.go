@@ -89,8 +89,10 @@ const (
 	// one of them reads within the wire's SlowTimeout), and while it is fed from the history the wire's SlowTimeout
 	// does not cut it (a reader that pauses keeps its place). Only what
 	// the history no longer holds when its cursor gets there is a gap,
-	// which it repairs or reports. Without a history (recovery off) it is
-	// SlowCut.
+	// which it repairs or reports. Without a history (recovery off, or
+	// History.MaxMessages 0 without a journal) it is SlowCut: a history
+	// that holds nothing cannot feed a subscriber catching up, and a READY
+	// that asks for history is not granted it on the data connection.
 	SlowCatchUp SlowPolicy = iota
 	// SlowWait: lockstep. The publisher waits while any joined
 	// subscriber's queue is above QueueBytes: the slowest subscriber sets

@@ -143,7 +143,7 @@ func newPublisher(cfg PublisherConfig, store retained, now func() time.Time) *Pu
 		allow:   newAllowList(cfg.Allow),
 	}
 	p.connEvs = newConnEvents(cfg.Topics, p.rl)
-	p.cu = catchUp{on: cfg.SlowPolicy == SlowCatchUp && store != nil, target: int64(queueBytes(cfg.Wire.internal())), index: make(map[*topicState]int)}
+	p.cu = catchUp{on: cfg.SlowPolicy == SlowCatchUp && feedsCatchUps(store), target: int64(queueBytes(cfg.Wire.internal())), index: make(map[*topicState]int)}
 	p.hard, p.closeFn = context.WithCancel(context.Background())
 	p.pool.New = func() any {
 		m := &outMsg{}

@@ -36,6 +36,17 @@ type retained interface {
 	close() error
 }
 
+// feedsCatchUps reports whether store can feed subscribers catching up
+// (SlowCatchUp). A memory History with retention off holds nothing: a
+// cursor over it would skip everything sent after it started, records
+// published after the subscriber's join included, and report them lost.
+func feedsCatchUps(store retained) bool {
+	if m, ok := store.(*memoryStore); ok {
+		return m.h.Config().MaxMessages > 0
+	}
+	return store != nil
+}
+
 // heldRange describes what a retained store holds of one (epoch, topic).
 type heldRange struct {
 	epochKnown bool   // the store knows the epoch at all
