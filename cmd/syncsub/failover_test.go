@@ -40,3 +40,32 @@ func TestFailoverDue(t *testing.T) {
 		t.Fatalf("after the last relay: %d, want 0", next)
 	}
 }
+
+// TestFailoverBacksOff: each move that brings no connection doubles the
+// wait before the next, up to maxFailoverBackoff times the delay, so a
+// relay slow to accept is not left for the dead one it replaced; a
+// connection resets it.
+func TestFailoverBacksOff(t *testing.T) {
+	relays := []coord.Endpoints{{Pub: "tcp://a:1", Sync: "tcp://a:2"}, {Pub: "tcp://b:1", Sync: "tcp://b:2"}}
+	f := newFailover(relays, time.Second, zap.NewNop())
+	now := f.downSince
+	for i, want := range []time.Duration{1, 2, 4, 8, 8, 8} {
+		wait := want * time.Second
+		if _, ok := f.due(now.Add(wait - time.Millisecond)); ok {
+			t.Fatalf("move %d: due before %v", i, wait)
+		}
+		next, ok := f.due(now.Add(wait))
+		if !ok || next != (i+1)%2 {
+			t.Fatalf("move %d: due = %d, %v after %v; want relay %d", i, next, ok, wait, (i+1)%2)
+		}
+		now = now.Add(wait)
+		if _, _, down := f.moved(next, now); down != wait {
+			t.Fatalf("move %d: down for %v, want %v", i, down, wait)
+		}
+	}
+	f.note(coord.Event{Type: coord.EventConnected, Endpoint: relays[f.cur].Pub})
+	f.note(coord.Event{Type: coord.EventDisconnected, Endpoint: relays[f.cur].Pub})
+	if _, ok := f.due(f.downSince.Add(time.Second)); !ok {
+		t.Fatal("a connection did not reset the wait to the delay")
+	}
+}

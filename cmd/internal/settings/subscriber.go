@@ -18,7 +18,7 @@ func (Output) Choices() []string { return []string{"text", "json", "runs", "coun
 type Subscriber struct {
 	Connect          string        `mapstructure:"connect" help:"publisher's PUB endpoint; several, comma-separated (as many as --sync): relays of one stream (syncpub relay), used one at a time in order, the next when the current one is gone for --failover-after"`
 	Sync             string        `mapstructure:"sync" help:"publisher's sync endpoint; several, comma-separated: one per --connect"`
-	FailoverAfter    time.Duration `mapstructure:"failover-after" help:"with several --connect: move to the next one when the current one has had no connection for this long; keep it well below --publisher-timeout"`
+	FailoverAfter    time.Duration `mapstructure:"failover-after" help:"with several --connect: move to the next one when the current one has had no connection for this long (doubled after each move that brings none, up to 8 times; a connection resets it); keep it well below --publisher-timeout"`
 	Recovery         string        `mapstructure:"recovery" help:"publisher's recovery endpoint (default: the one its ACK names, on the --connect host)"`
 	StartAt          string        `mapstructure:"start-at" help:"join: deliver from the handshake on; earliest: first replay what the publisher still retains; N: from sequence N of every topic"`
 	StateDir         string        `mapstructure:"state-dir" help:"checkpoint what was delivered here, and resume from it after a restart (empty: no state)"`
