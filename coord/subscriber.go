@@ -481,6 +481,11 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			for seq, payload := range m.Records() {
 				ts.st.Replay(seq, payload, now)
 			}
+			// The feed is in order and comes to the stream's gaps: a FETCH
+			// of one of them on the recovery budget must not time out
+			// while the records before it still arrive (a rejoin's feed
+			// starts where the furthest-behind topic stands).
+			ts.st.Feeding(now)
 			return
 		}
 		if ts.catchUpTo == 0 && ts.st.InOrder(m.Seq) {
@@ -570,6 +575,10 @@ func (s *Subscriber) onTick(now time.Time) {
 	}
 	s.tickRepairs = s.repairsInOrder(s.tickRepairs)
 	for _, ts := range s.tickRepairs {
+		if ts.catchUpTo > 0 {
+			// A feed was granted and its first record has not come yet.
+			ts.st.Feeding(now)
+		}
 		if d, ok := ts.st.Deadline(); ok && !now.Before(d) {
 			ts.st.Tick(now)
 		}

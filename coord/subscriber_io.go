@@ -80,12 +80,15 @@ func (s *Subscriber) readyRequest(ps *pubState) []byte {
 // catchUpFrom is the READY's from: where this subscriber's first join
 // of ps starts every topic when that is before the join (StartAt
 // earliest or a sequence; 1 when it followed an earlier epoch), so the
-// publisher feeds it the history on its data connection. 0 on a rejoin
-// and with StateDir, whose checkpoints start each topic on its own.
+// publisher feeds it the history on its data connection. On a rejoin
+// it is where its streams stand (rejoinFrom). 0 with StateDir, whose
+// checkpoints start each topic on its own.
 func (s *Subscriber) catchUpFrom(ps *pubState) uint64 {
 	switch {
-	case ps.joined || s.ckpt != nil:
+	case s.ckpt != nil:
 		return 0
+	case ps.joined:
+		return rejoinFrom(ps)
 	case ps.restarted:
 		return 1
 	case s.cfg.StartAt == StartAtJoin:
@@ -93,6 +96,36 @@ func (s *Subscriber) catchUpFrom(ps *pubState) uint64 {
 	}
 	return s.startAt(0)
 }
+
+// rejoinFrom is the READY's from when this subscriber rejoins ps on a
+// new connection (a reconnect, a failover to another relay): the first
+// record its streams lack, so the publisher feeds what it missed on the
+// data connection, at the pace it reads, instead of one FETCH after
+// another on a recovery budget shared with strangers. One from serves
+// every topic, and a topic further on gets again what it has (dropped as
+// duplicates): when the streams stand more than maxRejoinSpread apart,
+// or none is left to finish, it is 0 and gaps are fetched as before.
+func rejoinFrom(ps *pubState) uint64 {
+	var lo, hi uint64
+	for _, ts := range ps.streams {
+		if ts.abandoned || ts.st.Finished() {
+			continue
+		}
+		n := ts.st.Next()
+		if lo == 0 || n < lo {
+			lo = n
+		}
+		hi = max(hi, n)
+	}
+	if lo == 0 || hi-lo > maxRejoinSpread {
+		return 0
+	}
+	return lo
+}
+
+// maxRejoinSpread bounds what a rejoin's catch-up may send again of a
+// topic further on than the others: one FETCH's worth of sequences.
+const maxRejoinSpread = 1 << 16
 
 // byeRequest encodes the BYE to ps: it quotes the nonce of the last
 // accepted READY and says how many records published after the join were

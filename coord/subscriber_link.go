@@ -240,6 +240,10 @@ func (s *Subscriber) onAck(r ackResult) {
 			// record, live records of before the join are dropped; they
 			// come again.
 			ts.catchUpTo = t.Seq
+		case r.ack.From > 0 && rejoin && known && ts.st.Next() >= r.ack.From && ts.st.Next() <= t.Seq:
+			// A rejoin fed from where the streams stand: the same, for a
+			// stream that missed records while it had no connection.
+			ts.catchUpTo = t.Seq
 		case !(rejoin && known) && ts.st.Next() <= t.Seq:
 			ts.st.Heartbeat(t.Seq, now) // ask for what was published before
 		}
@@ -252,7 +256,8 @@ func (s *Subscriber) onAck(r ackResult) {
 		}
 	}
 	if rejoin {
-		s.lg.Info("rejoined publisher on a new connection", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch))
+		s.lg.Info("rejoined publisher on a new connection", zap.String("publisher", ps.id.Short()), zap.Uint64("epoch", ps.epoch),
+			zap.Uint64("catch_up_from", r.ack.From)) // 0: what it missed is fetched
 		return
 	}
 	s.evid.joined(&s.evidMu, before)

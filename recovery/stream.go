@@ -332,6 +332,20 @@ func (s *Stream) Progress(now time.Time) {
 	}
 }
 
+// Feeding tells the stream that its missing records are on their way by
+// another path than its requests, in order (a publisher feeding the
+// history on the data connection): the deadline of an outstanding or
+// retried repair is extended as if a record had arrived, so a request on
+// a slower path does not give up what the feed is about to bring. The
+// caller says it only while the feed runs.
+func (s *Stream) Feeding(now time.Time) {
+	s.enter()
+	defer s.leave()
+	if s.state != repairIdle {
+		s.deadline = now.Add(s.cfg.RepairTimeout)
+	}
+}
+
 // RepairDone feeds the DONE answering the outstanding request, or the
 // request's entry of a DONE_MANY: its status and the first sequence the
 // publisher still holds (0 if none). Feed every REPLAY of the request

@@ -50,7 +50,7 @@ func heldCost(n int) int64 {
 // apply runs one DSL input against s. Inputs:
 //
 //	live N | replay N | replay A-B | hb N | end N | tick DUR | done STATUS FIRST
-//	err CODE | hint CAUSE | reconnect | abandon CAUSE
+//	err CODE | hint CAUSE | reconnect | abandon CAUSE | feeding
 func apply(t *testing.T, s *Stream, now *time.Time, in string) {
 	t.Helper()
 	f := strings.Fields(in)
@@ -100,6 +100,8 @@ func apply(t *testing.T, s *Stream, now *time.Time, in string) {
 		s.SetCauseHint(c)
 	case "reconnect":
 		s.Reconnected(*now)
+	case "feeding":
+		s.Feeding(*now)
 	case "abandon":
 		c, err := ParseCause(f[1])
 		if err != nil {
@@ -442,6 +444,39 @@ func TestStreamDeadlineDuringBackoff(t *testing.T) {
 	}
 	if d, ok := s.Deadline(); !ok || !d.Equal(t0.Add(100*time.Millisecond)) {
 		t.Fatalf("Deadline = %v, %v; want the backoff's end", d, ok)
+	}
+}
+
+// TestStreamFeedingHoldsTheDeadline: while a feed on another path says
+// the records are coming, neither an outstanding repair nor one waiting
+// out its backoff times out; when the feed stops saying so, the repair
+// times out RepairTimeout after the last word. Idle, it changes nothing.
+func TestStreamFeedingHoldsTheDeadline(t *testing.T) {
+	rec := &recorder{}
+	s, _ := NewStream(DefaultStreamConfig(), 1, rec)
+	now := t0
+	timeout := DefaultStreamConfig().RepairTimeout
+	apply(t, s, &now, "feeding")
+	if _, ok := s.Deadline(); ok {
+		t.Fatal("feeding an idle stream set a deadline")
+	}
+	for _, in := range []string{"live 1", "live 3"} {
+		apply(t, s, &now, in)
+	}
+	for i := range 3 { // active, then backing off, then active again
+		now = now.Add(timeout - time.Millisecond)
+		apply(t, s, &now, "feeding")
+		if i == 1 {
+			apply(t, s, &now, "err busy")
+		}
+		apply(t, s, &now, "tick 1ms")
+		if st := s.Stats(); st.Timeouts != 0 || st.Lost != 0 {
+			t.Fatalf("round %d: timed out while fed: %+v", i, st)
+		}
+	}
+	apply(t, s, &now, "tick "+timeout.String())
+	if st := s.Stats(); st.Timeouts != 1 || st.Lost != 1 {
+		t.Fatalf("no timeout once the feed stopped: %+v", st)
 	}
 }
 
