@@ -91,7 +91,8 @@ func runSubscriber(sig *cli.Signals, o options, lg *zap.Logger, status *cli.Stat
 	p.summary(v, st, len(ended))
 	lg.Info("subscriber finished", zap.String("outcome", v.outcome), zap.Uint64("received", st.Received), zap.Uint64("recovered", st.Recovered),
 		zap.Uint64("lost", st.Lost), zap.Uint64("loss_events", st.LossEvents), zap.Uint64("unknown_tails", st.UnknownTails), zap.Uint64("gaps", st.Gaps), zap.Uint64("duplicates", st.Duplicates), zap.Uint64("malformed", st.Malformed),
-		zap.Uint64("disconnects", st.Disconnects))
+		zap.Uint64("disconnects", st.Disconnects), zap.Uint64("repair_requests", st.RepairRequests), zap.Uint64("repair_timeouts", st.RepairTimeouts),
+		zap.Uint64("held_shed", st.HeldShed), zap.Uint64("overflows", st.Overflows))
 	return v.err()
 }
 
