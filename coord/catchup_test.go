@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncmq/syncmq/envelope"
 	"github.com/syncmq/syncmq/internal/clustertest"
+	"github.com/syncmq/syncmq/recovery"
 )
 
 // slowQueues are queues small enough that a subscriber whose handler
@@ -249,5 +251,54 @@ func TestRejoinCatchesUpOnItsDataConnection(t *testing.T) {
 	}
 	if _, replayed := rec.counts(); replayed != during {
 		t.Errorf("replayed %d, want the %d published during the cut", replayed, during)
+	}
+}
+
+// TestRepairWaitsWhileThePublisherIsUnreachable: a subscriber has asked
+// for a gap when both its data connection and the recovery endpoint go
+// away for longer than RepairTimeout (a relay dying, a network cut). The
+// repair does not run out of time while nobody can answer it: once the
+// publisher is back, the rejoin's feed brings the gap and nothing is
+// lost. Before, the repair timed out in the outage and the gap was
+// reported lost although the publisher held it.
+func TestRepairWaitsWhileThePublisherIsUnreachable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 4 s outage")
+	}
+	const n = 300
+	pub := testPublisher(t, func(cfg *PublisherConfig) { cfg.MaxBatchRecords = 1 })
+	data, rec := clustertest.NewProxy(t, pub.Endpoint()), clustertest.NewProxy(t, pub.RecoveryEndpoint())
+	data.SetDrop(func(frames [][]byte) bool { // records 101-200 go missing on the wire
+		if len(frames) != 3 || len(frames[1]) != envelope.HeaderSize {
+			return false
+		}
+		h, err := envelope.ParseHeader(frames[1])
+		return err == nil && h.Kind == envelope.KindData && h.Seq > 100 && h.Seq <= 200
+	})
+	stream := recovery.DefaultStreamConfig()
+	// Long enough that the cut below lands before the repair could time
+	// out with the data connection still up, on a busy machine too.
+	stream.RepairTimeout = 2 * time.Second
+	r := newRecorder(n)
+	sub := testSubscriber(t, SubscriberConfig{Connect: data.Endpoint(), Sync: pub.SyncEndpoint(), Recovery: rec.Endpoint(),
+		ID: "cut", Stream: stream, PublisherTimeout: time.Minute}, r)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := sub.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.Cut()
+	publishN(t, pub, "t", 1, n, make([]byte, 16))
+	clustertest.WaitFor(t, 30*time.Second, "the gap to be asked for", func() bool { return sub.Stats().RepairRequests > 0 })
+	data.Cut()
+	data.SetDrop(nil)
+	clustertest.WaitFor(t, 30*time.Second, "the cut to be seen", func() bool { return sub.Stats().Disconnects > 0 })
+	<-time.After(2 * stream.RepairTimeout) // the outage being injected
+	data.Heal()
+	rec.Heal()
+	r.wait(t, ctx, "the subscriber")
+	r.check(t, "the subscriber", n)
+	if st := sub.Stats(); st.RepairTimeouts != 0 {
+		t.Errorf("%d repair timeouts while the publisher could not be asked", st.RepairTimeouts)
 	}
 }

@@ -113,6 +113,12 @@ type pubState struct {
 	finished    bool // END arrived and every stream reached its final sequence, or the publisher is gone
 }
 
+// repairable reports whether ps can be asked for repairs now: its data
+// connection is up and the ACK on it named where to repair.
+func (ps *pubState) repairable() bool {
+	return ps.link != nil && ps.link.up && (ps.recoveryLink == nil || ps.recoveryLink == ps.link)
+}
+
 // NewSubscriber starts a subscriber. With Connect/Sync set it connects to
 // that publisher at once; more can be added with AddPublisher. It does not
 // block; use WaitReady.
@@ -575,8 +581,13 @@ func (s *Subscriber) onTick(now time.Time) {
 	}
 	s.tickRepairs = s.repairsInOrder(s.tickRepairs)
 	for _, ts := range s.tickRepairs {
-		if ts.catchUpTo > 0 {
-			// A feed was granted and its first record has not come yet.
+		if ts.catchUpTo > 0 || !ts.ps.repairable() {
+			// A feed was granted and its first record has not come yet;
+			// or the publisher cannot be asked now (no data connection,
+			// or a new one whose ACK has not named where to repair, as
+			// in a failover): a repair must not run out of time while
+			// nobody can answer it. PublisherTimeout still ends a
+			// publisher that stays silent.
 			ts.st.Feeding(now)
 		}
 		if d, ok := ts.st.Deadline(); ok && !now.Before(d) {

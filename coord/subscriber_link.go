@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/syncmq/syncmq/proto/handshake"
+	"github.com/syncmq/syncmq/recovery"
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/syncmq/syncmq/internal/gogroup"
@@ -250,8 +251,16 @@ func (s *Subscriber) onAck(r ackResult) {
 	}
 	if moved {
 		// Repairs asked of the old endpoint before this ACK may never be
-		// answered: ask the new one, with a fresh deadline.
+		// answered: ask the new one, with a fresh deadline. A stream the
+		// new endpoint feeds on the data connection asks nothing again:
+		// the feed brings what it asked for, and its request waits
+		// (Feeding) rather than compete with the feed for the records.
 		for _, ts := range ps.streamsInOrder() {
+			if ts.catchUpTo > 0 {
+				ts.st.SetCauseHint(recovery.CauseReconnect)
+				ts.st.Feeding(now)
+				continue
+			}
 			ts.st.Reconnected(now)
 		}
 	}
