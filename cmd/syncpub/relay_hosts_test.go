@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ type hostsShape struct {
 	output                string // syncsub's --output
 	failoverAfter         string
 	timeout               time.Duration
+	loss                  float64 // percent of the packets to and from the origin dropped (SYNCMQ_RELAY_LOSS)
 }
 
 // relayHostsShape is the shape TestRelayHostsFailover runs: by default
@@ -32,11 +34,17 @@ type hostsShape struct {
 // subscribers on 4 hosts, 200,000 x 100 B at 20,000/s, each printing
 // runs of records (--output runs): 200 processes printing 4 million JSON
 // lines a second would measure the printing on two cores, not the tier.
+// SYNCMQ_RELAY_LOSS=5 drops 5% of the packets between the origin and the
+// relays, both ways, at random, in either shape.
 func relayHostsShape() hostsShape {
+	s := hostsShape{perRelay: 20, count: 20_000, rate: 10_000, subHosts: 1, output: "json", failoverAfter: "1s", timeout: 5 * time.Minute}
 	if os.Getenv("SYNCMQ_RELAY_HOSTS") == "full" {
-		return hostsShape{perRelay: 100, count: 200_000, rate: 20_000, subHosts: 4, output: "runs", failoverAfter: "3s", timeout: 20 * time.Minute}
+		s = hostsShape{perRelay: 100, count: 200_000, rate: 20_000, subHosts: 4, output: "runs", failoverAfter: "3s", timeout: 20 * time.Minute}
 	}
-	return hostsShape{perRelay: 20, count: 20_000, rate: 10_000, subHosts: 1, output: "json", failoverAfter: "1s", timeout: 5 * time.Minute}
+	if v := os.Getenv("SYNCMQ_RELAY_LOSS"); v != "" {
+		s.loss, _ = strconv.ParseFloat(v, 64)
+	}
+	return s
 }
 
 // TestRelayHostsFailover runs origin -> 2 relays -> subscribers on
@@ -59,6 +67,9 @@ func TestRelayHostsFailover(t *testing.T) {
 		hosts = append(hosts, fmt.Sprintf("subs%d", i))
 	}
 	lab := clustertest.NewLab(t, hosts...)
+	if shape.loss > 0 && !lab.Lose("origin", shape.loss) {
+		t.Skipf("cannot drop %.0f%% of packets here (htb, pfifo and the bpf classifier)", shape.loss)
+	}
 	syncpub, syncsub := proctest.Binaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), shape.timeout)
 	defer cancel()
@@ -167,6 +178,9 @@ func TestRelayHostsFailover(t *testing.T) {
 	}
 	t.Logf("%d subscribers on %d relays, %d records each; relay ra killed after %s had written at least %d records; %d subscribers moved to rb",
 		len(subs), 2, count, victim, count/10, movers)
+	if shape.loss > 0 {
+		t.Logf("%.0f%% of the packets to and from the origin dropped: %d", shape.loss, lab.Dropped("origin"))
+	}
 }
 
 // printed counts the records `syncsub --output json` or `--output runs`

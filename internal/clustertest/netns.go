@@ -85,6 +85,57 @@ func (l *Lab) Heal(host string) {
 	l.run("ip", "-n", l.hub, "link", "set", fmt.Sprintf("%s-p%d", l.prefix, l.index(host)), "up")
 }
 
+// Lose drops about percent of the packets host sends and of those it
+// receives, at random. This kernel may have no netem; each of the two
+// devices (host's eth0 and its bridge port) gets an htb root whose
+// default class passes everything and whose second class, fed by a
+// classic BPF filter that matches when the kernel's random number falls
+// below the share, has a queue of length 0. It reports false, changing
+// nothing more, if the kernel lacks htb, pfifo or the bpf classifier.
+func (l *Lab) Lose(host string, percent float64) bool {
+	l.t.Helper()
+	share := uint64(percent / 100 * (1 << 32))
+	// ld rand (SKF_AD_OFF + SKF_AD_RANDOM); if A > share: no match;
+	// else -1: the filter's classid.
+	prog := fmt.Sprintf("4,32 0 0 %d,37 1 0 %d,6 0 0 4294967295,6 0 0 0", uint32(0xfffff038), min(share, 1<<32-1))
+	i := l.index(host)
+	for _, dev := range [][]string{{"-n", l.NS(host), "eth0"}, {"-n", l.hub, fmt.Sprintf("%s-p%d", l.prefix, i)}} {
+		ns, name := dev[:2], dev[2]
+		for _, args := range [][]string{
+			{"qdisc", "add", "dev", name, "root", "handle", "1:", "htb", "default", "10"},
+			{"class", "add", "dev", name, "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit"},
+			{"class", "add", "dev", name, "parent", "1:", "classid", "1:20", "htb", "rate", "10gbit"},
+			{"qdisc", "add", "dev", name, "parent", "1:20", "handle", "20:", "pfifo", "limit", "0"},
+			{"filter", "add", "dev", name, "parent", "1:", "protocol", "all", "prio", "1", "bpf", "bytecode", prog, "classid", "1:20"},
+		} {
+			if out, err := exec.Command("tc", append(ns, args...)...).CombinedOutput(); err != nil {
+				l.t.Logf("tc %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Dropped returns how many packets Lose has dropped on host's two
+// devices so far.
+func (l *Lab) Dropped(host string) int {
+	n := 0
+	for _, dev := range [][]string{{"-n", l.NS(host), "eth0"}, {"-n", l.hub, fmt.Sprintf("%s-p%d", l.prefix, l.index(host))}} {
+		out, err := exec.Command("tc", dev[0], dev[1], "-s", "qdisc", "show", "dev", dev[2], "parent", "1:20").Output()
+		if err != nil {
+			continue
+		}
+		if _, rest, ok := strings.Cut(string(out), "dropped "); ok {
+			var d int
+			if _, err := fmt.Sscanf(rest, "%d", &d); err == nil {
+				n += d
+			}
+		}
+	}
+	return n
+}
+
 func (l *Lab) run(args ...string) {
 	l.t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
