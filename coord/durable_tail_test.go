@@ -44,6 +44,8 @@ func TestEndedEpochAboveItsFinal(t *testing.T) {
 
 	c := zmtptest.MustDial(t, p.RecoveryEndpoint(), "DEALER", "127.0.0.1")
 	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() }) // a server that never answers ends the wait
+	defer stop()
 	id := uint32(0)
 	ask := func(req []byte) (replayed int, done fetch.Response) {
 		t.Helper()

@@ -77,16 +77,25 @@ func (l *Lab) Exec(host string) []string { return []string{"ip", "netns", "exec"
 // Partition cuts host off the bridge: its packets, both ways, are lost,
 // as with a pulled cable; its connections stay open on both sides.
 func (l *Lab) Partition(host string) {
-	l.run("ip", "-n", l.hub, "link", "set", fmt.Sprintf("%s-p%d", l.prefix, l.index(host)), "down")
+	l.run("ip", "-n", l.hub, "link", "set", l.port(host), "down")
 }
 
 // Heal reconnects host.
 func (l *Lab) Heal(host string) {
-	l.run("ip", "-n", l.hub, "link", "set", fmt.Sprintf("%s-p%d", l.prefix, l.index(host)), "up")
+	l.run("ip", "-n", l.hub, "link", "set", l.port(host), "up")
+}
+
+// port is the name of host's port on the bridge, in the hub namespace.
+func (l *Lab) port(host string) string { return fmt.Sprintf("%s-p%d", l.prefix, l.index(host)) }
+
+// linkEnds are the two devices of host's link: its eth0 and its bridge
+// port, each as the namespace it lives in and its name.
+func (l *Lab) linkEnds(host string) [2][2]string {
+	return [2][2]string{{l.NS(host), "eth0"}, {l.hub, l.port(host)}}
 }
 
 // Lose drops about percent of the packets host sends and of those it
-// receives, at random. This kernel may have no netem; each of the two
+// receives, at random. A kernel may have no netem; each of the two
 // devices (host's eth0 and its bridge port) gets an htb root whose
 // default class passes everything and whose second class, fed by a
 // classic BPF filter that matches when the kernel's random number falls
@@ -98,9 +107,8 @@ func (l *Lab) Lose(host string, percent float64) bool {
 	// ld rand (SKF_AD_OFF + SKF_AD_RANDOM); if A > share: no match;
 	// else -1: the filter's classid.
 	prog := fmt.Sprintf("4,32 0 0 %d,37 1 0 %d,6 0 0 4294967295,6 0 0 0", uint32(0xfffff038), min(share, 1<<32-1))
-	i := l.index(host)
-	for _, dev := range [][]string{{"-n", l.NS(host), "eth0"}, {"-n", l.hub, fmt.Sprintf("%s-p%d", l.prefix, i)}} {
-		ns, name := dev[:2], dev[2]
+	for _, end := range l.linkEnds(host) {
+		ns, name := end[0], end[1]
 		for _, args := range [][]string{
 			{"qdisc", "add", "dev", name, "root", "handle", "1:", "htb", "default", "10"},
 			{"class", "add", "dev", name, "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit"},
@@ -108,7 +116,7 @@ func (l *Lab) Lose(host string, percent float64) bool {
 			{"qdisc", "add", "dev", name, "parent", "1:20", "handle", "20:", "pfifo", "limit", "0"},
 			{"filter", "add", "dev", name, "parent", "1:", "protocol", "all", "prio", "1", "bpf", "bytecode", prog, "classid", "1:20"},
 		} {
-			if out, err := exec.Command("tc", append(ns, args...)...).CombinedOutput(); err != nil {
+			if out, err := exec.Command("tc", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
 				l.t.Logf("tc %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 				return false
 			}
@@ -121,8 +129,8 @@ func (l *Lab) Lose(host string, percent float64) bool {
 // devices so far.
 func (l *Lab) Dropped(host string) int {
 	n := 0
-	for _, dev := range [][]string{{"-n", l.NS(host), "eth0"}, {"-n", l.hub, fmt.Sprintf("%s-p%d", l.prefix, l.index(host))}} {
-		out, err := exec.Command("tc", dev[0], dev[1], "-s", "qdisc", "show", "dev", dev[2], "parent", "1:20").Output()
+	for _, end := range l.linkEnds(host) {
+		out, err := exec.Command("tc", "-n", end[0], "-s", "qdisc", "show", "dev", end[1], "parent", "1:20").Output()
 		if err != nil {
 			continue
 		}
