@@ -23,8 +23,13 @@ type hostsShape struct {
 	subHosts              int    // subscriber hosts, the subscribers spread over them
 	output                string // syncsub's --output
 	failoverAfter         string
-	timeout               time.Duration
-	loss                  float64 // percent of the packets to and from the origin dropped (SYNCMQ_RELAY_LOSS)
+	// drainTimeout is the origin's and the relays' --drain-timeout. In the
+	// full shape the subscribers' CPU sets the pace on two cores (200
+	// processes at the live pace would need about 40): relay B's drain
+	// after END outlasts the default 30 s.
+	drainTimeout string
+	timeout      time.Duration
+	loss         float64 // percent of the packets to and from the origin dropped (SYNCMQ_RELAY_LOSS)
 }
 
 // relayHostsShape is the shape TestRelayHostsFailover runs: by default
@@ -35,11 +40,12 @@ type hostsShape struct {
 // runs of records (--output runs): 200 processes printing 4 million JSON
 // lines a second would measure the printing on two cores, not the tier.
 // SYNCMQ_RELAY_LOSS=5 drops 5% of the packets between the origin and the
-// relays, both ways, at random, in either shape.
+// relays, both ways, at random, in either shape. SYNCMQ_RELAY_LOGS=DIR
+// writes the origin's and the relays' whole logs there when the test fails.
 func relayHostsShape() hostsShape {
-	s := hostsShape{perRelay: 20, count: 20_000, rate: 10_000, subHosts: 1, output: "json", failoverAfter: "1s", timeout: 5 * time.Minute}
+	s := hostsShape{perRelay: 20, count: 20_000, rate: 10_000, subHosts: 1, output: "json", failoverAfter: "1s", drainTimeout: "30s", timeout: 5 * time.Minute}
 	if os.Getenv("SYNCMQ_RELAY_HOSTS") == "full" {
-		s = hostsShape{perRelay: 100, count: 200_000, rate: 20_000, subHosts: 4, output: "runs", failoverAfter: "3s", timeout: 20 * time.Minute}
+		s = hostsShape{perRelay: 100, count: 200_000, rate: 20_000, subHosts: 4, output: "runs", failoverAfter: "3s", drainTimeout: "2m", timeout: 20 * time.Minute}
 	}
 	if v := os.Getenv("SYNCMQ_RELAY_LOSS"); v != "" {
 		s.loss, _ = strconv.ParseFloat(v, 64)
@@ -83,15 +89,28 @@ func TestRelayHostsFailover(t *testing.T) {
 	for _, r := range []string{"ra", "rb"} {
 		relays[r] = on(r, syncpub, "relay", "--connect", ep("origin", 5561), "--sync", ep("origin", 5562), "--id", "relay-"+r,
 			"--bind", ep(r, 5561), "--sync-bind", ep(r, 5562), "--recovery-bind", ep(r, 5563),
-			"--expect", fmt.Sprint(perRelay), "--end-grace", "5s", "--log-format", "json")
+			"--expect", fmt.Sprint(perRelay), "--end-grace", "5s", "--drain-timeout", shape.drainTimeout, "--log-format", "json")
 	}
+	// The origin keeps its default --repair-window (5 s): relay B holds
+	// its BYE until its own subscribers confirmed, its upstream connection
+	// idles out meanwhile (no heartbeat after END) and is made again, and
+	// a shorter window gave relay B up during that reconnection.
 	origin := on("origin", syncpub, "--bind", ep("origin", 5561), "--sync-bind", ep("origin", 5562), "--recovery-bind", ep("origin", 5563),
 		"--expect", "2", "--count", fmt.Sprint(count), "--topics", "a,b,c", "--size", "100", "--rate", fmt.Sprint(shape.rate),
-		"--repair-window", "1s", "--log-level", "warn")
+		"--drain-timeout", shape.drainTimeout, "--log-level", "warn")
 	defer func() {
-		if t.Failed() {
-			t.Logf("origin:\n%s\nrelay ra:\n%s\nrelay rb:\n%s", tail(origin.Stderr.String(), 3000),
-				tail(relays["ra"].Stderr.String(), 3000), tail(relays["rb"].Stderr.String(), 3000))
+		if !t.Failed() {
+			return
+		}
+		t.Logf("origin:\n%s\nrelay ra:\n%s\nrelay rb:\n%s", tail(origin.Stderr.String(), 3000),
+			tail(relays["ra"].Stderr.String(), 3000), tail(relays["rb"].Stderr.String(), 3000))
+		// The whole logs, for a run that failed, where asked.
+		if logs := os.Getenv("SYNCMQ_RELAY_LOGS"); logs != "" {
+			for name, p := range map[string]*proctest.Proc{"origin": origin, "ra": relays["ra"], "rb": relays["rb"]} {
+				if err := os.WriteFile(filepath.Join(logs, name+".log"), []byte(p.Stderr.String()), 0o644); err != nil {
+					t.Log(err)
+				}
+			}
 		}
 	}()
 	// A relay binds once it heard the origin's HELLO; a subscriber that
