@@ -25,7 +25,7 @@ type hostsShape struct {
 	failoverAfter         string
 	// drainTimeout is the origin's and the relays' --drain-timeout. In the
 	// full shape the subscribers' CPU sets the pace on two cores (200
-	// processes at the live pace would need about 40): relay B's drain
+	// processes at the live pace would need 40-50): relay B's drain
 	// after END outlasts the default 30 s.
 	drainTimeout string
 	timeout      time.Duration
