@@ -164,7 +164,10 @@ type PublisherConfig struct {
 	// subscriber that joined, has not said BYE and has no data
 	// connection (from END, or from when its connection went away if
 	// later) before it gives it up as unconfirmed. A subscriber that is
-	// connected is waited for as long as Shutdown's ctx allows. The ACK
+	// connected is waited for as long as Shutdown's ctx allows, and so is
+	// one whose connection was cut as a slow consumer: it learns of the
+	// cut only once it has read what its socket held, and comes back
+	// then. The ACK
 	// announces it (repair_window_ms). Default DefaultRepairWindow; at
 	// least MinRepairWindow.
 	RepairWindow time.Duration

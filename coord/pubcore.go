@@ -186,6 +186,12 @@ type subscriber struct {
 	// has one): after END the publisher waits RepairWindow, from END or
 	// from then if later, for it to come back.
 	goneAt time.Time
+	// cutSlow: that connection was cut as a slow consumer. Such a
+	// subscriber is behind by the publisher's doing, and it learns of the
+	// cut only once it has read what the socket had already taken, which
+	// for a reader that was stalled can be megabytes and seconds: after
+	// END it is waited for until the drain gives up, not RepairWindow.
+	cutSlow bool
 }
 
 // coreEvent is something the Publisher logs or acts on; the core only
@@ -513,6 +519,14 @@ func (c *pubCore) dataSubscribed(id connID, prefix []byte, now time.Time) ([enve
 	return dc.nonce, true
 }
 
+// dataSlow notes that a connection is being cut as a slow consumer (its
+// dataGone follows).
+func (c *pubCore) dataSlow(id connID) {
+	if dc := c.conns[id]; dc != nil && dc.subscriber != nil && dc.subscriber.conn == dc {
+		dc.subscriber.cutSlow = true
+	}
+}
+
 // dataGone forgets a connection. A subscriber it proved stops counting if
 // publishing has not started yet, and is forgotten: it gives up its
 // MaxSubscribers slot, and comes back, if it does, as a new id. Before
@@ -627,7 +641,7 @@ func (c *pubCore) ready(r handshake.Ready, identity string, now time.Time) any {
 	if s.conn != nil && s.conn != dc {
 		s.conn.subscriber = nil // the old connection no longer proves anyone
 	}
-	s.conn, s.goneAt, dc.subscriber = dc, time.Time{}, s
+	s.conn, s.goneAt, s.cutSlow, dc.subscriber = dc, time.Time{}, false, s
 	if !slices.Contains(s.nonces, nonce) {
 		if len(s.nonces) == byeNonces {
 			s.nonces = slices.Delete(s.nonces, 0, 1)
@@ -962,7 +976,9 @@ func (c *pubCore) joinedConn(id connID) bool {
 // endState is where the end of the job stands at now: after END the
 // publisher waits for every subscriber that joined to say BYE. A
 // subscriber that has no data connection is waited for RepairWindow (from
-// END, or from when its connection went away if later), then given up.
+// END, or from when its connection went away if later), then given up;
+// one whose connection was cut as a slow consumer is waited for as long
+// as the drain lasts (subscriber.cutSlow).
 type endState struct {
 	settled bool      // nothing more to wait for
 	next    time.Time // when to look again at the latest, if not settled
@@ -989,7 +1005,7 @@ func (c *pubCore) endState(now time.Time) endState {
 		case s.bye:
 		default:
 			st.waiting = append(st.waiting, id)
-			if s.conn != nil || c.phase != phaseEnded {
+			if s.conn != nil || c.phase != phaseEnded || s.cutSlow {
 				settled = false
 				continue
 			}

@@ -338,6 +338,46 @@ func TestCoreEndWaitsForSubscribers(t *testing.T) {
 	_ = ca
 }
 
+// TestCoreEndWaitsForSlowCut: a subscriber whose connection was cut as a
+// slow consumer is not given up after RepairWindow (it learns of the cut
+// only once it read what its socket held, and comes back then); the end
+// waits for it until the drain gives up, or until it comes back and says
+// BYE. One that went away otherwise still gets RepairWindow.
+func TestCoreEndWaitsForSlowCut(t *testing.T) {
+	h := newCoreHarness(t, func(c *PublisherConfig) { c.Expect = 2; c.RepairWindow = 5 * time.Second })
+	ca, na := h.connect()
+	h.join("a", na)
+	cs, ns := h.connect()
+	h.join("slow", ns)
+	h.c.dataSlow(cs)
+	h.c.dataGone(cs, h.now)
+	h.c.shutdown()
+	if _, _, ok := h.c.endIfDone(h.now); !ok {
+		t.Fatal("END not taken with nothing left to send")
+	}
+	endAt := h.now
+	h.c.dataGone(ca, endAt) // a: gone the ordinary way, RepairWindow
+	if st := h.c.endState(endAt.Add(time.Hour)); st.settled || !slices.Equal(st.waiting, []string{"a", "slow"}) {
+		t.Fatalf("an hour after END: %+v, want still waiting for the subscriber cut as slow", st)
+	}
+	// It comes back and rejoins: the mark goes with the connection that
+	// was cut. When the new one goes away the ordinary way, it gets
+	// RepairWindow like anyone.
+	cs2, ns2 := h.connect()
+	if _, ok := h.c.ready(h.readyMsg("slow", ns2), "", h.now).(handshake.Ack); !ok {
+		t.Fatal("the slow subscriber's rejoin after END refused")
+	}
+	goneAt := endAt.Add(time.Hour)
+	h.c.dataGone(cs2, goneAt)
+	if st := h.c.endState(goneAt.Add(4 * time.Second)); st.settled {
+		t.Fatalf("4 s after its new connection went away: %+v, want waiting", st)
+	}
+	st := h.c.endState(goneAt.Add(5 * time.Second))
+	if !st.settled || !slices.Equal(st.waiting, []string{"a", "slow"}) {
+		t.Fatalf("RepairWindow after its new connection went away: %+v, want settled, both given up", st)
+	}
+}
+
 func TestCoreQuorumTimeout(t *testing.T) {
 	for _, policy := range []QuorumPolicy{QuorumFail, QuorumProceed} {
 		t.Run(policy.String(), func(t *testing.T) {

@@ -136,6 +136,8 @@ func (p *Publisher) connectionEvents(ctx context.Context, evs []wire.PeerEvent, 
 			if nonce, ok := p.core.dataSubscribed(id, ev.Prefix, now); ok {
 				hellos = append(hellos, hello{ev.Conn, nonce})
 			}
+		case wire.PeerSlow:
+			p.core.dataSlow(id)
 		case wire.PeerDisconnected:
 			p.core.dataGone(id, now)
 			p.dropCursor(ev.Conn)

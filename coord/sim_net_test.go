@@ -167,7 +167,7 @@ func (c *simConn) cut(slow bool, why string) {
 	c.behind = c.behind || slow
 	c.pq, c.pqBytes = nil, 0
 	c.slowCheck.Stop()
-	c.pub.connGone(c)
+	c.pub.connGone(c, slow)
 	c.sub.wakeReader(c.lastArr)
 }
 
@@ -181,7 +181,7 @@ func (c *simConn) reset(why string) {
 		c.pubOpen = false
 		c.pq, c.pqBytes = nil, 0
 		c.slowCheck.Stop()
-		c.pub.connGone(c)
+		c.pub.connGone(c, false)
 	}
 	c.sub.wakeReader(c.w.sim.Now())
 }

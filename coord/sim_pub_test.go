@@ -515,13 +515,17 @@ func (sp *simPub) accept(sub *simSub, endpoint string, prefixes [][]byte) *simCo
 	return c
 }
 
-// connGone tells the publisher a connection ended, as the socket does.
-func (sp *simPub) connGone(c *simConn) {
+// connGone tells the publisher a connection ended, as the socket does:
+// one cut as a slow consumer is reported slow first.
+func (sp *simPub) connGone(c *simConn, slow bool) {
 	if c.pubInc != sp.inc || sp.sock == nil {
 		return
 	}
 	sp.sock.remove(c)
 	if sp.p != nil {
+		if slow {
+			sp.p.onPeerEvent(wire.PeerEvent{Type: wire.PeerSlow, Conn: c.id})
+		}
 		sp.p.onPeerEvent(wire.PeerEvent{Type: wire.PeerDisconnected, Conn: c.id})
 		sp.kickSoon()
 	}
@@ -540,7 +544,7 @@ func (sp *simPub) notifyClosed(c *simConn) {
 			c.pubOpen = false
 			c.pq, c.pqBytes = nil, 0
 			c.slowCheck.Stop()
-			sp.connGone(c)
+			sp.connGone(c, false)
 		}
 	})
 }

@@ -25,7 +25,7 @@ type Serving struct {
 	FsyncInterval   time.Duration `mapstructure:"fsync-interval" help:"with --fsync interval: how often the journal is synced; a power loss loses at most this much"`
 	DataBytes       cli.Bytes     `mapstructure:"data-bytes" unit:"bytes" help:"with --data-dir: disk the journal may use, all topics and epochs together"`
 	RetentionAge    time.Duration `mapstructure:"retention-age" help:"with --data-dir: drop batches older than this (0: no age limit)"`
-	RepairWindow    time.Duration `mapstructure:"repair-window" help:"after END, wait this long for a subscriber that joined, has not said BYE and has no connection, before giving it up; announced in the ACK"`
+	RepairWindow    time.Duration `mapstructure:"repair-window" help:"after END, wait this long for a subscriber that joined, has not said BYE and has no connection, before giving it up (one cut as a slow consumer is waited for until --drain-timeout: it comes back once it has read what it was sent); announced in the ACK"`
 	RecoveryRate    cli.Bytes     `mapstructure:"recovery-bytes-rate" unit:"bytes/s" help:"replay bandwidth of all subscribers together"`
 	RecoveryHost    cli.Bytes     `mapstructure:"recovery-host-bytes-rate" unit:"bytes/s" help:"replay bandwidth of one subscriber host"`
 	MaxSubscribers  int           `mapstructure:"max-subscribers" unit:"subscribers" help:"distinct subscriber ids remembered; a READY beyond is refused (full); an id whose data connection leaves before the start gives its place up"`
