@@ -190,7 +190,12 @@ func TestRelayFailover(t *testing.T) {
 	survivor := startRelay(t, ctx, syncpub, "relay-b", oPub, oSync, perRelay)
 	subs := map[string]*proctest.Proc{}
 	var victims []*proctest.Proc
-	origin := startOrigin(t, ctx, syncpub, oPub, oSync, 2, count, "--rate", "20000", "--repair-window", "1s")
+	// 5 s of stream: the kill must come before relay A has everything.
+	// At 20,000/s (2 s) a loaded machine saw the victim's buffered output
+	// reach a tenth of the stream only after the last record; relay A
+	// then died holding END for its grace, and its subscribers reached
+	// relay B after B's grace had ended with the same END.
+	origin := startOrigin(t, ctx, syncpub, oPub, oSync, 2, count, "--rate", "8000", "--repair-window", "1s")
 	// A subscriber fails over from a relay that does not come up, and a
 	// relay binds only once it has heard from the origin: start the
 	// subscribers once both relays listen.
