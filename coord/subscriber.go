@@ -521,6 +521,14 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			ts := s.stream(ps, e.Topic, 1, 0)
 			ts.heard = max(ts.heard, e.Seq)
+			if m.Kind == envelope.KindHeartbeat && ts.catchUpTo > 0 {
+				// No heartbeat addresses a connection being fed the
+				// history: this one went out before the publisher took
+				// the connection off the live stream, and the feed brings
+				// what its table lists. Taken for a gap, the history
+				// would be fetched as well as fed.
+				continue
+			}
 			if s.replayingHeld && ts.catchUpTo > 0 {
 				deferred = true // the catch-up brings the history, then END again
 				continue

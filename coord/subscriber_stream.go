@@ -48,8 +48,9 @@ type topicStream struct {
 	// published before the join and is dropped, not taken for a gap: the
 	// history brings it again in order (or, if it no longer holds it, a
 	// later gap reports it lost before the join). Records above it are
-	// never dropped. A replayed record, heartbeat, END or disconnect
-	// clears it.
+	// never dropped. A replayed record, END or disconnect clears it; a
+	// heartbeat meanwhile was sent before the publisher took the
+	// connection off the live stream, and is passed over.
 	catchUpTo uint64
 
 	// A stream of an incarnation that ended without END probes the
