@@ -110,7 +110,11 @@ type pubState struct {
 	overflowed  bool
 	streams     map[string]*topicStream
 	ended       bool // END arrived
-	finished    bool // END arrived and every stream reached its final sequence, or the publisher is gone
+	// fed: a REPLAY-flagged record came on the current data connection,
+	// so the publisher had taken it off the live stream to feed it; a
+	// HEARTBEAT before that went out before it did (see process).
+	fed      bool
+	finished bool // END arrived and every stream reached its final sequence, or the publisher is gone
 }
 
 // repairable reports whether ps can be asked for repairs now: its data
@@ -281,6 +285,7 @@ func (s *Subscriber) onDelivery(d wire.Delivery) {
 		now := s.io.now()
 		for _, ps := range s.pubsInOrder(nil) {
 			if ps.link != nil && ps.link.eps.Pub == d.Endpoint {
+				ps.fed = false
 				for _, ts := range ps.streamsInOrder() {
 					ts.st.Reconnected(now)
 					ts.catchUpTo = 0
@@ -483,7 +488,7 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 		if m.Flags&envelope.FlagReplay != 0 {
 			// The history a catch-up feeds (protocol 1.7): replayed
 			// records, counted as such.
-			ts.catchUpTo = 0
+			ts.catchUpTo, ps.fed = 0, true
 			for seq, payload := range m.Records() {
 				ts.st.Replay(seq, payload, now)
 			}
@@ -521,12 +526,14 @@ func (s *Subscriber) process(ps *pubState, m *envelope.Message, now time.Time) {
 			}
 			ts := s.stream(ps, e.Topic, 1, 0)
 			ts.heard = max(ts.heard, e.Seq)
-			if m.Kind == envelope.KindHeartbeat && ts.catchUpTo > 0 {
+			if m.Kind == envelope.KindHeartbeat && ts.catchUpTo > 0 && !ps.fed {
 				// No heartbeat addresses a connection being fed the
-				// history: this one went out before the publisher took
-				// the connection off the live stream, and the feed brings
-				// what its table lists. Taken for a gap, the history
-				// would be fetched as well as fed.
+				// history: one before the first replayed record went out
+				// before the publisher took the connection off the live
+				// stream, and the feed brings what its table lists. Taken
+				// for a gap, the history would be fetched as well as fed.
+				// Once the feed began, a heartbeat comes only after it:
+				// a topic it brought nothing of has a gap to repair.
 				continue
 			}
 			if s.replayingHeld && ts.catchUpTo > 0 {
