@@ -167,9 +167,8 @@ type PublisherConfig struct {
 	// connected is waited for as long as Shutdown's ctx allows, and so is
 	// one whose connection was cut as a slow consumer: it learns of the
 	// cut only once it has read what its socket held, and comes back
-	// then. The ACK
-	// announces it (repair_window_ms). Default DefaultRepairWindow; at
-	// least MinRepairWindow.
+	// then. The ACK announces it (repair_window_ms). Default
+	// DefaultRepairWindow; at least MinRepairWindow.
 	RepairWindow time.Duration
 	// SlowPolicy says what happens to a subscriber that reads slower than
 	// the publisher publishes (SlowCatchUp by default). It sets the wire's
